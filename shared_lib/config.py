@@ -1,0 +1,85 @@
+"""Every knob of the platform, read from the environment once per process (pydantic-settings)."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PROJECT = "demo-onlymanager"
+
+
+class EmulatorInCloudError(RuntimeError):
+    """Refuse to start: the Auth emulator accepts unsigned tokens, so it must never run on Cloud Run."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    # Google project: the Firebase ID token audience and the Pub/Sub / Firestore project.
+    google_cloud_project: str = Field(DEFAULT_PROJECT, validation_alias="GOOGLE_CLOUD_PROJECT")
+    # Set by Cloud Run (and so by Cloud Functions gen2) in every instance.
+    k_service: str | None = Field(None, validation_alias="K_SERVICE")
+    k_revision: str | None = Field(None, validation_alias="K_REVISION")
+
+    # Database: locally a plain URL (pg8000); in the cloud the Cloud SQL connector.
+    database_url: str | None = Field(None, validation_alias="DATABASE_URL")
+    instance_connection_name: str | None = Field(None, validation_alias="INSTANCE_CONNECTION_NAME")
+    db_user: str = Field("postgres", validation_alias="DB_USER")
+    db_pass: str | None = Field(None, validation_alias="DB_PASS")
+    db_name: str = Field("onlymanager", validation_alias="DB_NAME")
+    db_iam_auth: bool = Field(False, validation_alias="DB_IAM_AUTH")
+    db_ip_type: str = Field("PRIVATE", validation_alias="DB_IP_TYPE")
+    # Serverless: a small pool per instance (pool_size + max_overflow <= 5).
+    db_pool_size: int = Field(2, ge=1, le=5, validation_alias="DB_POOL_SIZE")
+    db_max_overflow: int = Field(2, ge=0, le=3, validation_alias="DB_MAX_OVERFLOW")
+    db_pool_recycle_seconds: int = Field(1800, validation_alias="DB_POOL_RECYCLE_SECONDS")
+    db_pool_timeout_seconds: int = Field(10, validation_alias="DB_POOL_TIMEOUT_SECONDS")
+    db_statement_timeout_ms: int = Field(30_000, validation_alias="DB_STATEMENT_TIMEOUT_MS")
+
+    # Local platform.
+    om_data_dir: str = Field(".local", validation_alias="OM_DATA_DIR")
+
+    # Emulators (set => use them).
+    pubsub_emulator_host: str | None = Field(None, validation_alias="PUBSUB_EMULATOR_HOST")
+    firestore_emulator_host: str | None = Field(None, validation_alias="FIRESTORE_EMULATOR_HOST")
+    firebase_auth_emulator_host: str | None = Field(None, validation_alias="FIREBASE_AUTH_EMULATOR_HOST")
+    # Where firebase-admin fetches the token-signing certificates; Google's by default.
+    # Only tests point it at a local server (Google's certificate endpoint cannot run here).
+    firebase_cert_url: str | None = Field(None, validation_alias="FIREBASE_CERT_URL")
+
+    # HTTP.
+    max_body_bytes: int = Field(64 * 1024, validation_alias="MAX_BODY_BYTES")
+    idempotency_ttl_hours: int = Field(24, validation_alias="IDEMPOTENCY_TTL_HOURS")
+    idempotency_wait_ms: int = Field(5_000, validation_alias="IDEMPOTENCY_WAIT_MS")
+
+    # Events.
+    outbox_relay_min_age_seconds: int = Field(10, ge=0, validation_alias="OUTBOX_RELAY_MIN_AGE_SECONDS")
+    outbox_relay_batch: int = Field(500, ge=1, validation_alias="OUTBOX_RELAY_BATCH")
+    event_max_age_seconds: int = Field(7 * 24 * 3600, validation_alias="EVENT_MAX_AGE_SECONDS")
+    event_max_attempts: int = Field(5, ge=1, validation_alias="EVENT_MAX_ATTEMPTS")
+
+    version: str = Field("0.1.0", validation_alias="OM_VERSION")
+
+    @property
+    def in_cloud(self) -> bool:
+        return self.k_service is not None
+
+    @model_validator(mode="after")
+    def _no_emulator_auth_in_cloud(self) -> "Settings":
+        if self.in_cloud and self.firebase_auth_emulator_host:
+            raise EmulatorInCloudError(
+                "FIREBASE_AUTH_EMULATOR_HOST is set on Cloud Run (K_SERVICE="
+                f"{self.k_service!r}): emulator mode accepts unsigned tokens; refusing to start"
+            )
+        return self
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests change the environment)."""
+    settings.cache_clear()
