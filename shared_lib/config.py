@@ -35,7 +35,6 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(2, ge=0, le=3, validation_alias="DB_MAX_OVERFLOW")
     db_pool_recycle_seconds: int = Field(1800, validation_alias="DB_POOL_RECYCLE_SECONDS")
     db_pool_timeout_seconds: int = Field(10, validation_alias="DB_POOL_TIMEOUT_SECONDS")
-    db_statement_timeout_ms: int = Field(30_000, validation_alias="DB_STATEMENT_TIMEOUT_MS")
 
     # Local platform.
     om_data_dir: str = Field(".local", validation_alias="OM_DATA_DIR")

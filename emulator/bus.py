@@ -1,0 +1,310 @@
+"""Local event delivery: Pub/Sub messages → Eventarc-shaped CloudEvents → the registry's handlers, with retry and dead-letter.
+
+Two transports behind one delivery loop: the pstest Pub/Sub fake through google-cloud-pubsub (when
+PUBSUB_EMULATOR_HOST is set) or in-memory queues. One poller thread pulls every subscription in turn and runs
+handlers inline, so `drain()` can tell when nothing is left: a whole pass over every subscription, begun after
+the drain call, that found nothing and during which nothing was published.
+"""
+from __future__ import annotations
+
+import base64
+import collections
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Protocol
+
+from shared_lib import registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Message:
+    ack_id: str
+    message_id: str
+    data: bytes
+    attributes: dict[str, str]
+    publish_time: datetime
+
+
+@dataclass(frozen=True)
+class Subscription:
+    name: str  # <function>
+    topic: str
+    function: str
+
+
+class Transport(Protocol):
+    def ensure(self, topics: list[str], subscriptions: list[Subscription]) -> None: ...
+    def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str: ...
+    def pull(self, sub: Subscription, max_messages: int) -> list[Message]: ...
+    def ack(self, sub: Subscription, ack_ids: list[str]) -> None: ...
+    def nack(self, sub: Subscription, ack_ids: list[str]) -> None: ...
+
+
+class MemoryTransport:
+    """In-process queues with Pub/Sub's fan-out: every subscription of a topic gets its own copy."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subs_by_topic: dict[str, list[Subscription]] = collections.defaultdict(list)
+        self._queues: dict[str, collections.deque[Message]] = {}
+        self._outstanding: dict[str, dict[str, Message]] = {}
+
+    def ensure(self, topics, subscriptions) -> None:
+        with self._lock:
+            for sub in subscriptions:
+                if sub.name not in self._queues:
+                    self._queues[sub.name] = collections.deque()
+                    self._outstanding[sub.name] = {}
+                    self._subs_by_topic[sub.topic].append(sub)
+
+    def publish(self, topic, data, attributes) -> str:
+        message_id = uuid.uuid4().hex
+        now = datetime.now(timezone.utc)
+        with self._lock:
+            for sub in self._subs_by_topic.get(topic, []):
+                self._queues[sub.name].append(Message(uuid.uuid4().hex, message_id, data, dict(attributes), now))
+        return message_id
+
+    def pull(self, sub, max_messages) -> list[Message]:
+        with self._lock:
+            q, out = self._queues[sub.name], []
+            while q and len(out) < max_messages:
+                m = q.popleft()
+                self._outstanding[sub.name][m.ack_id] = m
+                out.append(m)
+            return out
+
+    def ack(self, sub, ack_ids) -> None:
+        with self._lock:
+            for a in ack_ids:
+                self._outstanding[sub.name].pop(a, None)
+
+    def nack(self, sub, ack_ids) -> None:
+        with self._lock:
+            for a in ack_ids:
+                m = self._outstanding[sub.name].pop(a, None)
+                if m is not None:
+                    self._queues[sub.name].append(m)
+
+
+class PubSubTransport:
+    """The pstest fake (or any Pub/Sub endpoint) through the official google-cloud-pubsub client."""
+
+    def __init__(self, project: str) -> None:
+        from google.cloud import pubsub_v1
+
+        self.project = project
+        self.publisher = pubsub_v1.PublisherClient()
+        self.subscriber = pubsub_v1.SubscriberClient()
+
+    def _topic(self, t: str) -> str:
+        return self.publisher.topic_path(self.project, t)
+
+    def _sub(self, s: Subscription) -> str:
+        return self.subscriber.subscription_path(self.project, s.name)
+
+    def ensure(self, topics, subscriptions) -> None:
+        from google.api_core.exceptions import AlreadyExists
+
+        for t in topics:
+            try:
+                self.publisher.create_topic(request={"name": self._topic(t)})
+            except AlreadyExists:
+                pass
+        for s in subscriptions:
+            try:
+                # pstest refuses a subscription without an ack deadline (10 s or more).
+                self.subscriber.create_subscription(
+                    request={"name": self._sub(s), "topic": self._topic(s.topic), "ack_deadline_seconds": 10})
+            except AlreadyExists:
+                pass
+
+    def publish(self, topic, data, attributes) -> str:
+        return self.publisher.publish(self._topic(topic), data, **attributes).result(timeout=30)
+
+    def pull(self, sub, max_messages) -> list[Message]:
+        resp = self.subscriber.pull(
+            request={"subscription": self._sub(sub), "max_messages": max_messages, "return_immediately": True},
+            timeout=10)
+        out = []
+        for rm in resp.received_messages:
+            m = rm.message
+            pt = m.publish_time
+            publish_time = datetime.fromtimestamp(pt.timestamp(), tz=timezone.utc) if pt else datetime.now(timezone.utc)
+            out.append(Message(rm.ack_id, m.message_id, bytes(m.data), dict(m.attributes), publish_time))
+        return out
+
+    def ack(self, sub, ack_ids) -> None:
+        if ack_ids:
+            self.subscriber.acknowledge(request={"subscription": self._sub(sub), "ack_ids": ack_ids})
+
+    def nack(self, sub, ack_ids) -> None:
+        if ack_ids:
+            self.subscriber.modify_ack_deadline(
+                request={"subscription": self._sub(sub), "ack_ids": ack_ids, "ack_deadline_seconds": 0})
+
+
+def cloud_event_for(project: str, sub: Subscription, m: Message):
+    """Exactly what Eventarc delivers for google.cloud.pubsub.topic.v1.messagePublished."""
+    from cloudevents.http import CloudEvent
+
+    publish_time = m.publish_time.isoformat().replace("+00:00", "Z")
+    attributes = {
+        "specversion": "1.0",
+        "id": m.message_id,
+        "source": f"//pubsub.googleapis.com/projects/{project}/topics/{sub.topic}",
+        "type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "datacontenttype": "application/json",
+        "time": publish_time,
+    }
+    data = {
+        "message": {
+            "data": base64.b64encode(m.data).decode(),
+            "attributes": m.attributes,
+            "messageId": m.message_id,
+            "message_id": m.message_id,
+            "publishTime": publish_time,
+            "publish_time": publish_time,
+        },
+        "subscription": f"projects/{project}/subscriptions/{sub.name}",
+    }
+    return CloudEvent(attributes, data)
+
+
+class EventBus:
+    """Delivers every subscription's messages to its registry function; also the platform's Publisher."""
+
+    def __init__(self, transport: Transport, project: str, *, max_attempts: int = 5, batch: int = 50):
+        self.transport = transport
+        self.project = project
+        self.max_attempts = max_attempts
+        self.batch = batch
+        self.subscriptions: list[Subscription] = []
+        self._attempts: dict[tuple[str, str], int] = {}
+        self._seq = 0
+        self._clean_through = -1  # highest sequence number a whole empty, quiet pass began at
+        self._cv = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.delivered = 0
+        self.dead_lettered: list[tuple[str, str]] = []
+
+    # --- setup -----------------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        subs = [Subscription(name=spec.name, topic=spec.topic, function=spec.name)
+                for spec in registry.REGISTRY.values() if spec.topic]
+        topics = registry.topics()
+        self.transport.ensure(topics, subs)
+        self.subscriptions = sorted(subs, key=lambda s: s.name)
+
+    def start(self) -> "EventBus":
+        self.setup()
+        self._thread = threading.Thread(target=self._run, name="event-bus", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._bump()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    # --- Publisher protocol (shared_lib.events) -------------------------------------------------------------
+    def publish_raw(self, topic: str, data: bytes, attributes: dict[str, str] | None = None) -> str:
+        message_id = self.transport.publish(topic, data, attributes or {})
+        self._bump()
+        return message_id
+
+    def publish_many(self, events) -> list:
+        done = []
+        for e in events:
+            try:
+                self.publish_raw(e.type, e.payload(), e.attributes())
+                done.append(e.event_id)
+            except Exception:
+                log.exception("publish of %s failed; the outbox relay will retry", e.event_id)
+        return done
+
+    # --- delivery --------------------------------------------------------------------------------------------
+    def _bump(self) -> None:
+        with self._cv:
+            self._seq += 1
+            self._cv.notify_all()
+
+    def _run(self) -> None:
+        idle_sleep = 0.005
+        while not self._stop.is_set():
+            with self._cv:
+                pass_began_at = self._seq
+            found = 0
+            for sub in self.subscriptions:
+                if self._stop.is_set():
+                    return
+                try:
+                    found += self._deliver_batch(sub)
+                except Exception:
+                    log.exception("delivery loop error on %s", sub.name)
+                    found += 1
+            with self._cv:
+                if found == 0 and self._seq == pass_began_at:
+                    self._clean_through = pass_began_at
+                    self._cv.notify_all()
+                if found:
+                    idle_sleep = 0.005
+                    continue
+                # Sleep until something is published here (or a drain asks), else poll again soon for
+                # messages published by other processes (the scraper, a test's own client).
+                self._cv.wait(timeout=idle_sleep)
+                idle_sleep = min(idle_sleep * 2, 0.2)
+
+    def _deliver_batch(self, sub: Subscription) -> int:
+        messages = self.transport.pull(sub, self.batch)
+        if not messages:
+            return 0
+        spec = registry.REGISTRY[sub.function]
+        acks, nacks = [], []
+        for m in messages:
+            key = (sub.name, m.message_id)
+            try:
+                spec.entry_point(cloud_event_for(self.project, sub, m))
+                acks.append(m.ack_id)
+                self._attempts.pop(key, None)
+                self.delivered += 1
+            except Exception as exc:
+                n = self._attempts.get(key, 0) + 1
+                self._attempts[key] = n
+                if n >= self.max_attempts:
+                    log.error("%s: giving up on %s after %d attempts: %s", sub.name, m.message_id, n, exc)
+                    self.transport.publish(registry.dead_letter_topic(sub.topic), m.data,
+                                           {**m.attributes, "error": str(exc)[:1000], "function": sub.function})
+                    self.dead_lettered.append((sub.function, m.message_id))
+                    self._attempts.pop(key, None)
+                    acks.append(m.ack_id)
+                else:
+                    log.warning("%s: attempt %d for %s failed: %s", sub.name, n, m.message_id, exc)
+                    nacks.append(m.ack_id)
+        self.transport.ack(sub, acks)
+        self.transport.nack(sub, nacks)
+        with self._cv:
+            self._seq += 1  # handling is activity: what a handler published must be seen by a later pass
+        return len(messages)
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Block until every message published so far (by anyone) has been handled; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            self._seq += 1
+            target = self._seq
+            self._cv.notify_all()
+            while self._clean_through < target:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cv.wait(timeout=min(left, 0.05))
+        return True

@@ -1,0 +1,158 @@
+"""The database engine (one per instance, created lazily) and the unit of work: one transaction per request or event."""
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+from urllib.parse import parse_qs, urlsplit
+
+from .config import settings
+
+if TYPE_CHECKING:  # keep SQLAlchemy's import cost off the module import path of type-only users
+    from sqlalchemy.engine import Connection, Engine
+
+log = logging.getLogger(__name__)
+
+_engine: "Engine | None" = None
+_connector: Any = None
+_lock = threading.Lock()
+
+
+def _local_engine(url: str) -> "Engine":
+    from sqlalchemy import create_engine
+
+    s = settings()
+    parts = urlsplit(url)
+    connect_args: dict[str, Any] = {}
+    # pg8000 reaches a Unix socket through `unix_sock`, which SQLAlchemy passes on from the query string.
+    if "unix_sock" not in parse_qs(parts.query) and parts.hostname is None and "host" in parse_qs(parts.query):
+        sock_dir = parse_qs(parts.query)["host"][0]
+        url = url.split("?", 1)[0] + f"?unix_sock={sock_dir}/.s.PGSQL.5432"
+    if url.startswith("postgresql://"):
+        url = "postgresql+pg8000://" + url[len("postgresql://") :]
+    connect_args["application_name"] = s.k_service or "onlymanager-local"
+    return create_engine(
+        url,
+        pool_size=s.db_pool_size,
+        max_overflow=s.db_max_overflow,
+        pool_recycle=s.db_pool_recycle_seconds,
+        pool_timeout=s.db_pool_timeout_seconds,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+
+
+def _cloud_sql_engine() -> "Engine":
+    """Cloud SQL through the Python Connector (lazy refresh: no background work between invocations)."""
+    from google.cloud.sql.connector import Connector, IPTypes, RefreshStrategy
+    from sqlalchemy import create_engine
+
+    global _connector
+    s = settings()
+    _connector = Connector(refresh_strategy=RefreshStrategy.LAZY)
+
+    def getconn():
+        return _connector.connect(
+            s.instance_connection_name,
+            "pg8000",
+            user=s.db_user,
+            password=None if s.db_iam_auth else s.db_pass,
+            db=s.db_name,
+            enable_iam_auth=s.db_iam_auth,
+            ip_type=IPTypes[s.db_ip_type],
+        )
+
+    return create_engine(
+        "postgresql+pg8000://",
+        creator=getconn,
+        pool_size=s.db_pool_size,
+        max_overflow=s.db_max_overflow,
+        pool_recycle=s.db_pool_recycle_seconds,
+        pool_timeout=s.db_pool_timeout_seconds,
+        pool_pre_ping=True,
+    )
+
+
+def engine() -> "Engine":
+    """The instance's engine, created on first use and reused by every invocation."""
+    global _engine
+    if _engine is None:
+        with _lock:
+            if _engine is None:
+                s = settings()
+                if s.instance_connection_name:
+                    _engine = _cloud_sql_engine()
+                elif s.database_url:
+                    _engine = _local_engine(s.database_url)
+                else:
+                    raise RuntimeError(
+                        "no database configured: set DATABASE_URL (local) or INSTANCE_CONNECTION_NAME (Cloud SQL)"
+                    )
+    return _engine
+
+
+def dispose_engine() -> None:
+    """Drop the engine (tests and the local platform switch databases)."""
+    global _engine, _connector
+    with _lock:
+        if _engine is not None:
+            _engine.dispose()
+        _engine = None
+        if _connector is not None:
+            _connector.close()
+            _connector = None
+
+
+class UnitOfWork:
+    """One database transaction; events written to the outbox inside it are published after commit."""
+
+    def __init__(self, conn: "Connection"):
+        self.conn = conn
+        self.pending_events: list[Any] = []
+        self._after_commit: list[Callable[[], None]] = []
+
+    def execute(self, statement: Any, params: Any = None):
+        from sqlalchemy import text
+
+        if isinstance(statement, str):
+            statement = text(statement)
+        return self.conn.execute(statement, params or {})
+
+    def emit(self, type: str, *, agency_id: Any, subject: Any, data: dict[str, Any]):
+        """Write an event to the outbox in this transaction; it is published right after commit."""
+        from .events import write_outbox
+
+        event = write_outbox(self, type=type, agency_id=agency_id, subject=subject, data=data)
+        self.pending_events.append(event)
+        return event
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        self._after_commit.append(fn)
+
+    def run_after_commit(self) -> None:
+        from .events import publish_pending
+
+        if self.pending_events:
+            publish_pending(self.pending_events)
+        for fn in self._after_commit:
+            try:
+                fn()
+            except Exception:  # an after-commit hook never undoes a committed change
+                log.exception("after-commit hook failed")
+
+
+@contextmanager
+def unit_of_work() -> Iterator[UnitOfWork]:
+    """Open a transaction; commit on success, roll back on any exception; then publish the outbox."""
+    with engine().connect() as conn:
+        trans = conn.begin()
+        uow = UnitOfWork(conn)
+        try:
+            yield uow
+            trans.commit()
+        except BaseException:
+            if trans.is_active:
+                trans.rollback()
+            raise
+    uow.run_after_commit()

@@ -1,0 +1,171 @@
+"""Runs an event-triggered function: decode the CloudEvent, dedupe through the inbox, one transaction, retry by raising."""
+from __future__ import annotations
+
+import base64
+import binascii
+import inspect
+import json
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any, Callable
+
+from pydantic import ValidationError
+
+from .config import settings
+from .registry import FunctionSpec, dead_letter_topic
+
+log = logging.getLogger(__name__)
+
+
+class PermanentError(Exception):
+    """Raised by a handler for input that will never succeed: logged, dead-lettered, acknowledged (no retry)."""
+
+
+@dataclass(frozen=True)
+class PubSubMessage:
+    data: bytes
+    attributes: dict[str, str]
+    message_id: str
+    publish_time: datetime | None
+
+
+@dataclass(frozen=True)
+class DocumentChange:
+    """A Firestore document write: field values as plain Python, None where the document did not exist."""
+
+    path: str
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+    update_mask: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        if self.old is None:
+            return "created"
+        if self.new is None:
+            return "deleted"
+        return "updated"
+
+
+def _pubsub_message(cloud_event) -> PubSubMessage:
+    msg = (cloud_event.data or {}).get("message") or {}
+    try:
+        data = base64.b64decode(msg.get("data") or "", validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise PermanentError(f"message data is not base64: {exc}") from None
+    publish_time = None
+    if msg.get("publishTime"):
+        try:
+            publish_time = datetime.fromisoformat(msg["publishTime"].replace("Z", "+00:00"))
+        except ValueError:
+            publish_time = None
+    return PubSubMessage(data=data, attributes=dict(msg.get("attributes") or {}),
+                         message_id=str(msg.get("messageId") or cloud_event["id"]), publish_time=publish_time)
+
+
+def _document_change(cloud_event) -> DocumentChange:
+    from google.events.cloud.firestore import DocumentEventData
+
+    from .firestore_values import document_fields
+
+    raw = cloud_event.data
+    try:
+        payload = DocumentEventData.deserialize(raw if isinstance(raw, bytes) else bytes(raw))
+    except Exception as exc:
+        raise PermanentError(f"not a DocumentEventData protobuf: {exc}") from None
+    old = document_fields(payload.old_value) if payload.old_value and payload.old_value.name else None
+    new = document_fields(payload.value) if payload.value and payload.value.name else None
+    name = (payload.value.name if new is not None else payload.old_value.name) or ""
+    path = name.split("/documents/", 1)[1] if "/documents/" in name else (cloud_event.get("document") or "")
+    return DocumentChange(path=path, old=old, new=new, update_mask=tuple(payload.update_mask.field_paths or ()))
+
+
+def document_params(pattern: str, path: str) -> dict[str, str] | None:
+    p_parts, parts = pattern.strip("/").split("/"), path.strip("/").split("/")
+    if len(p_parts) != len(parts):
+        return None
+    params = {}
+    for p, v in zip(p_parts, parts):
+        if p.startswith("{") and p.endswith("}"):
+            params[p[1:-1]] = v
+        elif p != v:
+            return None
+    return params
+
+
+def dispatch(spec: FunctionSpec, handler: Callable[..., Any], cloud_event) -> None:
+    from .db import unit_of_work
+    from .events import claim_inbox
+
+    wanted = inspect.signature(handler).parameters
+    message: PubSubMessage | None = None
+    try:
+        if spec.trigger != "firestore":
+            message = _pubsub_message(cloud_event)
+            if message.publish_time and (datetime.now(timezone.utc) - message.publish_time).total_seconds() \
+                    > settings().event_max_age_seconds:
+                log.warning("%s: dropping message %s older than the retry window", spec.name, message.message_id)
+                return
+        kwargs, dedupe_key = _decode(spec, cloud_event, message)
+    except (PermanentError, ValidationError, ValueError) as exc:
+        _dead_letter(spec, message, exc)
+        return
+    try:
+        with unit_of_work() as uow:
+            if dedupe_key is not None and not claim_inbox(uow, spec.name, dedupe_key):
+                log.info("%s: %s already handled", spec.name, dedupe_key)
+                return
+            kwargs["uow"] = uow
+            handler(**{k: v for k, v in kwargs.items() if k in wanted})
+    except PermanentError as exc:
+        _dead_letter(spec, message, exc)
+    # Any other exception propagates: the function fails and Pub/Sub redelivers (retry policy on).
+
+
+def _decode(spec: FunctionSpec, cloud_event, message: PubSubMessage | None) -> tuple[dict[str, Any], str | None]:
+    """The handler's arguments and the inbox key; ValidationError/ValueError/PermanentError mean a poison input."""
+    from .events import Event
+
+    if spec.trigger == "firestore":
+        change = _document_change(cloud_event)
+        params = document_params(spec.document or "", change.path)
+        if params is None:
+            raise PermanentError(f"document {change.path} does not match {spec.document}")
+        return {"change": change, "params": params, "event_id": str(cloud_event["id"])}, str(cloud_event["id"])
+    assert message is not None
+    if spec.trigger == "schedule":
+        return {"as_of": _as_of(message.data)}, None  # jobs are idempotent by their own constraints
+    if spec.envelope:
+        event = Event.model_validate_json(message.data)
+        kwargs: dict[str, Any] = {"event": event}
+        if spec.message_model is not None:
+            kwargs["data"] = spec.message_model.model_validate(event.data)
+        return kwargs, str(event.event_id)
+    model = spec.message_model
+    return {"message": model.model_validate_json(message.data) if model else message}, message.message_id
+
+
+def _dead_letter(spec: FunctionSpec, message: PubSubMessage | None, exc: Exception) -> None:
+    """Never an endless retry: log, hand the message to the dead-letter topic, acknowledge."""
+    from .events import publisher
+
+    log.error("%s: permanent failure, dead-lettered: %s", spec.name, exc)
+    if message is not None and spec.topic:
+        try:
+            publisher().publish_raw(dead_letter_topic(spec.topic), message.data,
+                                    {**message.attributes, "error": str(exc)[:1000], "function": spec.name})
+        except Exception:
+            log.exception("%s: could not dead-letter message %s", spec.name, message.message_id)
+
+
+def _as_of(data: bytes) -> date:
+    if data:
+        try:
+            body = json.loads(data)
+        except ValueError:
+            raise PermanentError("scheduler payload is not JSON") from None
+        if isinstance(body, dict) and body.get("as_of"):
+            return date.fromisoformat(body["as_of"])
+    return datetime.now(timezone.utc).date()
+

@@ -1,0 +1,231 @@
+"""Events: the envelope, the transactional outbox, the relay, the inbox, and the publisher (Pub/Sub or in-process)."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Callable, Protocol
+
+from pydantic import BaseModel, Field
+
+from .config import settings
+
+log = logging.getLogger(__name__)
+
+
+class Event(BaseModel):
+    """The envelope of ARCHITECTURE.md; the JSON body of every Pub/Sub message we publish."""
+
+    event_id: uuid.UUID
+    type: str = Field(pattern=r"^[a-z][a-z0-9_.-]+$")
+    occurred_at: datetime
+    agency_id: uuid.UUID | None = None
+    subject: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    def attributes(self) -> dict[str, str]:
+        attrs = {"event_id": str(self.event_id), "type": self.type}
+        if self.agency_id:
+            attrs["agency_id"] = str(self.agency_id)
+        if self.subject:
+            attrs["subject"] = self.subject
+        return attrs
+
+    def payload(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+# --- outbox --------------------------------------------------------------------------------------------------
+
+
+def write_outbox(uow, *, type: str, agency_id: Any, subject: Any, data: dict[str, Any]) -> Event:
+    """Insert the event in the caller's transaction (uow.emit calls this)."""
+    event = Event(event_id=uuid.uuid4(), type=type, occurred_at=datetime.now(timezone.utc),
+                  agency_id=agency_id, subject=None if subject is None else str(subject), data=data)
+    uow.execute(
+        """
+        INSERT INTO eventing.outbox (event_id, type, agency_id, subject, payload, occurred_at)
+        VALUES (:id, :type, :agency, :subject, CAST(:payload AS jsonb), :at)
+        """,
+        {"id": event.event_id, "type": event.type, "agency": event.agency_id, "subject": event.subject,
+         "payload": event.model_dump_json(), "at": event.occurred_at},
+    )
+    return event
+
+
+def publish_pending(events: list[Event]) -> int:
+    """Publish right after commit and mark published; what fails stays for the relay. Returns how many went out."""
+    published = publisher().publish_many(events)
+    if published:
+        _mark_published(published)
+    return len(published)
+
+
+def _mark_published(event_ids: list[uuid.UUID]) -> None:
+    from .db import engine
+    from sqlalchemy import text
+
+    with engine().begin() as conn:
+        conn.execute(text("UPDATE eventing.outbox SET published_at = now(), claimed_until = NULL "
+                          "WHERE event_id = ANY(:ids)"), {"ids": [str(i) for i in event_ids]})
+
+
+def relay_outbox(*, min_age_seconds: int | None = None, batch: int | None = None) -> int:
+    """Republish what is still unpublished. Rows are claimed with FOR UPDATE SKIP LOCKED and a short lease,
+    so concurrent relays never take the same row and nothing is held locked while publishing."""
+    from sqlalchemy import text
+
+    from .db import engine
+
+    s = settings()
+    age = s.outbox_relay_min_age_seconds if min_age_seconds is None else min_age_seconds
+    limit = batch or s.outbox_relay_batch
+    total = 0
+    while True:
+        with engine().begin() as conn:
+            rows = conn.execute(
+                text(
+                    """
+                    UPDATE eventing.outbox o SET claimed_until = now() + interval '60 seconds',
+                           attempts = o.attempts + 1
+                    WHERE o.id IN (
+                        SELECT id FROM eventing.outbox
+                        WHERE published_at IS NULL
+                          AND (claimed_until IS NULL OR claimed_until < now())
+                          AND created_at <= now() - make_interval(secs => :age)
+                        ORDER BY id
+                        LIMIT :limit
+                        FOR UPDATE SKIP LOCKED)
+                    RETURNING o.payload
+                    """
+                ),
+                {"age": age, "limit": limit},
+            ).all()
+        if not rows:
+            return total
+        events = [Event.model_validate(r.payload if isinstance(r.payload, dict) else json.loads(r.payload))
+                  for r in rows]
+        published = publisher().publish_many(events)
+        if published:
+            _mark_published(published)
+        total += len(published)
+        if len(published) < len(events) or len(rows) < limit:
+            return total
+
+
+# --- inbox ---------------------------------------------------------------------------------------------------
+
+
+def claim_inbox(uow, consumer: str, event_id: str) -> bool:
+    """True the first time `consumer` sees `event_id` (in this transaction); a concurrent twin waits, then skips."""
+    row = uow.execute(
+        "INSERT INTO eventing.inbox (consumer, event_id) VALUES (:c, :e) ON CONFLICT DO NOTHING RETURNING 1",
+        {"c": consumer, "e": str(event_id)},
+    ).first()
+    return row is not None
+
+
+# --- publishers ----------------------------------------------------------------------------------------------
+
+
+class Publisher(Protocol):
+    def publish_many(self, events: list[Event]) -> list[uuid.UUID]: ...
+
+    def publish_raw(self, topic: str, data: bytes, attributes: dict[str, str] | None = None) -> str: ...
+
+
+class PubSubPublisher:
+    """google-cloud-pubsub: the real service in the cloud, the pstest fake when PUBSUB_EMULATOR_HOST is set."""
+
+    def __init__(self, project: str):
+        from google.cloud import pubsub_v1
+
+        self.project = project
+        # Batching off: an event goes out at once (serverless instances may freeze right after the response).
+        self.client = pubsub_v1.PublisherClient(
+            batch_settings=pubsub_v1.types.BatchSettings(max_messages=1, max_latency=0.0))
+
+    def topic_path(self, topic: str) -> str:
+        return self.client.topic_path(self.project, topic)
+
+    def publish_raw(self, topic: str, data: bytes, attributes: dict[str, str] | None = None) -> str:
+        return self.client.publish(self.topic_path(topic), data, **(attributes or {})).result(timeout=30)
+
+    def publish_many(self, events: list[Event]) -> list[uuid.UUID]:
+        futures = [(e, self.client.publish(self.topic_path(e.type), e.payload(), **e.attributes())) for e in events]
+        done = []
+        for event, fut in futures:
+            try:
+                fut.result(timeout=30)
+                done.append(event.event_id)
+            except Exception:
+                log.exception("publish of %s %s failed; the outbox relay will retry", event.type, event.event_id)
+        _notify(len(done))
+        return done
+
+
+class LocalBus:
+    """In-process delivery for the local platform without a Pub/Sub emulator: a queue drained by one thread."""
+
+    def __init__(self, deliver: Callable[[str, bytes, dict[str, str], str], None]):
+        self._deliver = deliver
+
+    def publish_raw(self, topic: str, data: bytes, attributes: dict[str, str] | None = None) -> str:
+        message_id = uuid.uuid4().hex
+        self._deliver(topic, data, attributes or {}, message_id)
+        return message_id
+
+    def publish_many(self, events: list[Event]) -> list[uuid.UUID]:
+        for e in events:
+            self.publish_raw(e.type, e.payload(), e.attributes())
+        _notify(len(events))
+        return [e.event_id for e in events]
+
+
+class NullPublisher:
+    """No bus configured (a bare process, not the local platform): events wait in the outbox for the relay."""
+
+    def publish_raw(self, topic: str, data: bytes, attributes: dict[str, str] | None = None) -> str:
+        raise RuntimeError("no event bus configured")
+
+    def publish_many(self, events: list[Event]) -> list[uuid.UUID]:
+        if events:
+            log.info("no event bus configured: %d event(s) left in the outbox", len(events))
+        return []
+
+
+_publisher: Publisher | None = None
+_publisher_lock = threading.Lock()
+_listeners: list[Callable[[int], None]] = []
+
+
+def publisher() -> Publisher:
+    global _publisher
+    if _publisher is None:
+        with _publisher_lock:
+            if _publisher is None:
+                s = settings()
+                if s.pubsub_emulator_host or s.in_cloud:
+                    _publisher = PubSubPublisher(s.google_cloud_project)
+                else:
+                    _publisher = NullPublisher()
+    return _publisher
+
+
+def set_publisher(p: Publisher | None) -> None:
+    """The local platform installs its bus here; None goes back to the configured default."""
+    global _publisher
+    with _publisher_lock:
+        _publisher = p
+
+
+def on_publish(listener: Callable[[int], None]) -> None:
+    """The local platform counts publishes to know when everything is drained."""
+    _listeners.append(listener)
+
+
+def _notify(n: int) -> None:
+    for listener in list(_listeners):
+        listener(n)

@@ -1,0 +1,282 @@
+"""The HTTP pipeline behind every registry function: size, content type, auth, validation, idempotency, problem+json."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .config import settings
+from .errors import (
+    ApiError,
+    BadRequest,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+    field_error,
+    from_validation_error,
+)
+from .rbac import Caller, Identity, Role
+from .registry import FunctionSpec, Operation
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+PROBLEM = "application/problem+json"
+
+
+def _response(status: int, body: Any, content_type: str = JSON, headers: dict[str, str] | None = None):
+    from flask import Response
+
+    payload = b"" if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    resp = Response(payload, status=status, content_type=content_type if body is not None else None)
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def problem_response(err: ApiError):
+    return _response(err.status, err.problem(), PROBLEM, err.headers)
+
+
+def handle(spec: FunctionSpec, request) -> Any:
+    """Serve one request for `spec` (a flask/werkzeug request)."""
+    try:
+        return _handle(spec, request)
+    except ApiError as err:
+        return problem_response(err)
+    except Exception:  # a bug, never bad input: bad input is an ApiError above
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return problem_response(ApiError("unexpected error; it has been logged"))
+
+
+def _handle(spec: FunctionSpec, request):
+    m = spec.path_regex.match(request.path)
+    if m is None:
+        raise NotFound(f"no route for {request.path}")
+    method = request.method.upper()
+    if method == "HEAD" and "GET" in spec.operations:
+        method = "GET"
+    op = spec.operations.get(method)
+    if op is None:
+        allow = ", ".join(sorted(spec.operations))
+        raise MethodNotAllowed(f"{request.method} not allowed here; allowed: {allow}", headers={"Allow": allow})
+
+    identity = _identity(request) if op.auth != "none" else None
+    body_bytes = _read_body(request, op)
+    if op.auth != "user" and not op.idempotent and "uow" not in op.params:
+        # Nothing to read or write in the database (e.g. health): no transaction at all.
+        kwargs = _arguments(op, request, m.groupdict(), body_bytes)
+        kwargs.update(identity=identity, request=request)
+        status, body, headers = _render(op, op.handler(**{k: v for k, v in kwargs.items() if k in op.params}))
+        return _response(status, body, headers=headers)
+
+    from .db import unit_of_work
+
+    with unit_of_work() as uow:
+        caller = _load_caller(uow, identity) if op.auth == "user" else None
+        if caller is not None and caller.role not in op.roles:
+            raise Forbidden(f"role {caller.role.value} may not {op.method} {spec.path}")
+        kwargs = _arguments(op, request, m.groupdict(), body_bytes)
+        kwargs.update(caller=caller, identity=identity, uow=uow, request=request)
+        key = _idempotency_key(request) if op.idempotent else None
+        if key is not None:
+            replay = _idempotency_begin(uow, identity, key, request, body_bytes)
+            if replay is not None:
+                status, body = replay
+                return _response(status, body, headers={"Idempotent-Replayed": "true"})
+        result = op.handler(**{k: v for k, v in kwargs.items() if k in op.params})
+        status, body, headers = _render(op, result)
+        if key is not None:
+            _idempotency_finish(uow, identity, key, status, body)
+    return _response(status, body, headers=headers)
+
+
+# --- input ---------------------------------------------------------------------------------------------------
+
+
+def _identity(request) -> Identity:
+    from .auth import TokenError, bearer_token, verify_id_token
+
+    try:
+        claims = verify_id_token(bearer_token(request.headers.get("Authorization")))
+    except TokenError as exc:
+        raise Unauthorized(str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+    return Identity(uid=claims["uid"], email=claims.get("email"), name=claims.get("name"), claims=claims)
+
+
+def _load_caller(uow, identity: Identity) -> Caller:
+    row = uow.execute(
+        """
+        SELECT u.id, u.agency_id, u.role, u.active, u.display_name, u.email, a.timezone
+        FROM user_service.users u JOIN user_service.agencies a ON a.id = u.agency_id
+        WHERE u.firebase_uid = :uid
+        """,
+        {"uid": identity.uid},
+    ).one_or_none()
+    if row is None:
+        raise Forbidden("you are not a member of an agency yet; create one with POST /api/agencies/",
+                        slug="no-agency")
+    if not row.active:
+        raise Unauthorized("this account has been deactivated", headers={"WWW-Authenticate": "Bearer"})
+    return Caller(user_id=row.id, agency_id=row.agency_id, role=Role(row.role), firebase_uid=identity.uid,
+                  display_name=row.display_name, email=row.email, agency_timezone=row.timezone)
+
+
+def _read_body(request, op: Operation) -> bytes | None:
+    if op.request is None:
+        return None
+    limit = settings().max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"request body is over {limit // 1024} KiB")
+    data = request.stream.read(limit + 1)  # chunked bodies carry no Content-Length: read one byte past the limit
+    if len(data) > limit:
+        raise PayloadTooLarge(f"request body is over {limit // 1024} KiB")
+    mimetype = (request.mimetype or "").lower()
+    if mimetype != JSON and not mimetype.endswith("+json"):
+        raise UnsupportedMediaType(f"Content-Type must be {JSON}, got {request.mimetype or 'none'}")
+    return data
+
+
+def _arguments(op: Operation, request, path: dict[str, str], body_bytes: bytes | None) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    for name, raw in path.items():
+        # Ids are UUIDs; a malformed one names nothing that exists, so it answers 404 like a missing one.
+        if name.endswith("_id"):
+            try:
+                kwargs[name] = uuid.UUID(raw)
+            except ValueError:
+                raise NotFound(f"{name.removesuffix('_id')} not found") from None
+        else:
+            kwargs[name] = raw
+    errors: list[dict[str, Any]] = []
+    if op.query is not None:
+        try:
+            kwargs["query"] = op.query.model_validate(request.args.to_dict(flat=True))
+        except ValidationError as exc:
+            errors += from_validation_error(exc, "query").errors
+    if op.request is not None:
+        try:
+            parsed = json.loads(body_bytes or b"null", parse_float=_no_float, parse_constant=_no_constant)
+        except ValueError as exc:
+            raise BadRequest(f"request body is not valid JSON: {exc}", errors=[field_error(["body"], "invalid JSON")])
+        if not isinstance(parsed, dict):
+            errors.append(field_error(["body"], "must be a JSON object"))
+        else:
+            try:
+                kwargs["body"] = op.request.model_validate(parsed)
+            except ValidationError as exc:
+                errors += from_validation_error(exc, "body").errors
+    if errors:
+        names = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors)
+        raise BadRequest(f"invalid fields: {names}", errors=errors)
+    return kwargs
+
+
+def _no_float(raw: str) -> str:
+    # JSON numbers with a fraction stay text so no float ever reaches the money path; the field types decide.
+    return raw
+
+
+def _no_constant(raw: str):
+    raise ValueError(f"{raw} is not allowed")
+
+
+# --- output --------------------------------------------------------------------------------------------------
+
+
+def _render(op: Operation, result: Any) -> tuple[int, Any, dict[str, str]]:
+    status, headers = op.status, {}
+    if isinstance(result, Reply):
+        status, headers, result = result.status, result.headers, result.body
+    if isinstance(result, BaseModel):
+        body = result.model_dump(mode="json")
+    elif op.response is not None and result is not None:
+        body = op.response.model_validate(result).model_dump(mode="json")
+    else:
+        body = result
+    return status, body, headers
+
+
+class Reply:
+    """A handler result with an explicit status or headers."""
+
+    def __init__(self, body: Any = None, *, status: int = 200, headers: dict[str, str] | None = None):
+        self.body, self.status, self.headers = body, status, headers or {}
+
+
+# --- idempotency ---------------------------------------------------------------------------------------------
+
+
+def _idempotency_key(request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not key or len(key) > 255:
+        raise BadRequest("Idempotency-Key must be 1-255 characters",
+                         errors=[field_error(["header", "Idempotency-Key"], "must be 1-255 characters")])
+    return key
+
+
+def _fingerprint(request, body: bytes | None) -> str:
+    canonical = b""
+    if body:
+        try:  # the same JSON with other whitespace or key order is the same request
+            canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+        except ValueError:
+            canonical = body
+    return hashlib.sha256(request.method.encode() + b" " + request.path.rstrip("/").encode() + b"\n" + canonical).hexdigest()
+
+
+def _idempotency_begin(uow, identity: Identity, key: str, request, body: bytes | None):
+    """Claim (scope, key) in this transaction, or return the stored (status, body) of the first request.
+
+    The claim is a row written in the request's own transaction: a concurrent twin blocks on the unique index
+    until the first commits (then replays it) or rolls back (then runs itself) — no check-then-insert race.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    from .errors import Conflict, IdempotencyMismatch
+
+    s = settings()
+    fingerprint = _fingerprint(request, body)
+    uow.execute(f"SET LOCAL lock_timeout = '{int(s.idempotency_wait_ms)}ms'")
+    try:
+        claimed = uow.execute(
+            """
+            INSERT INTO eventing.idempotency_keys (scope, key, fingerprint)
+            VALUES (:scope, :key, :fp)
+            ON CONFLICT (scope, key) DO UPDATE
+               SET fingerprint = EXCLUDED.fingerprint, created_at = now(), status = NULL, body = NULL
+             WHERE eventing.idempotency_keys.created_at < now() - make_interval(hours => :ttl)
+            RETURNING 1
+            """,
+            {"scope": identity.uid, "key": key, "fp": fingerprint, "ttl": s.idempotency_ttl_hours},
+        ).first()
+    except OperationalError as exc:
+        if "lock timeout" in str(exc).lower() or "55P03" in str(exc):
+            raise Conflict("a request with this Idempotency-Key is still in flight", slug="idempotency-in-flight")
+        raise
+    uow.execute("SET LOCAL lock_timeout = DEFAULT")
+    if claimed is not None:
+        return None
+    row = uow.execute(
+        "SELECT fingerprint, status, body FROM eventing.idempotency_keys WHERE scope = :scope AND key = :key",
+        {"scope": identity.uid, "key": key},
+    ).one()
+    if row.fingerprint != fingerprint:
+        raise IdempotencyMismatch("this Idempotency-Key was used with another request body")
+    return row.status, row.body
+
+
+def _idempotency_finish(uow, identity: Identity, key: str, status: int, body: Any) -> None:
+    uow.execute(
+        "UPDATE eventing.idempotency_keys SET status = :st, body = CAST(:b AS jsonb) WHERE scope = :scope AND key = :key",
+        {"st": status, "b": json.dumps(body), "scope": identity.uid, "key": key},
+    )

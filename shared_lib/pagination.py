@@ -1,0 +1,98 @@
+"""Opaque keyset-pagination cursors (url-safe base64 of a JSON list) and page-size limits."""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from uuid import UUID
+
+# A cursor holds a few sort keys; anything much longer is not one of ours.
+_MAX_CURSOR_LENGTH = 1024
+
+
+def _encode_value(value: Any) -> str | int:
+    if isinstance(value, bool):  # an int to Python, but never a sort key of ours
+        raise TypeError("cursor values cannot be bool")
+    if isinstance(value, (str, int)):
+        return value
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError("cursor values must be finite")
+        return str(value)  # as text: a JSON number would go through float
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"cannot put a {type(value).__name__} in a cursor")
+
+
+def encode_cursor(*values: Any) -> str:
+    """The sort key of a page's last row as an opaque string; str, int, Decimal, date, datetime, UUID."""
+    payload = json.dumps([_encode_value(v) for v in values], separators=(",", ":"))
+    # Unpadded: "=" would need escaping in a query string.
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def _from_str(kind: Callable[[str], Any]) -> Callable[[Any], Any]:
+    def parse(raw: Any) -> Any:
+        if not isinstance(raw, str):
+            raise ValueError
+        return kind(raw)
+
+    return parse
+
+
+def _int(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise ValueError
+    return raw
+
+
+def _decimal(raw: Any) -> Decimal:
+    if not isinstance(raw, str) or not (value := Decimal(raw)).is_finite():
+        raise ValueError
+    return value
+
+
+# By exact type: a cursor decodes to the types the query sorts by.
+_DECODERS: dict[type, Callable[[Any], Any]] = {
+    str: _from_str(str),
+    int: _int,
+    Decimal: _decimal,
+    datetime: _from_str(datetime.fromisoformat),
+    date: _from_str(date.fromisoformat),
+    UUID: _from_str(UUID),
+}
+
+
+def decode_cursor(cursor: str, types: tuple[type, ...]) -> tuple[Any, ...]:
+    """The values encode_cursor was given, checked against `types`; ValueError("invalid cursor") otherwise."""
+    unknown = [kind.__name__ for kind in types if kind not in _DECODERS]
+    if unknown:  # a programming error, not a bad cursor
+        raise TypeError(f"cursors cannot hold {', '.join(unknown)}")
+    try:
+        if len(cursor) > _MAX_CURSOR_LENGTH:
+            raise ValueError
+        padded = cursor + "=" * (-len(cursor) % 4)
+        # validate=True: plain b64decode would silently skip characters outside the alphabet.
+        raw = json.loads(base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True))
+        if not isinstance(raw, list) or len(raw) != len(types):
+            raise ValueError
+        return tuple(_DECODERS[kind](value) for kind, value in zip(types, raw))
+    except (ValueError, TypeError, InvalidOperation, binascii.Error, UnicodeError):
+        # json.JSONDecodeError is a ValueError. One message for every kind of garbage:
+        # a client only needs to know to start again from the first page.
+        raise ValueError("invalid cursor") from None
+
+
+def clamp_limit(limit: int | None, default: int = 50, maximum: int = 500) -> int:
+    """The page size: `default` when not given; ValueError outside 1..maximum."""
+    if limit is None:
+        return default
+    if not 1 <= limit <= maximum:
+        raise ValueError(f"limit must be between 1 and {maximum}")
+    return limit

@@ -1,0 +1,325 @@
+"""The function registry: every Cloud Function is declared once here, with its trigger; artifacts are generated from it."""
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .rbac import ANY_ROLE, Role
+
+FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,60}$")
+_PARAM_RE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+class RegistryError(RuntimeError):
+    pass
+
+
+@dataclass
+class Operation:
+    """One HTTP method on a path."""
+
+    method: str
+    handler: Callable[..., Any]
+    request: type | None = None
+    query: type | None = None
+    response: type | None = None
+    # auth: "user" = an active member of an agency (roles apply); "token" = any valid ID token; "none" = public.
+    auth: str = "user"
+    roles: frozenset[Role] = ANY_ROLE
+    status: int = 200
+    idempotent: bool = False
+    summary: str = ""
+    params: tuple[str, ...] = ()
+
+    @property
+    def operation_id(self) -> str:
+        return self.handler.__name__
+
+
+@dataclass
+class FunctionSpec:
+    """A deployable Cloud Function."""
+
+    name: str
+    service: str
+    trigger: str  # http | pubsub | firestore | schedule
+    entry_point: Callable[..., Any] | None = None
+    # http
+    path: str | None = None
+    operations: dict[str, Operation] = field(default_factory=dict)
+    # pubsub / schedule
+    topic: str | None = None
+    envelope: bool = True
+    message_model: type | None = None
+    # firestore
+    document: str | None = None
+    document_event: str | None = None  # created | updated | deleted | written
+    # schedule
+    job: str | None = None
+    retry: bool = True
+
+    @property
+    def deploy_name(self) -> str:
+        return self.name.replace("_", "-")
+
+    @property
+    def path_regex(self) -> re.Pattern[str]:
+        return path_regex(self.path or "")
+
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "deploy_name": self.deploy_name, "service": self.service,
+                             "trigger": self.trigger, "entry_point": self.name}
+        if self.trigger == "http":
+            d["path"] = self.path
+            d["methods"] = sorted(self.operations)
+        if self.topic:
+            d["topic"] = self.topic
+        if self.document:
+            d["document"] = self.document
+            d["document_event"] = self.document_event
+        if self.job:
+            job = JOBS[self.job]
+            d.update(job=job.name, schedule=job.schedule, time_zone=job.time_zone)
+        d["retry"] = self.retry
+        return d
+
+
+@dataclass(frozen=True)
+class Job:
+    """A Cloud Scheduler job: publishes {"as_of": null} to `topic` on `schedule` (cron) in `time_zone`."""
+
+    name: str
+    topic: str
+    schedule: str
+    time_zone: str = "UTC"
+    description: str = ""
+
+
+REGISTRY: dict[str, FunctionSpec] = {}
+JOBS: dict[str, Job] = {}
+PUBLISHED: dict[str, set[str]] = {}  # event type -> services that publish it
+
+
+def path_regex(path: str) -> re.Pattern[str]:
+    """`/api/models/{model_id}/` → ^/api/models/(?P<model_id>[^/]+)/?$ (the trailing slash is optional)."""
+    body = path.rstrip("/")
+    pattern = _PARAM_RE.sub(lambda m: f"(?P<{m.group(1)}>[^/]+)", re.escape(body).replace(r"\{", "{").replace(r"\}", "}"))
+    return re.compile(f"^{pattern}/?$")
+
+
+def _register(spec: FunctionSpec) -> None:
+    if not _NAME_RE.match(spec.name):
+        raise RegistryError(f"function name {spec.name!r} must be snake_case, 2-61 chars")
+    existing = REGISTRY.get(spec.name)
+    if existing is not None and existing.service != spec.service:
+        raise RegistryError(
+            f"function {spec.name!r} declared by both {existing.service!r} and {spec.service!r}: "
+            "deployed names are global, pick another"
+        )
+    if spec.trigger == "http":
+        for other in REGISTRY.values():
+            if other.trigger == "http" and other.path == spec.path and other.name != spec.name:
+                raise RegistryError(f"path {spec.path} served by both {other.name} and {spec.name}")
+    REGISTRY[spec.name] = spec  # re-declaring within one service (a module reload) replaces
+
+
+def declare_job(job: Job) -> Job:
+    existing = JOBS.get(job.name)
+    if existing is not None and existing != job:
+        raise RegistryError(f"job {job.name!r} declared twice with different settings")
+    JOBS[job.name] = job
+    return job
+
+
+def _entry(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn.__name__ = fn.__qualname__ = name
+    return fn
+
+
+class HttpFunction:
+    """A path served by one Cloud Function; methods are added with .get/.post/.put/.patch/.delete."""
+
+    def __init__(self, spec: FunctionSpec):
+        self.spec = spec
+
+    def _method(self, method: str, *, request=None, query=None, response=None, auth="user", roles=ANY_ROLE,
+                status=None, idempotent=False, summary=""):
+        def deco(handler: Callable[..., Any]) -> Callable[..., Any]:
+            if method in self.spec.operations and self.spec.operations[method].handler.__module__ != handler.__module__:
+                raise RegistryError(f"{method} {self.spec.path} declared twice")
+            params = tuple(inspect.signature(handler).parameters)
+            path_params = set(_PARAM_RE.findall(self.spec.path or ""))
+            unknown = set(params) - path_params - {"caller", "identity", "body", "query", "uow", "request"}
+            if unknown:
+                raise RegistryError(f"{handler.__name__}: cannot inject {sorted(unknown)}")
+            self.spec.operations[method] = Operation(
+                method=method, handler=handler, request=request, query=query, response=response, auth=auth,
+                roles=frozenset(roles), status=status or (201 if method == "POST" else 200),
+                idempotent=idempotent, summary=summary or (handler.__doc__ or "").strip().split("\n")[0],
+                params=params,
+            )
+            return handler
+
+        return deco
+
+    def get(self, **kw):
+        return self._method("GET", **kw)
+
+    def post(self, **kw):
+        return self._method("POST", **kw)
+
+    def put(self, **kw):
+        return self._method("PUT", **kw)
+
+    def patch(self, **kw):
+        return self._method("PATCH", **kw)
+
+    def delete(self, **kw):
+        return self._method("DELETE", **kw)
+
+
+class Service:
+    """A bounded context (`functions/<name>/`): declares its functions into the global registry."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def publishes(self, *event_types: str) -> None:
+        for t in event_types:
+            PUBLISHED.setdefault(t, set()).add(self.name)
+
+    def http(self, name: str, path: str) -> Callable[..., Any]:
+        """Declare the Cloud Function serving `path`; returns its entry point (flask request → response)."""
+        import functions_framework
+
+        from .config import settings
+
+        settings()  # validates the environment at import: refuses emulator auth on Cloud Run
+        if not path.startswith("/api/") or not path.endswith("/"):
+            raise RegistryError(f"{path}: paths start with /api/ and end with /")
+        spec = FunctionSpec(name=name, service=self.name, trigger="http", path=path)
+        existing = REGISTRY.get(name)
+        if existing is not None and existing.service == self.name and existing.path == path:
+            spec.operations = {}  # module reload: operations are declared again below
+        _register(spec)
+        fn = HttpFunction(spec)
+
+        def entry(request):
+            from .http import handle
+
+            return handle(spec, request)
+
+        entry = functions_framework.http(_entry(name, entry))
+        spec.entry_point = entry
+        # `@records.get(...)` reads naturally in main.py: expose the method decorators on the entry point.
+        for m in ("get", "post", "put", "patch", "delete"):
+            setattr(entry, m, getattr(fn, m))
+        entry.spec = spec
+        return entry
+
+    def on_event(self, topic: str, *, name: str | None = None, model: type | None = None, envelope: bool = True,
+                 retry: bool = True):
+        """A Pub/Sub-triggered function. With envelope=True the message is an Event (inbox by event_id) and
+        `model` validates event.data; with envelope=False `model` validates the raw message (inbox by messageId)."""
+
+        def deco(handler: Callable[..., Any]) -> Callable[..., Any]:
+            fname = name or handler.__name__
+            spec = FunctionSpec(name=fname, service=self.name, trigger="pubsub", topic=topic, envelope=envelope,
+                                message_model=model, retry=retry)
+            return self._event_entry(spec, handler)
+
+        return deco
+
+    def scheduled(self, job: Job, *, name: str | None = None):
+        """A function fired by a Cloud Scheduler job (through its topic); handler(uow, as_of: date)."""
+        declare_job(job)
+
+        def deco(handler: Callable[..., Any]) -> Callable[..., Any]:
+            fname = name or handler.__name__
+            spec = FunctionSpec(name=fname, service=self.name, trigger="schedule", topic=job.topic, job=job.name,
+                                envelope=False)
+            return self._event_entry(spec, handler)
+
+        return deco
+
+    def on_document(self, document: str, *, event: str = "written", name: str | None = None):
+        """A Firestore-triggered function on `document` (e.g. "users/{uid}"); handler(uow, change, params)."""
+        if event not in ("created", "updated", "deleted", "written"):
+            raise RegistryError(f"unknown Firestore event {event!r}")
+
+        def deco(handler: Callable[..., Any]) -> Callable[..., Any]:
+            fname = name or handler.__name__
+            spec = FunctionSpec(name=fname, service=self.name, trigger="firestore", document=document,
+                                document_event=event)
+            return self._event_entry(spec, handler)
+
+        return deco
+
+    def _event_entry(self, spec: FunctionSpec, handler: Callable[..., Any]) -> Callable[..., Any]:
+        import functions_framework
+
+        from .config import settings
+
+        settings()
+        _register(spec)
+
+        def entry(cloud_event):
+            from .eventfn import dispatch
+
+            return dispatch(spec, handler, cloud_event)
+
+        entry = functions_framework.cloud_event(_entry(spec.name, entry))
+        entry.spec = spec
+        entry.handler = handler
+        spec.entry_point = entry
+        return entry
+
+
+def service_names() -> list[str]:
+    return sorted(p.parent.name for p in FUNCTIONS_DIR.glob("*/main.py"))
+
+
+def load_all() -> dict[str, FunctionSpec]:
+    """Import every service's entry module (functions/<service>/main.py) so it declares its functions."""
+    for svc in service_names():
+        importlib.import_module(f"functions.{svc}.main")
+    return REGISTRY
+
+
+def http_functions() -> list[FunctionSpec]:
+    """HTTP functions in routing order: literal paths before parameterised ones, longer before shorter."""
+    specs = [s for s in REGISTRY.values() if s.trigger == "http"]
+    return sorted(specs, key=lambda s: (s.path.count("{"), -len(s.path.split("/")), s.path))
+
+
+def route(path: str) -> tuple[FunctionSpec, dict[str, str]] | None:
+    for spec in http_functions():
+        m = spec.path_regex.match(path)
+        if m:
+            return spec, m.groupdict()
+    return None
+
+
+def subscribers(topic: str) -> list[FunctionSpec]:
+    return [s for s in REGISTRY.values() if s.topic == topic]
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}.dead-letter"
+
+
+def topics() -> list[str]:
+    """Every topic the platform needs: published event types, subscribed topics, job topics, dead letters."""
+    subscribed = {s.topic for s in REGISTRY.values() if s.topic}
+    names = set(PUBLISHED) | subscribed | {j.topic for j in JOBS.values()} | {dead_letter_topic(t) for t in subscribed}
+    return sorted(names)
+
+
+def describe_all() -> list[dict[str, Any]]:
+    return [REGISTRY[n].describe() for n in sorted(REGISTRY)]
