@@ -54,3 +54,28 @@ class Caller:
         """Another agency's data answers 404, never 403 and never data."""
         if agency_id is None or str(agency_id) != str(self.agency_id):
             raise NotFound(f"{what} not found")
+
+
+def user_scope(caller: Caller, column: str) -> tuple[str, dict[str, Any]]:
+    """SQL predicate limiting `column` (a user id) to what the caller may see, with its parameters.
+
+    Owner: everyone in the agency (the query still filters by agency). Manager: their team (users whose
+    manager_id is them) and themselves. Chatter: themselves.
+    """
+    params = {"_scope_user": caller.user_id, "_scope_agency": caller.agency_id}
+    if caller.role is Role.owner:
+        return "TRUE", params
+    if caller.role is Role.manager:
+        return (f"({column} = :_scope_user OR {column} IN (SELECT id FROM user_service.users "
+                f"WHERE manager_id = :_scope_user AND agency_id = :_scope_agency))"), params
+    return f"{column} = :_scope_user", params
+
+
+def can_see_user(uow, caller: Caller, user_id: Any) -> bool:
+    """Whether `user_id` is in the caller's agency and scope (use for 404 on a single user's resource)."""
+    predicate, params = user_scope(caller, "u.id")
+    row = uow.execute(
+        f"SELECT 1 FROM user_service.users u WHERE u.id = :uid AND u.agency_id = :_scope_agency AND {predicate}",
+        {**params, "uid": user_id},
+    ).first()
+    return row is not None

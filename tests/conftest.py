@@ -46,7 +46,8 @@ def _server_database_url() -> str | None:
         return None
     import pg8000.native
 
-    name = "om_test"
+    # One database per test process: several runs (and helpers) can share the server without clobbering.
+    name = f"om_test_{os.getpid()}"
     admin = pg8000.native.Connection("postgres", host="127.0.0.1", port=5432, database="postgres")
     try:
         admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -57,8 +58,9 @@ def _server_database_url() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
+def database_url(tmp_path_factory):
     url = _server_database_url()
+    on_server = url is not None
     if url is None:
         from emulator.platform import embedded_database_url
 
@@ -71,7 +73,16 @@ def database_url(tmp_path_factory) -> str:
     reset_settings()
     dispose_engine()
     migrate()
-    return url
+    yield url
+    dispose_engine()
+    if on_server:
+        import pg8000.native
+
+        admin = pg8000.native.Connection("postgres", host="127.0.0.1", port=5432, database="postgres")
+        try:
+            admin.run(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+        finally:
+            admin.close()
 
 
 @pytest.fixture(scope="session")
