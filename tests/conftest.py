@@ -116,7 +116,6 @@ def db(database_url):
     """A clean database for this test (every service table emptied)."""
     _truncate_all()
     yield
-    _truncate_all()
 
 
 @pytest.fixture
