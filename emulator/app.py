@@ -59,6 +59,25 @@ def create_app(platform):
         drained = platform.drain(float(request.args.get("timeout", "60")))
         return _response(200, {"job": job, "as_of": raw, "subscribers": n, "drained": drained})
 
+    @app.route("/_emulator/firestore/<path:document>", methods=["POST", "DELETE"])
+    def firestore_write(document: str):
+        """Write a document as the frontend would and deliver the Firestore trigger CloudEvent(s)."""
+        from shared_lib import firestore
+
+        new = None if request.method == "DELETE" else request.get_json(silent=True)
+        if request.method == "POST" and not isinstance(new, dict):
+            return problem_response(BadRequest("body must be a JSON object of document fields",
+                                               errors=[{"loc": ["body"], "msg": "must be a JSON object"}]))
+        old = None
+        if firestore.enabled():
+            ref = firestore.client().document(document)
+            snap = ref.get()
+            old = snap.to_dict() if snap.exists else None
+            ref.delete() if new is None else ref.set(new)
+        called = platform.deliver_document(document, new, old)
+        drained = platform.drain(float(request.args.get("timeout", "30")))
+        return _response(200, {"document": document, "functions": called, "drained": drained})
+
     @app.route("/", defaults={"path": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
     @app.route("/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
     def dispatch(path: str):

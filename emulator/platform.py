@@ -103,6 +103,39 @@ class Platform:
         self.bus.publish_raw(spec.topic, payload, {"job": job})
         return len(registry.subscribers(spec.topic))
 
+    def deliver_document(self, path: str, new: dict[str, Any] | None, old: dict[str, Any] | None = None) -> list[str]:
+        """What Eventarc does for a Firestore write: a DocumentEventData CloudEvent to every matching trigger.
+
+        The Firestore emulator used here emits no triggers, so the local platform delivers them itself.
+        """
+        import uuid
+
+        from cloudevents.http import CloudEvent
+
+        from shared_lib.eventfn import document_params
+        from shared_lib.firestore_values import document_event_bytes
+
+        kind = "created" if old is None else "deleted" if new is None else "updated"
+        project = settings().google_cloud_project
+        name = f"projects/{project}/databases/(default)/documents/{path}"
+        payload = document_event_bytes(name, new, old)
+        called = []
+        for spec in registry.REGISTRY.values():
+            if spec.trigger != "firestore" or document_params(spec.document or "", path) is None:
+                continue
+            if spec.document_event not in ("written", kind):
+                continue
+            event = CloudEvent({
+                "specversion": "1.0", "id": uuid.uuid4().hex,
+                "source": f"//firestore.googleapis.com/projects/{project}/databases/(default)",
+                "type": f"google.cloud.firestore.document.v1.{spec.document_event}",
+                "datacontenttype": "application/protobuf", "document": path, "database": "(default)",
+                "namespace": "(default)",
+            }, payload)
+            spec.entry_point(event)
+            called.append(spec.name)
+        return called
+
     def wsgi_app(self):
         from .app import create_app
 

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
                 "FIREBASE_AUTH_EMULATOR_HOST is set on Cloud Run (K_SERVICE="
                 f"{self.k_service!r}): emulator mode accepts unsigned tokens; refusing to start"
             )
+        if self.in_cloud and self.firebase_cert_url:
+            raise EmulatorInCloudError(
+                "FIREBASE_CERT_URL is a test seam and is set on Cloud Run; refusing to start")
         return self
 
 
