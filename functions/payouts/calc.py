@@ -1,0 +1,211 @@
+"""The payout rules of BUSINESS_RULES.md as a pure function: inputs read once, lines rounded once, no I/O."""
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Iterable, Sequence
+
+from shared_lib.money import percent_of, prorate, to_cents
+from shared_lib.periods import Period, overlap_days
+
+ZERO = Decimal("0.00")
+CHATTING = ("message_sale", "tip_sale")
+
+
+@dataclass(frozen=True)
+class Sale:
+    """One income record of the period (chatting sale or other income), as stored: fee and net already computed."""
+
+    id: uuid.UUID
+    type: str
+    gross: Decimal
+    net: Decimal
+    sale_date: date
+    model_id: uuid.UUID | None = None
+    chatter_id: uuid.UUID | None = None
+    manager_id: uuid.UUID | None = None  # snapshot at registration
+    split_user_id: uuid.UUID | None = None
+    split_percent: Decimal | None = None
+    split_fixed_amount: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class UserSettings:
+    effective_from: date
+    compensation_type: str  # commission | fixed | fixed_plus_commission
+    commission_rate: Decimal = ZERO
+    fixed_salary: Decimal = ZERO
+    manager_tick_rate: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    effective_from: date
+    model_share_percent: Decimal = ZERO
+    split_chatting_costs: bool = False
+
+
+DEFAULT_MODEL_SETTINGS = ModelSettings(effective_from=date(2000, 1, 1))
+
+
+@dataclass(frozen=True)
+class Deduction:
+    user_id: uuid.UUID
+    kind: str  # what the time-tracking rule was, e.g. late_minutes | missed_shift
+    quantity: Decimal
+    rate: Decimal
+    amount: Decimal  # negative
+
+
+@dataclass(frozen=True)
+class Line:
+    user_id: uuid.UUID
+    kind: str  # commission | fixed_salary | manager_tick | other_income_share | deduction
+    model_id: uuid.UUID | None
+    basis: Decimal
+    rate: Decimal | None
+    amount: Decimal
+    detail: str = ""  # e.g. "21/30 days", "late_minutes × 12"
+
+
+@dataclass(frozen=True)
+class ModelPayout:
+    model_id: uuid.UUID
+    base: Decimal
+    model_share_percent: Decimal
+    split_chatting_costs: bool
+    amount: Decimal
+    effective_from: date
+
+
+@dataclass
+class Result:
+    period: Period
+    gross_income: Decimal
+    platform_fees: Decimal
+    net_income: Decimal
+    expenses: Decimal
+    lines: list[Line] = field(default_factory=list)
+    model_payouts: list[ModelPayout] = field(default_factory=list)
+
+    @property
+    def employee_payouts(self) -> Decimal:
+        return sum((line.amount for line in self.lines), ZERO)
+
+    @property
+    def model_payouts_total(self) -> Decimal:
+        return sum((m.amount for m in self.model_payouts), ZERO)
+
+    @property
+    def agency_profit(self) -> Decimal:
+        return self.net_income - self.employee_payouts - self.model_payouts_total - self.expenses
+
+    def totals_by_user(self) -> dict[uuid.UUID, Decimal]:
+        out: dict[uuid.UUID, Decimal] = defaultdict(lambda: ZERO)
+        for line in self.lines:
+            out[line.user_id] += line.amount
+        return dict(out)
+
+
+def version_on(versions: Sequence, day: date):
+    """The version in effect on `day`: the greatest effective_from <= day (versions sorted ascending)."""
+    found = None
+    for v in versions:
+        if v.effective_from <= day:
+            found = v
+        else:
+            break
+    return found
+
+
+def _sorted(d: dict) -> dict:
+    return {k: sorted(v, key=lambda x: x.effective_from) for k, v in d.items()}
+
+
+def calculate(
+    *,
+    period: Period,
+    sales: Iterable[Sale],
+    user_settings: dict[uuid.UUID, list[UserSettings]],
+    model_settings: dict[uuid.UUID, list[ModelSettings]],
+    expenses: Decimal,
+    deductions: Iterable[Deduction] = (),
+) -> Result:
+    """Every payout line, model payout and total of one agency's period, rounded exactly as the rules say."""
+    users = _sorted(user_settings)
+    models = _sorted(model_settings)
+    sales = [s for s in sales if s.sale_date in period]
+    gross = sum((s.gross for s in sales), ZERO)
+    net = sum((s.net for s in sales), ZERO)
+    result = Result(period=period, gross_income=gross, platform_fees=gross - net, net_income=net,
+                    expenses=to_cents(expenses))
+
+    # Commission and model bases are grouped by the model-settings version too, so that a model payout can
+    # subtract exactly the commission lines of its own sales when split_chatting_costs is on.
+    commission_net: dict[tuple, Decimal] = defaultdict(lambda: ZERO)
+    tick_net: dict[tuple, Decimal] = defaultdict(lambda: ZERO)
+    model_net: dict[tuple, Decimal] = defaultdict(lambda: ZERO)
+    for s in sales:
+        if s.type not in CHATTING:
+            continue
+        mv = version_on(models.get(s.model_id, []), s.sale_date) or DEFAULT_MODEL_SETTINGS
+        model_net[(s.model_id, mv)] += s.net
+        cv = version_on(users.get(s.chatter_id, []), s.sale_date) if s.chatter_id else None
+        if cv and cv.compensation_type in ("commission", "fixed_plus_commission") and cv.commission_rate > 0:
+            commission_net[(s.chatter_id, s.model_id, cv.commission_rate, mv)] += s.net
+        tv = version_on(users.get(s.manager_id, []), s.sale_date) if s.manager_id else None
+        if tv and tv.manager_tick_rate > 0:
+            tick_net[(s.manager_id, s.model_id, tv.manager_tick_rate)] += s.net
+
+    commission_by_model_version: dict[tuple, Decimal] = defaultdict(lambda: ZERO)
+    for (chatter, model, rate, mv), basis in commission_net.items():
+        amount = percent_of(basis, rate)
+        result.lines.append(Line(chatter, "commission", model, basis, rate, amount))
+        commission_by_model_version[(model, mv)] += amount
+
+    for (manager, model, rate), basis in tick_net.items():
+        result.lines.append(Line(manager, "manager_tick", model, basis, rate, percent_of(basis, rate)))
+
+    result.lines += _fixed_salaries(period, users)
+
+    for s in sales:
+        if s.type == "other_income" and s.split_user_id is not None:
+            if s.split_fixed_amount is not None:
+                amount, rate = to_cents(s.split_fixed_amount), None
+            else:
+                amount, rate = percent_of(s.gross, s.split_percent or ZERO), s.split_percent
+            result.lines.append(Line(s.split_user_id, "other_income_share", s.model_id, s.gross, rate, amount))
+
+    for d in deductions:
+        result.lines.append(Line(d.user_id, "deduction", None, d.quantity, d.rate, to_cents(d.amount),
+                                 detail=d.kind))
+
+    for (model, mv), basis in model_net.items():
+        base = basis - commission_by_model_version[(model, mv)] if mv.split_chatting_costs else basis
+        result.model_payouts.append(ModelPayout(model, base, mv.model_share_percent, mv.split_chatting_costs,
+                                                percent_of(base, mv.model_share_percent), mv.effective_from))
+
+    result.lines.sort(key=lambda l: (str(l.user_id), l.kind, str(l.model_id), l.rate is None, l.rate or ZERO,
+                                     l.basis, l.amount, l.detail))
+    result.model_payouts.sort(key=lambda m: (str(m.model_id), m.effective_from))
+    return result
+
+
+def _fixed_salaries(period: Period, users: dict[uuid.UUID, list[UserSettings]]) -> list[Line]:
+    """Monthly salary prorated by the days each settings version is in effect within the period."""
+    lines = []
+    for user_id, versions in users.items():
+        for i, v in enumerate(versions):
+            if v.compensation_type not in ("fixed", "fixed_plus_commission") or v.fixed_salary <= 0:
+                continue
+            until = versions[i + 1].effective_from - timedelta(days=1) if i + 1 < len(versions) else None
+            days = overlap_days(v.effective_from, until, period.first_day, period.last_day)
+            if days <= 0:
+                continue
+            amount = prorate(v.fixed_salary, days, period.days)
+            lines.append(Line(user_id, "fixed_salary", None, v.fixed_salary, None, amount,
+                              detail=f"{days}/{period.days} days"))
+    return lines
