@@ -1,0 +1,69 @@
+"""Payouts service entry points: calculation, payouts, model payouts, profit, period close, recalculation events."""
+from shared_lib.periods import Period
+from shared_lib.rbac import ANY_ROLE, OWNER
+from shared_lib.registry import Service
+
+from . import service
+from .schemas import (CalculateRequest, ModelPayoutsPage, PayoutsPage, PayoutsQuery, PeriodClosedReply, PeriodQuery,
+                      Totals)
+
+svc = Service("payouts")
+svc.publishes("financial_calculation.completed", "financial_period.closed")
+
+calculate = svc.http("financials_calculate", "/api/financials/calculate/")
+payouts = svc.http("financials_payouts", "/api/financials/payouts/")
+model_payouts = svc.http("financials_model_payouts", "/api/financials/model-payouts/")
+profit = svc.http("financials_profit", "/api/financials/profit/")
+close = svc.http("financials_period_close", "/api/financials/periods/{period}/close/")
+
+
+@calculate.post(request=CalculateRequest, response=Totals, roles=OWNER, status=200)
+def calculate_period(caller, uow, body: CalculateRequest):
+    """Recalculate a period now (synchronously) and return its totals."""
+    return service.calculate_now(uow=uow, caller=caller, period=body.period, user_id=body.user_id)
+
+
+@payouts.get(query=PayoutsQuery, response=PayoutsPage, roles=ANY_ROLE)
+def list_payouts(caller, uow, query: PayoutsQuery):
+    """Payout lines and totals: Owner all, Manager own team and self, Chatter self."""
+    return service.payouts_list(uow=uow, caller=caller, period=query.period, user_id=query.user_id)
+
+
+@model_payouts.get(query=PeriodQuery, response=ModelPayoutsPage, roles=OWNER)
+def list_model_payouts(caller, uow, query: PeriodQuery):
+    """What each model (creator) is paid for the period."""
+    return service.model_payouts_list(uow=uow, caller=caller, period=query.period)
+
+
+@profit.get(query=PeriodQuery, response=Totals, roles=OWNER)
+def get_profit(caller, uow, query: PeriodQuery):
+    """Net income, payouts, expenses and agency profit of the period."""
+    return service.profit_get(uow=uow, caller=caller, period=query.period)
+
+
+@close.post(response=PeriodClosedReply, roles=OWNER, status=200)
+def close_period(caller, uow, period: str):
+    """Close a period: a final calculation, then its figures never change again."""
+    return service.period_close(uow=uow, caller=caller, period=_period(period))
+
+
+def _period(raw: str) -> Period:
+    from shared_lib.errors import invalid
+
+    try:
+        return Period.parse(raw)
+    except ValueError:
+        raise invalid(["path", "period"], "must be YYYY-MM") from None
+
+
+def _recalculate(uow, event):
+    if event.agency_id is not None:
+        service.on_change(uow, event_type=event.type, agency_id=event.agency_id, data=event.data)
+
+
+# One Cloud Function per trigger topic; they share the handler: recompute what the event touched.
+for _topic in ("income.registered", "income.updated", "income.deleted", "expense.recorded", "expense.updated",
+               "expense.deleted", "user.settings.updated", "model.settings.updated", "platform.settings.updated",
+               "employee.time.event"):
+    globals()["payouts_on_" + _topic.replace(".", "_")] = svc.on_event(
+        _topic, name="payouts_on_" + _topic.replace(".", "_"))(_recalculate)

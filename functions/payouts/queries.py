@@ -1,0 +1,193 @@
+"""Payouts SQL: the calculation's inputs in one set-based read each, and the result written in a few statements."""
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from shared_lib.periods import Period
+
+from .calc import Deduction, ModelSettings, Result, Sale, UserSettings
+
+
+def load_sales(uow, agency_id: uuid.UUID, period: Period) -> list[Sale]:
+    """Chatting sales summed per (day, model, chatter, manager snapshot, type): settings apply by day, so the
+    sums price exactly like the single sales; other income stays one row per record (each has its own split)."""
+    rows = uow.execute(
+        """
+        SELECT type, sum(gross_amount) AS gross, sum(net_amount) AS net, sale_date, model_id, chatter_id,
+               manager_id, NULL::uuid AS split_user_id, NULL::numeric AS split_percent,
+               NULL::numeric AS split_fixed_amount
+        FROM income_service.income_records
+        WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type <> 'other_income'
+        GROUP BY type, sale_date, model_id, chatter_id, manager_id
+        UNION ALL
+        SELECT type, gross_amount, net_amount, sale_date, model_id, NULL, NULL, assigned_to_user_id,
+               split_percent, split_fixed_amount
+        FROM income_service.income_records
+        WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type = 'other_income'
+        """,
+        {"a": agency_id, "first": period.first_day, "last": period.last_day},
+    ).all()
+    return [Sale(None, r.type, r.gross, r.net, r.sale_date, r.model_id, r.chatter_id, r.manager_id,
+                 r.split_user_id, r.split_percent, r.split_fixed_amount) for r in rows]
+
+
+def load_user_settings(uow, agency_id: uuid.UUID, period: Period) -> dict[uuid.UUID, list[UserSettings]]:
+    rows = uow.execute(
+        """
+        SELECT user_id, effective_from, compensation_type, commission_rate, fixed_salary, manager_tick_rate
+        FROM user_service.user_financial_settings
+        WHERE agency_id = :a AND effective_from <= :last
+        ORDER BY user_id, effective_from
+        """,
+        {"a": agency_id, "last": period.last_day},
+    ).all()
+    out: dict[uuid.UUID, list[UserSettings]] = {}
+    for r in rows:
+        out.setdefault(r.user_id, []).append(UserSettings(r.effective_from, r.compensation_type, r.commission_rate,
+                                                          r.fixed_salary, r.manager_tick_rate))
+    return out
+
+
+def load_model_settings(uow, agency_id: uuid.UUID, period: Period) -> dict[uuid.UUID, list[ModelSettings]]:
+    rows = uow.execute(
+        """
+        SELECT model_id, effective_from, model_share_percent, split_chatting_costs
+        FROM user_service.model_settings
+        WHERE agency_id = :a AND effective_from <= :last
+        ORDER BY model_id, effective_from
+        """,
+        {"a": agency_id, "last": period.last_day},
+    ).all()
+    out: dict[uuid.UUID, list[ModelSettings]] = {}
+    for r in rows:
+        out.setdefault(r.model_id, []).append(ModelSettings(r.effective_from, r.model_share_percent,
+                                                            r.split_chatting_costs))
+    return out
+
+
+def load_expenses(uow, agency_id: uuid.UUID, period: Period) -> Decimal:
+    return uow.execute(
+        "SELECT coalesce(sum(amount), 0) FROM expense_service.expenses "
+        "WHERE agency_id = :a AND expense_date BETWEEN :first AND :last",
+        {"a": agency_id, "first": period.first_day, "last": period.last_day},
+    ).scalar_one()
+
+
+def load_deductions(uow, agency_id: uuid.UUID, period: Period) -> list[Deduction]:
+    """Time-tracking deductions, through the view that service publishes (absent until it is deployed)."""
+    exists = uow.execute("SELECT to_regprocedure('timetracking_service.deductions_for(uuid, text)')").scalar()
+    if exists is None:
+        return []
+    rows = uow.execute(
+        "SELECT user_id, kind, quantity, rate, amount FROM timetracking_service.deductions_for(:a, :p)",
+        {"a": agency_id, "p": str(period)},
+    ).all()
+    return [Deduction(r.user_id, r.kind, r.quantity, r.rate, r.amount) for r in rows]
+
+
+def period_status(uow, agency_id: uuid.UUID, period: Period) -> str:
+    return uow.execute(
+        "SELECT coalesce((SELECT status FROM financial_calculations.periods WHERE agency_id = :a AND period = :p),"
+        " 'open')", {"a": agency_id, "p": str(period)},
+    ).scalar_one()
+
+
+def previous_totals(uow, agency_id: uuid.UUID, period: Period) -> dict[uuid.UUID, tuple[Decimal, str]]:
+    """Each user's total and a fingerprint of their lines, to tell which users a recalculation changed."""
+    rows = uow.execute(
+        """
+        SELECT s.user_id, s.total,
+               coalesce(string_agg(l.kind || ':' || coalesce(l.model_id::text, '') || ':' || l.basis || ':' ||
+                                   coalesce(l.rate::text, '') || ':' || l.amount || ':' || l.detail, '|'
+                                   ORDER BY l.kind, l.model_id, l.rate, l.basis, l.amount, l.detail), '') AS lines
+        FROM financial_calculations.calculated_payouts_summary s
+        LEFT JOIN financial_calculations.payout_lines l
+               ON l.agency_id = s.agency_id AND l.period = s.period AND l.user_id = s.user_id
+        WHERE s.agency_id = :a AND s.period = :p
+        GROUP BY s.user_id, s.total
+        """,
+        {"a": agency_id, "p": str(period)},
+    ).all()
+    return {r.user_id: (r.total, r.lines) for r in rows}
+
+
+def _json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, default=str)
+
+
+def replace_result(uow, agency_id: uuid.UUID, result: Result) -> None:
+    """Replace the period's stored result (summary, lines, model payouts, ledger posting) in this transaction."""
+    p = str(result.period)
+    params = {"a": agency_id, "p": p}
+    uow.execute("DELETE FROM financial_calculations.period_results WHERE agency_id = :a AND period = :p", params)
+    uow.execute(
+        """
+        INSERT INTO financial_calculations.period_results
+            (agency_id, period, gross_income, platform_fees, net_income, employee_payouts, model_payouts,
+             expenses, agency_profit)
+        VALUES (:a, :p, :gross, :fees, :net, :emp, :mod, :exp, :profit)
+        """,
+        {**params, "gross": result.gross_income, "fees": result.platform_fees, "net": result.net_income,
+         "emp": result.employee_payouts, "mod": result.model_payouts_total, "exp": result.expenses,
+         "profit": result.agency_profit},
+    )
+    totals = result.totals_by_user()
+    uow.execute(
+        """
+        INSERT INTO financial_calculations.calculated_payouts_summary (agency_id, period, user_id, total)
+        SELECT :a, :p, r.user_id, r.total FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(user_id uuid, total numeric)
+        """,
+        {**params, "rows": _json([{"user_id": u, "total": t} for u, t in totals.items()])},
+    )
+    uow.execute(
+        """
+        INSERT INTO financial_calculations.payout_lines
+            (agency_id, period, user_id, kind, model_id, basis, rate, amount, detail)
+        SELECT :a, :p, r.user_id, r.kind, r.model_id, r.basis, r.rate, r.amount, r.detail
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+             AS r(user_id uuid, kind text, model_id uuid, basis numeric, rate numeric, amount numeric, detail text)
+        """,
+        {**params, "rows": _json([{"user_id": l.user_id, "kind": l.kind, "model_id": l.model_id, "basis": l.basis,
+                                   "rate": l.rate, "amount": l.amount, "detail": l.detail} for l in result.lines])},
+    )
+    uow.execute(
+        """
+        INSERT INTO financial_calculations.model_payouts
+            (agency_id, period, model_id, effective_from, base, model_share_percent, split_chatting_costs, amount)
+        SELECT :a, :p, r.model_id, r.effective_from, r.base, r.share, r.split, r.amount
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+             AS r(model_id uuid, effective_from date, base numeric, share numeric, split boolean, amount numeric)
+        """,
+        {**params, "rows": _json([{"model_id": m.model_id, "effective_from": m.effective_from, "base": m.base,
+                                   "share": m.model_share_percent, "split": m.split_chatting_costs,
+                                   "amount": m.amount} for m in result.model_payouts])},
+    )
+    _post_ledger(uow, agency_id, result)
+
+
+def _post_ledger(uow, agency_id: uuid.UUID, result: Result) -> None:
+    """One balanced posting: credit net income; debit each payable, the expenses and the profit (or loss)."""
+    legs: list[dict[str, Any]] = [{"account": "revenue:net_income", "party": None, "amount": -result.net_income}]
+    legs += [{"account": "payable:employee", "party": u, "amount": t} for u, t in result.totals_by_user().items()]
+    by_model: dict[uuid.UUID, Decimal] = {}
+    for m in result.model_payouts:
+        by_model[m.model_id] = by_model.get(m.model_id, Decimal("0.00")) + m.amount
+    legs += [{"account": "payable:model", "party": m, "amount": a} for m, a in by_model.items()]
+    legs += [{"account": "expense:operating", "party": None, "amount": result.expenses},
+             {"account": "equity:agency_profit", "party": None, "amount": result.agency_profit}]
+    posting_id = uow.execute(
+        "INSERT INTO financial_calculations.ledger_postings (agency_id, period, description) "
+        "VALUES (:a, :p, :d) RETURNING id",
+        {"a": agency_id, "p": str(result.period), "d": f"payout calculation {result.period}"},
+    ).scalar_one()
+    uow.execute(
+        """
+        INSERT INTO financial_calculations.transaction_ledger (posting_id, account, party_id, amount)
+        SELECT :posting, r.account, r.party, r.amount
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(account text, party uuid, amount numeric)
+        """,
+        {"posting": posting_id, "rows": _json(legs)},
+    )

@@ -1,0 +1,90 @@
+"""Payouts request/response models."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from shared_lib.money import Money, Rate
+from shared_lib.periods import PeriodStr
+
+Kind = Literal["commission", "fixed_salary", "manager_tick", "other_income_share", "deduction"]
+Status = Literal["open", "closed"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CalculateRequest(Strict):
+    period: PeriodStr
+    user_id: uuid.UUID | None = None
+
+
+class PeriodQuery(Strict):
+    period: PeriodStr
+
+
+class PayoutsQuery(Strict):
+    period: PeriodStr
+    user_id: uuid.UUID | None = None
+
+
+class Totals(BaseModel):
+    period: str
+    status: Status
+    gross_income: Money
+    platform_fees: Money
+    net_income: Money
+    employee_payouts: Money
+    model_payouts: Money
+    expenses: Money
+    agency_profit: Money
+    calculated_at: datetime | None
+
+
+class PayoutLine(BaseModel):
+    kind: Kind
+    model_id: uuid.UUID | None
+    basis: Money
+    rate: Money | None
+    amount: Money
+    detail: str = ""
+
+
+class UserPayout(BaseModel):
+    user_id: uuid.UUID
+    period: str
+    lines: list[PayoutLine]
+    total: Money
+    status: Status
+
+
+class PayoutsPage(BaseModel):
+    items: list[UserPayout]
+
+
+class ModelPayoutItem(BaseModel):
+    model_id: uuid.UUID
+    effective_from: date
+    base: Money
+    model_share_percent: Rate
+    split_chatting_costs: bool
+    amount: Money
+
+
+class ModelPayoutsPage(BaseModel):
+    items: list[ModelPayoutItem]
+
+
+class PeriodClosedReply(BaseModel):
+    period: str
+    status: Status
+
+
+class ChangedData(BaseModel):
+    """Any income.*, expense.*, *.settings.updated or employee.time.event payload: the dates it names matter."""
+
+    model_config = ConfigDict(extra="allow")

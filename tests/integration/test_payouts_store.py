@@ -1,0 +1,115 @@
+"""The payouts service against real tables: the worked example stored, the ledger balanced, recalculation stable."""
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from sqlalchemy import text
+
+from functions.payouts import service
+from shared_lib.db import engine, unit_of_work
+from shared_lib.money import percent_of
+from shared_lib.periods import Period
+
+NOV = Period(2026, 11)
+
+
+def _sql(statement, params=None):
+    with engine().begin() as c:
+        r = c.execute(text(statement), params or {})
+        return r.all() if r.returns_rows else None
+
+
+def seed_golden() -> dict[str, uuid.UUID]:
+    """The worked example of BUSINESS_RULES.md written straight into the owning services' tables."""
+    ids = {k: uuid.uuid4() for k in ("agency", "owner", "M", "C1", "C2", "C3", "A", "B")}
+    a = ids["agency"]
+    _sql("INSERT INTO user_service.agencies (id, name) VALUES (:a, 'Golden')", {"a": a})
+    for name, role, manager in (("owner", "owner", None), ("M", "manager", None), ("C1", "chatter", "M"),
+                                ("C2", "chatter", "M"), ("C3", "chatter", None)):
+        _sql("INSERT INTO user_service.users (id, agency_id, firebase_uid, display_name, role, manager_id) "
+             "VALUES (:id, :a, :uid, :n, :r, :m)",
+             {"id": ids[name], "a": a, "uid": f"g-{name}-{a}", "n": name, "r": role,
+              "m": ids[manager] if manager else None})
+    for name in ("A", "B"):
+        _sql("INSERT INTO user_service.models (id, agency_id, name) VALUES (:id, :a, :n)",
+             {"id": ids[name], "a": a, "n": name})
+    for user, ctype, rate, fixed, tick in (("M", "commission", 0, 0, 5), ("C1", "commission", 10, 0, 0),
+                                           ("C2", "fixed_plus_commission", 5, 1500, 0), ("C3", "fixed", 0, 2000, 0)):
+        _sql("INSERT INTO user_service.user_financial_settings (agency_id, user_id, compensation_type, "
+             "commission_rate, fixed_salary, manager_tick_rate, effective_from) VALUES (:a, :u, :t, :r, :f, :k, :d)",
+             {"a": a, "u": ids[user], "t": ctype, "r": rate, "f": fixed, "k": tick, "d": date(2026, 11, 1)})
+    for model, share, split in (("A", 50, True), ("B", 60, False)):
+        _sql("INSERT INTO user_service.model_settings (agency_id, model_id, model_share_percent, "
+             "split_chatting_costs, effective_from) VALUES (:a, :m, :s, :x, :d)",
+             {"a": a, "m": ids[model], "s": share, "x": split, "d": date(2026, 11, 1)})
+    for type_, gross, model, chatter in (("message_sale", "5000.00", "A", "C1"), ("tip_sale", "2500.00", "A", "C1"),
+                                         ("message_sale", "10000.00", "B", "C1"), ("tip_sale", "1255.50", "A", "C2"),
+                                         ("message_sale", "3000.00", "B", "C3")):
+        fee = percent_of(D(gross), D("20.00"))
+        manager = ids["M"] if chatter in ("C1", "C2") else None
+        _sql("INSERT INTO income_service.income_records (agency_id, type, gross_amount, fee_percent, fee_amount, "
+             "net_amount, sale_date, model_id, chatter_id, manager_id, registered_by_user_id) "
+             "VALUES (:a, :t, :g, 20, :f, :n, :d, :m, :c, :mg, :o)",
+             {"a": a, "t": type_, "g": D(gross), "f": fee, "n": D(gross) - fee, "d": date(2026, 11, 3),
+              "m": ids[model], "c": ids[chatter], "mg": manager, "o": ids["owner"]})
+    _sql("INSERT INTO income_service.income_records (agency_id, type, gross_amount, fee_percent, fee_amount, "
+         "net_amount, sale_date, registered_by_user_id, assigned_to_user_id, split_percent) "
+         "VALUES (:a, 'other_income', 400, 0, 0, 400, :d, :o, :m, 25)",
+         {"a": a, "d": date(2026, 11, 15), "o": ids["owner"], "m": ids["M"]})
+    for amount, day, source in (("1200.00", 1, "software"), ("300.00", 9, "ads")):
+        _sql("INSERT INTO expense_service.expenses (agency_id, amount, expense_date, source, created_by) "
+             "VALUES (:a, :x, :d, :s, :o)", {"a": a, "x": D(amount), "d": date(2026, 11, day), "s": source,
+                                              "o": ids["owner"]})
+    return ids
+
+
+def test_golden_period_is_stored_with_a_balanced_ledger(db):
+    ids = seed_golden()
+    with unit_of_work() as uow:
+        result = service.recalculate(uow, agency_id=ids["agency"], period=NOV)
+    assert result.agency_profit == D("1086.87")
+    (row,) = _sql("SELECT net_income, employee_payouts, model_payouts, expenses, agency_profit "
+                  "FROM financial_calculations.period_results WHERE agency_id = :a", {"a": ids["agency"]})
+    assert tuple(row) == (D("17804.40"), D("5800.44"), D("9417.09"), D("1500.00"), D("1086.87"))
+    totals = dict(_sql("SELECT user_id, total FROM financial_calculations.calculated_payouts_summary "
+                       "WHERE agency_id = :a", {"a": ids["agency"]}))
+    assert totals == {ids["C1"]: D("1400.00"), ids["C2"]: D("1550.22"), ids["C3"]: D("2000.00"),
+                      ids["M"]: D("850.22")}
+    legs = _sql("SELECT l.account, sum(l.amount) FROM financial_calculations.transaction_ledger l "
+                "JOIN financial_calculations.ledger_postings p ON p.id = l.posting_id WHERE p.agency_id = :a "
+                "GROUP BY l.account ORDER BY 1", {"a": ids["agency"]})
+    assert dict(legs) == {"equity:agency_profit": D("1086.87"), "expense:operating": D("1500.00"),
+                          "payable:employee": D("5800.44"), "payable:model": D("9417.09"),
+                          "revenue:net_income": D("-17804.40")}
+    events = _sql("SELECT payload->'data' FROM eventing.outbox WHERE type = 'financial_calculation.completed'")
+    assert events[0][0]["period"] == "2026-11" and len(events[0][0]["user_ids"]) == 4
+
+
+def test_recalculating_twice_changes_nothing_and_reports_no_changed_users(db):
+    ids = seed_golden()
+    with unit_of_work() as uow:
+        service.recalculate(uow, agency_id=ids["agency"], period=NOV)
+    first = _sql("SELECT user_id, kind, model_id, basis, rate, amount FROM financial_calculations.payout_lines "
+                 "ORDER BY 1, 2, 3, 4")
+    with unit_of_work() as uow:
+        service.recalculate(uow, agency_id=ids["agency"], period=NOV)
+    assert _sql("SELECT user_id, kind, model_id, basis, rate, amount FROM financial_calculations.payout_lines "
+                "ORDER BY 1, 2, 3, 4") == first
+    assert _sql("SELECT count(*) FROM financial_calculations.ledger_postings")[0][0] == 1
+    last = _sql("SELECT payload->'data'->'user_ids' FROM eventing.outbox "
+                "WHERE type = 'financial_calculation.completed' ORDER BY id DESC LIMIT 1")[0][0]
+    assert last == []
+
+
+def test_an_unbalanced_posting_is_refused_by_the_database(db):
+    ids = seed_golden()
+    with unit_of_work() as uow:
+        service.recalculate(uow, agency_id=ids["agency"], period=NOV)
+    with pytest.raises(Exception, match="does not balance"):
+        with engine().begin() as c:
+            posting = c.execute(text("SELECT id FROM financial_calculations.ledger_postings")).scalar()
+            c.execute(text("INSERT INTO financial_calculations.transaction_ledger (posting_id, account, amount) "
+                           "VALUES (:p, 'expense:operating', 0.01)"), {"p": posting})
