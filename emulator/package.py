@@ -12,7 +12,7 @@ from shared_lib import registry
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME = ["functions-framework", "google-cloud-firestore", "google-cloud-pubsub", "cloud-sql-python-connector",
            "sqlalchemy", "pg8000", "firebase-admin", "pydantic", "pydantic-settings", "google-events", "cloudevents",
-           "PyYAML"]
+           "PyYAML", "fpdf2", "google-cloud-storage"]
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "tests")
 
 

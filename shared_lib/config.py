@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     event_max_age_seconds: int = Field(7 * 24 * 3600, validation_alias="EVENT_MAX_AGE_SECONDS")
     event_max_attempts: int = Field(5, ge=1, validation_alias="EVENT_MAX_ATTEMPTS")
 
+    # Generated files (payout statements): a GCS bucket in the cloud, else a folder under OM_DATA_DIR.
+    storage_bucket: str | None = Field(None, validation_alias="STORAGE_BUCKET")
+
     version: str = Field("0.1.0", validation_alias="OM_VERSION")
 
     @property

@@ -92,9 +92,15 @@ def _handle(spec: FunctionSpec, request):
                 status, body = replay
                 return _response(status, body, headers={"Idempotent-Replayed": "true"})
         result = op.handler(**{k: v for k, v in kwargs.items() if k in op.params})
-        status, body, headers = _render(op, result)
-        if key is not None:
+        if isinstance(result, FileReply):
+            file_reply = result
+        else:
+            file_reply = None
+            status, body, headers = _render(op, result)
+        if key is not None and file_reply is None:
             _idempotency_finish(uow, identity, key, status, body)
+    if file_reply is not None:
+        return file_reply.response()
     return _response(status, body, headers=headers)
 
 
@@ -202,6 +208,22 @@ def _render(op: Operation, result: Any) -> tuple[int, Any, dict[str, str]]:
     else:
         body = result
     return status, body, headers
+
+
+class FileReply:
+    """A handler result that is a file (CSV, PDF), not JSON."""
+
+    def __init__(self, data: bytes, *, content_type: str, filename: str, headers: dict[str, str] | None = None):
+        self.data, self.content_type, self.filename, self.headers = data, content_type, filename, headers or {}
+
+    def response(self):
+        from flask import Response
+
+        resp = Response(self.data, status=200, content_type=self.content_type)
+        resp.headers["Content-Disposition"] = f'attachment; filename="{self.filename}"'
+        for k, v in self.headers.items():
+            resp.headers[k] = v
+        return resp
 
 
 class Reply:

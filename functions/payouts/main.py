@@ -5,7 +5,7 @@ from shared_lib.registry import Service
 
 from . import service
 from .schemas import (CalculateRequest, ModelPayoutsPage, PayoutsPage, PayoutsQuery, PeriodClosedReply, PeriodQuery,
-                      Totals)
+                      StatementQuery, Totals)
 
 svc = Service("payouts")
 svc.publishes("financial_calculation.completed", "financial_period.closed")
@@ -15,6 +15,7 @@ payouts = svc.http("financials_payouts", "/api/financials/payouts/")
 model_payouts = svc.http("financials_model_payouts", "/api/financials/model-payouts/")
 profit = svc.http("financials_profit", "/api/financials/profit/")
 close = svc.http("financials_period_close", "/api/financials/periods/{period}/close/")
+statement = svc.http("financials_statement", "/api/financials/payouts/{user_id}/statement/")
 
 
 @calculate.post(request=CalculateRequest, response=Totals, roles=OWNER, status=200)
@@ -45,6 +46,14 @@ def get_profit(caller, uow, query: PeriodQuery):
 def close_period(caller, uow, period: str):
     """Close a period: a final calculation, then its figures never change again."""
     return service.period_close(uow=uow, caller=caller, period=_period(period))
+
+
+@statement.get(query=StatementQuery, roles=ANY_ROLE)
+def get_statement(caller, uow, user_id, query: StatementQuery):
+    """One user's payout statement for a period as CSV or PDF (stored for the agency, then returned)."""
+    from .statement import statement as build
+
+    return build(uow=uow, caller=caller, user_id=user_id, period=query.period, fmt=query.format)
 
 
 def _period(raw: str) -> Period:

@@ -32,6 +32,11 @@ class PayoutsQuery(Strict):
     user_id: uuid.UUID | None = None
 
 
+class StatementQuery(Strict):
+    period: PeriodStr
+    format: Literal["csv", "pdf"] = "pdf"
+
+
 class Totals(BaseModel):
     period: str
     status: Status

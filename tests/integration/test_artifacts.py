@@ -14,7 +14,7 @@ def test_generated_artifacts_are_fresh():
     # A fresh process: only the services' own declarations count, not test-only functions.
     proc = subprocess.run([sys.executable, "-m", "emulator", "generate", "--check"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr + "\nrun: make openapi"
+    assert proc.returncode == 0, proc.stderr + "\nrun: make generate"
 
 
 def test_openapi_documents_every_http_function():
