@@ -1,0 +1,124 @@
+# One Cloud Function (gen2) per registry entry, built from its service's source archive.
+#
+# Source: `python -m emulator package --out dist/` writes dist/<service>/ (functions/<service>/ + shared_lib/ +
+# a root main.py + requirements.txt pinned from constraints.txt). Each folder is zipped here and uploaded under
+# a content-addressed name, so a code change uploads a new object and redeploys exactly that service's
+# functions; an unchanged service is left alone.
+
+resource "google_storage_bucket" "source" {
+  count = var.create_source_bucket ? 1 : 0
+
+  name                        = local.source_bucket
+  project                     = var.project_id
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = false
+
+  depends_on = [google_project_service.api]
+}
+
+data "archive_file" "source" {
+  for_each = toset(var.services)
+
+  type             = "zip"
+  source_dir       = "${path.module}/../dist/${each.key}"
+  output_path      = "${path.module}/.build/${each.key}.zip"
+  output_file_mode = "0644"
+}
+
+resource "google_storage_bucket_object" "source" {
+  for_each = toset(var.services)
+
+  name         = "${each.key}/${each.key}-${data.archive_file.source[each.key].output_sha256}.zip"
+  bucket       = var.create_source_bucket ? google_storage_bucket.source[0].name : local.source_bucket
+  source       = data.archive_file.source[each.key].output_path
+  content_type = "application/zip"
+}
+
+resource "google_cloudfunctions2_function" "fn" {
+  for_each = local.functions
+
+  name        = each.key
+  project     = var.project_id
+  location    = var.region
+  description = "${each.value.service}: ${each.value.trigger} function ${each.value.entry_point} (from the function registry)"
+  labels      = { service = each.value.service, trigger = each.value.trigger }
+
+  build_config {
+    runtime         = var.python_runtime
+    entry_point     = each.value.entry_point
+    service_account = var.build_service_account
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket_object.source[each.value.service].bucket
+        object = google_storage_bucket_object.source[each.value.service].name
+      }
+    }
+  }
+
+  service_config {
+    min_instance_count = 0
+    max_instance_count = local.max_instances[each.key]
+    # One request per instance (the gen2 default, stated because the connection budget relies on it:
+    # a unit of work holds one connection at a time, so pool 1 + overflow 1 never waits).
+    max_instance_request_concurrency = 1
+    available_memory                 = var.function_memory
+    timeout_seconds                  = each.value.trigger == "http" ? var.http_timeout_seconds : var.event_timeout_seconds
+
+    # HTTP: Firebase Hosting rewrites call the function over the internet, so ingress is open; the function
+    # verifies the Firebase ID token itself. Events: Eventarc/Pub/Sub pushes count as internal traffic.
+    ingress_settings               = each.value.trigger == "http" ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision = true
+    service_account_email          = google_service_account.runtime[each.value.service].email
+
+    environment_variables = local.function_env[each.key]
+
+    vpc_connector                 = var.vpc_connector
+    vpc_connector_egress_settings = var.vpc_connector == null ? null : "PRIVATE_RANGES_ONLY"
+  }
+
+  # Pub/Sub and schedule triggers: messagePublished on the topic. Firestore: document events filtered by
+  # database and document path pattern, in the database's location. Retries: gen2 functions do NOT retry
+  # unless retry_policy = RETRY_POLICY_RETRY; the handlers raise for transient errors, acknowledge permanent
+  # ones, and drop events older than EVENT_MAX_AGE_SECONDS, so retries are bounded.
+  #
+  # Dead letters: Eventarc creates and owns the push subscription of each Pub/Sub trigger; its dead-letter
+  # policy cannot be set through google_cloudfunctions2_function (and edits made to it directly are
+  # overwritten on redeploy). So the code dead-letters a poison message itself: it publishes the message to
+  # "<topic>.dead-letter" and acknowledges it. pubsub.tf gives each dead-letter topic a pull subscription for
+  # operators to inspect and replay.
+  dynamic "event_trigger" {
+    for_each = each.value.trigger == "http" ? [] : [local.event_triggers[each.key]]
+
+    content {
+      trigger_region        = event_trigger.value.trigger_region
+      event_type            = event_trigger.value.event_type
+      pubsub_topic          = event_trigger.value.topic == null ? null : google_pubsub_topic.topic[event_trigger.value.topic].id
+      retry_policy          = event_trigger.value.retry_policy
+      service_account_email = google_service_account.events.email
+
+      dynamic "event_filters" {
+        for_each = event_trigger.value.event_filters
+
+        content {
+          attribute = event_filters.value.attribute
+          value     = event_filters.value.value
+          operator  = event_filters.value.operator
+        }
+      }
+    }
+  }
+
+  depends_on = [
+    terraform_data.guards,
+    google_project_service.api,
+    google_project_service_identity.eventarc,
+    google_project_iam_member.service,
+    google_project_iam_member.events_receiver,
+    google_sql_user.service,
+    google_sql_database.main,
+    google_firestore_database.default,
+  ]
+}
