@@ -113,3 +113,54 @@ def test_an_unbalanced_posting_is_refused_by_the_database(db):
             posting = c.execute(text("SELECT id FROM financial_calculations.ledger_postings")).scalar()
             c.execute(text("INSERT INTO financial_calculations.transaction_ledger (posting_id, account, amount) "
                            "VALUES (:p, 'expense:operating', 0.01)"), {"p": posting})
+
+
+def test_concurrent_recalculations_serialize_and_the_last_sees_everything(db):
+    import threading
+
+    ids = seed_golden()
+    barrier = threading.Barrier(3)
+    errors = []
+
+    def recalc():
+        try:
+            barrier.wait()
+            with unit_of_work() as uow:
+                service.recalculate(uow, agency_id=ids["agency"], period=NOV)
+        except Exception as exc:  # a deadlock or a duplicate key would land here
+            errors.append(exc)
+
+    def add_expense():
+        barrier.wait()
+        _sql("INSERT INTO expense_service.expenses (agency_id, amount, expense_date, source, created_by) "
+             "VALUES (:a, 86.87, :d, 'late bill', :o)", {"a": ids["agency"], "d": date(2026, 11, 20),
+                                                         "o": ids["owner"]})
+
+    threads = [threading.Thread(target=recalc), threading.Thread(target=recalc), threading.Thread(target=add_expense)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with unit_of_work() as uow:  # what an event for the new expense triggers afterwards
+        service.recalculate(uow, agency_id=ids["agency"], period=NOV)
+    (row,) = _sql("SELECT expenses, agency_profit FROM financial_calculations.period_results")
+    assert tuple(row) == (D("1586.87"), D("1000.00"))
+    assert _sql("SELECT count(*) FROM financial_calculations.ledger_postings")[0][0] == 1
+
+
+def test_closed_period_is_never_recalculated(db):
+    ids = seed_golden()
+    _sql("INSERT INTO financial_calculations.periods (agency_id, period, status, closed_at) "
+         "VALUES (:a, '2026-11', 'closed', now())", {"a": ids["agency"]})
+    with unit_of_work() as uow:
+        assert service.recalculate(uow, agency_id=ids["agency"], period=NOV) is None
+    assert _sql("SELECT count(*) FROM financial_calculations.period_results")[0][0] == 0
+
+
+def test_settings_event_touches_every_period_from_its_effective_date():
+    periods = service.periods_for_event("user.settings.updated", {"effective_from": "2026-09-15"}, "UTC")
+    assert [str(p) for p in periods][:3] == ["2026-09", "2026-10", "2026-11"]
+    moved = service.periods_for_event("income.updated", {"old": {"sale_date": "2026-10-31"},
+                                                         "new": {"sale_date": "2026-11-01"}}, "UTC")
+    assert [str(p) for p in moved] == ["2026-10", "2026-11"]
