@@ -92,12 +92,20 @@ def platform(database_url):
     if IN_CI and not os.environ.get("PUBSUB_EMULATOR_HOST"):
         pytest.fail("CI runs the event tests through the Pub/Sub fake: PUBSUB_EMULATOR_HOST must be set")
     p = Platform.start(migrate=False)
+    _RUNNING.append(p)
     yield p
+    _RUNNING.remove(p)
     p.stop()
+
+
+_RUNNING: list = []  # the session's platform, once started: tests drain it before resetting the database
 
 
 def _truncate_all() -> None:
     from sqlalchemy import text
+
+    for p in _RUNNING:  # no handler may still be working on the previous test's events while tables are emptied
+        p.bus.drain(30)
 
     from shared_lib.db import engine
 
