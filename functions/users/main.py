@@ -1,15 +1,51 @@
 """Users service entry points: parse → call → respond (the registry decorators do auth, parsing, errors)."""
+from shared_lib.rbac import ANY_ROLE, OWNER, Caller, Identity
 from shared_lib.registry import Service
-from shared_lib.rbac import Identity
 
-from . import service
-from .schemas import Agency, AgencyCreate, Health, Me
+from . import models_service, service, settings_service
+from .schemas import (
+    Agency,
+    AgencyCreate,
+    Assignments,
+    AssignmentsPut,
+    FinancialSettings,
+    FinancialSettingsHistory,
+    FinancialSettingsPut,
+    Health,
+    Me,
+    Model,
+    ModelCreate,
+    ModelPage,
+    ModelPatch,
+    ModelSettings,
+    ModelSettingsHistory,
+    ModelSettingsPut,
+    ModelsQuery,
+    PlatformSettings,
+    PlatformSettingsPut,
+    PlatformSettingsView,
+    SettingsOnQuery,
+    User,
+    UserCreate,
+    UserPage,
+    UserPatch,
+    UsersQuery,
+)
 
 svc = Service("users")
+svc.publishes(*settings_service.EVENT_TYPES.values())
 
 health = svc.http("health", "/api/health/")
 agencies = svc.http("agencies", "/api/agencies/")
 me = svc.http("me", "/api/me/")
+users = svc.http("users", "/api/users/")
+user = svc.http("user", "/api/users/{user_id}/")
+user_financial_settings = svc.http("user_financial_settings", "/api/users/{user_id}/financial-settings/")
+models = svc.http("models", "/api/models/")
+model = svc.http("model", "/api/models/{model_id}/")
+model_assignments = svc.http("model_assignments", "/api/models/{model_id}/assignments/")
+model_settings = svc.http("model_settings", "/api/models/{model_id}/settings/")
+platform_settings = svc.http("platform_settings", "/api/platform-settings/")
 
 
 @health.get(response=Health, auth="none")
@@ -30,3 +66,123 @@ def create_agency(uow, identity: Identity, body: AgencyCreate):
 def get_me(uow, identity: Identity):
     """The signed-in user's membership."""
     return service.me_get(uow=uow, identity=identity)
+
+
+# --- users -----------------------------------------------------------------------------------------------------
+
+
+@users.post(request=UserCreate, response=User, roles=OWNER, idempotent=True)
+def create_user(uow, caller: Caller, body: UserCreate):
+    """Add a member (creates or links their Firebase Auth account; sets custom claims {agency_id, role})."""
+    return service.user_create(uow=uow, caller=caller, cmd=body)
+
+
+@users.get(query=UsersQuery, response=UserPage, roles=ANY_ROLE)
+def list_users(uow, caller: Caller, query: UsersQuery):
+    """Users the caller may see (Owner: all; Manager: self and team; Chatter: self), newest first."""
+    return service.user_list(uow=uow, caller=caller, query=query)
+
+
+@user.get(response=User, roles=ANY_ROLE)
+def get_user(uow, caller: Caller, user_id):
+    """One user the caller may see."""
+    return service.user_get(uow=uow, caller=caller, user_id=user_id)
+
+
+@user.patch(request=UserPatch, response=User, roles=OWNER)
+def patch_user(uow, caller: Caller, user_id, body: UserPatch):
+    """Change display name, role, manager (team) or active."""
+    return service.user_update(uow=uow, caller=caller, user_id=user_id, cmd=body)
+
+
+@user.delete(response=User, roles=OWNER)
+def deactivate_user(uow, caller: Caller, user_id):
+    """Deactivate: their token gets 401 from now on; their history stays."""
+    return service.user_deactivate(uow=uow, caller=caller, user_id=user_id)
+
+
+@user_financial_settings.put(request=FinancialSettingsPut, response=FinancialSettings, roles=OWNER)
+def put_financial_settings(uow, caller: Caller, user_id, body: FinancialSettingsPut):
+    """Save a version of the user's pay, in effect from effective_from."""
+    return settings_service.financial_settings_put(uow=uow, caller=caller, user_id=user_id, cmd=body)
+
+
+@user_financial_settings.get(query=SettingsOnQuery, response=FinancialSettingsHistory, roles=ANY_ROLE)
+def get_financial_settings(uow, caller: Caller, user_id, query: SettingsOnQuery):
+    """The version in effect on `on` (default today) and every version (Owner, or the user themselves)."""
+    return settings_service.financial_settings_get(uow=uow, caller=caller, user_id=user_id, query=query)
+
+
+# --- models ----------------------------------------------------------------------------------------------------
+
+
+@models.post(request=ModelCreate, response=Model, roles=OWNER, idempotent=True)
+def create_model(uow, caller: Caller, body: ModelCreate):
+    """Add a model (a creator account the agency runs)."""
+    return models_service.model_create(uow=uow, caller=caller, cmd=body)
+
+
+@models.get(query=ModelsQuery, response=ModelPage, roles=ANY_ROLE)
+def list_models(uow, caller: Caller, query: ModelsQuery):
+    """Models the caller may see (Owner: all; Manager: their team's; Chatter: their own), newest first."""
+    return models_service.model_list(uow=uow, caller=caller, query=query)
+
+
+@model.get(response=Model, roles=ANY_ROLE)
+def get_model(uow, caller: Caller, model_id):
+    """One model the caller may see."""
+    return models_service.model_get(uow=uow, caller=caller, model_id=model_id)
+
+
+@model.patch(request=ModelPatch, response=Model, roles=OWNER)
+def patch_model(uow, caller: Caller, model_id, body: ModelPatch):
+    """Rename or (de)activate a model."""
+    return models_service.model_update(uow=uow, caller=caller, model_id=model_id, cmd=body)
+
+
+@model_assignments.put(request=AssignmentsPut, response=Assignments, roles=OWNER)
+def put_assignments(uow, caller: Caller, model_id, body: AssignmentsPut):
+    """Replace the set of chatters and managers assigned to the model."""
+    return models_service.assignments_replace(uow=uow, caller=caller, model_id=model_id, cmd=body)
+
+
+@model_assignments.get(response=Assignments, roles=ANY_ROLE)
+def get_assignments(uow, caller: Caller, model_id):
+    """The model's assigned users the caller may see."""
+    return models_service.assignments_get(uow=uow, caller=caller, model_id=model_id)
+
+
+@model_settings.put(request=ModelSettingsPut, response=ModelSettings, roles=OWNER)
+def put_model_settings(uow, caller: Caller, model_id, body: ModelSettingsPut):
+    """Save a version of the model's share and cost split, in effect from effective_from."""
+    return settings_service.model_settings_put(uow=uow, caller=caller, model_id=model_id, cmd=body)
+
+
+@model_settings.get(query=SettingsOnQuery, response=ModelSettingsHistory, roles=OWNER)
+def get_model_settings(uow, caller: Caller, model_id, query: SettingsOnQuery):
+    """The version in effect on `on` (default today) and every version."""
+    return settings_service.model_settings_get(uow=uow, caller=caller, model_id=model_id, query=query)
+
+
+# --- platform settings -----------------------------------------------------------------------------------------
+
+
+@platform_settings.put(request=PlatformSettingsPut, response=PlatformSettings, roles=OWNER)
+def put_platform_settings(uow, caller: Caller, body: PlatformSettingsPut):
+    """Save a version of the OnlyFans fee, in effect from effective_from."""
+    return settings_service.platform_settings_put(uow=uow, caller=caller, cmd=body)
+
+
+@platform_settings.get(query=SettingsOnQuery, response=PlatformSettingsView, roles=OWNER)
+def get_platform_settings(uow, caller: Caller, query: SettingsOnQuery):
+    """The OnlyFans fee in effect on `on` (default today; 20.00 before any version) and every version."""
+    return settings_service.platform_settings_get(uow=uow, caller=caller, query=query)
+
+
+# --- Firestore: the frontend's profile document ----------------------------------------------------------------
+
+
+@svc.on_document("users/{uid}", event="written", name="user_profile_sync")
+def user_profile_sync(uow, change, params):
+    """users/{uid} written → display_name, email, photo_url copied into the user row (role/agency ignored)."""
+    service.profile_sync(uow=uow, firebase_uid=params["uid"], old=change.old, new=change.new)

@@ -1,15 +1,46 @@
-"""Users service request/response models."""
+"""Users service request/response/event models."""
 from __future__ import annotations
 
+import re
 import uuid
-from typing import Literal
+from datetime import date, datetime
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from shared_lib.money import NonNegativeMoney, Rate
+
+RoleName = Literal["owner", "manager", "chatter"]
+CompensationType = Literal["commission", "fixed", "fixed_plus_commission"]
+
+# Effective dates outside this window are typing mistakes, not plans.
+FIRST_EFFECTIVE_DATE = date(2000, 1, 1)
+LAST_EFFECTIVE_DATE = date(2099, 12, 31)
+# Deliberately loose (Firebase Auth has the final word): one @, no spaces, a dot in the domain.
+EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Query(BaseModel):
+    """Query strings: unknown parameters are ignored (cache busters), known ones validated."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+def _effective_date(v: date) -> date:
+    if not FIRST_EFFECTIVE_DATE <= v <= LAST_EFFECTIVE_DATE:
+        raise ValueError(f"must be between {FIRST_EFFECTIVE_DATE} and {LAST_EFFECTIVE_DATE}")
+    return v
+
+
+EffectiveDate = Annotated[date, AfterValidator(_effective_date)]
+
+
+# --- agency and me ---------------------------------------------------------------------------------------------
 
 
 class AgencyCreate(Strict):
@@ -49,7 +80,7 @@ class Agency(BaseModel):
 class Me(BaseModel):
     user_id: uuid.UUID | None
     agency_id: uuid.UUID | None
-    role: Literal["owner", "manager", "chatter"] | None
+    role: RoleName | None
     display_name: str | None
     email: str | None
 
@@ -58,3 +89,221 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: Literal["ok", "unavailable"]
     version: str
+
+
+# --- users -----------------------------------------------------------------------------------------------------
+
+
+class UserCreate(Strict):
+    email: str = Field(min_length=3, max_length=320)
+    display_name: str = Field(min_length=1, max_length=200)
+    role: RoleName
+    manager_id: uuid.UUID | None = Field(None, description="puts the new user in this manager's team")
+    firebase_uid: str | None = Field(None, min_length=1, max_length=128,
+                                     description="link this existing Firebase Auth user instead of creating one")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        if not EMAIL_RE.fullmatch(v):
+            raise ValueError("not an email address")
+        return v.lower()
+
+
+class UserPatch(Strict):
+    """Only the fields sent change; `manager_id: null` takes the user out of their team."""
+
+    display_name: str | None = Field(None, min_length=1, max_length=200)
+    role: RoleName | None = None
+    manager_id: uuid.UUID | None = None
+    active: bool | None = Field(None, description="true reactivates; false deactivates (like DELETE)")
+
+    @field_validator("display_name", "role", "active")
+    @classmethod
+    def _not_null(cls, v):
+        if v is None:
+            raise ValueError("cannot be null")
+        return v
+
+
+class User(BaseModel):
+    id: uuid.UUID
+    firebase_uid: str | None
+    email: str | None
+    display_name: str | None
+    photo_url: str | None
+    role: RoleName
+    manager_id: uuid.UUID | None
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class UsersQuery(Query):
+    limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = Field(None, max_length=1024)
+    role: RoleName | None = None
+    active: bool | None = None
+    manager_id: uuid.UUID | None = Field(None, description="members of this manager's team")
+
+
+class UserPage(BaseModel):
+    items: list[User]
+    next_cursor: str | None
+
+
+# --- models ----------------------------------------------------------------------------------------------------
+
+
+class ModelCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ModelPatch(Strict):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    active: bool | None = None
+
+    @field_validator("name", "active")
+    @classmethod
+    def _not_null(cls, v):
+        if v is None:
+            raise ValueError("cannot be null")
+        return v
+
+
+class Model(BaseModel):
+    id: uuid.UUID
+    name: str
+    active: bool
+    user_ids: list[uuid.UUID] = Field(description="assigned users the caller may see")
+    created_at: datetime
+    updated_at: datetime
+
+
+class ModelsQuery(Query):
+    limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = Field(None, max_length=1024)
+    active: bool | None = None
+    user_id: uuid.UUID | None = Field(None, description="models assigned to this user")
+
+
+class ModelPage(BaseModel):
+    items: list[Model]
+    next_cursor: str | None
+
+
+class AssignmentsPut(Strict):
+    user_ids: list[uuid.UUID] = Field(max_length=500, description="the whole new set (duplicates count once)")
+
+
+class Assignments(BaseModel):
+    model_id: uuid.UUID
+    user_ids: list[uuid.UUID]
+
+
+# --- effective-dated settings ----------------------------------------------------------------------------------
+
+
+class SettingsOnQuery(Query):
+    on: date | None = Field(None, description="the day `current` answers for (default: today, agency time)")
+
+
+class FinancialSettingsPut(Strict):
+    compensation_type: CompensationType
+    commission_rate: Rate
+    fixed_salary: NonNegativeMoney
+    manager_tick_rate: Rate
+    effective_from: EffectiveDate
+
+
+class FinancialSettings(BaseModel):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    compensation_type: CompensationType
+    commission_rate: Rate
+    fixed_salary: NonNegativeMoney
+    manager_tick_rate: Rate
+    effective_from: date
+    effective_to: date | None = Field(description="last day in effect (inclusive); null while no later version")
+    created_at: datetime
+    updated_at: datetime
+
+
+class FinancialSettingsHistory(BaseModel):
+    on: date
+    current: FinancialSettings | None = Field(description="the version in effect on `on`; null: none (no pay)")
+    history: list[FinancialSettings] = Field(description="every version, newest effective_from first")
+
+
+class ModelSettingsPut(Strict):
+    model_share_percent: Rate
+    split_chatting_costs: bool
+    effective_from: EffectiveDate
+
+
+class ModelSettings(BaseModel):
+    id: uuid.UUID | None = Field(description="null: the default, no version saved yet")
+    model_id: uuid.UUID
+    model_share_percent: Rate
+    split_chatting_costs: bool
+    effective_from: date | None
+    effective_to: date | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class ModelSettingsHistory(BaseModel):
+    on: date
+    current: ModelSettings
+    history: list[ModelSettings]
+
+
+class PlatformSettingsPut(Strict):
+    onlyfans_fee_percent: Rate
+    effective_from: EffectiveDate
+
+
+class PlatformSettings(BaseModel):
+    id: uuid.UUID | None = Field(description="null: the default 20.00, no version saved yet")
+    onlyfans_fee_percent: Rate
+    effective_from: date | None
+    effective_to: date | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class PlatformSettingsView(BaseModel):
+    """GET: the version in effect on `on` at the top level (as PUT takes it), plus every version."""
+
+    on: date
+    id: uuid.UUID | None
+    onlyfans_fee_percent: Rate
+    effective_from: date | None
+    effective_to: date | None
+    history: list[PlatformSettings]
+
+
+# --- events (data of the outbox envelope) ------------------------------------------------------------------------
+
+
+class SettingsChanged(BaseModel):
+    """What changed: consumers recompute [effective_from, effective_to] (effective_to null: onwards)."""
+
+    version_id: uuid.UUID
+    effective_from: date
+    effective_to: date | None
+    replaced: bool = Field(description="a version with this effective_from existed and was overwritten")
+
+
+class UserSettingsUpdated(SettingsChanged):
+    agency_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+class ModelSettingsUpdated(SettingsChanged):
+    agency_id: uuid.UUID
+    model_id: uuid.UUID
+
+
+class PlatformSettingsUpdated(SettingsChanged):
+    agency_id: uuid.UUID
