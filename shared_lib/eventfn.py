@@ -38,6 +38,7 @@ class DocumentChange:
     old: dict[str, Any] | None
     new: dict[str, Any] | None
     update_mask: tuple[str, ...] = ()
+    update_time: datetime | None = None  # of the new version: lets a handler ignore a late, older redelivery
 
     @property
     def kind(self) -> str:
@@ -78,7 +79,11 @@ def _document_change(cloud_event) -> DocumentChange:
     new = document_fields(payload.value) if payload.value and payload.value.name else None
     name = (payload.value.name if new is not None else payload.old_value.name) or ""
     path = name.split("/documents/", 1)[1] if "/documents/" in name else (cloud_event.get("document") or "")
-    return DocumentChange(path=path, old=old, new=new, update_mask=tuple(payload.update_mask.field_paths or ()))
+    update_time = None
+    if new is not None and "update_time" in payload.value:
+        update_time = payload.value.update_time
+    return DocumentChange(path=path, old=old, new=new, update_mask=tuple(payload.update_mask.field_paths or ()),
+                          update_time=update_time)
 
 
 def document_params(pattern: str, path: str) -> dict[str, str] | None:
