@@ -73,6 +73,6 @@ def _recalculate(uow, event):
 # One Cloud Function per trigger topic; they share the handler: recompute what the event touched.
 for _topic in ("income.registered", "income.updated", "income.deleted", "expense.recorded", "expense.updated",
                "expense.deleted", "user.settings.updated", "model.settings.updated", "platform.settings.updated",
-               "employee.time.event"):
+               "timetracking.settings.updated", "employee.time.event"):
     globals()["payouts_on_" + _topic.replace(".", "_")] = svc.on_event(
         _topic, name="payouts_on_" + _topic.replace(".", "_"))(_recalculate)
