@@ -1,0 +1,1 @@
+"""Expenses service: expenses and recurring expenses."""

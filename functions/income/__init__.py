@@ -1,0 +1,1 @@
+"""Income service: income records, recurring other income, platform-fee recomputation."""

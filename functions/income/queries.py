@@ -1,0 +1,167 @@
+"""Income service SQL: records, the caller's scope, and the read-only look-ups into user_service."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from shared_lib.db import UnitOfWork
+from shared_lib.rbac import Caller, Role, user_scope
+
+RECORD_COLUMNS = """
+    r.id, r.agency_id, r.type, r.gross_amount, r.fee_percent, r.fee_amount, r.net_amount, r.sale_date, r.model_id,
+    r.chatter_id, r.manager_id, r.registered_by_user_id, r.customer_username, r.notes, r.source,
+    r.assigned_to_user_id, r.split_percent, r.split_fixed_amount, r.schedule_id, r.created_at, r.updated_at
+"""
+_RETURNING = RECORD_COLUMNS.replace("r.", "")
+
+
+def record_scope(caller: Caller) -> tuple[str, dict[str, Any]]:
+    """What the caller may read, change and delete (BUSINESS_RULES.md): Owner all; Manager the sales of their
+    current team and their own, the sales whose snapshot manager is them (their ticks), and what they registered;
+    Chatter their own sales."""
+    predicate, params = user_scope(caller, "r.chatter_id")
+    if caller.role is Role.manager:
+        predicate = f"({predicate} OR r.manager_id = :_scope_user OR r.registered_by_user_id = :_scope_user)"
+    return predicate, params
+
+
+# --- user_service look-ups (read-only) -------------------------------------------------------------------------
+
+
+def model_in_agency(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID) -> bool:
+    return uow.execute("SELECT 1 FROM user_service.models WHERE id = :m AND agency_id = :a",
+                       {"m": model_id, "a": agency_id}).first() is not None
+
+
+def chatter_facts(uow: UnitOfWork, agency_id: uuid.UUID, user_id: uuid.UUID, model_id: uuid.UUID):
+    """The user's role, active flag and manager, and whether the model is assigned to them; None if not in
+    the agency."""
+    return uow.execute(
+        """
+        SELECT u.role, u.active, u.manager_id,
+               EXISTS (SELECT 1 FROM user_service.model_assignments ma
+                       WHERE ma.model_id = :m AND ma.user_id = u.id) AS assigned
+        FROM user_service.users u WHERE u.id = :u AND u.agency_id = :a
+        """,
+        {"u": user_id, "a": agency_id, "m": model_id},
+    ).one_or_none()
+
+
+def user_facts(uow: UnitOfWork, agency_id: uuid.UUID, user_id: uuid.UUID):
+    return uow.execute("SELECT role, active, manager_id FROM user_service.users WHERE id = :u AND agency_id = :a",
+                       {"u": user_id, "a": agency_id}).one_or_none()
+
+
+def fee_percent_on(uow: UnitOfWork, agency_id: uuid.UUID, day: date) -> Decimal:
+    return uow.execute("SELECT user_service.fee_percent_on(:a, :d)", {"a": agency_id, "d": day}).scalar_one()
+
+
+# --- records ---------------------------------------------------------------------------------------------------
+
+
+def get_record(uow: UnitOfWork, caller: Caller, income_id: uuid.UUID, *, for_update: bool = False):
+    predicate, params = record_scope(caller)
+    lock = " FOR UPDATE OF r" if for_update else ""
+    return uow.execute(
+        f"SELECT {RECORD_COLUMNS} FROM income_service.income_records r "
+        f"WHERE r.id = :id AND r.agency_id = :_scope_agency AND {predicate}{lock}",
+        {**params, "id": income_id},
+    ).one_or_none()
+
+
+def insert_record(uow: UnitOfWork, values: dict[str, Any]):
+    return uow.execute(
+        f"""
+        INSERT INTO income_service.income_records
+            (agency_id, type, gross_amount, fee_percent, fee_amount, net_amount, sale_date, model_id, chatter_id,
+             manager_id, registered_by_user_id, customer_username, notes, source, assigned_to_user_id,
+             split_percent, split_fixed_amount)
+        VALUES (:agency_id, :type, :gross_amount, :fee_percent, :fee_amount, :net_amount, :sale_date, :model_id,
+                :chatter_id, :manager_id, :registered_by_user_id, :customer_username, :notes, :source,
+                :assigned_to_user_id, :split_percent, :split_fixed_amount)
+        RETURNING {_RETURNING}
+        """,
+        values,
+    ).one()
+
+
+def update_record(uow: UnitOfWork, income_id: uuid.UUID, values: dict[str, Any]):
+    return uow.execute(
+        f"""
+        UPDATE income_service.income_records SET
+            type = :type, gross_amount = :gross_amount, fee_percent = :fee_percent, fee_amount = :fee_amount,
+            net_amount = :net_amount, sale_date = :sale_date, model_id = :model_id, chatter_id = :chatter_id,
+            manager_id = :manager_id, customer_username = :customer_username, notes = :notes, source = :source,
+            assigned_to_user_id = :assigned_to_user_id, split_percent = :split_percent,
+            split_fixed_amount = :split_fixed_amount, updated_at = clock_timestamp()
+        WHERE id = :id
+        RETURNING {_RETURNING}
+        """,
+        {**values, "id": income_id},
+    ).one()
+
+
+def delete_record(uow: UnitOfWork, income_id: uuid.UUID) -> None:
+    uow.execute("DELETE FROM income_service.income_records WHERE id = :id", {"id": income_id})
+
+
+def list_records(uow: UnitOfWork, caller: Caller, *, chatter_id, model_id, type, date_from, date_to,
+                 after: tuple[date, datetime, uuid.UUID] | None, limit: int):
+    """One page, newest sale first; the keyset (sale_date, created_at, id) matches the list indexes."""
+    predicate, params = record_scope(caller)
+    where = ["r.agency_id = :_scope_agency", predicate]
+    for column, value in (("chatter_id", chatter_id), ("model_id", model_id), ("type", type)):
+        if value is not None:
+            where.append(f"r.{column} = :{column}")
+            params[column] = value
+    if date_from is not None:
+        where.append("r.sale_date >= :date_from")
+        params["date_from"] = date_from
+    if date_to is not None:
+        where.append("r.sale_date <= :date_to")
+        params["date_to"] = date_to
+    if after is not None:
+        where.append("(r.sale_date, r.created_at, r.id) < (:a_date, :a_created, :a_id)")
+        params.update(a_date=after[0], a_created=after[1], a_id=after[2])
+    return uow.execute(
+        f"SELECT {RECORD_COLUMNS} FROM income_service.income_records r WHERE {' AND '.join(where)} "
+        "ORDER BY r.sale_date DESC, r.created_at DESC, r.id DESC LIMIT :limit",
+        {**params, "limit": limit},
+    ).all()
+
+
+def recompute_fees(uow: UnitOfWork, agency_id: uuid.UUID, effective_from: date):
+    """Set the fee % in effect on each chatting sale dated >= effective_from in an open period, and its fee and
+    net, in one UPDATE; returns the changed rows with old (o_*) and new values.
+
+    The fee % is read per date from user_service.fee_percent_on, so a later version bounds this change by
+    itself, and an event replayed out of order recomputes to the same truth. Rounding: round(numeric, 2) is
+    half away from zero, i.e. half up for these positive amounts, like shared_lib.money.percent_of.
+    """
+    uow.execute(  # the shared lock of shared_lib.closing on each period touched, in order
+        """
+        SELECT pg_advisory_xact_lock_shared(hashtext('period:' || CAST(:a AS text) || ':' || p.period))
+        FROM (SELECT DISTINCT to_char(sale_date, 'YYYY-MM') AS period FROM income_service.income_records
+              WHERE agency_id = :a AND sale_date >= :ef AND type <> 'other_income' ORDER BY 1) p
+        """,
+        {"a": agency_id, "ef": effective_from},
+    )
+    return uow.execute(
+        f"""
+        UPDATE income_service.income_records r
+           SET fee_percent = o.pct, fee_amount = o.fee, net_amount = r.gross_amount - o.fee,
+               updated_at = clock_timestamp()
+        FROM (SELECT x.*, round(x.gross_amount * x.pct / 100, 2) AS fee
+              FROM (SELECT i.*, user_service.fee_percent_on(i.agency_id, i.sale_date) AS pct
+                    FROM income_service.income_records i
+                    WHERE i.agency_id = :a AND i.sale_date >= :ef AND i.type <> 'other_income'
+                      AND NOT EXISTS (SELECT 1 FROM financial_calculations.periods p
+                                      WHERE p.agency_id = i.agency_id AND p.status = 'closed'
+                                        AND p.period = to_char(i.sale_date, 'YYYY-MM'))) x) o
+        WHERE r.id = o.id AND (r.fee_percent <> o.pct OR r.fee_amount <> o.fee)
+        RETURNING {RECORD_COLUMNS}, o.fee_amount AS o_fee_amount, o.net_amount AS o_net_amount
+        """,
+        {"a": agency_id, "ef": effective_from},
+    ).all()

@@ -1,0 +1,100 @@
+"""Income registration rules of BUSINESS_RULES.md: who may register what for whom, the fee, the split's user."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from shared_lib.db import UnitOfWork
+from shared_lib.errors import Forbidden, NotFound, invalid
+from shared_lib.money import percent_of
+from shared_lib.periods import local_today
+from shared_lib.rbac import Caller, Role
+
+from . import queries
+from .schemas import CHATTING, IncomeRegister
+
+ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class Attribution:
+    chatter_id: uuid.UUID | None
+    manager_id: uuid.UUID | None
+
+
+def amounts(type: str, gross: Decimal, fee_percent: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+    """(fee_percent, fee_amount, net_amount): fee = round(gross × fee% / 100), net = gross − fee; other income
+    carries no platform fee."""
+    if type not in CHATTING:
+        return ZERO, ZERO, gross
+    fee = percent_of(gross, fee_percent)
+    return fee_percent, fee, gross - fee
+
+
+def ensure_not_future(caller: Caller, day: date, loc: list[str]) -> None:
+    """A sale or expense date is a local date in the agency's time zone and may not be after its today."""
+    if day > local_today(caller.agency_timezone):
+        raise invalid(loc, "must not be in the future")
+
+
+def attribute(uow: UnitOfWork, *, caller: Caller, cmd: IncomeRegister, current=None) -> Attribution:
+    """The chatter credited and the manager snapshot, or the 400/403/404 naming the field.
+
+    On a change (`current` given) that keeps the chatter and the model, the attribution stands as registered:
+    the assignment, team and active checks held then, and the snapshot manager is kept (a later team move
+    never rewrites past ticks).
+    """
+    if not cmd.chatting:
+        if caller.role is Role.chatter:
+            raise invalid(["body", "type"], "only an Owner or a Manager registers other income", Forbidden)
+        if cmd.model_id is not None and not queries.model_in_agency(uow, caller.agency_id, cmd.model_id):
+            raise invalid(["body", "model_id"], "model not found", NotFound)
+        return Attribution(None, None)
+
+    if caller.role is Role.chatter:
+        if cmd.chatter_id not in (None, caller.user_id):
+            raise invalid(["body", "chatter_id"], "a chatter registers sales for themselves only", Forbidden)
+        chatter_id = caller.user_id
+    elif cmd.chatter_id is None:
+        raise invalid(["body", "chatter_id"], "required when an Owner or a Manager registers a chatting sale")
+    else:
+        chatter_id = cmd.chatter_id
+
+    if current is not None and current.chatter_id == chatter_id and current.model_id == cmd.model_id:
+        return Attribution(chatter_id, current.manager_id)
+    if not queries.model_in_agency(uow, caller.agency_id, cmd.model_id):
+        raise invalid(["body", "model_id"], "model not found", NotFound)
+    facts = queries.chatter_facts(uow, caller.agency_id, chatter_id, cmd.model_id)
+    if facts is None:
+        raise invalid(["body", "chatter_id"], "chatter not found", NotFound)
+    if caller.role is Role.chatter:
+        if not facts.assigned:
+            raise invalid(["body", "model_id"], "this model is not assigned to you", Forbidden)
+    else:
+        if caller.role is Role.manager and facts.manager_id != caller.user_id:
+            raise invalid(["body", "chatter_id"], "a Manager credits only chatters of their team", Forbidden)
+        if facts.role != Role.chatter.value:
+            raise invalid(["body", "chatter_id"], "must be a chatter")
+        if not facts.active:
+            raise invalid(["body", "chatter_id"], "this chatter is deactivated")
+        if not facts.assigned:
+            raise invalid(["body", "chatter_id"], "this chatter is not assigned to the model")
+    keep_snapshot = current is not None and current.chatter_id == chatter_id
+    return Attribution(chatter_id, current.manager_id if keep_snapshot else facts.manager_id)
+
+
+def check_split_user(uow: UnitOfWork, *, caller: Caller, user_id: uuid.UUID | None, current_user_id=None) -> None:
+    """The user receiving an other-income split: in the agency (404), active, and for a Manager themselves or
+    one of their team (403). Unchanged on an edit: it stands as registered."""
+    if user_id is None or user_id == current_user_id:
+        return
+    facts = queries.user_facts(uow, caller.agency_id, user_id)
+    if facts is None:
+        raise invalid(["body", "assigned_to_user_id"], "user not found", NotFound)
+    if caller.role is Role.manager and user_id != caller.user_id and facts.manager_id != caller.user_id:
+        raise invalid(["body", "assigned_to_user_id"], "a Manager splits only to themselves or their team",
+                      Forbidden)
+    if not facts.active:
+        raise invalid(["body", "assigned_to_user_id"], "this user is deactivated")

@@ -1,0 +1,280 @@
+"""Income service request, response and event models."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from shared_lib.isodate import EARLIEST, IsoDate
+from shared_lib.money import Money, PositiveMoney, Rate
+from shared_lib.recurrence import Frequency, RecurrenceFields
+
+IncomeType = Literal["message_sale", "tip_sale", "other_income"]
+CHATTING = frozenset({"message_sale", "tip_sale"})
+MAX_GROSS = Decimal("1000000.00")
+
+
+def _at_most_limit(d: Decimal) -> Decimal:
+    if d > MAX_GROSS:
+        raise PydanticCustomError("money_over_limit", "must be at most 1000000.00")
+    return d
+
+
+def _positive_rate(d: Decimal) -> Decimal:
+    if d <= 0:
+        raise PydanticCustomError("rate_not_positive", "must be greater than 0.00")
+    return d
+
+
+Amount = Annotated[PositiveMoney, AfterValidator(_at_most_limit)]
+SplitPercent = Annotated[Rate, AfterValidator(_positive_rate)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _present(info: ValidationInfo, *names: str) -> bool:
+    # info.data lacks a field that failed its own validation: don't pile a second error on top of its first.
+    return all(n in info.data for n in names)
+
+
+def check_split_fixed(v: Decimal | None, info: ValidationInfo, amount_field: str) -> Decimal | None:
+    """Other income is shared with one user by split_percent or split_fixed_amount (≤ the amount), never both."""
+    if v is None:
+        return v
+    if info.data.get("split_percent") is not None:
+        raise PydanticCustomError("invalid", "give split_percent or split_fixed_amount, not both")
+    amount = info.data.get(amount_field)
+    if amount is not None and v > amount:
+        raise PydanticCustomError("invalid", f"must not exceed {amount_field}")
+    return v
+
+
+def check_split_user(v: uuid.UUID | None, info: ValidationInfo) -> uuid.UUID | None:
+    if not _present(info, "split_percent", "split_fixed_amount"):
+        return v
+    has_split = info.data["split_percent"] is not None or info.data["split_fixed_amount"] is not None
+    if has_split and v is None:
+        raise PydanticCustomError("invalid", "required with split_percent or split_fixed_amount")
+    if v is not None and not has_split:
+        raise PydanticCustomError("invalid", "give split_percent or split_fixed_amount for this user")
+    return v
+
+
+class IncomeRegister(Strict):
+    """A sale or other income; PUT /api/income/records/{id}/ takes the same body."""
+
+    type: IncomeType
+    gross_amount: Amount
+    sale_date: IsoDate = Field(description="local date in the agency's time zone; not in the future")
+    model_id: uuid.UUID | None = Field(None, validate_default=True, description="required for chatting sales")
+    chatter_id: uuid.UUID | None = Field(
+        None, validate_default=True,
+        description="chatting sales: the chatter credited (a Chatter may only name themselves; default: themselves)")
+    customer_username: str | None = Field(None, max_length=100, validate_default=True)
+    notes: str | None = Field(None, max_length=2000)
+    source: str | None = Field(None, min_length=1, max_length=200, description="other income: where it came from")
+    split_percent: SplitPercent | None = Field(None, validate_default=True)
+    split_fixed_amount: Amount | None = Field(None, validate_default=True)
+    assigned_to_user_id: uuid.UUID | None = Field(None, validate_default=True)
+
+    @field_validator("split_fixed_amount")
+    @classmethod
+    def _one_split(cls, v, info: ValidationInfo):
+        return check_split_fixed(v, info, "gross_amount")
+
+    @field_validator("assigned_to_user_id")
+    @classmethod
+    def _split_needs_user(cls, v, info: ValidationInfo):
+        return check_split_user(v, info)
+
+    @field_validator("sale_date")
+    @classmethod
+    def _not_ancient(cls, v: date) -> date:
+        if v < EARLIEST:
+            raise PydanticCustomError("invalid", "must not be before 2000-01-01")
+        return v
+
+    @field_validator("model_id")
+    @classmethod
+    def _chatting_needs_model(cls, v, info: ValidationInfo):
+        if info.data.get("type") in CHATTING and v is None:
+            raise PydanticCustomError("invalid", "required for a chatting sale")
+        return v
+
+    @field_validator("chatter_id")
+    @classmethod
+    def _other_income_has_no_chatter(cls, v, info: ValidationInfo):
+        if info.data.get("type") == "other_income" and v is not None:
+            raise PydanticCustomError("invalid", "other income has no chatter")
+        return v
+
+    @field_validator("customer_username")
+    @classmethod
+    def _customer_only_for_sales(cls, v, info: ValidationInfo):
+        if info.data.get("type") == "other_income" and v is not None:
+            raise PydanticCustomError("invalid", "only for chatting sales")
+        return v
+
+    @field_validator("split_percent", "split_fixed_amount")
+    @classmethod
+    def _split_only_other_income(cls, v, info: ValidationInfo):
+        if v is not None and info.data.get("type") in CHATTING:
+            raise PydanticCustomError("invalid", "only other income is split")
+        return v
+
+    @property
+    def chatting(self) -> bool:
+        return self.type in CHATTING
+
+
+class IncomeRecord(BaseModel):
+    id: uuid.UUID
+    type: IncomeType
+    gross_amount: Money
+    fee_percent: Rate
+    fee_amount: Money
+    net_amount: Money
+    sale_date: date
+    model_id: uuid.UUID | None
+    chatter_id: uuid.UUID | None
+    manager_id: uuid.UUID | None = Field(description="the chatter's manager when the sale was registered")
+    registered_by_user_id: uuid.UUID
+    customer_username: str | None
+    notes: str | None
+    source: str | None
+    assigned_to_user_id: uuid.UUID | None
+    split_percent: Rate | None
+    split_fixed_amount: Money | None
+    schedule_id: uuid.UUID | None = Field(description="the recurring schedule that generated it")
+    created_at: datetime
+    updated_at: datetime
+
+
+class IncomeRecordsQuery(Strict):
+    chatter_id: uuid.UUID | None = None
+    model_id: uuid.UUID | None = None
+    type: IncomeType | None = None
+    date_from: IsoDate | None = Field(None, description="inclusive")
+    date_to: IsoDate | None = Field(None, validate_default=True, description="inclusive")
+    limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = Field(None, max_length=1024)
+
+    @field_validator("date_to")
+    @classmethod
+    def _range(cls, v, info: ValidationInfo):
+        start = info.data.get("date_from")
+        if v is not None and start is not None and v < start:
+            raise PydanticCustomError("invalid", "must not be before date_from")
+        return v
+
+
+class IncomeRecordsPage(BaseModel):
+    items: list[IncomeRecord]
+    next_cursor: str | None
+
+
+class IncomeScheduleCreate(RecurrenceFields):
+    """Recurring other income: each occurrence becomes one other_income record."""
+
+    source: str = Field(min_length=1, max_length=200)
+    amount: Amount
+    model_id: uuid.UUID | None = None
+    notes: str | None = Field(None, max_length=2000)
+    split_percent: SplitPercent | None = Field(None, validate_default=True)
+    split_fixed_amount: Amount | None = Field(None, validate_default=True)
+    assigned_to_user_id: uuid.UUID | None = Field(None, validate_default=True)
+
+    @field_validator("split_fixed_amount")
+    @classmethod
+    def _one_split(cls, v, info: ValidationInfo):
+        return check_split_fixed(v, info, "amount")
+
+    @field_validator("assigned_to_user_id")
+    @classmethod
+    def _split_needs_user(cls, v, info: ValidationInfo):
+        return check_split_user(v, info)
+
+
+class IncomeSchedulePatch(Strict):
+    """End (or pause) a schedule: no occurrence after end_date is generated; past ones are never deleted."""
+
+    end_date: IsoDate | None = Field(description="inclusive; null = no end (the next run catches up)")
+
+
+class IncomeSchedule(BaseModel):
+    id: uuid.UUID
+    source: str
+    amount: Money
+    frequency: Frequency
+    day_of_week: int | None
+    day_of_month: int | None
+    start_date: date
+    end_date: date | None
+    model_id: uuid.UUID | None
+    assigned_to_user_id: uuid.UUID | None
+    split_percent: Rate | None
+    split_fixed_amount: Money | None
+    notes: str | None
+    created_by: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+
+
+class IncomeSchedulesQuery(Strict):
+    limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = Field(None, max_length=1024)
+
+
+class IncomeSchedulesPage(BaseModel):
+    items: list[IncomeSchedule]
+    next_cursor: str | None
+
+
+# --- events ----------------------------------------------------------------------------------------------------
+
+
+class IncomeSnapshot(BaseModel):
+    """What a consumer needs to find the slices a record touches: its date, model, chatter, manager, amounts."""
+
+    type: IncomeType
+    sale_date: date
+    model_id: uuid.UUID | None
+    chatter_id: uuid.UUID | None
+    manager_id: uuid.UUID | None
+    assigned_to_user_id: uuid.UUID | None
+    gross_amount: Money
+    fee_amount: Money
+    net_amount: Money
+
+
+class IncomeEventData(BaseModel):
+    """income.registered (old = null), income.updated (both), income.deleted (new = null).
+
+    The flat fields name what a consumer recomputes without reading the snapshots: the record's date, model and
+    chatter now (for a deletion: as it was) and its date before the change (null when registered)."""
+
+    income_id: uuid.UUID
+    agency_id: uuid.UUID
+    schedule_id: uuid.UUID | None
+    reason: Literal["registered", "generated", "edited", "platform_fee_changed", "deleted"]
+    sale_date: date
+    old_sale_date: date | None
+    model_id: uuid.UUID | None
+    chatter_id: uuid.UUID | None
+    old: IncomeSnapshot | None
+    new: IncomeSnapshot | None
+
+
+class PlatformSettingsUpdated(BaseModel):
+    """The part of the users service's platform.settings.updated payload this service reads."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    agency_id: uuid.UUID
+    effective_from: date

@@ -1,0 +1,131 @@
+"""Income service use cases: register, read, change and delete records; recompute fees after a fee change."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from shared_lib.closing import ensure_open
+from shared_lib.db import UnitOfWork
+from shared_lib.errors import NotFound, invalid
+from shared_lib.outbox_batch import emit_many
+from shared_lib.pagination import decode_cursor, encode_cursor
+from shared_lib.rbac import Caller
+
+from . import queries, rules
+from .schemas import (
+    IncomeEventData,
+    IncomeRecord,
+    IncomeRecordsPage,
+    IncomeRecordsQuery,
+    IncomeRegister,
+    IncomeSnapshot,
+)
+
+
+def income_register(*, uow: UnitOfWork, caller: Caller, cmd: IncomeRegister) -> IncomeRecord:
+    """Register a sale or other income for the caller's agency; publishes income.registered."""
+    rules.ensure_not_future(caller, cmd.sale_date, ["body", "sale_date"])
+    who = rules.attribute(uow, caller=caller, cmd=cmd)
+    rules.check_split_user(uow, caller=caller, user_id=cmd.assigned_to_user_id)
+    ensure_open(uow, caller.agency_id, cmd.sale_date)
+    row = queries.insert_record(uow, {**_values(uow, caller, cmd, who), "registered_by_user_id": caller.user_id})
+    uow.emit("income.registered", agency_id=caller.agency_id, subject=row.id,
+             data=event_data(row, reason="registered", old=None, new=row))
+    return IncomeRecord.model_validate(row, from_attributes=True)
+
+
+def income_get(*, uow: UnitOfWork, caller: Caller, income_id: uuid.UUID) -> IncomeRecord:
+    row = queries.get_record(uow, caller, income_id)
+    if row is None:
+        raise NotFound("income record not found")
+    return IncomeRecord.model_validate(row, from_attributes=True)
+
+
+def income_update(*, uow: UnitOfWork, caller: Caller, income_id: uuid.UUID, cmd: IncomeRegister) -> IncomeRecord:
+    """Replace a record (the register body); fee and net recomputed; income.updated carries old and new."""
+    current = queries.get_record(uow, caller, income_id, for_update=True)
+    if current is None:
+        raise NotFound("income record not found")
+    rules.ensure_not_future(caller, cmd.sale_date, ["body", "sale_date"])
+    who = rules.attribute(uow, caller=caller, cmd=cmd, current=current)
+    rules.check_split_user(uow, caller=caller, user_id=cmd.assigned_to_user_id,
+                           current_user_id=current.assigned_to_user_id)
+    ensure_open(uow, caller.agency_id, current.sale_date, cmd.sale_date)
+    row = queries.update_record(uow, income_id, _values(uow, caller, cmd, who))
+    uow.emit("income.updated", agency_id=caller.agency_id, subject=row.id,
+             data=event_data(row, reason="edited", old=current, new=row))
+    return IncomeRecord.model_validate(row, from_attributes=True)
+
+
+def income_delete(*, uow: UnitOfWork, caller: Caller, income_id: uuid.UUID) -> None:
+    """Delete a record dated in an open period; income.deleted carries what it was."""
+    current = queries.get_record(uow, caller, income_id, for_update=True)
+    if current is None:
+        raise NotFound("income record not found")
+    ensure_open(uow, caller.agency_id, current.sale_date)
+    queries.delete_record(uow, income_id)
+    uow.emit("income.deleted", agency_id=caller.agency_id, subject=income_id,
+             data=event_data(current, reason="deleted", old=current, new=None))
+
+
+def income_list(*, uow: UnitOfWork, caller: Caller, q: IncomeRecordsQuery) -> IncomeRecordsPage:
+    """The caller's visible records, newest sale first, filtered as API.md lists."""
+    after = None
+    if q.cursor is not None:
+        try:
+            after = decode_cursor(q.cursor, (date, datetime, uuid.UUID))
+        except ValueError:
+            raise invalid(["query", "cursor"], "invalid cursor; start again from the first page") from None
+    rows = queries.list_records(uow, caller, chatter_id=q.chatter_id, model_id=q.model_id, type=q.type,
+                                date_from=q.date_from, date_to=q.date_to, after=after, limit=q.limit + 1)
+    items = [IncomeRecord.model_validate(r, from_attributes=True) for r in rows[: q.limit]]
+    next_cursor = None
+    if len(rows) > q.limit:
+        last = items[-1]
+        next_cursor = encode_cursor(last.sale_date, last.created_at, last.id)
+    return IncomeRecordsPage(items=items, next_cursor=next_cursor)
+
+
+def income_fees_recompute(*, uow: UnitOfWork, agency_id: uuid.UUID, effective_from: date) -> int:
+    """After a platform-fee change: stored fee and net of the covered records in open periods follow the fee %
+    in effect on their date; one income.updated per changed record. Returns how many changed."""
+    rows = queries.recompute_fees(uow, agency_id, effective_from)
+    emit_many(uow, "income.updated", [
+        (r.agency_id, r.id,
+         event_data(r, reason="platform_fee_changed", old=_Before(r), new=r)) for r in rows])
+    return len(rows)
+
+
+# --- helpers ---------------------------------------------------------------------------------------------------
+
+
+def _values(uow: UnitOfWork, caller: Caller, cmd: IncomeRegister, who: rules.Attribution) -> dict:
+    pct = queries.fee_percent_on(uow, caller.agency_id, cmd.sale_date) if cmd.chatting else None
+    fee_percent, fee_amount, net_amount = rules.amounts(cmd.type, cmd.gross_amount, pct)
+    return {"agency_id": caller.agency_id, "type": cmd.type, "gross_amount": cmd.gross_amount,
+            "fee_percent": fee_percent, "fee_amount": fee_amount, "net_amount": net_amount,
+            "sale_date": cmd.sale_date, "model_id": cmd.model_id, "chatter_id": who.chatter_id,
+            "manager_id": who.manager_id, "customer_username": cmd.customer_username, "notes": cmd.notes,
+            "source": cmd.source, "assigned_to_user_id": cmd.assigned_to_user_id,
+            "split_percent": cmd.split_percent, "split_fixed_amount": cmd.split_fixed_amount}
+
+
+def event_data(row, *, reason: str, old, new) -> dict:
+    """The income.* payload: the record's date, model and chatter, its previous date, and old and new snapshots
+    (date, model, chatter, manager, amounts)."""
+    before = None if old is None else IncomeSnapshot.model_validate(dict(old._mapping))
+    after = None if new is None else IncomeSnapshot.model_validate(dict(new._mapping))
+    last = after or before
+    return IncomeEventData(
+        income_id=row.id, agency_id=row.agency_id, schedule_id=row.schedule_id, reason=reason,
+        sale_date=last.sale_date, old_sale_date=None if before is None else before.sale_date,
+        model_id=last.model_id, chatter_id=last.chatter_id, old=before, new=after,
+    ).model_dump(mode="json")
+
+
+class _Before:
+    """A recomputed row as it was before: the same record with its previous fee and net."""
+
+    def __init__(self, row):
+        self.id, self.agency_id, self.schedule_id = row.id, row.agency_id, row.schedule_id
+        self._mapping = {**row._mapping, "fee_amount": row.o_fee_amount, "net_amount": row.o_net_amount}
