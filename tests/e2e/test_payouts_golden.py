@@ -198,3 +198,35 @@ def test_a_burst_delivered_twice_and_out_of_order_ends_as_a_fresh_calculation(cl
         net = c.execute(text("SELECT sum(net_amount) FROM income_service.income_records WHERE agency_id = :a"),
                         {"a": agency}).scalar()
     assert fresh.net_income == net
+
+
+def test_a_fee_change_mid_month_reprices_only_later_sales(client, golden):
+    ids, heads = golden
+    owner = heads["owner"]
+    # Sales were registered on the 3rd..7th: C2's tip (6th) and C3's sale (7th) fall after the change.
+    _ok(client.put("/api/platform-settings/", headers=owner,
+                   json={"onlyfans_fee_percent": "25.00", "effective_from": "2026-11-06"}))
+    assert _ok(client.post("/_emulator/drain"))["drained"] is True
+    payouts = {p["user_id"]: p for p in _ok(client.get("/api/financials/payouts/?period=2026-11",
+                                                       headers=owner))["items"]}
+    assert payouts[ids["C1"]]["total"] == "1400.00"  # C1's sales (3rd-5th) keep the 20 % fee
+    c2 = {l["kind"]: (l["basis"], l["amount"]) for l in payouts[ids["C2"]]["lines"]}
+    assert c2["commission"] == ("941.62", "47.08")  # 1255.50 - round(313.875) = 941.62; 5 % = 47.08
+    profit = _ok(client.get("/api/financials/profit/?period=2026-11", headers=owner))
+    # fees: 4351.10 - 251.10 - 600.00 + 313.88 (C2 at 25 %) + 750.00 (C3 at 25 %)
+    assert profit["platform_fees"] == "4563.88"
+
+
+def test_each_users_running_payout_is_projected_to_firestore(client, golden):
+    import os
+
+    from shared_lib import firestore
+
+    assert os.environ.get("FIRESTORE_EMULATOR_HOST"), "make test starts the Firestore emulator"
+    ids, heads = golden
+    agency = _ok(client.get("/api/me/", headers=heads["owner"]))["agency_id"]
+    doc = firestore.client().document(f"agencies/{agency}/earnings/{ids['C2']}_2026-11").get()
+    assert doc.exists
+    data = doc.to_dict()
+    assert (data["total"], data["period"], data["status"]) == ("1550.22", "2026-11", "open")
+    assert sorted(l["amount"] for l in data["lines"]) == ["1500.00", "50.22"]
