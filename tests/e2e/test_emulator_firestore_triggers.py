@@ -5,9 +5,12 @@ from tests.conftest import bearer
 
 
 def test_a_profile_document_write_reaches_the_users_trigger(client):
-    h = bearer("fs-owner", name="Old Name")
+    import uuid
+
+    uid = f"fs-owner-{uuid.uuid4().hex[:8]}"  # the Firestore emulator keeps documents between runs
+    h = bearer(uid, name="Old Name")
     assert client.post("/api/agencies/", json={"name": "FS"}, headers=h).status_code == 201
-    r = client.post("/_emulator/firestore/users/fs-owner", json={"display_name": "New Name", "role": "chatter"})
+    r = client.post(f"/_emulator/firestore/users/{uid}", json={"display_name": "New Name", "role": "chatter"})
     assert r.status_code == 200, r.get_json()
     assert r.get_json()["functions"] == ["user_profile_sync"] and r.get_json()["drained"] is True
     me = client.get("/api/me/", headers=h).get_json()
