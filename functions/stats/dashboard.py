@@ -1,0 +1,91 @@
+"""The live dashboard read model agencies/{agencyId}/dashboards/{period} in Firestore (replay rebuilds it)."""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from shared_lib import firestore
+from shared_lib.db import UnitOfWork
+from shared_lib.periods import Period
+
+from . import figures, queries
+from .queries import Scope
+
+log = logging.getLogger(__name__)
+
+TOP_EARNERS = 5
+
+
+def path(agency_id: uuid.UUID, period: Period) -> str:
+    return f"agencies/{agency_id}/dashboards/{period}"
+
+
+def build(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> dict[str, Any]:
+    """The whole agency's figures for the calendar month (the Owner's view), plus profit once calculated."""
+    scope, first, last = Scope.agency(agency_id), period.first_day, period.last_day
+    afv = figures.afv(uow, scope, first, last)
+    profit = queries.period_profit(uow, agency_id, str(period))
+    return {
+        "agency_id": str(agency_id),
+        "period": str(period),
+        "date_from": first.isoformat(),
+        "date_to": last.isoformat(),
+        "summary": figures.summary(uow, scope, first, last).model_dump(mode="json", exclude={"date_from", "date_to"}),
+        "top_earners": figures.top_earners(uow, scope, first, last, TOP_EARNERS).model_dump(mode="json")["items"],
+        "afv": afv.model_dump(mode="json", include={"models", "chatters"}),
+        "profit": None if profit is None else _profit(profit),
+    }
+
+
+def _profit(row) -> dict[str, Any]:
+    money = ("gross_income", "platform_fees", "net_income", "employee_payouts", "model_payouts", "expenses",
+             "agency_profit")
+    out: dict[str, Any] = {k: format(getattr(row, k), "f") for k in money}
+    out["status"] = row.status
+    out["calculated_at"] = row.calculated_at
+    return out
+
+
+def refresh(uow: UnitOfWork, agency_id: uuid.UUID, periods: Iterable[Period]) -> int:
+    """Build the periods' dashboards in this transaction and write them after commit; how many were built.
+
+    Built under the agency's statistics lock with a version from a sequence, so versions follow commit order;
+    the write keeps whichever version is newest, whatever order concurrent handlers finish in.
+    Nothing is built when Firestore is not configured (local runs without the emulator).
+    """
+    periods = sorted(set(periods))
+    if not periods or not firestore.enabled():
+        return 0
+    queries.lock_agency(uow, agency_id)
+    version = queries.next_dashboard_version(uow)
+    docs = [(path(agency_id, p), {**build(uow, agency_id, p), "version": version}) for p in periods]
+
+    def write() -> None:
+        now = datetime.now(timezone.utc)
+        for doc_path, data in docs:
+            write_if_newer(doc_path, {**data, "updated_at": now})
+
+    uow.after_commit(write)
+    return len(docs)
+
+
+def write_if_newer(doc_path: str, data: dict[str, Any]) -> bool:
+    """Set the document unless it already holds this version or a newer one (a Firestore transaction)."""
+    from google.cloud.firestore import transactional
+
+    client = firestore.client()
+    ref = client.document(doc_path)
+
+    @transactional
+    def apply(tx) -> bool:
+        snap = ref.get(transaction=tx)
+        current = (snap.to_dict() or {}).get("version") if snap.exists else None
+        if isinstance(current, int) and current >= data["version"]:
+            log.info("%s: version %s already written (have %s)", doc_path, data["version"], current)
+            return False
+        tx.set(ref, data)
+        return True
+
+    return apply(client.transaction())

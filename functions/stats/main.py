@@ -1,0 +1,154 @@
+"""Statistics service entry points: parse → call → respond (the registry decorators do auth, parsing, errors)."""
+import uuid
+
+from shared_lib.eventfn import PermanentError
+from shared_lib.periods import Period
+from shared_lib.rbac import ANY_ROLE, OWNER, OWNER_MANAGER
+from shared_lib.registry import Service
+
+from . import rules, service
+from .schemas import (
+    Afv,
+    AfvTrendQuery,
+    CalculationCompleted,
+    RangeQuery,
+    RebuildRequest,
+    RebuildResult,
+    ScraperMessage,
+    SubscriberCount,
+    SubscriberCountCreate,
+    SubscriberCountsPage,
+    SubscriberCountsQuery,
+    SubscriberCountUpdated,
+    Summary,
+    TopEarners,
+    TopEarnersQuery,
+    Trend,
+    TrendQuery,
+)
+
+svc = Service("stats")
+svc.publishes("model.subscriber_count.updated")
+
+summary = svc.http("stats_summary", "/api/stats/summary/")
+top_earners = svc.http("stats_top_earners", "/api/stats/top-earners/")
+afv = svc.http("stats_afv", "/api/stats/afv/")
+income_trend = svc.http("stats_trends_income", "/api/stats/trends/income/")
+afv_trend = svc.http("stats_trends_afv", "/api/stats/trends/afv/")
+subscriber_counts = svc.http("stats_subscriber_counts", "/api/stats/subscriber-counts/")
+rebuild = svc.http("stats_rebuild", "/api/stats/rebuild/")
+
+
+@summary.get(query=RangeQuery, response=Summary, roles=ANY_ROLE)
+def get_stats_summary(caller, uow, query):
+    """Gross, platform fees, net, expenses and chatting sales count (Manager: own team; Chatter: own figures)."""
+    return service.stats_summary(uow=uow, caller=caller, q=query)
+
+
+@top_earners.get(query=TopEarnersQuery, response=TopEarners, roles=ANY_ROLE)
+def get_stats_top_earners(caller, uow, query):
+    """Employees by net chatting sales, highest first, ties by name (default 5, max 50)."""
+    return service.stats_top_earners(uow=uow, caller=caller, q=query)
+
+
+@afv.get(query=RangeQuery, response=Afv, roles=ANY_ROLE)
+def get_stats_afv(caller, uow, query):
+    """Average fan value per model and per chatter."""
+    return service.stats_afv(uow=uow, caller=caller, q=query)
+
+
+@income_trend.get(query=TrendQuery, response=Trend, roles=ANY_ROLE)
+def get_stats_income_trend(caller, uow, query):
+    """Net income per day, ISO week or month, with change_pct against the bucket before."""
+    return service.stats_income_trend(uow=uow, caller=caller, q=query)
+
+
+@afv_trend.get(query=AfvTrendQuery, response=Trend, roles=ANY_ROLE)
+def get_stats_afv_trend(caller, uow, query):
+    """AFV per day, ISO week or month (net / subscribers at the bucket's end), with change_pct."""
+    return service.stats_afv_trend(uow=uow, caller=caller, q=query)
+
+
+@subscriber_counts.post(request=SubscriberCountCreate, response=SubscriberCount, roles=OWNER, status=202,
+                        idempotent=True)
+def post_subscriber_count(caller, uow, body):
+    """Record a model's subscriber count by hand (the scraper's path, for Owners)."""
+    return service.subscriber_count_record(uow=uow, caller=caller, cmd=body)
+
+
+@subscriber_counts.get(query=SubscriberCountsQuery, response=SubscriberCountsPage, roles=OWNER_MANAGER)
+def list_subscriber_counts(caller, uow, query):
+    """Subscriber count history, newest observation first."""
+    return service.subscriber_counts_list(uow=uow, caller=caller, q=query)
+
+
+@rebuild.post(request=RebuildRequest, response=RebuildResult, roles=OWNER, status=200)
+def post_stats_rebuild(caller, uow, body):
+    """Recompute the agency's daily statistics for a range from the income and expense records."""
+    return service.stats_rebuild_for(uow=uow, caller=caller, cmd=body)
+
+
+# --- events: income.* and expense.* name the days that changed; those days are recomputed from the truth ------
+
+
+def _days_changed(uow, event, *, income: bool) -> None:
+    days = rules.changed_days(event.data)
+    agency_id = event.agency_id or event.data.get("agency_id")
+    if agency_id is None or not days:
+        raise PermanentError(f"{event.type} {event.event_id} names no agency or no date")
+    service.stats_days_changed(uow=uow, agency_id=uuid.UUID(str(agency_id)), days=days, income=income)
+
+
+@svc.on_event("income.registered", name="stats_on_income_registered")
+def stats_on_income_registered(uow, event):
+    _days_changed(uow, event, income=True)
+
+
+@svc.on_event("income.updated", name="stats_on_income_updated")
+def stats_on_income_updated(uow, event):
+    _days_changed(uow, event, income=True)
+
+
+@svc.on_event("income.deleted", name="stats_on_income_deleted")
+def stats_on_income_deleted(uow, event):
+    _days_changed(uow, event, income=True)
+
+
+@svc.on_event("expense.recorded", name="stats_on_expense_recorded")
+def stats_on_expense_recorded(uow, event):
+    _days_changed(uow, event, income=False)
+
+
+@svc.on_event("expense.updated", name="stats_on_expense_updated")
+def stats_on_expense_updated(uow, event):
+    _days_changed(uow, event, income=False)
+
+
+@svc.on_event("expense.deleted", name="stats_on_expense_deleted")
+def stats_on_expense_deleted(uow, event):
+    _days_changed(uow, event, income=False)
+
+
+@svc.on_event("financial_calculation.completed", name="stats_on_financial_calculation_completed",
+              model=CalculationCompleted)
+def stats_on_financial_calculation_completed(uow, data):
+    """Rewrite the period's dashboard with the new profit."""
+    service.dashboards_for_period(uow=uow, agency_id=data.agency_id, period=Period.parse(data.period))
+
+
+@svc.on_event("model.subscriber_count.updated", name="stats_on_subscriber_count_updated",
+              model=SubscriberCountUpdated)
+def stats_on_subscriber_count_updated(uow, data):
+    """Rewrite the dashboards whose AFV the new count changes."""
+    service.dashboards_after_count(uow=uow, agency_id=data.agency_id, observed_on=data.observed_on)
+
+
+@svc.on_event("scraper.subscriber_counts", envelope=False, model=ScraperMessage,
+              name="stats_scraper_subscriber_counts")
+def stats_scraper_subscriber_counts(uow, message):
+    """The external scraper's counts: stored (history kept); an unknown model or a bad payload is dead-lettered."""
+    try:
+        service.subscriber_count_ingest(uow=uow, agency_id=message.agency_id, model_id=message.model_id,
+                                        subscriber_count=message.subscriber_count, observed_at=message.observed_at)
+    except (service.UnknownModel, service.FutureObservation) as exc:
+        raise PermanentError(str(exc)) from None

@@ -1,0 +1,329 @@
+"""Statistics SQL: recompute daily slices from the truth tables, and one set-based read per question."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Sequence
+
+from shared_lib.db import UnitOfWork
+from shared_lib.rbac import Caller, user_scope
+
+from .rules import Bucket
+
+CHATTING = "('message_sale', 'tip_sale')"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose figures a read covers. whole_agency (the Owner, and dashboards): every income and the expenses;
+    otherwise the chatting sales of the people `predicate` (on s.chatter_id) admits."""
+
+    agency_id: uuid.UUID
+    whole_agency: bool
+    predicate: str = "TRUE"
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, caller: Caller) -> "Scope":
+        predicate, params = user_scope(caller, "s.chatter_id")
+        return cls(caller.agency_id, caller.is_owner, predicate, params)
+
+    @classmethod
+    def agency(cls, agency_id: uuid.UUID) -> "Scope":
+        return cls(agency_id, True)
+
+    def bind(self, **params: Any) -> dict[str, Any]:
+        return {**self.params, "_agency": self.agency_id, **params}
+
+
+# --- writes: recompute slices from the truth ------------------------------------------------------------------
+
+
+def lock_agency(uow: UnitOfWork, agency_id: uuid.UUID) -> None:
+    """Serialize every recompute and dashboard build of one agency until commit: a DELETE + INSERT of a slice
+    never interleaves with another, and whoever takes the lock later reads everything committed before."""
+    uow.execute("SELECT pg_advisory_xact_lock(hashtext('stats:' || :a))", {"a": str(agency_id)})
+
+
+def _days(column: str, days: Sequence[date] | None) -> tuple[str, dict[str, Any]]:
+    if days is not None:
+        return f"{column} = ANY(CAST(:days AS date[]))", {"days": [d.isoformat() for d in days]}
+    return (f"{column} BETWEEN coalesce(CAST(:date_from AS date), '-infinity'::date) "
+            f"AND coalesce(CAST(:date_to AS date), 'infinity'::date)"), {}
+
+
+def recompute_income(uow: UnitOfWork, agency_id: uuid.UUID, *, days: Sequence[date] | None = None,
+                     date_from: date | None = None, date_to: date | None = None) -> tuple[int, int]:
+    """Replace the model and chatter slices of `days` (or of the range) with the truth; rows written."""
+    on_day, extra = _days("day", days)
+    on_sale, _ = _days("r.sale_date", days)
+    params = {"a": agency_id, "date_from": date_from, "date_to": date_to, **extra}
+    uow.execute(f"DELETE FROM statistics_service.daily_model_stats WHERE agency_id = :a AND {on_day}", params)
+    uow.execute(f"DELETE FROM statistics_service.daily_chatter_stats WHERE agency_id = :a AND {on_day}", params)
+    models = uow.execute(
+        f"""
+        INSERT INTO statistics_service.daily_model_stats
+            (agency_id, day, model_id, type, gross, fees, net, sales_count)
+        SELECT r.agency_id, r.sale_date, r.model_id, r.type,
+               sum(r.gross_amount), sum(r.fee_amount), sum(r.net_amount), count(*)
+        FROM income_service.income_records r
+        WHERE r.agency_id = :a AND {on_sale}
+        GROUP BY r.agency_id, r.sale_date, r.model_id, r.type
+        """, params).rowcount
+    chatters = uow.execute(
+        f"""
+        INSERT INTO statistics_service.daily_chatter_stats
+            (agency_id, day, chatter_id, model_id, type, gross, fees, net, sales_count)
+        SELECT r.agency_id, r.sale_date, r.chatter_id, r.model_id, r.type,
+               sum(r.gross_amount), sum(r.fee_amount), sum(r.net_amount), count(*)
+        FROM income_service.income_records r
+        WHERE r.agency_id = :a AND {on_sale} AND r.type IN {CHATTING}
+        GROUP BY r.agency_id, r.sale_date, r.chatter_id, r.model_id, r.type
+        """, params).rowcount
+    return models, chatters
+
+
+def recompute_expenses(uow: UnitOfWork, agency_id: uuid.UUID, *, days: Sequence[date] | None = None,
+                       date_from: date | None = None, date_to: date | None = None) -> int:
+    on_day, extra = _days("day", days)
+    on_expense, _ = _days("e.expense_date", days)
+    params = {"a": agency_id, "date_from": date_from, "date_to": date_to, **extra}
+    uow.execute(f"DELETE FROM statistics_service.daily_expense_stats WHERE agency_id = :a AND {on_day}", params)
+    return uow.execute(
+        f"""
+        INSERT INTO statistics_service.daily_expense_stats (agency_id, day, amount, expense_count)
+        SELECT e.agency_id, e.expense_date, sum(e.amount), count(*)
+        FROM expense_service.expenses e
+        WHERE e.agency_id = :a AND {on_expense}
+        GROUP BY e.agency_id, e.expense_date
+        """, params).rowcount
+
+
+def agency_ids(uow: UnitOfWork) -> list[uuid.UUID]:
+    return list(uow.execute("SELECT id FROM user_service.agencies ORDER BY id").scalars())
+
+
+def agency_timezone(uow: UnitOfWork, agency_id: uuid.UUID) -> str | None:
+    return uow.execute("SELECT timezone FROM user_service.agencies WHERE id = :a", {"a": agency_id}).scalar()
+
+
+# --- reads: one query per question, from the pre-aggregates only -----------------------------------------------
+
+
+def summary(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date):
+    if scope.whole_agency:
+        sql = f"""
+            SELECT coalesce(sum(s.gross), 0) AS gross, coalesce(sum(s.fees), 0) AS fees,
+                   coalesce(sum(s.net), 0) AS net,
+                   CAST(coalesce(sum(s.sales_count) FILTER (WHERE s.type IN {CHATTING}), 0) AS bigint) AS sales_count,
+                   (SELECT coalesce(sum(e.amount), 0) FROM statistics_service.daily_expense_stats e
+                    WHERE e.agency_id = :_agency AND e.day BETWEEN :f AND :t) AS expenses
+            FROM statistics_service.daily_model_stats s
+            WHERE s.agency_id = :_agency AND s.day BETWEEN :f AND :t
+        """
+    else:
+        sql = f"""
+            SELECT coalesce(sum(s.gross), 0) AS gross, coalesce(sum(s.fees), 0) AS fees,
+                   coalesce(sum(s.net), 0) AS net, CAST(coalesce(sum(s.sales_count), 0) AS bigint) AS sales_count,
+                   NULL AS expenses
+            FROM statistics_service.daily_chatter_stats s
+            WHERE s.agency_id = :_agency AND s.day BETWEEN :f AND :t AND {scope.predicate}
+        """
+    return uow.execute(sql, scope.bind(f=date_from, t=date_to)).one()
+
+
+def top_earners(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date, limit: int):
+    return uow.execute(
+        f"""
+        SELECT s.chatter_id AS user_id, u.display_name, sum(s.net) AS net_sales,
+               CAST(sum(s.sales_count) AS bigint) AS sales_count
+        FROM statistics_service.daily_chatter_stats s
+        JOIN user_service.users u ON u.id = s.chatter_id
+        WHERE s.agency_id = :_agency AND s.day BETWEEN :f AND :t AND {scope.predicate}
+        GROUP BY s.chatter_id, u.display_name
+        ORDER BY net_sales DESC, lower(u.display_name) NULLS LAST, u.display_name, s.chatter_id
+        LIMIT :limit
+        """, scope.bind(f=date_from, t=date_to, limit=limit)).all()
+
+
+_LATEST_SNAPSHOT = """
+    SELECT c.subscriber_count FROM statistics_service.subscriber_count_snapshots c
+    WHERE c.agency_id = :_agency AND c.model_id = {model} AND c.observed_on <= {day}
+    ORDER BY c.observed_on DESC, c.observed_at DESC, c.id DESC
+    LIMIT 1
+"""
+
+
+def model_afv(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date):
+    """Net of chatting sales per model with its subscriber count on date_to. The Owner sees every active model
+    (a silent one shows 0.00); others only the models their scope sold for."""
+    return uow.execute(
+        f"""
+        WITH sales AS (
+            SELECT s.model_id, sum(s.net) AS net
+            FROM statistics_service.daily_chatter_stats s
+            WHERE s.agency_id = :_agency AND s.day BETWEEN :f AND :t AND {scope.predicate}
+            GROUP BY s.model_id
+        )
+        SELECT m.id AS model_id, m.name, coalesce(sales.net, 0) AS net, snap.subscriber_count
+        FROM user_service.models m
+        LEFT JOIN sales ON sales.model_id = m.id
+        LEFT JOIN LATERAL ({_LATEST_SNAPSHOT.format(model="m.id", day=":t")}) snap ON true
+        WHERE m.agency_id = :_agency AND (sales.model_id IS NOT NULL OR (:all_models AND m.active))
+        ORDER BY lower(m.name), m.name, m.id
+        """, scope.bind(f=date_from, t=date_to, all_models=scope.whole_agency)).all()
+
+
+def chatter_afv(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date):
+    """Per chatter: net and Σ subscribers (on date_to) of the distinct models they sold for in the range."""
+    return uow.execute(
+        f"""
+        WITH sales AS (
+            SELECT s.chatter_id, s.model_id, sum(s.net) AS net
+            FROM statistics_service.daily_chatter_stats s
+            WHERE s.agency_id = :_agency AND s.day BETWEEN :f AND :t AND {scope.predicate}
+            GROUP BY s.chatter_id, s.model_id
+        ), subscribers AS (
+            SELECT d.model_id, snap.subscriber_count
+            FROM (SELECT DISTINCT model_id FROM sales) d
+            LEFT JOIN LATERAL ({_LATEST_SNAPSHOT.format(model="d.model_id", day=":t")}) snap ON true
+        )
+        SELECT sales.chatter_id AS user_id, u.display_name, sum(sales.net) AS net,
+               CAST(sum(coalesce(subscribers.subscriber_count, 0)) AS bigint) AS subscriber_count
+        FROM sales
+        JOIN subscribers ON subscribers.model_id = sales.model_id
+        JOIN user_service.users u ON u.id = sales.chatter_id
+        GROUP BY sales.chatter_id, u.display_name
+        ORDER BY lower(u.display_name) NULLS LAST, u.display_name, sales.chatter_id
+        """, scope.bind(f=date_from, t=date_to)).all()
+
+
+def _buckets(buckets: Sequence[Bucket]) -> dict[str, Any]:
+    return {"starts": [b.start.isoformat() for b in buckets], "ends": [b.end.isoformat() for b in buckets]}
+
+
+_BUCKETS = "unnest(CAST(:starts AS date[]), CAST(:ends AS date[])) AS b(start_day, end_day)"
+
+
+def income_trend(uow: UnitOfWork, scope: Scope, buckets: Sequence[Bucket]):
+    """Net per bucket: all income for the whole agency, the scope's chatting sales otherwise."""
+    table = "daily_model_stats" if scope.whole_agency else "daily_chatter_stats"
+    predicate = "TRUE" if scope.whole_agency else scope.predicate
+    return uow.execute(
+        f"""
+        SELECT b.start_day, b.end_day, coalesce(sum(s.net), 0) AS net
+        FROM {_BUCKETS}
+        LEFT JOIN statistics_service.{table} s
+               ON s.agency_id = :_agency AND s.day BETWEEN b.start_day AND b.end_day AND {predicate}
+        GROUP BY b.start_day, b.end_day
+        ORDER BY b.start_day
+        """, scope.bind(**_buckets(buckets))).all()
+
+
+def afv_trend(uow: UnitOfWork, scope: Scope, buckets: Sequence[Bucket], model_id: uuid.UUID | None):
+    """Per bucket: net of the scope's chatting sales and Σ subscribers at the bucket's end of the models sold for
+    in it; with model_id, that one model in every bucket (sales or not)."""
+    if model_id is None:
+        per_model = f"""
+            SELECT b.start_day, b.end_day, s.model_id, sum(s.net) AS net
+            FROM {_BUCKETS}
+            JOIN statistics_service.daily_chatter_stats s
+              ON s.agency_id = :_agency AND s.day BETWEEN b.start_day AND b.end_day AND {scope.predicate}
+            GROUP BY b.start_day, b.end_day, s.model_id
+        """
+    else:
+        per_model = f"""
+            SELECT b.start_day, b.end_day, CAST(:model AS uuid) AS model_id, coalesce(sum(s.net), 0) AS net
+            FROM {_BUCKETS}
+            LEFT JOIN statistics_service.daily_chatter_stats s
+              ON s.agency_id = :_agency AND s.day BETWEEN b.start_day AND b.end_day AND {scope.predicate}
+             AND s.model_id = CAST(:model AS uuid)
+            GROUP BY b.start_day, b.end_day
+        """
+    return uow.execute(
+        f"""
+        WITH per_model AS ({per_model}),
+        per_bucket AS (
+            SELECT p.start_day, sum(p.net) AS net,
+                   CAST(sum(coalesce(snap.subscriber_count, 0)) AS bigint) AS subscribers
+            FROM per_model p
+            LEFT JOIN LATERAL ({_LATEST_SNAPSHOT.format(model="p.model_id", day="p.end_day")}) snap ON true
+            GROUP BY p.start_day
+        )
+        SELECT b.start_day, b.end_day, coalesce(pb.net, 0) AS net, coalesce(pb.subscribers, 0) AS subscribers
+        FROM {_BUCKETS}
+        LEFT JOIN per_bucket pb ON pb.start_day = b.start_day
+        ORDER BY b.start_day
+        """, scope.bind(model=None if model_id is None else str(model_id), **_buckets(buckets))).all()
+
+
+def model_in_agency(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID) -> bool:
+    return uow.execute("SELECT 1 FROM user_service.models WHERE id = :m AND agency_id = :a",
+                       {"m": model_id, "a": agency_id}).first() is not None
+
+
+def period_profit(uow: UnitOfWork, agency_id: uuid.UUID, period: str):
+    """The payouts service's stored result for the period (read-only), None before its first calculation."""
+    return uow.execute(
+        """
+        SELECT r.gross_income, r.platform_fees, r.net_income, r.employee_payouts, r.model_payouts, r.expenses,
+               r.agency_profit, r.calculated_at, coalesce(p.status, 'open') AS status
+        FROM financial_calculations.period_results r
+        LEFT JOIN financial_calculations.periods p ON p.agency_id = r.agency_id AND p.period = r.period
+        WHERE r.agency_id = :a AND r.period = :p
+        """, {"a": agency_id, "p": period}).one_or_none()
+
+
+def next_dashboard_version(uow: UnitOfWork) -> int:
+    return uow.execute("SELECT nextval('statistics_service.dashboard_version')").scalar_one()
+
+
+# --- subscriber counts -----------------------------------------------------------------------------------------
+
+SNAPSHOT_COLUMNS = ("id, agency_id, model_id, subscriber_count, observed_at, observed_on, source, recorded_by, "
+                    "received_at")
+
+
+def model_timezone(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID) -> str | None:
+    """The agency's time zone when the model belongs to it; None for an unknown model or another agency's."""
+    return uow.execute(
+        "SELECT a.timezone FROM user_service.models m JOIN user_service.agencies a ON a.id = m.agency_id "
+        "WHERE m.id = :m AND m.agency_id = :a", {"a": agency_id, "m": model_id}).scalar()
+
+
+def upsert_snapshot(uow: UnitOfWork, values: dict[str, Any]):
+    """Store an observation; a resend of the same (model, instant, count) changes nothing and returns None."""
+    return uow.execute(
+        f"""
+        INSERT INTO statistics_service.subscriber_count_snapshots
+            (agency_id, model_id, subscriber_count, observed_at, observed_on, source, recorded_by)
+        VALUES (:agency_id, :model_id, :subscriber_count, :observed_at, :observed_on, :source, :recorded_by)
+        ON CONFLICT ON CONSTRAINT subscriber_count_snapshots_observation DO UPDATE
+           SET subscriber_count = EXCLUDED.subscriber_count, source = EXCLUDED.source,
+               recorded_by = EXCLUDED.recorded_by, updated_at = clock_timestamp()
+         WHERE subscriber_count_snapshots.subscriber_count <> EXCLUDED.subscriber_count
+        RETURNING {SNAPSHOT_COLUMNS}
+        """, values).one_or_none()
+
+
+def get_snapshot(uow: UnitOfWork, model_id: uuid.UUID, observed_at: datetime):
+    return uow.execute(
+        f"SELECT {SNAPSHOT_COLUMNS} FROM statistics_service.subscriber_count_snapshots "
+        "WHERE model_id = :m AND observed_at = :at", {"m": model_id, "at": observed_at}).one()
+
+
+def list_snapshots(uow: UnitOfWork, agency_id: uuid.UUID, *, model_id: uuid.UUID | None,
+                   after: tuple[datetime, int] | None, limit: int):
+    """Newest observation first; keyset cursor (observed_at, id)."""
+    return uow.execute(
+        f"""
+        SELECT {SNAPSHOT_COLUMNS} FROM statistics_service.subscriber_count_snapshots
+        WHERE agency_id = :a AND (CAST(:m AS uuid) IS NULL OR model_id = CAST(:m AS uuid))
+          AND (CAST(:after_at AS timestamptz) IS NULL
+               OR (observed_at, id) < (CAST(:after_at AS timestamptz), :after_id))
+        ORDER BY observed_at DESC, id DESC
+        LIMIT :limit
+        """,
+        {"a": agency_id, "m": None if model_id is None else str(model_id),
+         "after_at": after[0] if after else None, "after_id": after[1] if after else 0, "limit": limit}).all()

@@ -1,0 +1,185 @@
+"""Statistics service request, response, event and scraper-message models."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
+
+from shared_lib.isodate import IsoDate
+from shared_lib.money import Money
+
+Granularity = Literal["daily", "weekly", "monthly"]
+# JSON integers only: lax int would also take "3", 3.0 and true.
+StrictInt = Annotated[int, Strict()]
+# An integer column; no creator has two billion fans.
+MAX_SUBSCRIBERS = 2_000_000_000
+
+
+class StrictQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RangeQuery(StrictQuery):
+    """Inclusive local dates; both default to the current month to date in the agency's time zone."""
+
+    date_from: IsoDate | None = Field(None, description="inclusive; default: the first day of the current month")
+    date_to: IsoDate | None = Field(None, description="inclusive; default: today (the agency's local date)")
+
+
+class TopEarnersQuery(RangeQuery):
+    limit: int = Field(5, ge=1, le=50)
+
+
+class TrendQuery(RangeQuery):
+    granularity: Granularity = Field("daily", description="weekly buckets are ISO weeks (Monday to Sunday)")
+
+
+class AfvTrendQuery(TrendQuery):
+    model_id: uuid.UUID | None = Field(None, description="one model's AFV; default: every model sold for in scope")
+
+
+class Summary(BaseModel):
+    date_from: date
+    date_to: date
+    gross_income: Money
+    platform_fees: Money
+    net_income: Money
+    expenses: Money | None = Field(description="the agency's expenses; null for Managers and Chatters, whose "
+                                               "figures cover their chatting sales only")
+    sales_count: int = Field(description="chatting sales (message and tip sales)")
+
+
+class TopEarner(BaseModel):
+    user_id: uuid.UUID
+    display_name: str | None
+    net_sales: Money
+    sales_count: int
+
+
+class TopEarners(BaseModel):
+    date_from: date
+    date_to: date
+    items: list[TopEarner]
+
+
+class ModelAfv(BaseModel):
+    model_id: uuid.UUID
+    name: str
+    net: Money
+    subscriber_count: int | None = Field(description="latest snapshot on or before date_to; null when none")
+    afv: Money | None
+
+
+class ChatterAfv(BaseModel):
+    user_id: uuid.UUID
+    display_name: str | None
+    net: Money
+    subscriber_count: int = Field(description="Σ subscribers of the distinct models sold for (no snapshot adds 0)")
+    afv: Money | None
+
+
+class Afv(BaseModel):
+    date_from: date
+    date_to: date
+    models: list[ModelAfv]
+    chatters: list[ChatterAfv]
+
+
+class TrendBucket(BaseModel):
+    start: date
+    end: date
+    value: Money | None
+    change_pct: int | None = Field(description="round((value − previous) / previous × 100); null when the "
+                                               "previous bucket is missing or 0")
+
+
+class Trend(BaseModel):
+    granularity: Granularity
+    date_from: date
+    date_to: date
+    buckets: list[TrendBucket]
+
+
+class SubscriberCountCreate(BaseModel):
+    """A manual subscriber count (the scraper's message has the same fields plus agency_id)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_id: uuid.UUID
+    subscriber_count: StrictInt = Field(ge=0, le=MAX_SUBSCRIBERS)
+    observed_at: AwareDatetime = Field(description="RFC 3339 with an offset; not in the future")
+
+
+class SubscriberCount(BaseModel):
+    id: int
+    model_id: uuid.UUID
+    subscriber_count: int
+    observed_at: datetime
+    observed_on: date = Field(description="observed_at's local date in the agency's time zone")
+    source: Literal["scraper", "manual"]
+    recorded_by: uuid.UUID | None
+    received_at: datetime
+
+
+class SubscriberCountsQuery(StrictQuery):
+    model_id: uuid.UUID | None = None
+    limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = Field(None, max_length=1024)
+
+
+class SubscriberCountsPage(BaseModel):
+    items: list[SubscriberCount]
+    next_cursor: str | None
+
+
+class RebuildRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    date_from: IsoDate | None = Field(None, description="inclusive; default: the earliest record")
+    date_to: IsoDate | None = Field(None, description="inclusive; default: the latest record")
+
+
+class RebuildResult(BaseModel):
+    date_from: date | None
+    date_to: date | None
+    model_rows: int
+    chatter_rows: int
+    expense_rows: int
+
+
+# --- incoming messages -----------------------------------------------------------------------------------------
+
+
+class ScraperMessage(BaseModel):
+    """What the external scraper publishes to `scraper.subscriber_counts` (raw JSON, not our envelope)."""
+
+    model_config = ConfigDict(extra="ignore")  # an outside producer may add fields; ours are checked strictly
+
+    agency_id: uuid.UUID
+    model_id: uuid.UUID
+    subscriber_count: StrictInt = Field(ge=0, le=MAX_SUBSCRIBERS)
+    observed_at: AwareDatetime
+
+
+class SubscriberCountUpdated(BaseModel):
+    """model.subscriber_count.updated (published here after a snapshot is stored or corrected)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    agency_id: uuid.UUID
+    model_id: uuid.UUID
+    subscriber_count: int
+    observed_at: datetime
+    observed_on: date
+    source: Literal["scraper", "manual"]
+
+
+class CalculationCompleted(BaseModel):
+    """financial_calculation.completed (payouts service): only the agency and the period matter here."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    agency_id: uuid.UUID
+    period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")

@@ -1,0 +1,196 @@
+"""Statistics use cases: the role-scoped answers, subscriber counts, keeping the daily aggregates current, rebuild."""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from typing import Iterable
+
+from shared_lib.db import UnitOfWork
+from shared_lib.errors import NotFound, invalid
+from shared_lib.isodate import EARLIEST
+from shared_lib.pagination import decode_cursor, encode_cursor
+from shared_lib.periods import Period, local_date_of, local_today
+from shared_lib.rbac import Caller
+
+from . import dashboard, figures, queries, rules
+from .queries import Scope
+from .schemas import (
+    Afv,
+    AfvTrendQuery,
+    RangeQuery,
+    RebuildRequest,
+    RebuildResult,
+    SubscriberCount,
+    SubscriberCountCreate,
+    SubscriberCountsPage,
+    SubscriberCountsQuery,
+    Summary,
+    TopEarners,
+    TopEarnersQuery,
+    Trend,
+    TrendQuery,
+)
+
+log = logging.getLogger(__name__)
+
+# A scraper's or a browser's clock may run a little ahead; further ahead is a wrong timestamp.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _range(caller: Caller, q: RangeQuery) -> tuple[date, date]:
+    return rules.resolve_range(q.date_from, q.date_to, local_today(caller.agency_timezone))
+
+
+# --- the answers -----------------------------------------------------------------------------------------------
+
+
+def stats_summary(*, uow: UnitOfWork, caller: Caller, q: RangeQuery) -> Summary:
+    """Gross, fees, net, sales count (and, for the Owner, other income and expenses) in the range."""
+    return figures.summary(uow, Scope.of(caller), *_range(caller, q))
+
+
+def stats_top_earners(*, uow: UnitOfWork, caller: Caller, q: TopEarnersQuery) -> TopEarners:
+    return figures.top_earners(uow, Scope.of(caller), *_range(caller, q), q.limit)
+
+
+def stats_afv(*, uow: UnitOfWork, caller: Caller, q: RangeQuery) -> Afv:
+    return figures.afv(uow, Scope.of(caller), *_range(caller, q))
+
+
+def stats_income_trend(*, uow: UnitOfWork, caller: Caller, q: TrendQuery) -> Trend:
+    start, end = _range(caller, q)
+    buckets = figures.income_trend(uow, Scope.of(caller), rules.checked_buckets(start, end, q.granularity))
+    return Trend(granularity=q.granularity, date_from=start, date_to=end, buckets=buckets)
+
+
+def stats_afv_trend(*, uow: UnitOfWork, caller: Caller, q: AfvTrendQuery) -> Trend:
+    start, end = _range(caller, q)
+    bucket_list = rules.checked_buckets(start, end, q.granularity)
+    if q.model_id is not None and not queries.model_in_agency(uow, caller.agency_id, q.model_id):
+        raise invalid(["query", "model_id"], "model not found", NotFound)
+    buckets = figures.afv_trend(uow, Scope.of(caller), bucket_list, q.model_id)
+    return Trend(granularity=q.granularity, date_from=start, date_to=end, buckets=buckets)
+
+
+# --- subscriber counts -----------------------------------------------------------------------------------------
+
+
+class UnknownModel(LookupError):
+    pass
+
+
+class FutureObservation(ValueError):
+    pass
+
+
+def _store_count(uow: UnitOfWork, *, agency_id: uuid.UUID, model_id: uuid.UUID, subscriber_count: int,
+                 observed_at: datetime, source: str, recorded_by: uuid.UUID | None):
+    """Store an observation (history kept) and publish model.subscriber_count.updated when it is new or corrects
+    the count of the same instant; a resend changes nothing and publishes nothing."""
+    tz = queries.model_timezone(uow, agency_id, model_id)
+    if tz is None:
+        raise UnknownModel(f"model {model_id} not found in agency {agency_id}")
+    if observed_at > datetime.now(timezone.utc) + CLOCK_SKEW:
+        raise FutureObservation(f"observed_at {observed_at.isoformat()} is in the future")
+    observed_on = local_date_of(observed_at, tz)
+    row = queries.upsert_snapshot(uow, {
+        "agency_id": agency_id, "model_id": model_id, "subscriber_count": subscriber_count,
+        "observed_at": observed_at, "observed_on": observed_on, "source": source, "recorded_by": recorded_by})
+    if row is None:
+        return queries.get_snapshot(uow, model_id, observed_at)
+    uow.emit("model.subscriber_count.updated", agency_id=agency_id, subject=model_id, data={
+        "agency_id": str(agency_id), "model_id": str(model_id), "subscriber_count": subscriber_count,
+        "observed_at": observed_at.astimezone(timezone.utc).isoformat(), "observed_on": observed_on.isoformat(),
+        "source": source})
+    return row
+
+
+def subscriber_count_record(*, uow: UnitOfWork, caller: Caller, cmd: SubscriberCountCreate) -> SubscriberCount:
+    """An Owner's manual entry; dashboards follow asynchronously (hence 202)."""
+    try:
+        row = _store_count(uow, agency_id=caller.agency_id, model_id=cmd.model_id,
+                           subscriber_count=cmd.subscriber_count, observed_at=cmd.observed_at, source="manual",
+                           recorded_by=caller.user_id)
+    except UnknownModel:
+        raise invalid(["body", "model_id"], "model not found", NotFound) from None
+    except FutureObservation:
+        raise invalid(["body", "observed_at"], "must not be in the future") from None
+    return SubscriberCount.model_validate(row, from_attributes=True)
+
+
+def subscriber_count_ingest(*, uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID, subscriber_count: int,
+                            observed_at: datetime) -> None:
+    """The scraper's message. Raises UnknownModel / FutureObservation for input that can never succeed."""
+    _store_count(uow, agency_id=agency_id, model_id=model_id, subscriber_count=subscriber_count,
+                 observed_at=observed_at, source="scraper", recorded_by=None)
+
+
+def subscriber_counts_list(*, uow: UnitOfWork, caller: Caller, q: SubscriberCountsQuery) -> SubscriberCountsPage:
+    """The agency's observations, newest first (optionally one model's)."""
+    after = None
+    if q.cursor is not None:
+        try:
+            after = decode_cursor(q.cursor, (datetime, int))
+        except ValueError:
+            raise invalid(["query", "cursor"], "invalid cursor; start again from the first page") from None
+    if q.model_id is not None and not queries.model_in_agency(uow, caller.agency_id, q.model_id):
+        raise invalid(["query", "model_id"], "model not found", NotFound)
+    rows = queries.list_snapshots(uow, caller.agency_id, model_id=q.model_id, after=after, limit=q.limit + 1)
+    items = [SubscriberCount.model_validate(r, from_attributes=True) for r in rows[: q.limit]]
+    next_cursor = encode_cursor(items[-1].observed_at, items[-1].id) if len(rows) > q.limit else None
+    return SubscriberCountsPage(items=items, next_cursor=next_cursor)
+
+
+# --- keeping the aggregates and the dashboards current -----------------------------------------------------------
+
+
+def stats_days_changed(*, uow: UnitOfWork, agency_id: uuid.UUID, days: Iterable[date], income: bool) -> None:
+    """Recompute the agency's income (or expense) slices of these days from the truth, then its dashboards.
+
+    Idempotent and order-insensitive: whatever events arrive, in any order and however often, each run leaves
+    the slices equal to the truth as committed when it took the agency's lock.
+    """
+    day_list = sorted(set(days))
+    queries.lock_agency(uow, agency_id)
+    if income:
+        queries.recompute_income(uow, agency_id, days=day_list)
+    else:
+        queries.recompute_expenses(uow, agency_id, days=day_list)
+    dashboard.refresh(uow, agency_id, rules.periods_of(day_list))
+
+
+def dashboards_for_period(*, uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> int:
+    """After a payout calculation: the period's dashboard with its profit."""
+    return dashboard.refresh(uow, agency_id, [period])
+
+
+def dashboards_after_count(*, uow: UnitOfWork, agency_id: uuid.UUID, observed_on: date) -> int:
+    """A new subscriber count changes the AFV of every period from its date on (until a later snapshot)."""
+    tz = queries.agency_timezone(uow, agency_id)
+    if tz is None:
+        log.warning("subscriber count for unknown agency %s: no dashboard to refresh", agency_id)
+        return 0
+    return dashboard.refresh(uow, agency_id, rules.periods_from(observed_on, local_today(tz)))
+
+
+def stats_rebuild(*, uow: UnitOfWork, agency_id: uuid.UUID, date_from: date | None = None,
+                  date_to: date | None = None) -> RebuildResult:
+    """Recompute every slice of the agency in [date_from, date_to] (unbounded ends: all history) from scratch."""
+    queries.lock_agency(uow, agency_id)
+    models, chatters = queries.recompute_income(uow, agency_id, date_from=date_from, date_to=date_to)
+    expenses = queries.recompute_expenses(uow, agency_id, date_from=date_from, date_to=date_to)
+    return RebuildResult(date_from=date_from, date_to=date_to, model_rows=models, chatter_rows=chatters,
+                         expense_rows=expenses)
+
+
+def stats_rebuild_for(*, uow: UnitOfWork, caller: Caller, cmd: RebuildRequest) -> RebuildResult:
+    """The Owner's repair button: rebuild the range, then the dashboards of its periods (the latest 24 at most)."""
+    if cmd.date_from is not None and cmd.date_to is not None and cmd.date_to < cmd.date_from:
+        raise invalid(["body", "date_to"], "must not be before date_from")
+    result = stats_rebuild(uow=uow, agency_id=caller.agency_id, date_from=cmd.date_from, date_to=cmd.date_to)
+    today = local_today(caller.agency_timezone)
+    first = cmd.date_from or EARLIEST
+    last = min(cmd.date_to or today, today)
+    dashboard.refresh(uow, caller.agency_id, rules.periods_from(first, max(first, last)))
+    return result

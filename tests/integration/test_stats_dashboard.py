@@ -1,0 +1,124 @@
+"""The Firestore dashboard read model: written after changes, calculations and counts; never overwritten by older."""
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import date, datetime
+
+import pytest
+
+from functions.stats import dashboard
+from shared_lib import firestore
+from shared_lib.config import reset_settings
+from shared_lib.db import unit_of_work
+from shared_lib.periods import Period
+from tests.stats_factories import deliver, event, scalar, sql
+from tests.integration.test_stats_aggregates import worked_example
+
+
+@pytest.fixture
+def firestore_emulator(db):
+    host = os.environ.get("FIRESTORE_EMULATOR_HOST")
+    if not host:
+        pytest.fail("FIRESTORE_EMULATOR_HOST is not set: these tests need the Firestore emulator. Start it with "
+                    "`emulator/services.sh start && . .local/services.env` (make test does this)")
+    reset_settings()
+    firestore.reset_client()
+    yield host
+    firestore.reset_client()
+
+
+def read(agency_id, period: str) -> dict | None:
+    snap = firestore.client().document(f"agencies/{agency_id}/dashboards/{period}").get()
+    return snap.to_dict() if snap.exists else None
+
+
+def test_income_and_expense_events_write_the_periods_dashboard(firestore_emulator):
+    g, events = worked_example()
+    for ev in events:
+        deliver(ev)
+    doc = read(g.id, "2026-11")
+    assert doc["period"] == "2026-11" and (doc["date_from"], doc["date_to"]) == ("2026-11-01", "2026-11-30")
+    assert doc["summary"] == {"gross_income": "22155.50", "platform_fees": "4351.10", "net_income": "17804.40",
+                              "expenses": "1500.00", "sales_count": 5}
+    assert [(t["display_name"], t["net_sales"], t["sales_count"]) for t in doc["top_earners"]] == \
+        [("C1", "14000.00", 3), ("C3", "2400.00", 1), ("C2", "1004.40", 1)]
+    assert [(m["name"], m["afv"]) for m in doc["afv"]["models"]] == [("A", "7.00"), ("B", "5.20")]
+    assert [(c["display_name"], c["afv"]) for c in doc["afv"]["chatters"]] == \
+        [("C1", "4.67"), ("C2", "1.00"), ("C3", "1.20")]
+    assert doc["profit"] is None
+    assert isinstance(doc["version"], int) and isinstance(doc["updated_at"], datetime)
+
+
+def test_a_completed_payout_calculation_adds_the_profit(firestore_emulator):
+    g, events = worked_example()
+    for ev in events:
+        deliver(ev)
+    sql("""INSERT INTO financial_calculations.period_results
+               (agency_id, period, gross_income, platform_fees, net_income, employee_payouts, model_payouts,
+                expenses, agency_profit)
+           VALUES (:a, '2026-11', 22155.50, 4351.10, 17804.40, 5800.44, 9417.09, 1500.00, 1086.87)""", {"a": g.id})
+    before = read(g.id, "2026-11")["version"]
+    deliver(event("financial_calculation.completed", g.id,
+                  {"agency_id": str(g.id), "period": "2026-11", "user_ids": []}))
+    doc = read(g.id, "2026-11")
+    assert doc["version"] > before
+    profit = doc["profit"]
+    assert {k: profit[k] for k in ("net_income", "employee_payouts", "model_payouts", "expenses", "agency_profit",
+                                   "status")} == {
+        "net_income": "17804.40", "employee_payouts": "5800.44", "model_payouts": "9417.09", "expenses": "1500.00",
+        "agency_profit": "1086.87", "status": "open"}
+    assert doc["summary"]["net_income"] == "17804.40"
+
+
+def test_a_new_subscriber_count_rewrites_the_afv(firestore_emulator):
+    g, events = worked_example()
+    for ev in events:
+        deliver(ev)
+    sql("""INSERT INTO statistics_service.subscriber_count_snapshots
+               (agency_id, model_id, subscriber_count, observed_at, observed_on, source)
+           VALUES (:a, :m, 500, '2026-11-10T12:00:00Z', '2026-11-10', 'manual')""", {"a": g.id, "m": g.models["A"]})
+    deliver(event("model.subscriber_count.updated", g.id, {
+        "agency_id": str(g.id), "model_id": str(g.models["A"]), "subscriber_count": 500,
+        "observed_at": "2026-11-10T12:00:00+00:00", "observed_on": "2026-11-10", "source": "manual"}))
+    assert [(m["name"], m["subscriber_count"], m["afv"]) for m in read(g.id, "2026-11")["afv"]["models"]] == \
+        [("A", 500, "14.01"), ("B", 2000, "5.20")]
+
+
+def test_an_older_projection_never_overwrites_a_newer_one(firestore_emulator):
+    path = f"agencies/{uuid.uuid4()}/dashboards/2026-11"
+    assert dashboard.write_if_newer(path, {"version": 7, "summary": {"net_income": "2.00"}}) is True
+    assert dashboard.write_if_newer(path, {"version": 5, "summary": {"net_income": "1.00"}}) is False
+    assert dashboard.write_if_newer(path, {"version": 7, "summary": {"net_income": "1.50"}}) is False
+    assert firestore.client().document(path).get().to_dict() == {"version": 7, "summary": {"net_income": "2.00"}}
+    assert dashboard.write_if_newer(path, {"version": 8, "summary": {"net_income": "3.00"}}) is True
+    assert firestore.client().document(path).get().to_dict()["summary"] == {"net_income": "3.00"}
+
+
+def test_a_failed_transaction_writes_no_dashboard(firestore_emulator):
+    g, _ = worked_example()
+    with pytest.raises(RuntimeError):
+        with unit_of_work() as uow:
+            assert dashboard.refresh(uow, g.id, [Period(2026, 11)]) == 1
+            raise RuntimeError("the handler failed after building it")
+    assert read(g.id, "2026-11") is None
+    assert scalar("SELECT count(*) FROM eventing.inbox") == 0
+
+
+def test_without_firestore_configured_no_dashboard_is_built(db, monkeypatch):
+    monkeypatch.delenv("FIRESTORE_EMULATOR_HOST", raising=False)
+    monkeypatch.delenv("K_SERVICE", raising=False)
+    reset_settings()
+    try:
+        g, _ = worked_example()
+        with unit_of_work() as uow:
+            assert dashboard.refresh(uow, g.id, [Period(2026, 11)]) == 0
+            assert uow._after_commit == []
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+
+
+def test_dashboard_path_is_the_agencys_period_document():
+    agency = uuid.UUID("00000000-0000-0000-0000-000000000001")
+    assert dashboard.path(agency, Period.of(date(2026, 11, 30))) == f"agencies/{agency}/dashboards/2026-11"

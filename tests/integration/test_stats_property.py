@@ -1,0 +1,286 @@
+"""Property: with events late, shuffled and duplicated, every answer equals a direct aggregation over the truth."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from functions.stats import service
+from functions.stats.schemas import AfvTrendQuery, RangeQuery, TopEarnersQuery, TrendQuery
+from tests.stats_factories import (
+    add_model,
+    add_user,
+    aggregates,
+    delete_expense,
+    delete_income,
+    deliver,
+    expense_event,
+    income_event,
+    make_agency,
+    rebuild,
+    seed_expense,
+    seed_income,
+    sql,
+    update_expense,
+    update_income,
+    use_case,
+)
+
+FIRST = date(2026, 10, 26)   # a Monday; the window crosses a month end and three ISO weeks
+DAYS = 17
+CHATTERS = ("C1", "C2", "C3", "C4")   # M's team: C1, C2; C3, C4 no manager
+MODELS = ("A", "B", "C")
+RANGES = [(FIRST, FIRST + timedelta(days=DAYS - 1)), (date(2026, 11, 1), date(2026, 11, 30)),
+          (date(2026, 10, 28), date(2026, 11, 4))]
+
+amounts = st.integers(1, 40).map(lambda n: Decimal(n * 250) / 100)   # 2.50 … 100.00: ties happen
+days = st.integers(0, DAYS - 1).map(lambda n: FIRST + timedelta(days=n))
+
+ops = st.one_of(
+    st.tuples(st.just("sale"), st.sampled_from(["message_sale", "tip_sale"]), amounts, days,
+              st.sampled_from(MODELS), st.sampled_from(CHATTERS)),
+    st.tuples(st.just("other"), amounts, days, st.sampled_from(MODELS + (None,))),
+    st.tuples(st.just("edit"), st.integers(0, 50), days, amounts, st.sampled_from(CHATTERS)),
+    st.tuples(st.just("remove"), st.integers(0, 50)),
+    st.tuples(st.just("expense"), amounts, days),
+    st.tuples(st.just("edit_expense"), st.integers(0, 50), days, amounts),
+    st.tuples(st.just("remove_expense"), st.integers(0, 50)),
+    st.tuples(st.just("count"), st.sampled_from(MODELS), st.integers(0, 500), days),
+)
+
+
+@dataclass
+class World:
+    g: object
+    other: object
+
+
+@pytest.fixture
+def world(db):
+    g = make_agency("p")
+    add_user(g, "M", "manager")
+    for name in CHATTERS:
+        add_user(g, name, "chatter", manager="M" if name in ("C1", "C2") else None)
+    for name in MODELS:
+        add_model(g, name, *CHATTERS)
+    other = make_agency("q")
+    add_user(other, "X", "chatter")
+    add_model(other, "Z", "X")
+    return World(g, other)
+
+
+def _reset(world: World) -> None:
+    sql("""TRUNCATE income_service.income_records, expense_service.expenses, statistics_service.daily_model_stats,
+           statistics_service.daily_chatter_stats, statistics_service.daily_expense_stats,
+           statistics_service.subscriber_count_snapshots, eventing.inbox, eventing.outbox CASCADE""")
+    # Another agency's sale on every day of the window: it must never show up.
+    for d in range(DAYS):
+        deliver(income_event("registered", None, seed_income(world.other, day=FIRST + timedelta(days=d),
+                                                             gross="999.00", model="Z", chatter="X")))
+
+
+def _apply(g, op, incomes: list, expenses: list):
+    """Change the truth as the income/expense services would; returns the event it publishes (or None)."""
+    kind = op[0]
+    if kind == "sale":
+        _, t, gross, day, model, chatter = op
+        row = seed_income(g, day=day, gross=gross, type=t, model=model, chatter=chatter)
+        incomes.append(row["id"])
+        return income_event("registered", None, row)
+    if kind == "other":
+        _, gross, day, model = op
+        row = seed_income(g, day=day, gross=gross, type="other_income", model=model)
+        incomes.append(row["id"])
+        return income_event("registered", None, row)
+    if kind == "edit" and incomes:
+        _, i, day, gross, chatter = op
+        income_id = incomes[i % len(incomes)]
+        is_sale = sql("SELECT type <> 'other_income' FROM income_service.income_records WHERE id = :i",
+                      {"i": income_id})[0][0]
+        old, new = update_income(income_id, day=day, gross=gross, chatter_id=g.users[chatter] if is_sale else None)
+        return income_event("updated", old, new)
+    if kind == "remove" and incomes:
+        return income_event("deleted", delete_income(incomes.pop(op[1] % len(incomes))), None)
+    if kind == "expense":
+        row = seed_expense(g, day=op[2], amount=op[1])
+        expenses.append(row["id"])
+        return expense_event("recorded", None, row)
+    if kind == "edit_expense" and expenses:
+        old, new = update_expense(expenses[op[1] % len(expenses)], day=op[2], amount=op[3])
+        return expense_event("updated", old, new)
+    if kind == "remove_expense" and expenses:
+        return expense_event("deleted", delete_expense(expenses.pop(op[1] % len(expenses))), None)
+    if kind == "count":
+        _, model, count, day = op
+        sql("""INSERT INTO statistics_service.subscriber_count_snapshots
+                   (agency_id, model_id, subscriber_count, observed_at, observed_on, source)
+               VALUES (:a, :m, :c, :at, :on, 'scraper')
+               ON CONFLICT ON CONSTRAINT subscriber_count_snapshots_observation
+               DO UPDATE SET subscriber_count = EXCLUDED.subscriber_count""",
+            {"a": g.id, "m": g.models[model], "c": count, "on": day,
+             "at": datetime.combine(day, time(12), tzinfo=timezone.utc)})
+    return None
+
+
+# --- the direct aggregation over the truth tables ------------------------------------------------------------------
+
+
+def _cents(x: Decimal) -> Decimal:
+    return x.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+class Truth:
+    def __init__(self, g, who: str):
+        self.g = g
+        self.rows = [dict(r._mapping) for r in sql(
+            "SELECT type, gross_amount, fee_amount, net_amount, sale_date, model_id, chatter_id "
+            "FROM income_service.income_records WHERE agency_id = :a", {"a": g.id})]
+        self.expenses = sql("SELECT amount, expense_date FROM expense_service.expenses WHERE agency_id = :a",
+                            {"a": g.id})
+        self.snapshots = sql("SELECT model_id, subscriber_count, observed_on, observed_at "
+                             "FROM statistics_service.subscriber_count_snapshots WHERE agency_id = :a", {"a": g.id})
+        self.owner = who == "owner"
+        people = {g.user(who)}
+        if who == "M":
+            people |= {g.users["C1"], g.users["C2"]}
+        self.people = people
+        self.names = {v: k for k, v in g.users.items()}
+        self.model_names = {v: k for k, v in g.models.items()}
+
+    def sales(self, start, end):
+        return [r for r in self.rows if start <= r["sale_date"] <= end and r["type"] != "other_income"
+                and (self.owner or r["chatter_id"] in self.people)]
+
+    def income(self, start, end):
+        if not self.owner:
+            return self.sales(start, end)
+        return [r for r in self.rows if start <= r["sale_date"] <= end]
+
+    def subscribers(self, model_id, on):
+        seen = [s for s in self.snapshots if s.model_id == model_id and s.observed_on <= on]
+        return max(seen, key=lambda s: (s.observed_on, s.observed_at)).subscriber_count if seen else None
+
+    def summary(self, start, end):
+        rows = self.income(start, end)
+        return (sum((r["gross_amount"] for r in rows), Decimal("0.00")), sum((r["fee_amount"] for r in rows),
+                Decimal("0.00")), sum((r["net_amount"] for r in rows), Decimal("0.00")),
+                sum(Decimal(e.amount) for e in self.expenses if start <= e.expense_date <= end) if self.owner
+                else None,
+                len([r for r in rows if r["type"] != "other_income"]))
+
+    def top(self, start, end):
+        net, count = {}, {}
+        for r in self.sales(start, end):
+            net[r["chatter_id"]] = net.get(r["chatter_id"], Decimal(0)) + r["net_amount"]
+            count[r["chatter_id"]] = count.get(r["chatter_id"], 0) + 1
+        order = sorted(net, key=lambda u: (-net[u], self.names[u].lower(), self.names[u], str(u)))
+        return [(u, net[u], count[u]) for u in order[:5]]
+
+    def afv_models(self, start, end):
+        net = {}
+        for r in self.sales(start, end):
+            net[r["model_id"]] = net.get(r["model_id"], Decimal(0)) + r["net_amount"]
+        models = set(net) | (set(self.g.models.values()) if self.owner else set())
+        out = []
+        for m in sorted(models, key=lambda m: (self.model_names[m].lower(), self.model_names[m], str(m))):
+            subs = self.subscribers(m, end)
+            n = net.get(m, Decimal("0.00"))
+            out.append((m, n, subs, _cents(n / subs) if subs else None))
+        return out
+
+    def afv_chatters(self, start, end):
+        net, models = {}, {}
+        for r in self.sales(start, end):
+            net[r["chatter_id"]] = net.get(r["chatter_id"], Decimal(0)) + r["net_amount"]
+            models.setdefault(r["chatter_id"], set()).add(r["model_id"])
+        out = []
+        for u in sorted(net, key=lambda u: (self.names[u].lower(), self.names[u], str(u))):
+            subs = sum(self.subscribers(m, end) or 0 for m in models[u])
+            out.append((u, net[u], subs, _cents(net[u] / subs) if subs else None))
+        return out
+
+    def afv_bucket(self, start, end, model_id=None):
+        rows = [r for r in self.sales(start, end) if model_id is None or r["model_id"] == model_id]
+        models = {model_id} if model_id else {r["model_id"] for r in rows}
+        subs = sum(self.subscribers(m, end) or 0 for m in models)
+        net = sum((r["net_amount"] for r in rows), Decimal(0))
+        return _cents(net / subs) if subs else None
+
+
+def _pct(value, previous):
+    if value is None or previous is None or previous == 0:
+        return None
+    return int(((value - previous) * 100 / previous).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _check(g, who: str) -> None:
+    truth = Truth(g, who)
+    for start, end in RANGES:
+        q = {"date_from": start.isoformat(), "date_to": end.isoformat()}
+        s = use_case(service.stats_summary, g, who, q=RangeQuery(**q))
+        assert (s.gross_income, s.platform_fees, s.net_income, s.expenses, s.sales_count) == truth.summary(start, end)
+        top = use_case(service.stats_top_earners, g, who, q=TopEarnersQuery(**q))
+        assert [(i.user_id, i.net_sales, i.sales_count) for i in top.items] == truth.top(start, end)
+        afv = use_case(service.stats_afv, g, who, q=RangeQuery(**q))
+        assert [(m.model_id, m.net, m.subscriber_count, m.afv) for m in afv.models] == truth.afv_models(start, end)
+        assert [(c.user_id, c.net, c.subscriber_count, c.afv) for c in afv.chatters] == \
+            truth.afv_chatters(start, end)
+        for granularity in ("daily", "weekly", "monthly"):
+            trend = use_case(service.stats_income_trend, g, who, q=TrendQuery(**q, granularity=granularity))
+            expected, previous = [], None
+            for b in trend.buckets:
+                value = sum((r["net_amount"] for r in truth.income(b.start, b.end)), Decimal("0.00"))
+                expected.append((value, _pct(value, previous)))
+                previous = value
+            assert [(b.value, b.change_pct) for b in trend.buckets] == expected
+            assert trend.buckets[0].start == start and trend.buckets[-1].end == end
+        for model_id in (None, g.models["A"]):
+            trend = use_case(service.stats_afv_trend, g, who,
+                             q=AfvTrendQuery(**q, granularity="weekly", model_id=model_id))
+            expected, previous = [], None
+            for b in trend.buckets:
+                value = truth.afv_bucket(b.start, b.end, model_id)
+                expected.append((value, _pct(value, previous)))
+                previous = value
+            assert [(b.value, b.change_pct) for b in trend.buckets] == expected
+
+
+def test_every_answer_equals_a_direct_aggregation_over_the_truth(world):
+    @settings(max_examples=30, deadline=None, derandomize=False,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(st.lists(ops, min_size=1, max_size=14), st.data())
+    def run(operations, data):
+        _reset(world)
+        g = world.g
+        incomes: list[uuid.UUID] = []
+        expenses: list[uuid.UUID] = []
+        pending, delivered = [], []
+        for op in operations:
+            ev = _apply(g, op, incomes, expenses)
+            if ev is not None:
+                pending.append(ev)
+            # Pub/Sub delivers late and in any order: some of what is pending now, shuffled.
+            now = data.draw(st.lists(st.sampled_from(pending), unique_by=lambda e: e.event_id)) if pending else []
+            for ev in now:
+                deliver(ev)
+                pending.remove(ev)
+                delivered.append(ev)
+        for ev in data.draw(st.permutations(pending)):
+            deliver(ev)
+            delivered.append(ev)
+        # At least once: some events arrive again (new Pub/Sub messages, same event ids).
+        if delivered:
+            for ev in data.draw(st.lists(st.sampled_from(delivered), max_size=4)):
+                deliver(ev)
+        for who in ("owner", "M", "C1"):
+            _check(g, who)
+        incrementally = aggregates(g.id)
+        rebuild(g)
+        assert aggregates(g.id) == incrementally
+
+    run()
