@@ -45,11 +45,14 @@ def recalculate(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period) -> Res
     changed = sorted(str(u) for u in set(before) | set(after) if before.get(u) != after.get(u))
     uow.emit("financial_calculation.completed", agency_id=agency_id, subject=str(period),
              data={"agency_id": str(agency_id), "period": str(period), "user_ids": changed})
-    uow.after_commit(lambda: _publish_earnings(agency_id, period, result, changed))
+    uids = dict(uow.execute("SELECT id::text, firebase_uid FROM user_service.users WHERE id = ANY(CAST(:ids AS uuid[]))",
+                            {"ids": changed}).all()) if changed else {}
+    uow.after_commit(lambda: _publish_earnings(agency_id, period, result, changed, uids))
     return result
 
 
-def _publish_earnings(agency_id: uuid.UUID, period: Period, result: Result, user_ids: list[str]) -> None:
+def _publish_earnings(agency_id: uuid.UUID, period: Period, result: Result, user_ids: list[str],
+                      firebase_uids: dict[str, str]) -> None:
     """Each changed user's running payout, for the chatter app to show live (a projection: replay rebuilds it)."""
     from shared_lib import firestore
 
@@ -66,7 +69,8 @@ def _publish_earnings(agency_id: uuid.UUID, period: Period, result: Result, user
     for user_id, lines in by_user.items():
         firestore.write_read_model(
             f"agencies/{agency_id}/earnings/{user_id}_{period}",
-            {"user_id": user_id, "period": str(period), "lines": lines,
+            # uid: firestore.rules lets the user read their own document by their Firebase uid.
+            {"user_id": user_id, "uid": firebase_uids.get(user_id), "period": str(period), "lines": lines,
              "total": str(totals.get(user_id, "0.00")), "status": "open", "updated_at": now})
 
 

@@ -39,7 +39,7 @@ def member(uow: UnitOfWork, agency_id: uuid.UUID, user_id: uuid.UUID):
     """The user, if they belong to the agency (with the agency's time zone)."""
     return uow.execute(
         """
-        SELECT u.id, u.role, u.active, u.manager_id, a.timezone
+        SELECT u.id, u.role, u.active, u.manager_id, u.firebase_uid, a.timezone
         FROM user_service.users u JOIN user_service.agencies a ON a.id = u.agency_id
         WHERE u.id = :u AND u.agency_id = :a
         """,

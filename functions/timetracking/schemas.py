@@ -159,6 +159,7 @@ class TimeEventDocument(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
+    uid: str = Field(min_length=1, max_length=128)  # the writer's Firebase uid (firestore.rules: == request.auth.uid)
     user_id: uuid.UUID
     kind: Literal["check_in", "check_out"]
     at: AwareDatetime

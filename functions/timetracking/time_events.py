@@ -43,6 +43,9 @@ def time_event_record(*, uow: UnitOfWork, agency_ref: str, event_id: str, docume
         # The app is signed in as one user, but the document is data: never trust its user_id or path.
         raise PermanentError(f"time event {event_id}: user {doc.user_id} is not an active member of agency "
                              f"{agency_id} (or the agency does not exist)")
+    if user.firebase_uid != doc.uid:
+        # The rules only prove who wrote the document (uid); user_id must be that same person.
+        raise PermanentError(f"time event {event_id}: written by {doc.uid}, not by user {doc.user_id}")
     if doc.at > (now or datetime.now(UTC)) + rules.CLOCK_SKEW:
         raise PermanentError(f"time event {event_id}: at {doc.at.isoformat()} is in the future")
     queries.lock_user(uow, doc.user_id)

@@ -229,4 +229,5 @@ def test_each_users_running_payout_is_projected_to_firestore(client, golden):
     assert doc.exists
     data = doc.to_dict()
     assert (data["total"], data["period"], data["status"]) == ("1550.22", "2026-11", "open")
+    assert data["uid"] == _ok(client.get(f"/api/users/{ids['C2']}/", headers=heads["owner"]))["firebase_uid"]
     assert sorted(l["amount"] for l in data["lines"]) == ["1500.00", "50.22"]

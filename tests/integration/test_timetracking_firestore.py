@@ -23,7 +23,7 @@ def deliver(cloud_event) -> None:
 
 
 def doc(person, kind, at, **extra):
-    return {"user_id": str(person.id), "kind": kind, "at": at, **extra}
+    return {"uid": person.uid, "user_id": str(person.id), "kind": kind, "at": at, **extra}
 
 
 def entries():
@@ -103,7 +103,8 @@ def test_a_document_that_never_applies_stays_pending_then_expires(chatter):
 
 
 @pytest.mark.parametrize("case", ["other_agency_user", "unknown_agency", "agency_not_uuid", "bad_kind", "no_at",
-                                  "user_not_uuid", "inactive_user", "future_at", "no_value"])
+                                  "user_not_uuid", "inactive_user", "future_at", "no_value", "colleague_id",
+                                  "no_uid"])
 def test_documents_that_can_never_apply_are_acknowledged_and_write_nothing(chatter, case, caplog):
     stranger = f.user(f.agency())  # so "unknown agency" is not just "the only agency"
     agency_id: object = chatter.agency_id
@@ -127,6 +128,11 @@ def test_documents_that_can_never_apply_are_acknowledged_and_write_nothing(chatt
         document["at"] = datetime.now(UTC) + timedelta(minutes=10)
     elif case == "no_value":
         document = None
+    elif case == "colleague_id":  # signed in as the chatter (uid), clocking in a colleague of the same agency
+        colleague = f.user(chatter)  # same agency as the chatter
+        document["user_id"] = str(colleague.id)
+    elif case == "no_uid":
+        del document["uid"]
     before = f.counts()
     deliver(f.firestore_event(agency_id, "ev-bad", document))  # returns: acknowledged, not retried
     assert f.counts() == before
