@@ -1,13 +1,17 @@
 """Recurring schedules (income and expenses): the frequency fields, their rules, and the SQL listing due dates."""
 from __future__ import annotations
 
+import uuid
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo, field_validator
 
 from pydantic_core import PydanticCustomError
 
-from .isodate import EARLIEST, IsoDate
+from .isodate import IsoDate
+from .money import Money
+from .record_fields import NotAncientDate, not_before
 
 Frequency = Literal["daily", "weekly", "monthly"]
 # JSON integers only: lax int would also take "3" and true.
@@ -25,7 +29,7 @@ class RecurrenceFields(BaseModel):
                                           description="weekly only: 1 = Monday … 7 = Sunday")
     day_of_month: StrictInt | None = Field(None, ge=1, le=31, validate_default=True,
                                            description="monthly only: 1–31; past the month's end means its last day")
-    start_date: IsoDate
+    start_date: NotAncientDate
     end_date: IsoDate | None = Field(None, validate_default=True, description="inclusive; null = no end")
 
     @field_validator("day_of_week")
@@ -38,20 +42,23 @@ class RecurrenceFields(BaseModel):
     def _monthly_day(cls, v: int | None, info: ValidationInfo) -> int | None:
         return _only_for(v, info, "monthly", "1–31")
 
-    @field_validator("start_date")
-    @classmethod
-    def _not_ancient(cls, v):
-        if v < EARLIEST:
-            raise PydanticCustomError("invalid", "must not be before 2000-01-01")
-        return v
-
     @field_validator("end_date")
     @classmethod
     def _after_start(cls, v, info: ValidationInfo):
-        start = info.data.get("start_date")
-        if v is not None and start is not None and v < start:
-            raise PydanticCustomError("invalid", "must not be before start_date")
-        return v
+        return not_before(v, info, "start_date")
+
+
+class StoredSchedule(BaseModel):
+    """The fields every stored schedule starts with; a service's model adds its own after them."""
+
+    id: uuid.UUID
+    source: str
+    amount: Money
+    frequency: Frequency
+    day_of_week: int | None
+    day_of_month: int | None
+    start_date: date
+    end_date: date | None
 
 
 def _only_for(value: int | None, info: ValidationInfo, frequency: str, hint: str) -> int | None:

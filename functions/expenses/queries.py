@@ -5,17 +5,20 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
+from shared_lib.dated_records import date_window
 from shared_lib.db import UnitOfWork
+from shared_lib.rbac import Caller
 
 EXPENSE_COLUMNS = """id, agency_id, amount, expense_date, source, notes, schedule_id, created_by, created_at,
     updated_at"""
 
 
-def get_expense(uow: UnitOfWork, agency_id: uuid.UUID, expense_id: uuid.UUID, *, for_update: bool = False):
+def get_expense(uow: UnitOfWork, caller: Caller, expense_id: uuid.UUID, *, for_update: bool = False):
+    """The expense if it is the caller's agency's (every role that may read expenses sees them all)."""
     return uow.execute(
         f"SELECT {EXPENSE_COLUMNS} FROM expense_service.expenses WHERE id = :id AND agency_id = :a"
         f"{' FOR UPDATE' if for_update else ''}",
-        {"id": expense_id, "a": agency_id},
+        {"id": expense_id, "a": caller.agency_id},
     ).one_or_none()
 
 
@@ -50,18 +53,9 @@ def delete_expense(uow: UnitOfWork, expense_id: uuid.UUID) -> None:
 def list_expenses(uow: UnitOfWork, agency_id: uuid.UUID, *, date_from: date | None, date_to: date | None,
                   after: tuple[date, datetime, uuid.UUID] | None, limit: int):
     """One page, newest expense date first; the keyset (expense_date, created_at, id) matches expenses_list."""
-    where, params = ["agency_id = :a"], {"a": agency_id, "limit": limit}
-    if date_from is not None:
-        where.append("expense_date >= :date_from")
-        params["date_from"] = date_from
-    if date_to is not None:
-        where.append("expense_date <= :date_to")
-        params["date_to"] = date_to
-    if after is not None:
-        where.append("(expense_date, created_at, id) < (:a_date, :a_created, :a_id)")
-        params.update(a_date=after[0], a_created=after[1], a_id=after[2])
+    terms, window, order = date_window("", "expense_date", date_from=date_from, date_to=date_to, after=after)
     return uow.execute(
-        f"SELECT {EXPENSE_COLUMNS} FROM expense_service.expenses WHERE {' AND '.join(where)} "
-        "ORDER BY expense_date DESC, created_at DESC, id DESC LIMIT :limit",
-        params,
+        f"SELECT {EXPENSE_COLUMNS} FROM expense_service.expenses WHERE {' AND '.join(['agency_id = :a', *terms])} "
+        f"{order} LIMIT :limit",
+        {"a": agency_id, **window, "limit": limit},
     ).all()

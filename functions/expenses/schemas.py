@@ -3,47 +3,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, Field
 
-from shared_lib.isodate import EARLIEST, IsoDate
-from shared_lib.money import Money, PositiveMoney
-from shared_lib.recurrence import Frequency, RecurrenceFields
-
-# The same ceiling as one income record: a larger single expense is a typo far more often than a fact.
-MAX_AMOUNT = Decimal("1000000.00")
-
-
-def _at_most_limit(d: Decimal) -> Decimal:
-    if d > MAX_AMOUNT:
-        raise PydanticCustomError("money_over_limit", "must be at most 1000000.00")
-    return d
-
-
-Amount = Annotated[PositiveMoney, AfterValidator(_at_most_limit)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+from shared_lib.isodate import IsoDate
+from shared_lib.money import Money
+from shared_lib.recurrence import RecurrenceFields, StoredSchedule
+from shared_lib.record_fields import Amount, DatedPageQuery, NotAncientDate, PageQuery, Strict
 
 
 class ExpenseWrite(Strict):
     """POST /api/expenses/ and PUT /api/expenses/{id}/."""
 
     amount: Amount
-    expense_date: IsoDate = Field(description="local date in the agency's time zone; not in the future")
+    expense_date: NotAncientDate = Field(description="local date in the agency's time zone; not in the future")
     source: str = Field(min_length=1, max_length=200, description="what it was for, e.g. software, ads")
     notes: str | None = Field(None, max_length=2000)
-
-    @field_validator("expense_date")
-    @classmethod
-    def _not_ancient(cls, v: date) -> date:
-        if v < EARLIEST:
-            raise PydanticCustomError("invalid", "must not be before 2000-01-01")
-        return v
 
 
 class Expense(BaseModel):
@@ -58,19 +34,7 @@ class Expense(BaseModel):
     updated_at: datetime
 
 
-class ExpensesQuery(Strict):
-    date_from: IsoDate | None = Field(None, description="inclusive")
-    date_to: IsoDate | None = Field(None, validate_default=True, description="inclusive")
-    limit: int = Field(50, ge=1, le=500)
-    cursor: str | None = Field(None, max_length=1024)
-
-    @field_validator("date_to")
-    @classmethod
-    def _range(cls, v, info: ValidationInfo):
-        start = info.data.get("date_from")
-        if v is not None and start is not None and v < start:
-            raise PydanticCustomError("invalid", "must not be before date_from")
-        return v
+ExpensesQuery = DatedPageQuery
 
 
 class ExpensesPage(BaseModel):
@@ -90,24 +54,14 @@ class ExpenseSchedulePatch(Strict):
     end_date: IsoDate | None = Field(description="inclusive; null = no end (the next run catches up)")
 
 
-class ExpenseSchedule(BaseModel):
-    id: uuid.UUID
-    source: str
-    amount: Money
-    frequency: Frequency
-    day_of_week: int | None
-    day_of_month: int | None
-    start_date: date
-    end_date: date | None
+class ExpenseSchedule(StoredSchedule):
     notes: str | None
     created_by: uuid.UUID
     created_at: datetime
     updated_at: datetime
 
 
-class ExpenseSchedulesQuery(Strict):
-    limit: int = Field(50, ge=1, le=500)
-    cursor: str | None = Field(None, max_length=1024)
+ExpenseSchedulesQuery = PageQuery
 
 
 class ExpenseSchedulesPage(BaseModel):

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from shared_lib.dated_records import date_window
 from shared_lib.db import UnitOfWork
 from shared_lib.rbac import Caller, Role, user_scope
 
@@ -116,19 +117,11 @@ def list_records(uow: UnitOfWork, caller: Caller, *, chatter_id, model_id, type,
         if value is not None:
             where.append(f"r.{column} = :{column}")
             params[column] = value
-    if date_from is not None:
-        where.append("r.sale_date >= :date_from")
-        params["date_from"] = date_from
-    if date_to is not None:
-        where.append("r.sale_date <= :date_to")
-        params["date_to"] = date_to
-    if after is not None:
-        where.append("(r.sale_date, r.created_at, r.id) < (:a_date, :a_created, :a_id)")
-        params.update(a_date=after[0], a_created=after[1], a_id=after[2])
+    terms, window, order = date_window("r.", "sale_date", date_from=date_from, date_to=date_to, after=after)
     return uow.execute(
-        f"SELECT {RECORD_COLUMNS} FROM income_service.income_records r WHERE {' AND '.join(where)} "
-        "ORDER BY r.sale_date DESC, r.created_at DESC, r.id DESC LIMIT :limit",
-        {**params, "limit": limit},
+        f"SELECT {RECORD_COLUMNS} FROM income_service.income_records r WHERE {' AND '.join(where + terms)} "
+        f"{order} LIMIT :limit",
+        {**params, **window, "limit": limit},
     ).all()
 
 

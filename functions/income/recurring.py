@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from shared_lib import recurrence
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import NotFound, invalid
 from shared_lib.outbox_batch import emit_many
-from shared_lib.pagination import decode_cursor, encode_cursor
 from shared_lib.rbac import Caller, Role, user_scope
+from shared_lib.recurring_schedules import ScheduleTable
 
 from . import queries, rules
 from .schemas import (
@@ -22,8 +22,7 @@ from .schemas import (
 )
 from .service import event_data
 
-_COLUMNS = """id, agency_id, source, amount, frequency, day_of_week, day_of_month, start_date, end_date, model_id,
-    assigned_to_user_id, split_percent, split_fixed_amount, notes, created_by, created_at, updated_at"""
+_TABLE = "income_service.recurring_income_schedules"
 
 
 def _scope(caller: Caller) -> tuple[str, dict[str, Any]]:
@@ -31,7 +30,16 @@ def _scope(caller: Caller) -> tuple[str, dict[str, Any]]:
     predicate, params = user_scope(caller, "assigned_to_user_id")
     if caller.role is Role.manager:
         predicate = f"({predicate} OR created_by = :_scope_user)"
-    return predicate, params
+    return f"agency_id = :_scope_agency AND {predicate}", params
+
+
+SCHEDULES = ScheduleTable(
+    table=_TABLE,
+    columns="""id, agency_id, source, amount, frequency, day_of_week, day_of_month, start_date, end_date, model_id,
+    assigned_to_user_id, split_percent, split_fixed_amount, notes, created_by, created_at, updated_at""",
+    model=IncomeSchedule, page_model=IncomeSchedulesPage, scope=_scope,
+    not_found="recurring income schedule not found",
+)
 
 
 def income_schedule_create(*, uow: UnitOfWork, caller: Caller, cmd: IncomeScheduleCreate) -> IncomeSchedule:
@@ -39,61 +47,25 @@ def income_schedule_create(*, uow: UnitOfWork, caller: Caller, cmd: IncomeSchedu
     if cmd.model_id is not None and not queries.model_in_agency(uow, caller.agency_id, cmd.model_id):
         raise invalid(["body", "model_id"], "model not found", NotFound)
     rules.check_split_user(uow, caller=caller, user_id=cmd.assigned_to_user_id)
-    row = uow.execute(
-        f"""
-        INSERT INTO income_service.recurring_income_schedules
-            (agency_id, source, amount, frequency, day_of_week, day_of_month, start_date, end_date, model_id,
-             assigned_to_user_id, split_percent, split_fixed_amount, notes, created_by)
-        VALUES (:agency_id, :source, :amount, :frequency, :day_of_week, :day_of_month, :start_date, :end_date,
-                :model_id, :assigned_to_user_id, :split_percent, :split_fixed_amount, :notes, :created_by)
-        RETURNING {_COLUMNS}
-        """,
-        {**cmd.model_dump(), "agency_id": caller.agency_id, "created_by": caller.user_id},
-    ).one()
-    return IncomeSchedule.model_validate(row, from_attributes=True)
+    return SCHEDULES.create(uow=uow, caller=caller, cmd=cmd)
 
 
 def income_schedule_get(*, uow: UnitOfWork, caller: Caller, schedule_id: uuid.UUID) -> IncomeSchedule:
-    return IncomeSchedule.model_validate(_get(uow, caller, schedule_id), from_attributes=True)
+    return SCHEDULES.get(uow=uow, caller=caller, schedule_id=schedule_id)
 
 
 def income_schedule_end(*, uow: UnitOfWork, caller: Caller, schedule_id: uuid.UUID,
                         cmd: IncomeSchedulePatch) -> IncomeSchedule:
     """Set or clear end_date: nothing after it is generated; what was generated stays."""
-    current = _get(uow, caller, schedule_id, for_update=True)
-    if cmd.end_date is not None and cmd.end_date < current.start_date:
-        raise invalid(["body", "end_date"], "must not be before start_date")
-    row = uow.execute(
-        f"UPDATE income_service.recurring_income_schedules SET end_date = :e, updated_at = now() "
-        f"WHERE id = :id RETURNING {_COLUMNS}",
-        {"e": cmd.end_date, "id": schedule_id},
-    ).one()
-    return IncomeSchedule.model_validate(row, from_attributes=True)
+    return SCHEDULES.end(uow=uow, caller=caller, schedule_id=schedule_id, end_date=cmd.end_date)
 
 
 def income_schedule_list(*, uow: UnitOfWork, caller: Caller, q: IncomeSchedulesQuery) -> IncomeSchedulesPage:
-    predicate, params = _scope(caller)
-    where = f"agency_id = :_scope_agency AND {predicate}"
-    if q.cursor is not None:
-        try:
-            created, last_id = decode_cursor(q.cursor, (datetime, uuid.UUID))
-        except ValueError:
-            raise invalid(["query", "cursor"], "invalid cursor; start again from the first page") from None
-        where += " AND (created_at, id) < (:c_at, :c_id)"
-        params.update(c_at=created, c_id=last_id)
-    rows = uow.execute(
-        f"SELECT {_COLUMNS} FROM income_service.recurring_income_schedules WHERE {where} "
-        "ORDER BY created_at DESC, id DESC LIMIT :limit",
-        {**params, "limit": q.limit + 1},
-    ).all()
-    items = [IncomeSchedule.model_validate(r, from_attributes=True) for r in rows[: q.limit]]
-    more = len(rows) > q.limit
-    return IncomeSchedulesPage(items=items,
-                         next_cursor=encode_cursor(items[-1].created_at, items[-1].id) if more else None)
+    return SCHEDULES.list_page(uow=uow, caller=caller, limit=q.limit, cursor=q.cursor)
 
 
 GENERATOR = dict(  # the tables and the INSERT the shared generator runs for this service
-    schedules="income_service.recurring_income_schedules",
+    schedules=_TABLE,
     occurrences="income_service.recurring_income_occurrences",
     record_column="income_record_id",
     insert_records=f"""
@@ -104,7 +76,7 @@ GENERATOR = dict(  # the tables and the INSERT the shared generator runs for thi
         SELECT c.record_id, s.agency_id, 'other_income', s.amount, 0, 0, s.amount, c.occurrence_date,
                s.model_id, s.created_by, s.source, s.notes, s.assigned_to_user_id, s.split_percent,
                s.split_fixed_amount, s.id, c.occurrence_date
-        FROM claimed c JOIN income_service.recurring_income_schedules s ON s.id = c.schedule_id
+        FROM claimed c JOIN {_TABLE} s ON s.id = c.schedule_id
         ORDER BY c.schedule_id, c.occurrence_date
         RETURNING {queries.RECORD_COLUMNS.replace("r.", "")}
     """,
@@ -118,15 +90,3 @@ def income_recurring_generate(*, uow: UnitOfWork, as_of: date) -> int:
     emit_many(uow, "income.registered",
               [(r.agency_id, r.id, event_data(r, reason="generated", old=None, new=r)) for r in rows])
     return len(rows)
-
-
-def _get(uow: UnitOfWork, caller: Caller, schedule_id: uuid.UUID, *, for_update: bool = False):
-    predicate, params = _scope(caller)
-    row = uow.execute(
-        f"SELECT {_COLUMNS} FROM income_service.recurring_income_schedules "
-        f"WHERE id = :id AND agency_id = :_scope_agency AND {predicate}{' FOR UPDATE' if for_update else ''}",
-        {**params, "id": schedule_id},
-    ).one_or_none()
-    if row is None:
-        raise NotFound("recurring income schedule not found")
-    return row

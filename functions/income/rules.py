@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import Forbidden, NotFound, invalid
 from shared_lib.money import percent_of
-from shared_lib.periods import local_today
 from shared_lib.rbac import Caller, Role
 
 from . import queries
@@ -31,12 +29,6 @@ def amounts(type: str, gross: Decimal, fee_percent: Decimal) -> tuple[Decimal, D
         return ZERO, ZERO, gross
     fee = percent_of(gross, fee_percent)
     return fee_percent, fee, gross - fee
-
-
-def ensure_not_future(caller: Caller, day: date, loc: list[str]) -> None:
-    """A sale or expense date is a local date in the agency's time zone and may not be after its today."""
-    if day > local_today(caller.agency_timezone):
-        raise invalid(loc, "must not be in the future")
 
 
 def attribute(uow: UnitOfWork, *, caller: Caller, cmd: IncomeRegister, current=None) -> Attribution:

@@ -9,19 +9,13 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from shared_lib.isodate import EARLIEST, IsoDate
-from shared_lib.money import Money, PositiveMoney, Rate
-from shared_lib.recurrence import Frequency, RecurrenceFields
+from shared_lib.isodate import IsoDate
+from shared_lib.money import Money, Rate
+from shared_lib.recurrence import RecurrenceFields, StoredSchedule
+from shared_lib.record_fields import Amount, DatedPageQuery, NotAncientDate, PageQuery, Strict
 
 IncomeType = Literal["message_sale", "tip_sale", "other_income"]
 CHATTING = frozenset({"message_sale", "tip_sale"})
-MAX_GROSS = Decimal("1000000.00")
-
-
-def _at_most_limit(d: Decimal) -> Decimal:
-    if d > MAX_GROSS:
-        raise PydanticCustomError("money_over_limit", "must be at most 1000000.00")
-    return d
 
 
 def _positive_rate(d: Decimal) -> Decimal:
@@ -30,12 +24,7 @@ def _positive_rate(d: Decimal) -> Decimal:
     return d
 
 
-Amount = Annotated[PositiveMoney, AfterValidator(_at_most_limit)]
 SplitPercent = Annotated[Rate, AfterValidator(_positive_rate)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 def _present(info: ValidationInfo, *names: str) -> bool:
@@ -71,7 +60,7 @@ class IncomeRegister(Strict):
 
     type: IncomeType
     gross_amount: Amount
-    sale_date: IsoDate = Field(description="local date in the agency's time zone; not in the future")
+    sale_date: NotAncientDate = Field(description="local date in the agency's time zone; not in the future")
     model_id: uuid.UUID | None = Field(None, validate_default=True, description="required for chatting sales")
     chatter_id: uuid.UUID | None = Field(
         None, validate_default=True,
@@ -92,13 +81,6 @@ class IncomeRegister(Strict):
     @classmethod
     def _split_needs_user(cls, v, info: ValidationInfo):
         return check_split_user(v, info)
-
-    @field_validator("sale_date")
-    @classmethod
-    def _not_ancient(cls, v: date) -> date:
-        if v < EARLIEST:
-            raise PydanticCustomError("invalid", "must not be before 2000-01-01")
-        return v
 
     @field_validator("model_id")
     @classmethod
@@ -156,22 +138,15 @@ class IncomeRecord(BaseModel):
     updated_at: datetime
 
 
-class IncomeRecordsQuery(Strict):
+class _RecordFilters(Strict):
     chatter_id: uuid.UUID | None = None
     model_id: uuid.UUID | None = None
     type: IncomeType | None = None
-    date_from: IsoDate | None = Field(None, description="inclusive")
-    date_to: IsoDate | None = Field(None, validate_default=True, description="inclusive")
-    limit: int = Field(50, ge=1, le=500)
-    cursor: str | None = Field(None, max_length=1024)
 
-    @field_validator("date_to")
-    @classmethod
-    def _range(cls, v, info: ValidationInfo):
-        start = info.data.get("date_from")
-        if v is not None and start is not None and v < start:
-            raise PydanticCustomError("invalid", "must not be before date_from")
-        return v
+
+# pydantic orders fields from the last base to the first: the filters come before the dates and the page.
+class IncomeRecordsQuery(DatedPageQuery, _RecordFilters):
+    pass
 
 
 class IncomeRecordsPage(BaseModel):
@@ -207,15 +182,7 @@ class IncomeSchedulePatch(Strict):
     end_date: IsoDate | None = Field(description="inclusive; null = no end (the next run catches up)")
 
 
-class IncomeSchedule(BaseModel):
-    id: uuid.UUID
-    source: str
-    amount: Money
-    frequency: Frequency
-    day_of_week: int | None
-    day_of_month: int | None
-    start_date: date
-    end_date: date | None
+class IncomeSchedule(StoredSchedule):
     model_id: uuid.UUID | None
     assigned_to_user_id: uuid.UUID | None
     split_percent: Rate | None
@@ -226,9 +193,7 @@ class IncomeSchedule(BaseModel):
     updated_at: datetime
 
 
-class IncomeSchedulesQuery(Strict):
-    limit: int = Field(50, ge=1, le=500)
-    cursor: str | None = Field(None, max_length=1024)
+IncomeSchedulesQuery = PageQuery
 
 
 class IncomeSchedulesPage(BaseModel):

@@ -5,10 +5,10 @@ import uuid
 from datetime import date, datetime
 
 from shared_lib.closing import ensure_open
+from shared_lib.dated_records import DatedRecords, ensure_not_future
 from shared_lib.db import UnitOfWork
-from shared_lib.errors import NotFound, invalid
+from shared_lib.keyset_pages import cursor_key, page_of
 from shared_lib.outbox_batch import emit_many
-from shared_lib.pagination import decode_cursor, encode_cursor
 from shared_lib.rbac import Caller
 
 from . import queries, rules
@@ -24,66 +24,44 @@ from .schemas import (
 
 def income_register(*, uow: UnitOfWork, caller: Caller, cmd: IncomeRegister) -> IncomeRecord:
     """Register a sale or other income for the caller's agency; publishes income.registered."""
-    rules.ensure_not_future(caller, cmd.sale_date, ["body", "sale_date"])
+    ensure_not_future(caller, cmd.sale_date, ["body", "sale_date"])
     who = rules.attribute(uow, caller=caller, cmd=cmd)
     rules.check_split_user(uow, caller=caller, user_id=cmd.assigned_to_user_id)
     ensure_open(uow, caller.agency_id, cmd.sale_date)
     row = queries.insert_record(uow, {**_values(uow, caller, cmd, who), "registered_by_user_id": caller.user_id})
-    uow.emit("income.registered", agency_id=caller.agency_id, subject=row.id,
-             data=event_data(row, reason="registered", old=None, new=row))
+    RECORDS.emit(uow, caller, "registered", reason="registered", old=None, new=row)
     return IncomeRecord.model_validate(row, from_attributes=True)
 
 
 def income_get(*, uow: UnitOfWork, caller: Caller, income_id: uuid.UUID) -> IncomeRecord:
-    row = queries.get_record(uow, caller, income_id)
-    if row is None:
-        raise NotFound("income record not found")
-    return IncomeRecord.model_validate(row, from_attributes=True)
+    return IncomeRecord.model_validate(RECORDS.get(uow, caller, income_id), from_attributes=True)
 
 
 def income_update(*, uow: UnitOfWork, caller: Caller, income_id: uuid.UUID, cmd: IncomeRegister) -> IncomeRecord:
     """Replace a record (the register body); fee and net recomputed; income.updated carries old and new."""
-    current = queries.get_record(uow, caller, income_id, for_update=True)
-    if current is None:
-        raise NotFound("income record not found")
-    rules.ensure_not_future(caller, cmd.sale_date, ["body", "sale_date"])
+    current = RECORDS.get(uow, caller, income_id, for_update=True)
+    ensure_not_future(caller, cmd.sale_date, ["body", "sale_date"])
     who = rules.attribute(uow, caller=caller, cmd=cmd, current=current)
     rules.check_split_user(uow, caller=caller, user_id=cmd.assigned_to_user_id,
                            current_user_id=current.assigned_to_user_id)
     ensure_open(uow, caller.agency_id, current.sale_date, cmd.sale_date)
     row = queries.update_record(uow, income_id, _values(uow, caller, cmd, who))
-    uow.emit("income.updated", agency_id=caller.agency_id, subject=row.id,
-             data=event_data(row, reason="edited", old=current, new=row))
+    RECORDS.emit(uow, caller, "updated", reason="edited", old=current, new=row)
     return IncomeRecord.model_validate(row, from_attributes=True)
 
 
 def income_delete(*, uow: UnitOfWork, caller: Caller, income_id: uuid.UUID) -> None:
     """Delete a record dated in an open period; income.deleted carries what it was."""
-    current = queries.get_record(uow, caller, income_id, for_update=True)
-    if current is None:
-        raise NotFound("income record not found")
-    ensure_open(uow, caller.agency_id, current.sale_date)
-    queries.delete_record(uow, income_id)
-    uow.emit("income.deleted", agency_id=caller.agency_id, subject=income_id,
-             data=event_data(current, reason="deleted", old=current, new=None))
+    RECORDS.delete(uow, caller, income_id)
 
 
 def income_list(*, uow: UnitOfWork, caller: Caller, q: IncomeRecordsQuery) -> IncomeRecordsPage:
     """The caller's visible records, newest sale first, filtered as API.md lists."""
-    after = None
-    if q.cursor is not None:
-        try:
-            after = decode_cursor(q.cursor, (date, datetime, uuid.UUID))
-        except ValueError:
-            raise invalid(["query", "cursor"], "invalid cursor; start again from the first page") from None
+    after = cursor_key(q.cursor, (date, datetime, uuid.UUID))
     rows = queries.list_records(uow, caller, chatter_id=q.chatter_id, model_id=q.model_id, type=q.type,
                                 date_from=q.date_from, date_to=q.date_to, after=after, limit=q.limit + 1)
-    items = [IncomeRecord.model_validate(r, from_attributes=True) for r in rows[: q.limit]]
-    next_cursor = None
-    if len(rows) > q.limit:
-        last = items[-1]
-        next_cursor = encode_cursor(last.sale_date, last.created_at, last.id)
-    return IncomeRecordsPage(items=items, next_cursor=next_cursor)
+    return page_of(rows, limit=q.limit, item=IncomeRecord, page=IncomeRecordsPage,
+                   key=lambda r: (r.sale_date, r.created_at, r.id))
 
 
 def income_fees_recompute(*, uow: UnitOfWork, agency_id: uuid.UUID, effective_from: date) -> int:
@@ -129,3 +107,7 @@ class _Before:
     def __init__(self, row):
         self.id, self.agency_id, self.schedule_id = row.id, row.agency_id, row.schedule_id
         self._mapping = {**row._mapping, "fee_amount": row.o_fee_amount, "net_amount": row.o_net_amount}
+
+
+RECORDS = DatedRecords(noun="income record", date_field="sale_date", events="income",
+                       find=queries.get_record, remove=queries.delete_record, event_data=event_data)
