@@ -110,6 +110,19 @@ class Result:
         return dict(out)
 
 
+def ledger_legs(result: Result) -> list[tuple[str, uuid.UUID | None, Decimal]]:
+    """The calculation's double-entry posting: credit net income; debit each payable, the expenses and the
+    profit (a loss is a credit). Debits are positive, credits negative; the legs sum to zero."""
+    legs: list[tuple[str, uuid.UUID | None, Decimal]] = [("revenue:net_income", None, -result.net_income)]
+    legs += [("payable:employee", u, t) for u, t in sorted(result.totals_by_user().items(), key=lambda x: str(x[0]))]
+    by_model: dict[uuid.UUID, Decimal] = defaultdict(lambda: ZERO)
+    for m in result.model_payouts:
+        by_model[m.model_id] += m.amount
+    legs += [("payable:model", m, a) for m, a in sorted(by_model.items(), key=lambda x: str(x[0]))]
+    legs += [("expense:operating", None, result.expenses), ("equity:agency_profit", None, result.agency_profit)]
+    return legs
+
+
 def version_on(versions: Sequence, day: date):
     """The version in effect on `day`: the greatest effective_from <= day (versions sorted ascending)."""
     found = None

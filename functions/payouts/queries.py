@@ -8,7 +8,7 @@ from typing import Any
 
 from shared_lib.periods import Period
 
-from .calc import Deduction, ModelSettings, Result, Sale, UserSettings
+from .calc import Deduction, ModelSettings, Result, Sale, UserSettings, ledger_legs
 
 
 def load_sales(uow, agency_id: uuid.UUID, period: Period) -> list[Sale]:
@@ -169,15 +169,8 @@ def replace_result(uow, agency_id: uuid.UUID, result: Result) -> None:
 
 
 def _post_ledger(uow, agency_id: uuid.UUID, result: Result) -> None:
-    """One balanced posting: credit net income; debit each payable, the expenses and the profit (or loss)."""
-    legs: list[dict[str, Any]] = [{"account": "revenue:net_income", "party": None, "amount": -result.net_income}]
-    legs += [{"account": "payable:employee", "party": u, "amount": t} for u, t in result.totals_by_user().items()]
-    by_model: dict[uuid.UUID, Decimal] = {}
-    for m in result.model_payouts:
-        by_model[m.model_id] = by_model.get(m.model_id, Decimal("0.00")) + m.amount
-    legs += [{"account": "payable:model", "party": m, "amount": a} for m, a in by_model.items()]
-    legs += [{"account": "expense:operating", "party": None, "amount": result.expenses},
-             {"account": "equity:agency_profit", "party": None, "amount": result.agency_profit}]
+    """One balanced posting per calculation (the database re-checks the balance at commit)."""
+    legs = [{"account": a, "party": p, "amount": x} for a, p, x in ledger_legs(result)]
     posting_id = uow.execute(
         "INSERT INTO financial_calculations.ledger_postings (agency_id, period, description) "
         "VALUES (:a, :p, :d) RETURNING id",

@@ -8,7 +8,7 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.payouts.calc import Deduction, ModelSettings, Sale, UserSettings, calculate
+from functions.payouts.calc import Deduction, ModelSettings, Sale, UserSettings, calculate, ledger_legs
 from shared_lib.money import percent_of
 from shared_lib.periods import Period
 
@@ -183,6 +183,7 @@ def test_conservation_exactness_and_order_independence(agency, rnd):
     sales, users, models, expenses = agency
     r = calculate(period=NOV, sales=sales, user_settings=users, model_settings=models, expenses=expenses)
     assert r.net_income == r.employee_payouts + r.model_payouts_total + r.expenses + r.agency_profit
+    assert sum(amount for _, _, amount in ledger_legs(r)) == 0  # every posting balances
     for line in r.lines:
         assert line.amount == line.amount.quantize(D("0.01"))
     # The result does not depend on the order the inputs arrive in.
@@ -192,3 +193,6 @@ def test_conservation_exactness_and_order_independence(agency, rnd):
     r2 = calculate(period=NOV, sales=shuffled, user_settings=users2, model_settings=models, expenses=expenses)
     assert r2.lines == r.lines and r2.model_payouts == r.model_payouts
     assert r2.agency_profit == r.agency_profit
+    # Recalculating from the same truth changes nothing.
+    r3 = calculate(period=NOV, sales=sales, user_settings=users, model_settings=models, expenses=expenses)
+    assert (r3.lines, r3.model_payouts, ledger_legs(r3)) == (r.lines, r.model_payouts, ledger_legs(r))
