@@ -1,23 +1,28 @@
-"""The engine: Cloud SQL connector in the cloud (lazy refresh, small pool), DATABASE_URL locally; nothing connects."""
+"""The engine: Cloud SQL connector in the cloud (lazy refresh, small pool), DATABASE_URL locally; nothing connects.
+
+Each case runs in a fresh interpreter: the engine and settings are process globals that the running test
+platform's threads share, so they are not swapped under them.
+"""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared_lib import db
-from shared_lib.config import reset_settings
+ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def clean_engine(monkeypatch):
-    db.dispose_engine()
-    yield monkeypatch
-    db.dispose_engine()
-    monkeypatch.undo()
-    reset_settings()
+def _run(code: str, **env: str) -> dict:
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "INSTANCE_CONNECTION_NAME")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**base, "PYTHONPATH": str(ROOT), **env},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _service_account_file(tmp_path) -> str:
@@ -33,36 +38,35 @@ def _service_account_file(tmp_path) -> str:
     return str(path)
 
 
-def test_cloud_sql_engine_is_lazy_small_and_uses_the_connector(clean_engine, tmp_path):
-    from google.cloud.sql.connector import RefreshStrategy
-
-    mp = clean_engine
-    mp.delenv("DATABASE_URL", raising=False)
-    mp.setenv("GOOGLE_APPLICATION_CREDENTIALS", _service_account_file(tmp_path))
-    mp.setenv("INSTANCE_CONNECTION_NAME", "demo-onlymanager:europe-west1:om")
-    mp.setenv("DB_IAM_AUTH", "true")
-    reset_settings()
-    engine = db.engine()
-    assert engine is db.engine()  # one per instance, reused
-    assert engine.dialect.driver == "pg8000"
-    assert engine.pool.size() + engine.pool._max_overflow <= 5 and engine.pool._recycle == 1800
-    assert db._connector._refresh_strategy == RefreshStrategy.LAZY
-    assert engine.pool.checkedout() == 0  # nothing connected yet
+def test_cloud_sql_engine_is_lazy_small_and_uses_the_connector(tmp_path):
+    state = _run(
+        "import json\n"
+        "from google.cloud.sql.connector import RefreshStrategy\n"
+        "from shared_lib import db\n"
+        "e = db.engine()\n"
+        "print(json.dumps({'same': e is db.engine(), 'driver': e.dialect.driver,\n"
+        "  'pool': e.pool.size() + e.pool._max_overflow, 'recycle': e.pool._recycle,\n"
+        "  'lazy': db._connector._refresh_strategy == RefreshStrategy.LAZY, 'out': e.pool.checkedout()}))\n",
+        GOOGLE_APPLICATION_CREDENTIALS=_service_account_file(tmp_path),
+        INSTANCE_CONNECTION_NAME="demo-onlymanager:europe-west1:om", DB_IAM_AUTH="true")
+    assert state == {"same": True, "driver": "pg8000", "pool": 4, "recycle": 1800, "lazy": True, "out": 0}
 
 
-def test_without_any_database_configured_the_error_says_what_to_set(clean_engine):
-    mp = clean_engine
-    mp.delenv("DATABASE_URL", raising=False)
-    mp.delenv("INSTANCE_CONNECTION_NAME", raising=False)
-    reset_settings()
-    with pytest.raises(RuntimeError, match="DATABASE_URL"):
-        db.engine()
+def test_without_any_database_configured_the_error_says_what_to_set():
+    state = _run(
+        "import json\n"
+        "from shared_lib import db\n"
+        "try:\n    db.engine(); msg = ''\n"
+        "except RuntimeError as exc:\n    msg = str(exc)\n"
+        "print(json.dumps({'msg': msg}))\n")
+    assert "DATABASE_URL" in state["msg"] and "INSTANCE_CONNECTION_NAME" in state["msg"]
 
 
-def test_a_pgserver_uri_is_turned_into_a_pg8000_socket_url(clean_engine):
-    mp = clean_engine
-    mp.setenv("DATABASE_URL", "postgresql://postgres:@/postgres?host=/tmp/pgdata")
-    mp.delenv("INSTANCE_CONNECTION_NAME", raising=False)
-    reset_settings()
-    url = db.engine().url
-    assert url.drivername == "postgresql+pg8000" and url.query["unix_sock"] == "/tmp/pgdata/.s.PGSQL.5432"
+def test_a_pgserver_uri_is_turned_into_a_pg8000_socket_url():
+    state = _run(
+        "import json\n"
+        "from shared_lib import db\n"
+        "u = db.engine().url\n"
+        "print(json.dumps({'driver': u.drivername, 'sock': u.query['unix_sock']}))\n",
+        DATABASE_URL="postgresql://postgres:@/postgres?host=/tmp/pgdata")
+    assert state == {"driver": "postgresql+pg8000", "sock": "/tmp/pgdata/.s.PGSQL.5432"}
