@@ -127,6 +127,14 @@ class UnitOfWork:
         self.pending_events.append(event)
         return event
 
+    def emit_many(self, type: str, items) -> list:
+        """emit for each (agency_id, subject, data) in one INSERT: for set-based writers (generators, recomputes)."""
+        from .events import write_outbox_many
+
+        events = write_outbox_many(self, type, items)
+        self.pending_events.extend(events)
+        return events
+
     def after_commit(self, fn: Callable[[], None]) -> None:
         self._after_commit.append(fn)
 

@@ -6,7 +6,7 @@ import logging
 import threading
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -41,18 +41,32 @@ class Event(BaseModel):
 
 
 def write_outbox(uow, *, type: str, agency_id: Any, subject: Any, data: dict[str, Any]) -> Event:
-    """Insert the event in the caller's transaction (uow.emit calls this)."""
-    event = Event(event_id=uuid.uuid4(), type=type, occurred_at=datetime.now(timezone.utc),
-                  agency_id=agency_id, subject=None if subject is None else str(subject), data=data)
-    uow.execute(
-        """
-        INSERT INTO eventing.outbox (event_id, type, agency_id, subject, payload, occurred_at)
-        VALUES (:id, :type, :agency, :subject, CAST(:payload AS jsonb), :at)
-        """,
-        {"id": event.event_id, "type": event.type, "agency": event.agency_id, "subject": event.subject,
-         "payload": event.model_dump_json(), "at": event.occurred_at},
-    )
-    return event
+    """Insert one event in the caller's transaction (uow.emit calls this)."""
+    return write_outbox_many(uow, type, [(agency_id, subject, data)])[0]
+
+
+def write_outbox_many(uow, type: str, items: Iterable[tuple[Any, Any, dict[str, Any]]]) -> list[Event]:
+    """Insert one event per (agency_id, subject, data) with a single statement, in order (uow.emit_many)."""
+    now = datetime.now(timezone.utc)
+    events = [Event(event_id=uuid.uuid4(), type=type, occurred_at=now, agency_id=agency_id,
+                    subject=None if subject is None else str(subject), data=data)
+              for agency_id, subject, data in items]
+    if events:
+        uow.execute(
+            """
+            INSERT INTO eventing.outbox (event_id, type, agency_id, subject, payload, occurred_at)
+            SELECT e.id, :type, e.agency, e.subject, e.payload, :at
+            FROM unnest(CAST(:ids AS uuid[]), CAST(:agencies AS uuid[]), CAST(:subjects AS text[]),
+                        CAST(:payloads AS jsonb[])) WITH ORDINALITY AS e(id, agency, subject, payload, n)
+            ORDER BY e.n
+            """,
+            {"type": type, "at": now,
+             "ids": [str(e.event_id) for e in events],
+             "agencies": [None if e.agency_id is None else str(e.agency_id) for e in events],
+             "subjects": [e.subject for e in events],
+             "payloads": [e.model_dump_json() for e in events]},
+        )
+    return events
 
 
 def publish_pending(events: list[Event]) -> int:

@@ -6,7 +6,6 @@ from datetime import date
 
 from shared_lib import recurrence
 from shared_lib.db import UnitOfWork
-from shared_lib.outbox_batch import emit_many
 from shared_lib.rbac import Caller
 from shared_lib.recurring_schedules import ScheduleTable
 
@@ -72,6 +71,6 @@ def expenses_recurring_generate(*, uow: UnitOfWork, as_of: date) -> int:
     """Every occurrence due up to as_of, for every agency, exactly once: one expense each (the schedule's
     amount, source, notes and author), one expense.recorded each. Returns how many."""
     rows = recurrence.generate(uow, as_of=as_of, **GENERATOR)
-    emit_many(uow, "expense.recorded",
+    uow.emit_many("expense.recorded",
               [(r.agency_id, r.id, event_data(r, reason="generated", old=None, new=r)) for r in rows])
     return len(rows)

@@ -8,7 +8,6 @@ from typing import Any
 from shared_lib import recurrence
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import NotFound, invalid
-from shared_lib.outbox_batch import emit_many
 from shared_lib.rbac import Caller, Role, user_scope
 from shared_lib.recurring_schedules import ScheduleTable
 
@@ -87,6 +86,6 @@ def income_recurring_generate(*, uow: UnitOfWork, as_of: date) -> int:
     """Every occurrence due up to as_of, for every agency, exactly once: one other_income record each (the
     schedule's source, amount, model, split and author), one income.registered each. Returns how many."""
     rows = recurrence.generate(uow, as_of=as_of, **GENERATOR)
-    emit_many(uow, "income.registered",
+    uow.emit_many("income.registered",
               [(r.agency_id, r.id, event_data(r, reason="generated", old=None, new=r)) for r in rows])
     return len(rows)

@@ -8,7 +8,6 @@ from shared_lib.closing import ensure_open
 from shared_lib.dated_records import DatedRecords, ensure_not_future
 from shared_lib.db import UnitOfWork
 from shared_lib.keyset_pages import cursor_key, page_of
-from shared_lib.outbox_batch import emit_many
 from shared_lib.rbac import Caller
 
 from . import queries, rules
@@ -68,7 +67,7 @@ def income_fees_recompute(*, uow: UnitOfWork, agency_id: uuid.UUID, effective_fr
     """After a platform-fee change: stored fee and net of the covered records in open periods follow the fee %
     in effect on their date; one income.updated per changed record. Returns how many changed."""
     rows = queries.recompute_fees(uow, agency_id, effective_from)
-    emit_many(uow, "income.updated", [
+    uow.emit_many("income.updated", [
         (r.agency_id, r.id,
          event_data(r, reason="platform_fee_changed", old=_Before(r), new=r)) for r in rows])
     return len(rows)

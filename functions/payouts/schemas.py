@@ -9,13 +9,10 @@ from pydantic import BaseModel, ConfigDict
 
 from shared_lib.money import Money, Rate
 from shared_lib.periods import PeriodStr
+from shared_lib.record_fields import Strict
 
 Kind = Literal["commission", "fixed_salary", "manager_tick", "other_income_share", "deduction"]
 Status = Literal["open", "closed"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class CalculateRequest(Strict):

@@ -8,15 +8,8 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared_lib.money import Money, NonNegativeMoney
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class Page(Strict):
-    limit: int = Field(50, ge=1, le=500)
-    cursor: str | None = Field(None, max_length=1024)
+from shared_lib.record_fields import PageQuery as Page
+from shared_lib.record_fields import Strict
 
 
 class RangeQuery(Page):

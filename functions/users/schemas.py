@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from shared_lib.money import NonNegativeMoney, Rate
+from shared_lib.record_fields import Strict
 
 RoleName = Literal["owner", "manager", "chatter"]
 CompensationType = Literal["commission", "fixed", "fixed_plus_commission"]
@@ -19,10 +20,6 @@ FIRST_EFFECTIVE_DATE = date(2000, 1, 1)
 LAST_EFFECTIVE_DATE = date(2099, 12, 31)
 # Deliberately loose (Firebase Auth has the final word): one @, no spaces, a dot in the domain.
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class Query(BaseModel):
