@@ -26,14 +26,17 @@ def database() -> str:
             import pg8000.native
 
             admin = pg8000.native.Connection("postgres", host="127.0.0.1", database="postgres")
-            if not admin.run("SELECT 1 FROM pg_database WHERE datname = 'om_bench'"):
-                admin.run("CREATE DATABASE om_bench")
+            # A fresh database per run: figures never depend on what an earlier run left behind.
+            admin.run("DROP DATABASE IF EXISTS om_bench WITH (FORCE)")
+            admin.run("CREATE DATABASE om_bench")
             admin.close()
             os.environ["DATABASE_URL"] = "postgresql+pg8000://postgres@127.0.0.1:5432/om_bench"
         except OSError:
+            import tempfile
+
             from emulator.platform import embedded_database_url
 
-            os.environ["DATABASE_URL"] = embedded_database_url(ROOT / ".local" / "bench")
+            os.environ["DATABASE_URL"] = embedded_database_url(tempfile.mkdtemp(prefix="om-bench-"))
     reset_settings()
     dispose_engine()
     migrate()
