@@ -21,6 +21,13 @@ os.environ["OUTBOX_RELAY_MIN_AGE_SECONDS"] = "0"
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# Property tests: no per-example deadline (a loaded 2-core machine is slow, not wrong); in CI the examples are
+# derived from the test itself, so a run is reproducible — exploring new examples is for development runs.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("onlymanager", deadline=None, derandomize=IN_CI, print_blob=True)
+_hypothesis_settings.load_profile("onlymanager")
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
