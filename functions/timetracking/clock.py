@@ -93,9 +93,21 @@ def emit(uow: UnitOfWork, row: Any, kind: str, minutes: int) -> None:
 def emit_event(uow: UnitOfWork, *, agency_id: uuid.UUID, user_id: uuid.UUID, shift_id: uuid.UUID,
                entry_id: uuid.UUID | None, local_date: date, kind: str, minutes: int) -> None:
     """employee.time.event through the outbox; subject = the user, whose period the payouts recompute."""
+    uow.emit_many(EVENT, [event_item(agency_id=agency_id, user_id=user_id, shift_id=shift_id, entry_id=entry_id,
+                                     local_date=local_date, kind=kind, minutes=minutes)])
+
+
+def entry_event_item(row: Any, kind: str, minutes: int) -> tuple:
+    """(agency_id, subject, data) of employee.time.event for an entry row, for uow.emit_many."""
+    return event_item(agency_id=row.agency_id, user_id=row.user_id, shift_id=row.shift_id, entry_id=row.id,
+                      local_date=row.local_date, kind=kind, minutes=minutes)
+
+
+def event_item(*, agency_id: uuid.UUID, user_id: uuid.UUID, shift_id: uuid.UUID, entry_id: uuid.UUID | None,
+               local_date: date, kind: str, minutes: int) -> tuple:
     data = EmployeeTimeEvent(agency_id=agency_id, user_id=user_id, kind=kind, shift_id=shift_id, entry_id=entry_id,
                              minutes=minutes, local_date=local_date, period=local_date.strftime("%Y-%m"))
-    uow.emit(EVENT, agency_id=agency_id, subject=user_id, data=data.model_dump(mode="json"))
+    return agency_id, user_id, data.model_dump(mode="json")
 
 
 def to_entry(row: Any) -> Entry:

@@ -28,14 +28,12 @@ def sweep(*, uow: UnitOfWork, as_of: date, now: datetime | None = None) -> Sweep
     cutoff = rules.sweep_cutoff(as_of, now)
 
     missed = queries.mark_missed_shifts(uow, cutoff=cutoff, now=now)
-    for r in missed:
-        clock.emit_event(uow, agency_id=r.agency_id, user_id=r.user_id, shift_id=r.id, entry_id=None,
-                         local_date=r.local_date, kind="missed_shift",
-                         minutes=rules.whole_minutes(r.starts_at, r.ends_at))
+    events = [clock.event_item(agency_id=r.agency_id, user_id=r.user_id, shift_id=r.id, entry_id=None,
+                               local_date=r.local_date, kind="missed_shift",
+                               minutes=rules.whole_minutes(r.starts_at, r.ends_at)) for r in missed]
 
     flagged = queries.flag_missed_check_outs(uow, cutoff=cutoff, now=now)
-    for r in flagged:
-        clock.emit(uow, r, "missed_check_out", 0)
+    events += [clock.entry_event_item(r, "missed_check_out", 0) for r in flagged]
 
     due = queries.due_auto_close(uow, cutoff=cutoff)
     closes = []
@@ -45,9 +43,9 @@ def sweep(*, uow: UnitOfWork, as_of: date, now: datetime | None = None) -> Sweep
         closes.append((r.id, out_at, rules.worked_minutes(r.checked_in_at, out_at),
                        rules.overtime_minutes(r.ends_at, out_at)))
     queries.apply_auto_close(uow, now=now, closes=closes)
-    for r in due:
-        if not r.missed_check_out:  # an auto-closed entry is a missed check-out too, announced once
-            clock.emit(uow, r, "missed_check_out", 0)
+    # An auto-closed entry is a missed check-out too, announced once.
+    events += [clock.entry_event_item(r, "missed_check_out", 0) for r in due if not r.missed_check_out]
+    uow.emit_many(clock.EVENT, events)  # one outbox INSERT for the whole sweep
 
     expired = queries.expire_time_events(uow, received_before=now - timedelta(hours=24))
     result = SweepResult(cutoff, len(missed), len(flagged) + sum(not r.missed_check_out for r in due), len(due),
