@@ -1,14 +1,18 @@
-"""Opaque keyset-pagination cursors (url-safe base64 of a JSON list) and page-size limits."""
+"""Keyset pagination: opaque cursors (url-safe base64 of a JSON list), page-size limits, pages of rows."""
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
+
+from pydantic import BaseModel
+
+from .errors import invalid
 
 # A cursor holds a few sort keys; anything much longer is not one of ours.
 _MAX_CURSOR_LENGTH = 1024
@@ -96,3 +100,27 @@ def clamp_limit(limit: int | None, default: int = 50, maximum: int = 500) -> int
     if not 1 <= limit <= maximum:
         raise ValueError(f"limit must be between 1 and {maximum}")
     return limit
+
+
+PageT = TypeVar("PageT", bound=BaseModel)
+
+
+
+def cursor_key(cursor: str | None, types: tuple[type, ...]) -> tuple[Any, ...] | None:
+    """The sort key of the previous page's last row, or None on the first page; 400 `query.cursor` otherwise."""
+    if cursor is None:
+        return None
+    try:
+        return decode_cursor(cursor, types)
+    except ValueError:
+        # One answer for every kind of garbage: the client only needs to start again.
+        raise invalid(["query", "cursor"], "invalid cursor; start again from the first page") from None
+
+
+def page_of(rows: Sequence[Any], *, limit: int, item: type[BaseModel], page: type[PageT],
+            key: Callable[[Any], tuple[Any, ...]]) -> PageT:
+    """The first `limit` rows as `item`s; a row beyond them (the query asks for limit + 1) means a next page,
+    whose cursor is the last item's `key`."""
+    items = [item.model_validate(r, from_attributes=True) for r in rows[:limit]]
+    next_cursor = encode_cursor(*key(items[-1])) if len(rows) > limit else None
+    return page(items=items, next_cursor=next_cursor)

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from .db import UnitOfWork
 from .errors import NotFound, invalid
-from .keyset_pages import cursor_key, page_of
+from .pagination import cursor_key, page_of
 from .rbac import Caller
 
 

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from shared_lib.closing import ensure_open
 from shared_lib.dated_records import DatedRecords, ensure_not_future
 from shared_lib.db import UnitOfWork
-from shared_lib.keyset_pages import cursor_key, page_of
+from shared_lib.pagination import cursor_key, page_of
 from shared_lib.rbac import Caller
 
 from . import queries, rules

@@ -9,7 +9,7 @@ from typing import Iterable
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import NotFound, invalid
 from shared_lib.isodate import EARLIEST
-from shared_lib.pagination import decode_cursor, encode_cursor
+from shared_lib.pagination import cursor_key, encode_cursor
 from shared_lib.periods import Period, local_date_of, local_today
 from shared_lib.rbac import Caller
 
@@ -128,12 +128,7 @@ def subscriber_count_ingest(*, uow: UnitOfWork, agency_id: uuid.UUID, model_id: 
 
 def subscriber_counts_list(*, uow: UnitOfWork, caller: Caller, q: SubscriberCountsQuery) -> SubscriberCountsPage:
     """The agency's observations, newest first (optionally one model's)."""
-    after = None
-    if q.cursor is not None:
-        try:
-            after = decode_cursor(q.cursor, (datetime, int))
-        except ValueError:
-            raise invalid(["query", "cursor"], "invalid cursor; start again from the first page") from None
+    after = cursor_key(q.cursor, (datetime, int))
     if q.model_id is not None and not queries.model_in_agency(uow, caller.agency_id, q.model_id):
         raise invalid(["query", "model_id"], "model not found", NotFound)
     rows = queries.list_snapshots(uow, caller.agency_id, model_id=q.model_id, after=after, limit=q.limit + 1)

@@ -8,7 +8,7 @@ from typing import Any
 from shared_lib.closing import ensure_open
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import Conflict, Forbidden, NotFound, invalid
-from shared_lib.pagination import decode_cursor, encode_cursor
+from shared_lib.pagination import cursor_key, encode_cursor
 from shared_lib.periods import Period, local_date_of, local_today
 from shared_lib.rbac import Caller, Role, can_see_user, user_scope
 
@@ -72,12 +72,7 @@ def _range(uow: UnitOfWork, caller: Caller, q: RangeQuery, cursor_types: tuple[t
         _visible_user(uow, caller, q.user_id, ["query", "user_id"])
     if q.date_from and q.date_to and q.date_from > q.date_to:
         raise invalid(["query", "date_to"], "must not be before date_from")
-    after = None
-    if q.cursor is not None:
-        try:
-            after = decode_cursor(q.cursor, cursor_types)
-        except ValueError:
-            raise invalid(["query", "cursor"], "invalid cursor; start again from the first page") from None
+    after = cursor_key(q.cursor, cursor_types)
     return after, queries.local_bounds(uow, caller.agency_timezone, q.date_from, q.date_to)
 
 

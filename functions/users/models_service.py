@@ -5,8 +5,8 @@ import uuid
 from datetime import datetime
 
 from shared_lib.db import UnitOfWork
-from shared_lib.errors import NotFound, field_error, invalid
-from shared_lib.pagination import decode_cursor, encode_cursor
+from shared_lib.errors import NotFound, field_error
+from shared_lib.pagination import cursor_key, encode_cursor
 from shared_lib.rbac import Caller
 
 from . import queries
@@ -25,12 +25,7 @@ def model_create(*, uow: UnitOfWork, caller: Caller, cmd: ModelCreate) -> Model:
 
 def model_list(*, uow: UnitOfWork, caller: Caller, query: ModelsQuery) -> ModelPage:
     """Models the caller may see (Owner: all; Manager: assigned to them or their team; Chatter: theirs)."""
-    after = None
-    if query.cursor:
-        try:
-            after = decode_cursor(query.cursor, (datetime, uuid.UUID))
-        except ValueError:
-            raise invalid(["query", "cursor"], "invalid cursor; start again from the first page") from None
+    after = cursor_key(query.cursor, (datetime, uuid.UUID))
     rows = queries.list_models(uow, caller, limit=query.limit + 1, after=after, active=query.active,
                                user_id=query.user_id)
     page = rows[: query.limit]

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from shared_lib.db import UnitOfWork
-from shared_lib.errors import Conflict, NotFound, Unauthorized, field_error, invalid
-from shared_lib.pagination import decode_cursor, encode_cursor
+from shared_lib.errors import Conflict, NotFound, Unauthorized, field_error
+from shared_lib.pagination import cursor_key, encode_cursor
 from shared_lib.rbac import Caller, Identity
 
 from . import directory, queries
@@ -101,12 +101,7 @@ def user_create(*, uow: UnitOfWork, caller: Caller, cmd: UserCreate) -> User:
 
 def user_list(*, uow: UnitOfWork, caller: Caller, query: UsersQuery) -> UserPage:
     """Users the caller may see (Owner: agency; Manager: self and team; Chatter: self), newest first."""
-    after = None
-    if query.cursor:
-        try:
-            after = decode_cursor(query.cursor, (datetime, uuid.UUID))
-        except ValueError:
-            raise invalid(["query", "cursor"], "invalid cursor; start again from the first page") from None
+    after = cursor_key(query.cursor, (datetime, uuid.UUID))
     rows = queries.list_users(uow, caller, limit=query.limit + 1, after=after, role=query.role,
                               active=query.active, manager_id=query.manager_id)
     page = rows[: query.limit]
