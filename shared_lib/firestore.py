@@ -38,12 +38,37 @@ def reset_client() -> None:
 
 
 def write_read_model(path: str, data: dict[str, Any], *, merge: bool = False) -> bool:
-    """Set the projection document at `path`; False when Firestore is not configured (local runs without it)."""
+    """Set the projection document at `path`; False when Firestore is not configured (local runs without it),
+    or when `data` has a `version` and the document already holds that version or a newer one.
+
+    Projections are written after commit, so two handlers can finish in either order: a `version` taken in
+    commit order (a sequence read under the writer's lock) makes the newest one win, in a Firestore transaction.
+    """
     global _warned
     if not enabled():
         if not _warned:
             log.info("Firestore not configured (FIRESTORE_EMULATOR_HOST unset): read-model writes are skipped")
             _warned = True
         return False
-    client().document(path).set(data, merge=merge)
-    return True
+    if "version" not in data:
+        client().document(path).set(data, merge=merge)
+        return True
+    return _write_if_newer(path, data)
+
+
+def _write_if_newer(path: str, data: dict[str, Any]) -> bool:
+    from google.cloud.firestore import transactional
+
+    ref = client().document(path)
+
+    @transactional
+    def apply(tx) -> bool:
+        snap = ref.get(transaction=tx)
+        current = (snap.to_dict() or {}).get("version") if snap.exists else None
+        if isinstance(current, int) and current >= data["version"]:
+            log.info("%s: version %s already written (have %s)", path, data["version"], current)
+            return False
+        tx.set(ref, data)
+        return True
+
+    return apply(client().transaction())

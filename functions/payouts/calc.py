@@ -110,6 +110,23 @@ class Result:
         return dict(out)
 
 
+def payouts_by_user(result: Result) -> dict[uuid.UUID, tuple[Decimal, tuple[tuple, ...]]]:
+    """Each user's total and lines as sorted (kind, model_id, basis, rate, amount, detail) tuples: the shape in
+    which a stored result and a new one are compared."""
+    lines: dict[uuid.UUID, list[tuple]] = defaultdict(list)
+    for l in result.lines:
+        lines[l.user_id].append((l.kind, l.model_id, l.basis, l.rate, l.amount, l.detail))
+    return {u: (total, normalized_lines(lines[u])) for u, total in result.totals_by_user().items()}
+
+
+def normalized_lines(lines: Iterable[tuple]) -> tuple[tuple, ...]:
+    def key(line: tuple) -> tuple:
+        kind, model_id, basis, rate, amount, detail = line
+        return kind, str(model_id), rate is None, rate or ZERO, basis, amount, detail
+
+    return tuple(sorted(lines, key=key))
+
+
 def ledger_legs(result: Result) -> list[tuple[str, uuid.UUID | None, Decimal]]:
     """The calculation's double-entry posting: credit net income; debit each payable, the expenses and the
     profit (a loss is a credit). Debits are positive, credits negative; the legs sum to zero."""

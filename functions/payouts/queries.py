@@ -8,7 +8,7 @@ from typing import Any
 
 from shared_lib.periods import Period
 
-from .calc import Deduction, ModelSettings, Result, Sale, UserSettings, ledger_legs
+from .calc import Deduction, ModelSettings, Result, Sale, UserSettings, ledger_legs, normalized_lines
 
 
 def load_sales(uow, agency_id: uuid.UUID, period: Period) -> list[Sale]:
@@ -95,23 +95,29 @@ def period_status(uow, agency_id: uuid.UUID, period: Period) -> str:
     ).scalar_one()
 
 
-def previous_totals(uow, agency_id: uuid.UUID, period: Period) -> dict[uuid.UUID, tuple[Decimal, str]]:
-    """Each user's total and a fingerprint of their lines, to tell which users a recalculation changed."""
+def stored_payouts(uow, agency_id: uuid.UUID, period: Period) -> dict[uuid.UUID, tuple]:
+    """Each user's stored total and lines, in the shape of calc.payouts_by_user, to tell what a recalculation
+    changed."""
     rows = uow.execute(
         """
-        SELECT s.user_id, s.total,
-               coalesce(string_agg(l.kind || ':' || coalesce(l.model_id::text, '') || ':' || l.basis || ':' ||
-                                   coalesce(l.rate::text, '') || ':' || l.amount || ':' || l.detail, '|'
-                                   ORDER BY l.kind, l.model_id, l.rate, l.basis, l.amount, l.detail), '') AS lines
+        SELECT s.user_id, s.total, l.kind, l.model_id, l.basis, l.rate, l.amount, l.detail
         FROM financial_calculations.calculated_payouts_summary s
         LEFT JOIN financial_calculations.payout_lines l
                ON l.agency_id = s.agency_id AND l.period = s.period AND l.user_id = s.user_id
         WHERE s.agency_id = :a AND s.period = :p
-        GROUP BY s.user_id, s.total
         """,
         {"a": agency_id, "p": str(period)},
     ).all()
-    return {r.user_id: (r.total, r.lines) for r in rows}
+    out: dict[uuid.UUID, tuple[Decimal, list]] = {}
+    for r in rows:
+        total, lines = out.setdefault(r.user_id, (r.total, []))
+        if r.kind is not None:
+            lines.append((r.kind, r.model_id, r.basis, r.rate, r.amount, r.detail))
+    return {u: (total, normalized_lines(lines)) for u, (total, lines) in out.items()}
+
+
+def next_earnings_version(uow) -> int:
+    return uow.execute("SELECT nextval('financial_calculations.earnings_version')").scalar_one()
 
 
 def _json(rows: list[dict[str, Any]]) -> str:

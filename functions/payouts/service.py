@@ -13,7 +13,7 @@ from shared_lib.periods import Period, local_today
 from shared_lib.rbac import Caller, can_see_user, user_scope
 
 from . import queries
-from .calc import Result, calculate
+from .calc import Result, calculate, payouts_by_user
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def recalculate(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period) -> Res
                 {"a": str(agency_id), "p": str(period)})
     if queries.period_status(uow, agency_id, period) == "closed":
         return None
-    before = queries.previous_totals(uow, agency_id, period)
+    before = queries.stored_payouts(uow, agency_id, period)
     result = calculate(
         period=period,
         sales=queries.load_sales(uow, agency_id, period),
@@ -41,22 +41,24 @@ def recalculate(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period) -> Res
         deductions=queries.load_deductions(uow, agency_id, period),
     )
     queries.replace_result(uow, agency_id, result)
-    after = queries.previous_totals(uow, agency_id, period)
+    after = payouts_by_user(result)
     changed = sorted(str(u) for u in set(before) | set(after) if before.get(u) != after.get(u))
     uow.emit("financial_calculation.completed", agency_id=agency_id, subject=str(period),
              data={"agency_id": str(agency_id), "period": str(period), "user_ids": changed})
-    uids = dict(uow.execute("SELECT id::text, firebase_uid FROM user_service.users WHERE id = ANY(CAST(:ids AS uuid[]))",
-                            {"ids": changed}).all()) if changed else {}
-    uow.after_commit(lambda: _publish_earnings(agency_id, period, result, changed, uids))
+    if changed:
+        uids = dict(uow.execute("SELECT id::text, firebase_uid FROM user_service.users "
+                                "WHERE id = ANY(CAST(:ids AS uuid[]))", {"ids": changed}).all())
+        version = queries.next_earnings_version(uow)  # under the calculation lock: follows commit order
+        uow.after_commit(lambda: _publish_earnings(agency_id, period, result, changed, uids, version))
     return result
 
 
 def _publish_earnings(agency_id: uuid.UUID, period: Period, result: Result, user_ids: list[str],
-                      firebase_uids: dict[str, str]) -> None:
+                      firebase_uids: dict[str, str], version: int) -> None:
     """Each changed user's running payout, for the chatter app to show live (a projection: replay rebuilds it)."""
     from shared_lib import firestore
 
-    if not user_ids or not firestore.enabled():
+    if not firestore.enabled():
         return
     by_user: dict[str, list[dict[str, Any]]] = {u: [] for u in user_ids}
     for line in result.lines:
@@ -71,7 +73,7 @@ def _publish_earnings(agency_id: uuid.UUID, period: Period, result: Result, user
             f"agencies/{agency_id}/earnings/{user_id}_{period}",
             # uid: firestore.rules lets the user read their own document by their Firebase uid.
             {"user_id": user_id, "uid": firebase_uids.get(user_id), "period": str(period), "lines": lines,
-             "total": str(totals.get(user_id, "0.00")), "status": "open", "updated_at": now})
+             "total": str(totals.get(user_id, "0.00")), "status": "open", "updated_at": now, "version": version})
 
 
 def _s(x) -> str | None:

@@ -1,7 +1,6 @@
 """The live dashboard read model agencies/{agencyId}/dashboards/{period} in Firestore (replay rebuilds it)."""
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Iterable
@@ -12,8 +11,6 @@ from shared_lib.periods import Period
 
 from . import figures, queries
 from .queries import Scope
-
-log = logging.getLogger(__name__)
 
 TOP_EARNERS = 5
 
@@ -65,27 +62,8 @@ def refresh(uow: UnitOfWork, agency_id: uuid.UUID, periods: Iterable[Period]) ->
     def write() -> None:
         now = datetime.now(timezone.utc)
         for doc_path, data in docs:
-            write_if_newer(doc_path, {**data, "updated_at": now})
+            firestore.write_read_model(doc_path, {**data, "updated_at": now})
 
     uow.after_commit(write)
     return len(docs)
 
-
-def write_if_newer(doc_path: str, data: dict[str, Any]) -> bool:
-    """Set the document unless it already holds this version or a newer one (a Firestore transaction)."""
-    from google.cloud.firestore import transactional
-
-    client = firestore.client()
-    ref = client.document(doc_path)
-
-    @transactional
-    def apply(tx) -> bool:
-        snap = ref.get(transaction=tx)
-        current = (snap.to_dict() or {}).get("version") if snap.exists else None
-        if isinstance(current, int) and current >= data["version"]:
-            log.info("%s: version %s already written (have %s)", doc_path, data["version"], current)
-            return False
-        tx.set(ref, data)
-        return True
-
-    return apply(client.transaction())

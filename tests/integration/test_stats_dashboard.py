@@ -87,11 +87,11 @@ def test_a_new_subscriber_count_rewrites_the_afv(firestore_emulator):
 
 def test_an_older_projection_never_overwrites_a_newer_one(firestore_emulator):
     path = f"agencies/{uuid.uuid4()}/dashboards/2026-11"
-    assert dashboard.write_if_newer(path, {"version": 7, "summary": {"net_income": "2.00"}}) is True
-    assert dashboard.write_if_newer(path, {"version": 5, "summary": {"net_income": "1.00"}}) is False
-    assert dashboard.write_if_newer(path, {"version": 7, "summary": {"net_income": "1.50"}}) is False
+    assert firestore.write_read_model(path, {"version": 7, "summary": {"net_income": "2.00"}}) is True
+    assert firestore.write_read_model(path, {"version": 5, "summary": {"net_income": "1.00"}}) is False
+    assert firestore.write_read_model(path, {"version": 7, "summary": {"net_income": "1.50"}}) is False
     assert firestore.client().document(path).get().to_dict() == {"version": 7, "summary": {"net_income": "2.00"}}
-    assert dashboard.write_if_newer(path, {"version": 8, "summary": {"net_income": "3.00"}}) is True
+    assert firestore.write_read_model(path, {"version": 8, "summary": {"net_income": "3.00"}}) is True
     assert firestore.client().document(path).get().to_dict()["summary"] == {"net_income": "3.00"}
 
 
