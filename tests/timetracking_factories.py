@@ -7,37 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 
 from shared_lib.db import engine
 from shared_lib.rbac import Caller, Role
 
 TT = "timetracking_service"
-
-
-def settle_events(timeout: float = 20) -> None:
-    """Wait until the local platform's bus (when a test in this process started it) has handled every event:
-    a handler still running (payouts recalculating on employee.time.event) would deadlock the next TRUNCATE."""
-    from shared_lib import events
-
-    bus = events.publisher()
-    if hasattr(bus, "drain"):
-        assert bus.drain(timeout), "events still in flight"
-
-
-@pytest.fixture(autouse=True)
-def settled_bus():
-    """Imported by the time tracking test modules: runs before `db` truncates."""
-    settle_events()
-    yield
-
-
-@pytest.fixture
-def tt_db(db):
-    """A clean database whose events are all handled before `db` truncates it again."""
-    yield
-    settle_events()
 
 
 @dataclass(frozen=True)

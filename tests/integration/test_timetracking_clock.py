@@ -14,7 +14,6 @@ from functions.timetracking.schemas import ClockCommand, EntryCorrection, Summar
 from shared_lib.db import engine, unit_of_work
 from shared_lib.errors import BadRequest, Conflict, Forbidden, NotFound, PeriodClosed
 from tests import timetracking_factories as f
-from tests.timetracking_factories import settled_bus, tt_db  # noqa: F401 (fixtures)
 
 
 def utc(y, mo, d, h, mi=0) -> datetime:
@@ -38,7 +37,7 @@ def summary(caller, user, date_from, date_to):
 
 
 @pytest.fixture
-def team(tt_db):
+def team(db):
     owner = f.agency()
     manager = f.user(owner, "manager")
     chatter = f.user(owner, "chatter", manager=manager)
@@ -228,7 +227,7 @@ def test_a_check_out_four_hours_after_the_shift_end_is_a_missed_check_out(team):
     assert f.kinds() == ["missed_check_out"]
 
 
-def test_a_night_shift_in_new_york_counts_on_its_local_start_date_across_midnight_and_dst(tt_db):
+def test_a_night_shift_in_new_york_counts_on_its_local_start_date_across_midnight_and_dst(db):
     owner = f.agency("America/New_York")
     chatter = f.user(owner)
     ny = ZoneInfo("America/New_York")

@@ -15,7 +15,6 @@ from shared_lib.db import engine, unit_of_work
 from shared_lib.errors import PeriodClosed
 from shared_lib.money import to_cents
 from tests import timetracking_factories as f
-from tests.timetracking_factories import settled_bus, tt_db  # noqa: F401 (fixtures)
 
 
 def utc(mo, d, h, mi=0) -> datetime:
@@ -44,7 +43,7 @@ def run_sweep(as_of: date):
 
 
 @pytest.fixture
-def agency_with_fees(tt_db):
+def agency_with_fees(db):
     owner = f.agency()
     f.settings(owner, effective_from="2026-01-01", fee_per_late_minute="0.50", fee_per_missed_shift="25.00")
     return owner
@@ -87,7 +86,7 @@ def test_each_shift_uses_the_fees_in_effect_on_its_local_date(agency_with_fees):
     ]
 
 
-def test_a_shift_counts_in_the_period_of_its_local_start_date(tt_db):
+def test_a_shift_counts_in_the_period_of_its_local_start_date(db):
     owner = f.agency("America/New_York")
     f.settings(owner, effective_from="2026-01-01", fee_per_late_minute="1.00")
     chatter = f.user(owner)
@@ -111,7 +110,7 @@ def test_the_period_must_be_a_month(agency_with_fees):
         deductions(agency_with_fees, "2026-13")
 
 
-def test_settings_versions_are_saved_announced_and_refused_in_a_closed_period(tt_db):
+def test_settings_versions_are_saved_announced_and_refused_in_a_closed_period(db):
     owner = f.agency()
     cmd = SettingsPut(grace_minutes=3, late_event_threshold_minutes=10, max_shift_hours=14,
                       fee_per_late_minute="0.20", fee_per_missed_shift="30.00", effective_from=date(2026, 11, 1))
@@ -135,7 +134,7 @@ def test_settings_versions_are_saved_announced_and_refused_in_a_closed_period(tt
     assert f.counts() == before
 
 
-def test_defaults_before_any_version(tt_db):
+def test_defaults_before_any_version(db):
     owner = f.agency()
     with unit_of_work() as uow:
         s = service.settings_get(uow=uow, caller=owner.caller())

@@ -12,7 +12,6 @@ from functions.timetracking import main, sweep
 from shared_lib import registry
 from shared_lib.db import engine, unit_of_work
 from tests import timetracking_factories as f
-from tests.timetracking_factories import settled_bus, tt_db  # noqa: F401 (fixtures)
 
 TT = "timetracking_service"
 
@@ -35,7 +34,7 @@ def utc(h, mi=0, d=20) -> datetime:
 
 
 @pytest.fixture
-def chatter(tt_db):
+def chatter(db):
     owner = f.agency()
     person = f.user(owner)
     f.shift(person, utc(9), utc(17))

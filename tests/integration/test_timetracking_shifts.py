@@ -13,7 +13,6 @@ from functions.timetracking.schemas import RangeQuery, ShiftCreate
 from shared_lib.db import engine, unit_of_work
 from shared_lib.errors import BadRequest, Conflict, NotFound, PeriodClosed
 from tests import timetracking_factories as f
-from tests.timetracking_factories import settled_bus, tt_db  # noqa: F401 (fixtures)
 
 
 def utc(d, h, mi=0) -> datetime:
@@ -32,7 +31,7 @@ def listing(caller, **q):
 
 
 @pytest.fixture
-def team(tt_db):
+def team(db):
     owner = f.agency()
     manager = f.user(owner, "manager")
     chatter = f.user(owner, "chatter", manager=manager)
@@ -147,7 +146,7 @@ def test_lists_are_scoped_newest_first_and_paged(team):
         listing(owner.caller(), date_from=date(2026, 11, 20), date_to=date(2026, 11, 19))
 
 
-def test_list_dates_are_local_dates_of_the_agency(tt_db):
+def test_list_dates_are_local_dates_of_the_agency(db):
     owner = f.agency("Asia/Tokyo")
     chatter = f.user(owner)
     tokyo = ZoneInfo("Asia/Tokyo")

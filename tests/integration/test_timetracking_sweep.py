@@ -9,7 +9,6 @@ from functions.timetracking import service, sweep
 from functions.timetracking.schemas import ClockCommand, SummaryQuery
 from shared_lib.db import unit_of_work
 from tests import timetracking_factories as f
-from tests.timetracking_factories import settled_bus, tt_db  # noqa: F401 (fixtures)
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)  # the sweeps below run "at" this instant
 
@@ -34,7 +33,7 @@ def entry_row(entry_id):
 
 
 @pytest.fixture
-def people(tt_db):
+def people(db):
     owner = f.agency()
     return owner, f.user(owner)
 
@@ -126,7 +125,7 @@ def test_auto_clock_out_when_max_shift_hours_is_shorter_than_the_shift(people):
     assert f.kinds() == ["missed_check_out"]
 
 
-def test_the_sweep_is_set_based_across_agencies(tt_db):
+def test_the_sweep_is_set_based_across_agencies(db):
     owners = [f.agency("UTC"), f.agency("Asia/Tokyo")]
     people = [f.user(o) for o in owners for _ in range(3)]
     for p in people:
