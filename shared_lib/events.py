@@ -5,7 +5,7 @@ import json
 import logging
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Callable, Iterable, Protocol
 
 from pydantic import BaseModel, Field
@@ -35,6 +35,29 @@ class Event(BaseModel):
 
     def payload(self) -> bytes:
         return self.model_dump_json().encode()
+
+
+def named_dates(data: Any) -> set[date]:
+    """Every date an event payload names, at any depth (old and new snapshots alike): ISO strings under keys
+    ending in `_date`, or named `effective_from` or `date`. Consumers that recompute from the truth need only
+    these to know which days or periods an event touched."""
+    found: set[date] = set()
+
+    def walk(value: Any, key: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, str(k))
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+        elif isinstance(value, str) and (key.endswith("_date") or key in ("effective_from", "date")):
+            try:
+                found.add(date.fromisoformat(value))
+            except ValueError:
+                pass
+
+    walk(data, "")
+    return found
 
 
 # --- outbox --------------------------------------------------------------------------------------------------

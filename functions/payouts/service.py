@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from shared_lib.closing import lock_period_exclusive
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import Conflict, NotFound
+from shared_lib.events import named_dates
 from shared_lib.periods import Period, local_today
 from shared_lib.rbac import Caller, can_see_user, user_scope
 
@@ -83,7 +84,7 @@ def _s(x) -> str | None:
 def periods_for_event(event_type: str, data: dict[str, Any], agency_timezone: str) -> list[Period]:
     """Which periods an event touches: the periods of every date it names (old and new); for a settings change,
     every period from its effective date to the current one."""
-    dates = sorted(_dates(data))
+    dates = sorted(named_dates(data))
     if event_type.endswith("settings.updated"):
         if not dates:
             return []
@@ -95,20 +96,6 @@ def periods_for_event(event_type: str, data: dict[str, Any], agency_timezone: st
             p = p.next()
         return periods
     return sorted({Period.of(d) for d in dates} | set(_named_periods(data)))
-
-
-def _dates(value: Any, key: str = "") -> Iterable[date]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _dates(v, k)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _dates(v, key)
-    elif isinstance(value, str) and (key.endswith("_date") or key in ("effective_from", "date")):
-        try:
-            yield date.fromisoformat(value)
-        except ValueError:
-            return
 
 
 def _named_periods(data: dict[str, Any]) -> Iterable[Period]:

@@ -7,6 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any, Iterable
 
 from shared_lib.errors import invalid
+from shared_lib.events import named_dates
 from shared_lib.money import divide_to_cents
 from shared_lib.periods import Period, days_in_month, iso_week_start, month_start
 
@@ -95,28 +96,9 @@ def with_change(values: Iterable[tuple[Bucket, Decimal | None]]) -> list[dict[st
     return out
 
 
-def changed_days(data: Any) -> set[date]:
-    """Every date an income.* or expense.* payload names (old and new: `sale_date`, `expense_date`, any `*_date`).
-
-    The handlers need nothing else from the payload: they recompute those days from the truth tables.
-    """
-    found: set[date] = set()
-
-    def walk(value: Any, key: str) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(v, str(k))
-        elif isinstance(value, list):
-            for v in value:
-                walk(v, key)
-        elif key.endswith("_date") and isinstance(value, str):
-            try:
-                found.add(date.fromisoformat(value))
-            except ValueError:
-                pass
-
-    walk(data, "")
-    return found
+# Which days an income.* or expense.* payload touched (old and new dates): the handlers need nothing else from
+# it, they recompute those days from the truth tables.
+changed_days = named_dates
 
 
 def periods_of(days: Iterable[date]) -> list[Period]:
