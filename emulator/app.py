@@ -6,7 +6,7 @@ from pathlib import Path
 
 from shared_lib import registry
 from shared_lib.errors import BadRequest, NotFound
-from shared_lib.http import _response, problem_response
+from shared_lib.http import json_response, problem_response
 
 ROOT = Path(__file__).resolve().parent.parent
 SWAGGER_HTML = """<!doctype html>
@@ -42,7 +42,7 @@ def create_app(platform):
     def drain():
         timeout = float(request.args.get("timeout", "30"))
         ok = platform.drain(timeout)
-        return _response(200 if ok else 504, {"drained": ok})
+        return json_response(200 if ok else 504, {"drained": ok})
 
     @app.route("/_emulator/scheduler/<job>", methods=["POST"])
     def scheduler(job: str):
@@ -57,7 +57,7 @@ def create_app(platform):
         except KeyError:
             return problem_response(NotFound(f"unknown job {job}; known: {', '.join(sorted(registry.JOBS))}"))
         drained = platform.drain(float(request.args.get("timeout", "60")))
-        return _response(200, {"job": job, "as_of": raw, "subscribers": n, "drained": drained})
+        return json_response(200, {"job": job, "as_of": raw, "subscribers": n, "drained": drained})
 
     @app.route("/_emulator/firestore/<path:document>", methods=["POST", "DELETE"])
     def firestore_write(document: str):
@@ -76,7 +76,7 @@ def create_app(platform):
             ref.delete() if new is None else ref.set(new)
         called = platform.deliver_document(document, new, old)
         drained = platform.drain(float(request.args.get("timeout", "30")))
-        return _response(200, {"document": document, "functions": called, "drained": drained})
+        return json_response(200, {"document": document, "functions": called, "drained": drained})
 
     @app.route("/", defaults={"path": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
     @app.route("/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])

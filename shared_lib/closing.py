@@ -31,6 +31,6 @@ def ensure_open(uow, agency_id: Any, *days: date | None, lock: bool = True) -> N
 
 
 def lock_period_exclusive(uow, agency_id: Any, period: str) -> None:
-    """Taken by the payouts service when it closes or recalculates a period."""
+    """Taken by the payouts service when it closes a period (recalculations serialize on their own lock)."""
     uow.execute("SELECT pg_advisory_xact_lock(hashtext('period:' || :a || ':' || :p))",
                 {"a": str(agency_id), "p": period})

@@ -31,7 +31,7 @@ JSON = "application/json"
 PROBLEM = "application/problem+json"
 
 
-def _response(status: int, body: Any, content_type: str = JSON, headers: dict[str, str] | None = None):
+def json_response(status: int, body: Any, content_type: str = JSON, headers: dict[str, str] | None = None):
     from flask import Response
 
     payload = b"" if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
@@ -42,7 +42,7 @@ def _response(status: int, body: Any, content_type: str = JSON, headers: dict[st
 
 
 def problem_response(err: ApiError):
-    return _response(err.status, err.problem(), PROBLEM, err.headers)
+    return json_response(err.status, err.problem(), PROBLEM, err.headers)
 
 
 def handle(spec: FunctionSpec, request) -> Any:
@@ -75,7 +75,7 @@ def _handle(spec: FunctionSpec, request):
         kwargs = _arguments(op, request, m.groupdict(), body_bytes)
         kwargs.update(identity=identity, request=request)
         status, body, headers = _render(op, op.handler(**{k: v for k, v in kwargs.items() if k in op.params}))
-        return _response(status, body, headers=headers)
+        return json_response(status, body, headers=headers)
 
     from .db import unit_of_work
 
@@ -90,7 +90,7 @@ def _handle(spec: FunctionSpec, request):
             replay = _idempotency_begin(uow, identity, key, request, body_bytes)
             if replay is not None:
                 status, body = replay
-                return _response(status, body, headers={"Idempotent-Replayed": "true"})
+                return json_response(status, body, headers={"Idempotent-Replayed": "true"})
         result = op.handler(**{k: v for k, v in kwargs.items() if k in op.params})
         if isinstance(result, FileReply):
             file_reply = result
@@ -101,7 +101,7 @@ def _handle(spec: FunctionSpec, request):
             _idempotency_finish(uow, identity, key, status, body)
     if file_reply is not None:
         return file_reply.response()
-    return _response(status, body, headers=headers)
+    return json_response(status, body, headers=headers)
 
 
 # --- input ---------------------------------------------------------------------------------------------------
