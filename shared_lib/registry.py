@@ -14,6 +14,7 @@ FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,60}$")
 _PARAM_RE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+_SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,60}$")
 
 
 class RegistryError(RuntimeError):
@@ -36,6 +37,8 @@ class Operation:
     idempotent: bool = False
     summary: str = ""
     params: tuple[str, ...] = ()
+    # The 409 problem types (slugs, e.g. "period-closed") the use case can raise; openapi.yaml documents them.
+    conflicts: tuple[str, ...] = ()
 
     @property
     def operation_id(self) -> str:
@@ -149,7 +152,7 @@ class HttpFunction:
         self.spec = spec
 
     def _method(self, method: str, *, request=None, query=None, response=None, auth="user", roles=ANY_ROLE,
-                status=None, idempotent=False, summary=""):
+                status=None, idempotent=False, summary="", conflicts=()):
         def deco(handler: Callable[..., Any]) -> Callable[..., Any]:
             if method in self.spec.operations and self.spec.operations[method].handler.__module__ != handler.__module__:
                 raise RegistryError(f"{method} {self.spec.path} declared twice")
@@ -158,11 +161,14 @@ class HttpFunction:
             unknown = set(params) - path_params - {"caller", "identity", "body", "query", "uow", "request"}
             if unknown:
                 raise RegistryError(f"{handler.__name__}: cannot inject {sorted(unknown)}")
+            bad = [c for c in conflicts if not _SLUG_RE.match(c)]
+            if bad or isinstance(conflicts, str):
+                raise RegistryError(f"{handler.__name__}: conflicts= takes problem slugs like 'period-closed', got {conflicts!r}")
             self.spec.operations[method] = Operation(
                 method=method, handler=handler, request=request, query=query, response=response, auth=auth,
                 roles=frozenset(roles), status=status or (201 if method == "POST" else 200),
                 idempotent=idempotent, summary=summary or (handler.__doc__ or "").strip().split("\n")[0],
-                params=params,
+                params=params, conflicts=tuple(conflicts),
             )
             return handler
 
@@ -267,6 +273,7 @@ class Service:
         from .config import settings
 
         settings()
+        _check_event_handler(spec, handler)
         _register(spec)
 
         def entry(cloud_event):
@@ -279,6 +286,29 @@ class Service:
         entry.handler = handler
         spec.entry_point = entry
         return entry
+
+
+def event_arguments(spec: FunctionSpec) -> frozenset[str]:
+    """What shared_lib.eventfn.dispatch can pass to a handler of `spec`, by keyword."""
+    if spec.trigger == "schedule":
+        return frozenset({"uow", "as_of"})
+    if spec.trigger == "firestore":
+        return frozenset({"uow", "change", "params", "event_id"})
+    if spec.envelope:
+        return frozenset({"uow", "event"} | ({"data"} if spec.message_model is not None else set()))
+    return frozenset({"uow", "message"})
+
+
+def _check_event_handler(spec: FunctionSpec, handler: Callable[..., Any]) -> None:
+    # Refused here, at import, rather than as a TypeError on every delivery until the message ages out.
+    injectable = event_arguments(spec)
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    for p in inspect.signature(handler).parameters.values():
+        if p.kind not in keyword:
+            raise RegistryError(f"{spec.name}: handler parameter {p.name!r} must be passable by keyword")
+        if p.name not in injectable:
+            raise RegistryError(f"{spec.name}: cannot inject {p.name!r} into a {spec.trigger} handler "
+                                f"(it may take {', '.join(sorted(injectable))})")
 
 
 def service_names() -> list[str]:

@@ -69,3 +69,70 @@ def test_every_service_declares_through_the_registry():
                       "entry_point": "health", "path": "/api/health/", "methods": ["GET"], "retry": True}
     relay = next(d for d in described if d["name"] == "outbox_relay")
     assert relay["trigger"] == "schedule" and relay["topic"] == "outbox.relay" and relay["job"] == "outbox-relay"
+
+
+_EVENT_DECLARATIONS = {
+    # trigger kind: (how to declare it, the parameters dispatch injects)
+    "pubsub, envelope, model": (lambda s, n: s.on_event("sig.topic", name=n, model=dict),
+                                ("uow", "event", "data")),
+    "pubsub, envelope": (lambda s, n: s.on_event("sig.topic", name=n), ("uow", "event")),
+    "pubsub, raw": (lambda s, n: s.on_event("sig.topic", name=n, envelope=False), ("uow", "message")),
+    "schedule": (lambda s, n: s.scheduled(registry.Job("sig-job", "sig.job", "* * * * *"), name=n),
+                 ("uow", "as_of")),
+    "firestore": (lambda s, n: s.on_document("sig/{doc_id}", name=n), ("uow", "change", "params", "event_id")),
+}
+_ALL_EVENT_ARGS = ("uow", "event", "data", "message", "as_of", "change", "params", "event_id")
+
+
+def _handler(params: tuple[str, ...]):
+    namespace: dict = {}
+    exec(f"def handler({', '.join(params)}):\n    return None\n", namespace)
+    return namespace["handler"]
+
+
+@pytest.mark.parametrize("kind", sorted(_EVENT_DECLARATIONS))
+def test_event_handler_taking_what_dispatch_injects_is_accepted(kind):
+    declare, injected = _EVENT_DECLARATIONS[kind]
+    name = "sig_ok_" + kind.replace(", ", "_")
+    try:
+        entry = declare(Service("svc_sig"), name)(_handler(injected))
+        assert registry.REGISTRY[name].entry_point is entry
+        assert registry.event_arguments(registry.REGISTRY[name]) == frozenset(injected)
+        # a handler may take fewer (the outbox relay takes only as_of)
+        declare(Service("svc_sig"), name + "_fewer")(_handler(injected[1:]))
+    finally:
+        registry.REGISTRY.pop(name, None)
+        registry.REGISTRY.pop(name + "_fewer", None)
+        registry.JOBS.pop("sig-job", None)
+
+
+@pytest.mark.parametrize("kind", sorted(_EVENT_DECLARATIONS))
+def test_event_handler_asking_for_what_its_trigger_never_passes_is_refused_at_declaration(kind):
+    declare, injected = _EVENT_DECLARATIONS[kind]
+    not_injected = [a for a in _ALL_EVENT_ARGS if a not in injected] + ["caller"]
+    try:
+        for i, extra in enumerate(not_injected):
+            name = f"sig_bad_{i}"
+            with pytest.raises(RegistryError, match=f"cannot inject '{extra}'"):
+                declare(Service("svc_sig"), name)(_handler(("uow", extra)))
+            assert name not in registry.REGISTRY
+    finally:
+        registry.JOBS.pop("sig-job", None)
+
+
+def test_event_handler_with_positional_only_or_varargs_is_refused():
+    s = Service("svc_sig")
+    for params in (("uow", "/", "event"), ("*args",), ("**kwargs",)):
+        with pytest.raises(RegistryError, match="passable by keyword|cannot inject"):
+            s.on_event("sig.topic", name="sig_varargs")(_handler(params))
+        assert "sig_varargs" not in registry.REGISTRY
+
+
+def test_every_declared_event_handler_takes_only_what_dispatch_injects():
+    import inspect
+
+    registry.load_all()
+    events = [s for s in registry.REGISTRY.values() if s.trigger != "http" and not s.service.startswith("svc_")]
+    assert len(events) >= 20
+    for spec in events:
+        assert set(inspect.signature(spec.entry_point.handler).parameters) <= registry.event_arguments(spec), spec.name
