@@ -3,7 +3,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Mapping
+
+from pydantic import BaseModel
 
 from .config import settings
 
@@ -37,19 +43,85 @@ def reset_client() -> None:
         _client = None
 
 
-def write_read_model(path: str, data: dict[str, Any], *, merge: bool = False) -> bool:
+# Every Firestore document the backend writes, by collection: {name: (path pattern, pydantic model)}.
+# `python -m emulator generate` turns each model into docs/firestore/<name>.schema.json.
+DOCUMENTS: dict[str, tuple[str, type[BaseModel]]] = {}
+
+
+def document_model(collection: str, path: str):
+    """Declare the pydantic model that the documents of `collection` (at `path`) are written from."""
+    def register(model: type[BaseModel]) -> type[BaseModel]:
+        known = DOCUMENTS.get(collection)
+        if known is not None and known[1].__qualname__ != model.__qualname__:
+            raise ValueError(f"Firestore collection {collection} is already written by {known[1].__qualname__}")
+        DOCUMENTS[collection] = (path, model)
+        return model
+    return register
+
+
+def to_fields(doc: BaseModel) -> dict[str, Any]:
+    """A model as Firestore field values: money as the API's decimal strings, ids and dates as strings,
+    datetimes kept (Firestore stores them as timestamps; the JSON Schemas show them as RFC 3339 strings)."""
+    return _plain(doc.model_dump(mode="python"))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        from .money import to_cents
+
+        return format(to_cents(value), "f")  # every Decimal on a read model is money or a rate: 2 places
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def update_fields(path: str, fields: BaseModel) -> bool:
+    """Set these fields on an existing document (one the frontend created); False when Firestore is not
+    configured or the document is gone (a write-back must never resurrect a deleted document)."""
+    if not _configured():
+        return False
+    from google.api_core.exceptions import NotFound
+
+    try:
+        client().document(path).update(to_fields(fields))
+    except NotFound:
+        log.info("%s: gone, write-back skipped", path)
+        return False
+    return True
+
+
+def _configured() -> bool:
+    global _warned
+    if enabled():
+        return True
+    if not _warned:
+        log.info("Firestore not configured (FIRESTORE_EMULATOR_HOST unset): read-model writes are skipped")
+        _warned = True
+    return False
+
+
+def write_read_model(path: str, data: BaseModel | dict[str, Any], *, merge: bool = False) -> bool:
     """Set the projection document at `path`; False when Firestore is not configured (local runs without it),
     or when `data` has a `version` and the document already holds that version or a newer one.
 
+    Writers pass the pydantic model declared with `document_model` (a dict is accepted for low-level tests).
     Projections are written after commit, so two handlers can finish in either order: a `version` taken in
     commit order (a sequence read under the writer's lock) makes the newest one win, in a Firestore transaction.
     """
-    global _warned
-    if not enabled():
-        if not _warned:
-            log.info("Firestore not configured (FIRESTORE_EMULATOR_HOST unset): read-model writes are skipped")
-            _warned = True
+    if not _configured():
         return False
+    if isinstance(data, BaseModel):
+        data = to_fields(data)
     if "version" not in data:
         client().document(path).set(data, merge=merge)
         return True

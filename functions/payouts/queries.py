@@ -190,3 +190,73 @@ def _post_ledger(uow, agency_id: uuid.UUID, result: Result) -> None:
         """,
         {"posting": posting_id, "rows": _json(legs)},
     )
+
+
+def lock_calculation(uow, agency_id: uuid.UUID, period: Period) -> None:
+    """The period's calculation lock (transaction advisory): recalculations and earnings versions serialize on it."""
+    uow.execute("SELECT pg_advisory_xact_lock(hashtext('calc:' || :a || ':' || :p))",
+                {"a": str(agency_id), "p": str(period)})
+
+
+def firebase_uids(uow, user_ids: list[str]) -> dict[str, str]:
+    """Each user's Firebase uid (the earnings documents carry it for firestore.rules)."""
+    return dict(uow.execute("SELECT id::text, firebase_uid FROM user_service.users "
+                            "WHERE id = ANY(CAST(:ids AS uuid[]))", {"ids": list(user_ids)}).all())
+
+
+# --- lists (keyset pages ordered by name) ------------------------------------------------------------------------
+# The sort key is computed here, once, and handed back with each row (sort_name): the cursor carries the value
+# PostgreSQL compared, never a Python re-computation of lower() that could disagree with it.
+
+
+def payout_summaries_page(uow, *, agency_id: uuid.UUID, period: Period, scope: str, params: dict[str, Any],
+                          user_id: uuid.UUID | None, after: tuple[str, uuid.UUID] | None, limit: int) -> list:
+    """The visible users' totals of the period, by (lower(display_name), user_id), from after `after`."""
+    return uow.execute(
+        f"""
+        SELECT s.user_id, s.total, u.display_name, lower(coalesce(u.display_name, '')) AS sort_name
+        FROM financial_calculations.calculated_payouts_summary s
+        JOIN user_service.users u ON u.agency_id = s.agency_id AND u.id = s.user_id
+        WHERE s.agency_id = :a AND s.period = :p AND {scope}
+          AND (CAST(:u AS uuid) IS NULL OR s.user_id = CAST(:u AS uuid))
+          AND (CAST(:c_name AS text) IS NULL
+               OR (lower(coalesce(u.display_name, '')), s.user_id) > (CAST(:c_name AS text), CAST(:c_id AS uuid)))
+        ORDER BY sort_name, s.user_id
+        LIMIT :limit
+        """,
+        {**params, "a": agency_id, "p": str(period), "u": None if user_id is None else str(user_id),
+         "c_name": after[0] if after else None, "c_id": str(after[1]) if after else None, "limit": limit},
+    ).all()
+
+
+def payout_lines_of(uow, *, agency_id: uuid.UUID, period: Period, user_ids: list[uuid.UUID]) -> list:
+    return uow.execute(
+        """
+        SELECT user_id, kind, model_id, basis, rate, amount, detail
+        FROM financial_calculations.payout_lines
+        WHERE agency_id = :a AND period = :p AND user_id = ANY(CAST(:ids AS uuid[]))
+        ORDER BY user_id, kind, model_id, rate, id
+        """,
+        {"a": agency_id, "p": str(period), "ids": [str(u) for u in user_ids]},
+    ).all()
+
+
+def model_payouts_page(uow, *, agency_id: uuid.UUID, period: Period,
+                       after: tuple[str, uuid.UUID, Any] | None, limit: int) -> list:
+    """The period's model payouts by (lower(model name), model_id, effective_from), from after `after`."""
+    return uow.execute(
+        """
+        SELECT mp.model_id, m.name, mp.effective_from, mp.base, mp.model_share_percent, mp.split_chatting_costs,
+               mp.amount, lower(m.name) AS sort_name
+        FROM financial_calculations.model_payouts mp
+        JOIN user_service.models m ON m.agency_id = mp.agency_id AND m.id = mp.model_id
+        WHERE mp.agency_id = :a AND mp.period = :p
+          AND (CAST(:c_name AS text) IS NULL
+               OR (lower(m.name), mp.model_id, mp.effective_from)
+                  > (CAST(:c_name AS text), CAST(:c_id AS uuid), CAST(:c_from AS date)))
+        ORDER BY sort_name, mp.model_id, mp.effective_from
+        LIMIT :limit
+        """,
+        {"a": agency_id, "p": str(period), "c_name": after[0] if after else None,
+         "c_id": str(after[1]) if after else None, "c_from": after[2] if after else None, "limit": limit},
+    ).all()

@@ -3,18 +3,20 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Iterable
 
 from shared_lib.closing import lock_period_exclusive
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import Conflict, NotFound
 from shared_lib.events import named_dates
+from shared_lib.pagination import cursor_key, page_of
 from shared_lib.periods import Period, local_today
 from shared_lib.rbac import Caller, can_see_user, user_scope
 
-from . import queries
+from . import earnings, queries
 from .calc import Result, calculate, payouts_by_user
+from .schemas import ModelPayoutItem, ModelPayoutsPage, ModelPayoutsQuery, PayoutsPage, PayoutsQuery, UserPayout
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +30,7 @@ def recalculate(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period) -> Res
     Concurrent recalculations of one period serialize on a transaction advisory lock; the one that gets the lock
     last reads everything committed before it, so the stored result always reflects all committed data.
     """
-    uow.execute("SELECT pg_advisory_xact_lock(hashtext('calc:' || :a || ':' || :p))",
-                {"a": str(agency_id), "p": str(period)})
+    queries.lock_calculation(uow, agency_id, period)
     if queries.period_status(uow, agency_id, period) == "closed":
         return None
     before = queries.stored_payouts(uow, agency_id, period)
@@ -46,39 +47,8 @@ def recalculate(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period) -> Res
     changed = sorted(str(u) for u in set(before) | set(after) if before.get(u) != after.get(u))
     uow.emit("financial_calculation.completed", agency_id=agency_id, subject=str(period),
              data={"agency_id": str(agency_id), "period": str(period), "user_ids": changed})
-    if changed:
-        uids = dict(uow.execute("SELECT id::text, firebase_uid FROM user_service.users "
-                                "WHERE id = ANY(CAST(:ids AS uuid[]))", {"ids": changed}).all())
-        version = queries.next_earnings_version(uow)  # under the calculation lock: follows commit order
-        uow.after_commit(lambda: _publish_earnings(agency_id, period, result, changed, uids, version))
+    earnings.publish_changed(uow, agency_id=agency_id, period=period, result=result, user_ids=changed)
     return result
-
-
-def _publish_earnings(agency_id: uuid.UUID, period: Period, result: Result, user_ids: list[str],
-                      firebase_uids: dict[str, str], version: int) -> None:
-    """Each changed user's running payout, for the chatter app to show live (a projection: replay rebuilds it)."""
-    from shared_lib import firestore
-
-    if not firestore.enabled():
-        return
-    by_user: dict[str, list[dict[str, Any]]] = {u: [] for u in user_ids}
-    for line in result.lines:
-        if str(line.user_id) in by_user:
-            by_user[str(line.user_id)].append({"kind": line.kind, "model_id": _s(line.model_id),
-                                               "basis": str(line.basis), "rate": _s(line.rate),
-                                               "amount": str(line.amount)})
-    totals = {str(u): t for u, t in result.totals_by_user().items()}
-    now = datetime.now(timezone.utc)
-    for user_id, lines in by_user.items():
-        firestore.write_read_model(
-            f"agencies/{agency_id}/earnings/{user_id}_{period}",
-            # uid: firestore.rules lets the user read their own document by their Firebase uid.
-            {"user_id": user_id, "uid": firebase_uids.get(user_id), "period": str(period), "lines": lines,
-             "total": str(totals.get(user_id, "0.00")), "status": "open", "updated_at": now, "version": version})
-
-
-def _s(x) -> str | None:
-    return None if x is None else str(x)
 
 
 def periods_for_event(event_type: str, data: dict[str, Any], agency_timezone: str) -> list[Period]:
@@ -138,6 +108,8 @@ def period_close(*, uow: UnitOfWork, caller: Caller, period: Period) -> dict[str
     lock_period_exclusive(uow, caller.agency_id, str(period))
     status = queries.period_status(uow, caller.agency_id, period)
     if status == "closed":
+        # Again after commit: a repeated close heals earnings documents whose write was lost the first time.
+        earnings.publish_period(uow, agency_id=caller.agency_id, period=period)
         return {"period": str(period), "status": "closed"}
     if period > Period.of(local_today(caller.agency_timezone)):
         raise Conflict(f"period {period} has not started yet", slug="period-not-started")
@@ -152,6 +124,9 @@ def period_close(*, uow: UnitOfWork, caller: Caller, period: Period) -> dict[str
     )
     uow.emit("financial_period.closed", agency_id=caller.agency_id, subject=str(period),
              data={"agency_id": str(caller.agency_id), "period": str(period)})
+    # After the close commits, every earnings document of the period says so (a newer version than the
+    # final calculation's, which wrote `open` just before).
+    earnings.publish_period(uow, agency_id=caller.agency_id, period=period)
     return {"period": str(period), "status": "closed"}
 
 
@@ -172,41 +147,30 @@ def profit_get(*, uow: UnitOfWork, caller: Caller, period: Period) -> dict[str, 
             "status": status, "calculated_at": row.calculated_at}
 
 
-def payouts_list(*, uow: UnitOfWork, caller: Caller, period: Period, user_id: uuid.UUID | None) -> dict[str, Any]:
-    """Each visible user's lines and total: Owner all, Manager own team and self, Chatter self."""
-    if user_id is not None and not can_see_user(uow, caller, user_id):
+def payouts_list(*, uow: UnitOfWork, caller: Caller, query: PayoutsQuery) -> PayoutsPage:
+    """Each visible user's lines and total, by name: Owner all, Manager own team and self, Chatter self."""
+    if query.user_id is not None and not can_see_user(uow, caller, query.user_id):
         raise NotFound("user not found")
+    after = cursor_key(query.cursor, (str, uuid.UUID))
     scope, params = user_scope(caller, "s.user_id")
-    rows = uow.execute(
-        f"""
-        SELECT s.user_id, s.total, l.kind, l.model_id, l.basis, l.rate, l.amount, l.detail
-        FROM financial_calculations.calculated_payouts_summary s
-        LEFT JOIN financial_calculations.payout_lines l
-               ON l.agency_id = s.agency_id AND l.period = s.period AND l.user_id = s.user_id
-        WHERE s.agency_id = :a AND s.period = :p AND {scope}
-          AND (CAST(:u AS uuid) IS NULL OR s.user_id = CAST(:u AS uuid))
-        ORDER BY s.user_id, l.kind, l.model_id, l.rate, l.id
-        """,
-        {**params, "a": caller.agency_id, "p": str(period), "u": None if user_id is None else str(user_id)},
-    ).all()
-    status = queries.period_status(uow, caller.agency_id, period)
-    items: dict[uuid.UUID, dict[str, Any]] = {}
-    for r in rows:
-        item = items.setdefault(r.user_id, {"user_id": r.user_id, "period": str(period), "lines": [],
-                                            "total": r.total, "status": status})
-        if r.kind is not None:
-            item["lines"].append({"kind": r.kind, "model_id": r.model_id, "basis": r.basis, "rate": r.rate,
-                                  "amount": r.amount, "detail": r.detail})
-    return {"items": list(items.values())}
+    rows = queries.payout_summaries_page(uow, agency_id=caller.agency_id, period=query.period, scope=scope,
+                                         params=params, user_id=query.user_id, after=after, limit=query.limit + 1)
+    status = queries.period_status(uow, caller.agency_id, query.period)
+    lines: dict[uuid.UUID, list[dict[str, Any]]] = {r.user_id: [] for r in rows[: query.limit]}
+    for line in queries.payout_lines_of(uow, agency_id=caller.agency_id, period=query.period, user_ids=list(lines)):
+        lines[line.user_id].append({k: v for k, v in line._mapping.items() if k != "user_id"})
+    items = [{"user_id": r.user_id, "display_name": r.display_name, "period": str(query.period),
+              "lines": lines.get(r.user_id, []), "total": r.total, "status": status} for r in rows]
+    sort_name = {r.user_id: r.sort_name for r in rows}
+    return page_of(items, limit=query.limit, item=UserPayout, page=PayoutsPage,
+                   key=lambda i: (sort_name[i.user_id], i.user_id))
 
 
-def model_payouts_list(*, uow: UnitOfWork, caller: Caller, period: Period) -> dict[str, Any]:
-    rows = uow.execute(
-        """
-        SELECT model_id, effective_from, base, model_share_percent, split_chatting_costs, amount
-        FROM financial_calculations.model_payouts WHERE agency_id = :a AND period = :p
-        ORDER BY model_id, effective_from
-        """,
-        {"a": caller.agency_id, "p": str(period)},
-    ).all()
-    return {"items": [dict(r._mapping) for r in rows]}
+def model_payouts_list(*, uow: UnitOfWork, caller: Caller, query: ModelPayoutsQuery) -> ModelPayoutsPage:
+    """What each model is paid for the period, one item per model and settings version, by model name."""
+    after = cursor_key(query.cursor, (str, uuid.UUID, date))
+    rows = queries.model_payouts_page(uow, agency_id=caller.agency_id, period=query.period, after=after,
+                                      limit=query.limit + 1)
+    sort_name = {r.model_id: r.sort_name for r in rows}
+    return page_of(rows, limit=query.limit, item=ModelPayoutItem, page=ModelPayoutsPage,
+                   key=lambda i: (sort_name[i.model_id], i.model_id, i.effective_from))

@@ -1,0 +1,113 @@
+"""The earnings read model agencies/{agencyId}/earnings/{userId}_{period}: each user's running payout, live."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared_lib import firestore
+from shared_lib.db import UnitOfWork
+from shared_lib.money import Money
+from shared_lib.periods import Period
+
+from . import queries
+from .calc import Result
+from .schemas import Kind
+
+EarningsStatus = Literal["open", "closed"]
+
+
+class EarningsLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Kind
+    model_id: str | None
+    basis: Money
+    rate: Money | None
+    amount: Money
+
+
+@firestore.document_model("earnings", "agencies/{agencyId}/earnings/{userId}_{period}")
+class EarningsDocument(BaseModel):
+    """One user's payout for one period, as the chatter app shows it (a projection: replay rebuilds it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str
+    uid: str | None = Field(description="the user's Firebase uid: firestore.rules let them read their own")
+    period: str
+    lines: list[EarningsLine]
+    total: Money
+    status: EarningsStatus
+    updated_at: datetime
+    version: int = Field(description="commit order: the newest version wins (shared_lib.firestore)")
+
+
+def earnings_status(period_status: str) -> EarningsStatus:
+    """What an earnings document says about its money: the period's status.
+
+    The one place that derives it: payments (issue #15) extend it with `paid` once a payout is paid (from the
+    payments table they add); until then a closed period's earnings stay `closed`.
+    """
+    return "closed" if period_status == "closed" else "open"
+
+
+def path(agency_id: uuid.UUID, user_id: str, period: Period) -> str:
+    return f"agencies/{agency_id}/earnings/{user_id}_{period}"
+
+
+def publish_changed(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period, result: Result,
+                    user_ids: list[str]) -> None:
+    """After commit, rewrite the documents of the users a recalculation changed. The caller holds the
+    period's calculation lock, so the version taken here follows commit order."""
+    if not user_ids:
+        return
+    status = earnings_status(queries.period_status(uow, agency_id, period))
+    uids = queries.firebase_uids(uow, user_ids)
+    version = queries.next_earnings_version(uow)
+    totals = {str(u): t for u, t in result.totals_by_user().items()}
+    lines: dict[str, list[EarningsLine]] = {u: [] for u in user_ids}
+    for line in result.lines:
+        if str(line.user_id) in lines:
+            lines[str(line.user_id)].append(EarningsLine(kind=line.kind, model_id=_s(line.model_id),
+                                                         basis=line.basis, rate=line.rate, amount=line.amount))
+    docs = {u: (uids.get(u), lines[u], totals.get(u, "0.00")) for u in user_ids}
+    uow.after_commit(lambda: _write(agency_id, period, status, version, docs))
+
+
+def publish_period(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period) -> int:
+    """After commit, rewrite every stored user's document of the period with its status now (used when a
+    period is closed, and again on each repeated close, which heals a write lost after the first one).
+    Takes the period's calculation lock, so its version is newer than any recalculation's before it."""
+    queries.lock_calculation(uow, agency_id, period)
+    status = earnings_status(queries.period_status(uow, agency_id, period))
+    stored = queries.stored_payouts(uow, agency_id, period)
+    user_ids = sorted(str(u) for u in stored)
+    if not user_ids:
+        return 0
+    uids = queries.firebase_uids(uow, user_ids)
+    version = queries.next_earnings_version(uow)
+    docs = {}
+    for user_id, (total, lines) in stored.items():
+        docs[str(user_id)] = (uids.get(str(user_id)), [
+            EarningsLine(kind=kind, model_id=_s(model_id), basis=basis, rate=rate, amount=amount)
+            for kind, model_id, basis, rate, amount, _detail in lines], total)
+    uow.after_commit(lambda: _write(agency_id, period, status, version, docs))
+    return len(docs)
+
+
+def _write(agency_id: uuid.UUID, period: Period, status: EarningsStatus, version: int,
+           docs: dict[str, tuple[str | None, list[EarningsLine], object]]) -> None:
+    if not firestore.enabled():
+        return
+    now = datetime.now(timezone.utc)
+    for user_id, (uid, lines, total) in docs.items():
+        firestore.write_read_model(path(agency_id, user_id, period), EarningsDocument(
+            user_id=user_id, uid=uid, period=str(period), lines=lines, total=total, status=status, updated_at=now,
+            version=version))
+
+
+def _s(x) -> str | None:
+    return None if x is None else str(x)

@@ -1,0 +1,64 @@
+"""Earnings documents in Firestore follow their period's status: open while it is open, closed once it is."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from functions.payouts import earnings, service
+from shared_lib import firestore
+from shared_lib.config import reset_settings
+from shared_lib.db import unit_of_work
+from tests.conftest import bearer
+from tests.integration.test_payouts_store import NOV, seed_golden
+
+PEOPLE = ("M", "C1", "C2", "C3")
+TOTALS = {"M": "850.22", "C1": "1400.00", "C2": "1550.22", "C3": "2000.00"}
+
+
+@pytest.fixture
+def golden(client):
+    assert os.environ.get("FIRESTORE_EMULATOR_HOST"), "run `. .local/services.env` (make test starts the emulator)"
+    reset_settings()
+    firestore.reset_client()
+    ids = seed_golden()
+    with unit_of_work() as uow:
+        service.recalculate(uow, agency_id=ids["agency"], period=NOV)
+    yield ids
+    firestore.reset_client()
+
+
+def doc(ids, name):
+    snap = firestore.client().document(earnings.path(ids["agency"], str(ids[name]), NOV)).get()
+    return snap.to_dict() if snap.exists else None
+
+
+def close(client, ids):
+    r = client.post("/api/financials/periods/2026-11/close/", headers=bearer(f"g-owner-{ids['agency']}"))
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert r.get_json() == {"period": "2026-11", "status": "closed"}
+
+
+def test_closing_the_period_turns_every_earnings_document_closed(client, golden):
+    before = {n: doc(golden, n) for n in PEOPLE}
+    assert {n: (d["status"], d["total"]) for n, d in before.items()} == {n: ("open", TOTALS[n]) for n in PEOPLE}
+    close(client, golden)
+    after = {n: doc(golden, n) for n in PEOPLE}
+    assert {n: (d["status"], d["total"]) for n, d in after.items()} == {n: ("closed", TOTALS[n]) for n in PEOPLE}
+    assert all(after[n]["version"] > before[n]["version"] for n in PEOPLE)
+    assert sorted(line["amount"] for line in after["C2"]["lines"]) == ["1500.00", "50.22"]
+    assert after["C2"]["uid"] == f"g-C2-{golden['agency']}"
+
+
+def test_closing_again_rewrites_a_lost_document_and_changes_no_figure(client, golden):
+    close(client, golden)
+    firestore.client().document(earnings.path(golden["agency"], str(golden["C1"]), NOV)).delete()
+    close(client, golden)  # 200 again: the period is closed, and its documents say so
+    assert (doc(golden, "C1")["status"], doc(golden, "C1")["total"]) == ("closed", "1400.00")
+    with unit_of_work() as uow:  # a late event for a closed period recalculates nothing, writes nothing
+        assert service.recalculate(uow, agency_id=golden["agency"], period=NOV) is None
+    assert doc(golden, "C2")["status"] == "closed"
+
+
+def test_the_status_derivation_is_the_periods_status():
+    assert (earnings.earnings_status("open"), earnings.earnings_status("closed")) == ("open", "closed")
