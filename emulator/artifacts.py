@@ -9,7 +9,8 @@ from shared_lib import registry
 from shared_lib.errors import PROBLEM_BASE
 
 ROOT = Path(__file__).resolve().parent.parent
-REGION = "europe-west1"
+# Service that relays every service's outbox rows (functions/eventing: outbox_relay), so it publishes every event.
+OUTBOX_RELAY_SERVICE = "eventing"
 
 PROBLEM_SCHEMA = {
     "type": "object",
@@ -126,10 +127,19 @@ def openapi() -> dict[str, Any]:
     }
 
 
+def region() -> str:
+    """The deployment region, set once in pyproject.toml [tool.onlymanager] (Hosting rewrites and terraform)."""
+    import tomllib
+
+    with (ROOT / "pyproject.toml").open("rb") as fh:
+        return tomllib.load(fh)["tool"]["onlymanager"]["region"]
+
+
 def firebase_json() -> dict[str, Any]:
     """Hosting rewrites in routing order (the local platform routes the same way) plus the emulator ports."""
+    where = region()
     rewrites = [{"regex": spec.path_regex.pattern,
-                 "function": {"functionId": spec.deploy_name, "region": REGION}}
+                 "function": {"functionId": spec.deploy_name, "region": where}}
                 for spec in registry.http_functions()]
     return {
         "hosting": {"public": "public", "ignore": ["firebase.json", "**/.*"], "rewrites": rewrites},
@@ -138,8 +148,22 @@ def firebase_json() -> dict[str, Any]:
     }
 
 
+def publishers() -> dict[str, list[str]]:
+    """Topics each service may publish: the event types it declares, the dead-letter topics of what it consumes
+    (eventfn dead-letters poison messages itself), and for the outbox relay every declared event type."""
+    allowed: dict[str, set[str]] = {s: set() for s in registry.service_names()}
+    for topic, services in registry.PUBLISHED.items():
+        for s in services:
+            allowed.setdefault(s, set()).add(topic)
+        allowed.setdefault(OUTBOX_RELAY_SERVICE, set()).add(topic)
+    for spec in registry.REGISTRY.values():
+        if spec.topic:
+            allowed.setdefault(spec.service, set()).add(registry.dead_letter_topic(spec.topic))
+    return {s: sorted(t) for s, t in sorted(allowed.items())}
+
+
 def terraform_vars() -> dict[str, Any]:
-    """What terraform/ deploys: one Cloud Function per registry entry, topics, jobs."""
+    """What terraform/ deploys: one Cloud Function per registry entry, topics, jobs, who publishes where, region."""
     functions = []
     for name in sorted(registry.REGISTRY):
         spec = registry.REGISTRY[name]
@@ -156,8 +180,8 @@ def terraform_vars() -> dict[str, Any]:
     topics = registry.topics()
     jobs = [{"name": j.name, "topic": j.topic, "schedule": j.schedule, "time_zone": j.time_zone,
              "description": j.description} for j in sorted(registry.JOBS.values(), key=lambda j: j.name)]
-    return {"functions": functions, "topics": topics, "scheduler_jobs": jobs,
-            "services": registry.service_names()}
+    return {"region": region(), "functions": functions, "topics": topics, "scheduler_jobs": jobs,
+            "services": registry.service_names(), "publishers": publishers()}
 
 
 def rendered() -> dict[Path, str]:

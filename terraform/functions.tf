@@ -37,7 +37,7 @@ resource "google_storage_bucket_object" "source" {
 }
 
 resource "google_cloudfunctions2_function" "fn" {
-  for_each = local.functions
+  for_each = local.deployed_functions
 
   name        = each.key
   project     = var.project_id
@@ -48,7 +48,7 @@ resource "google_cloudfunctions2_function" "fn" {
   build_config {
     runtime         = var.python_runtime
     entry_point     = each.value.entry_point
-    service_account = var.build_service_account
+    service_account = google_service_account.build.id # projects/<p>/serviceAccounts/<email>
 
     source {
       storage_source {
@@ -68,7 +68,8 @@ resource "google_cloudfunctions2_function" "fn" {
     timeout_seconds                  = each.value.trigger == "http" ? var.http_timeout_seconds : var.event_timeout_seconds
 
     # HTTP: Firebase Hosting rewrites call the function over the internet, so ingress is open; the function
-    # verifies the Firebase ID token itself. Events: Eventarc/Pub/Sub pushes count as internal traffic.
+    # verifies the Firebase ID token itself. Events: Pub/Sub push and Eventarc from this project count as
+    # internal traffic, and only their invoker accounts have run.invoker (iam.tf).
     ingress_settings               = each.value.trigger == "http" ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
     service_account_email          = google_service_account.runtime[each.value.service].email
@@ -79,23 +80,16 @@ resource "google_cloudfunctions2_function" "fn" {
     vpc_connector_egress_settings = var.vpc_connector == null ? null : "PRIVATE_RANGES_ONLY"
   }
 
-  # Pub/Sub and schedule triggers: messagePublished on the topic. Firestore: document events filtered by
-  # database and document path pattern, in the database's location. Retries: gen2 functions do NOT retry
-  # unless retry_policy = RETRY_POLICY_RETRY; the handlers raise for transient errors, acknowledge permanent
-  # ones, and drop events older than EVENT_MAX_AGE_SECONDS, so retries are bounded.
-  #
-  # Dead letters: Eventarc creates and owns the push subscription of each Pub/Sub trigger; its dead-letter
-  # policy cannot be set through google_cloudfunctions2_function (and edits made to it directly are
-  # overwritten on redeploy). So the code dead-letters a poison message itself: it publishes the message to
-  # "<topic>.dead-letter" and acknowledges it. pubsub.tf gives each dead-letter topic a pull subscription for
-  # operators to inspect and replay.
+  # Firestore functions only: document events filtered by database and document path pattern, in the
+  # database's location, retried by Eventarc (retry_policy) for up to 24 hours. Pub/Sub and schedule
+  # functions have no event trigger: Eventarc would own their push subscriptions, whose dead-letter policy
+  # cannot be set, so pubsub.tf declares those subscriptions itself and they push to the function's URL.
   dynamic "event_trigger" {
-    for_each = each.value.trigger == "http" ? [] : [local.event_triggers[each.key]]
+    for_each = each.value.trigger == "firestore" ? [local.event_triggers[each.key]] : []
 
     content {
       trigger_region        = event_trigger.value.trigger_region
       event_type            = event_trigger.value.event_type
-      pubsub_topic          = event_trigger.value.topic == null ? null : google_pubsub_topic.topic[event_trigger.value.topic].id
       retry_policy          = event_trigger.value.retry_policy
       service_account_email = google_service_account.events.email
 
@@ -117,6 +111,8 @@ resource "google_cloudfunctions2_function" "fn" {
     google_project_service_identity.eventarc,
     google_project_iam_member.service,
     google_project_iam_member.events_receiver,
+    google_project_iam_member.build,
+    google_project_iam_member.build_source_reader,
     google_sql_user.service,
     google_sql_database.main,
     google_firestore_database.default,

@@ -5,6 +5,7 @@ resource "terraform_data" "guards" {
   input = {
     db_connections_needed    = local.db_connections_needed
     db_connections_available = local.db_connections_available
+    region                   = var.region
   }
 
   lifecycle {
@@ -58,6 +59,33 @@ resource "terraform_data" "guards" {
     precondition {
       condition     = length(setsubtract(toset(keys(var.external_topic_publishers)), toset(var.topics))) == 0
       error_message = "external_topic_publishers names topics that are not in topics."
+    }
+
+    precondition {
+      condition     = length(setsubtract(toset(keys(var.publishers)), toset(var.services))) == 0
+      error_message = "publishers names services that are not in services (regenerate registry.auto.tfvars.json)."
+    }
+
+    precondition {
+      condition     = length(setsubtract(toset(flatten(values(var.publishers))), toset(var.topics))) == 0
+      error_message = "publishers names topics that are not in topics (regenerate registry.auto.tfvars.json)."
+    }
+
+    # One region: firebase.json's Hosting rewrites call the functions in the region they name.
+    precondition {
+      condition     = length(local.hosting_regions) > 0 && alltrue([for r in local.hosting_regions : r == var.region])
+      error_message = "firebase.json's Hosting rewrites name region(s) ${join(", ", local.hosting_regions)} but the functions deploy to ${var.region}: set the region only in pyproject.toml [tool.onlymanager] and run python -m emulator generate (never -var region=...)."
+    }
+
+    precondition {
+      condition     = tonumber(trimsuffix(var.retry_minimum_backoff, "s")) <= tonumber(trimsuffix(var.retry_maximum_backoff, "s"))
+      error_message = "retry_minimum_backoff must not exceed retry_maximum_backoff."
+    }
+
+    # The migrate job logs in as the built-in admin user.
+    precondition {
+      condition     = var.migrate_image == null || var.db_admin_user_enabled
+      error_message = "migrate_image needs db_admin_user_enabled = true (the migrate job logs in as the admin user)."
     }
 
     precondition {

@@ -1,10 +1,17 @@
 # Identities and least privilege.
 #
 #   om-<service>  runtime service account of each service's functions (roles per service: locals.tf
-#                 service_roles; Pub/Sub publisher per topic below; its own IAM database user in sql.tf)
-#   om-events     the identity Eventarc pushes events with: eventarc.eventReceiver on the project and
-#                 run.invoker on the event functions only
+#                 service_roles; Pub/Sub publisher on the topics var.publishers names; its own IAM database
+#                 user in sql.tf; payouts alone may write the statements bucket, storage.tf)
+#   om-push       the identity the push subscriptions (pubsub.tf) sign OIDC tokens as: run.invoker on the
+#                 Pub/Sub and schedule functions only
+#   om-events     the identity Eventarc pushes Firestore events with: eventarc.eventReceiver on the project
+#                 and run.invoker on the Firestore functions only
+#   om-build      Cloud Build builds the functions as this account (logs, Artifact Registry, source reads)
+#   om-migrate    the migrate job (migrate.tf): Cloud SQL client, the admin password secret
 #   allUsers      run.invoker on the HTTP functions (Firebase Hosting calls them; each verifies the ID token)
+#
+# No identity gets a project-wide Pub/Sub publisher role.
 
 resource "google_service_account" "runtime" {
   for_each = local.service_account_ids
@@ -33,7 +40,7 @@ resource "google_project_iam_member" "service" {
   member  = "serviceAccount:${google_service_account.runtime[each.value.service].email}"
 }
 
-# Publishing: on the platform's topics only, not project-wide.
+# Publishing: per topic, only what var.publishers (generated from the registry) allows each service.
 resource "google_pubsub_topic_iam_member" "service_publisher" {
   for_each = local.topic_publisher_bindings
 
@@ -58,8 +65,8 @@ resource "google_pubsub_topic_iam_member" "external_publisher" {
 resource "google_service_account" "events" {
   project      = var.project_id
   account_id   = local.events_account_id
-  display_name = "OnlyManager event delivery (Eventarc)"
-  description  = "Eventarc triggers push Pub/Sub and Firestore events to the event functions as this identity."
+  display_name = "OnlyManager Firestore event delivery (Eventarc)"
+  description  = "Eventarc triggers push Firestore document events to the Firestore functions as this identity."
 
   lifecycle {
     postcondition {
@@ -77,25 +84,84 @@ resource "google_project_iam_member" "events_receiver" {
   member  = "serviceAccount:${google_service_account.events.email}"
 }
 
-# Pub/Sub signs the push requests' OIDC tokens as om-events (needed explicitly on projects created before
-# April 2021; harmless after).
+# Pub/Sub signs the push requests' OIDC tokens as om-events (Eventarc) and om-push (pubsub.tf); needed
+# explicitly on projects created before April 2021, harmless after.
 resource "google_service_account_iam_member" "pubsub_token_creator" {
-  service_account_id = google_service_account.events.name
-  role               = "roles/iam.serviceAccountTokenCreator"
-  member             = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  for_each = {
+    events = google_service_account.events.name
+    push   = google_service_account.push.name
+  }
 
-  depends_on = [google_project_service_identity.pubsub]
+  service_account_id = each.value
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:${google_project_service_identity.pubsub.email}"
 }
 
 # A gen2 function is served by a Cloud Run service of the same name; invoking it needs run.invoker there.
 resource "google_cloud_run_service_iam_member" "events_invoker" {
-  for_each = local.event_functions
+  for_each = local.firestore_functions
 
   project  = var.project_id
   location = var.region
   service  = google_cloudfunctions2_function.fn[each.key].name
   role     = "roles/run.invoker"
   member   = "serviceAccount:${google_service_account.events.email}"
+}
+
+# --- Pub/Sub push delivery -----------------------------------------------------------------------------------
+
+resource "google_service_account" "push" {
+  project      = var.project_id
+  account_id   = local.push_account_id
+  display_name = "OnlyManager Pub/Sub push delivery"
+  description  = "The push subscriptions of the Pub/Sub and schedule functions authenticate as this identity (OIDC)."
+
+  depends_on = [google_project_service.api]
+}
+
+resource "google_cloud_run_service_iam_member" "push_invoker" {
+  for_each = local.push_functions
+
+  project  = var.project_id
+  location = var.region
+  service  = google_cloudfunctions2_function.fn[each.key].name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.push.email}"
+}
+
+# --- builds ---------------------------------------------------------------------------------------------------
+
+resource "google_service_account" "build" {
+  project      = var.project_id
+  account_id   = local.build_account_id
+  display_name = "OnlyManager builds (Cloud Build)"
+  description  = "Cloud Build builds the Cloud Functions and the migrate image as this identity."
+
+  depends_on = [google_project_service.api]
+}
+
+# Logs, and pushing images to Artifact Registry: gen2 builds push to the gcf-artifacts repository that Cloud
+# Functions creates on first deploy, so this is project-wide.
+resource "google_project_iam_member" "build" {
+  for_each = toset(local.build_roles)
+
+  project = var.project_id
+  role    = each.value
+  member  = "serviceAccount:${google_service_account.build.email}"
+}
+
+# Reading sources: ours, and the gcf-v2-sources-* bucket Cloud Functions copies them into (it does not exist
+# before the first deploy, so it cannot be granted on its own); never the statements bucket.
+resource "google_project_iam_member" "build_source_reader" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = "serviceAccount:${google_service_account.build.email}"
+
+  condition {
+    title       = "not-statements"
+    description = "Every bucket except the payout statements"
+    expression  = "!resource.name.startsWith(\"projects/_/buckets/${local.statements_bucket}\")"
+  }
 }
 
 # --- HTTP functions -------------------------------------------------------------------------------------------

@@ -3,16 +3,51 @@ output "http_function_urls" {
   value       = { for name, f in google_cloudfunctions2_function.fn : name => f.url if local.functions[name].trigger == "http" }
 }
 
-output "event_functions" {
-  description = "Event functions with their trigger and retry policy."
+output "firestore_functions" {
+  description = "Firestore functions (Eventarc triggers) with their event type and retry policy."
   value = {
     for name, t in local.event_triggers : name => {
       event_type   = t.event_type
-      topic        = t.topic
       retry_policy = t.retry_policy
       trigger      = google_cloudfunctions2_function.fn[name].event_trigger[0].trigger
     }
   }
+}
+
+output "push_subscriptions" {
+  description = "Push subscription of each Pub/Sub and schedule function: topic, dead-letter topic, attempts."
+  value = {
+    for name, s in google_pubsub_subscription.push : name => {
+      topic                 = local.push_subscriptions[name].topic
+      dead_letter_topic     = local.push_subscriptions[name].dead_letter_topic
+      max_delivery_attempts = s.dead_letter_policy[0].max_delivery_attempts
+    }
+  }
+}
+
+output "migrate_job" {
+  description = "The migrate Cloud Run job (run it with: gcloud run jobs execute <name> --region <region> --wait); null until migrate_image is set."
+  value       = var.migrate_image == null ? null : { name = google_cloud_run_v2_job.migrate[0].name, region = var.region, image = var.migrate_image }
+}
+
+output "images_repository" {
+  description = "Artifact Registry repository for the migrate image: <region>-docker.pkg.dev/<project>/<repository>."
+  value       = "${var.region}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.images.repository_id}"
+}
+
+output "build_service_account" {
+  description = "Cloud Build builds the functions and the migrate image as this account (gcloud builds submit --service-account)."
+  value       = google_service_account.build.id
+}
+
+output "statements_bucket" {
+  description = "Bucket of the payout statements (STORAGE_BUCKET of the payouts functions)."
+  value       = google_storage_bucket.statements.name
+}
+
+output "source_bucket" {
+  description = "Bucket of the function source archives (also the staging bucket for the migrate image build)."
+  value       = local.source_bucket
 }
 
 output "instance_connection_name" {
@@ -39,8 +74,13 @@ output "service_accounts" {
 }
 
 output "events_service_account" {
-  description = "Identity Eventarc uses to push events to the event functions."
+  description = "Identity Eventarc uses to push Firestore events to the Firestore functions."
   value       = google_service_account.events.email
+}
+
+output "push_service_account" {
+  description = "Identity the push subscriptions authenticate to the Pub/Sub and schedule functions as."
+  value       = google_service_account.push.email
 }
 
 output "topics" {

@@ -1,10 +1,12 @@
-# Pub/Sub: every topic of the registry (event types, job topics, "<topic>.dead-letter" topics).
+# Pub/Sub: every topic of the registry (event types, job topics, "<topic>.dead-letter" topics), one push
+# subscription per Pub/Sub or schedule function, and one pull subscription per dead-letter topic.
 #
-# Subscriptions of the event functions are NOT declared here: each Pub/Sub-triggered function's Eventarc
-# trigger creates and manages its own push subscription (and deletes it with the function). See functions.tf
-# for how dead-lettering works with those. What is declared here: one pull subscription per dead-letter
-# topic, where operators inspect poison messages (gcloud pubsub subscriptions pull <topic>.dead-letter.inspect)
-# and from which they can republish after a fix.
+# Why terraform owns the push subscriptions (not Eventarc): Eventarc creates and owns the subscription of a
+# Pub/Sub trigger and no dead-letter policy can be set on it, so a message failing past its 24-hour retry
+# window was dropped with a log line. Here each topic function is an HTTP-invoked function (internal ingress,
+# run.invoker for om-push only) fed by a push subscription that retries with exponential backoff and, after
+# max_delivery_attempts deliveries, moves the message to "<topic>.dead-letter". Operators read those on
+# "<topic>.dead-letter.inspect" and replay them (README.md, "Event delivery, retries and dead letters").
 
 resource "google_pubsub_topic" "topic" {
   for_each = toset(var.topics)
@@ -31,4 +33,64 @@ resource "google_pubsub_subscription" "dead_letter_inspect" {
   expiration_policy {
     ttl = ""
   }
+}
+
+resource "google_pubsub_subscription" "push" {
+  for_each = local.push_subscriptions
+
+  name    = each.key # the function's name
+  project = var.project_id
+  topic   = google_pubsub_topic.topic[each.value.topic].id
+
+  # How long Pub/Sub waits for the function's answer: its timeout.
+  ack_deadline_seconds       = each.value.ack_deadline_seconds
+  message_retention_duration = "604800s"
+
+  push_config {
+    # The function's Cloud Run URL; functions-framework turns the wrapped push body into the
+    # messagePublished CloudEvent the handler gets, and answers 500 when the handler raises.
+    push_endpoint = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
+
+    oidc_token {
+      service_account_email = google_service_account.push.email
+      audience              = google_cloudfunctions2_function.fn[each.key].service_config[0].uri
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = each.value.minimum_backoff
+    maximum_backoff = each.value.maximum_backoff
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.topic[each.value.dead_letter_topic].id
+    max_delivery_attempts = each.value.max_delivery_attempts
+  }
+
+  # Never expire for inactivity: a monthly job's topic is quiet for weeks.
+  expiration_policy {
+    ttl = ""
+  }
+
+  depends_on = [google_cloud_run_service_iam_member.push_invoker]
+}
+
+# Dead-lettering needs the Pub/Sub service agent to publish to the dead-letter topic and to acknowledge on
+# the source subscription; without these Pub/Sub keeps redelivering instead.
+resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
+  for_each = local.forwarding_dead_letter_topics
+
+  project = var.project_id
+  topic   = google_pubsub_topic.topic[each.key].name
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${google_project_service_identity.pubsub.email}"
+}
+
+resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
+  for_each = local.push_subscriptions
+
+  project      = var.project_id
+  subscription = google_pubsub_subscription.push[each.key].name
+  role         = "roles/pubsub.subscriber"
+  member       = "serviceAccount:${google_project_service_identity.pubsub.email}"
 }

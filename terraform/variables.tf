@@ -1,7 +1,8 @@
 # Inputs.
 #
 # Two kinds:
-#   * generated: `functions`, `topics`, `scheduler_jobs`, `services` come from registry.auto.tfvars.json, which
+#   * generated: `region`, `functions`, `topics`, `scheduler_jobs`, `services`, `publishers` come from
+#     registry.auto.tfvars.json, which
 #     `python -m emulator generate` writes from the function registry (never edit it by hand; a test fails when
 #     it is stale);
 #   * hand-set: everything else, in a terraform.tfvars (or -var) per environment; only project_id is required.
@@ -11,6 +12,16 @@
 # in a `validation` block, and this configuration supports >= 1.6.
 
 # --- generated from the function registry ---------------------------------------------------------------------
+
+variable "region" {
+  description = "Region of the functions, the migrate job, Cloud SQL and the buckets (generated from pyproject.toml [tool.onlymanager] region, the one place it is set; firebase.json's Hosting rewrites carry the same value and guards.tf checks they agree)."
+  type        = string
+}
+
+variable "publishers" {
+  description = "Topics each service's runtime account may publish: the event types it declares, the dead-letter topics of what it consumes, every event type for the outbox relay's service (generated)."
+  type        = map(list(string))
+}
 
 variable "functions" {
   description = "One entry per registry function (generated: registry.auto.tfvars.json)."
@@ -104,12 +115,6 @@ variable "project_id" {
   }
 }
 
-variable "region" {
-  description = "Region of the functions, Cloud SQL and the source bucket. Must equal the region in firebase.json's Hosting rewrites (emulator/artifacts.py REGION)."
-  type        = string
-  default     = "europe-west1"
-}
-
 variable "scheduler_region" {
   description = "Cloud Scheduler location; null means var.region."
   type        = string
@@ -153,8 +158,20 @@ variable "create_source_bucket" {
   default     = true
 }
 
-variable "build_service_account" {
-  description = "Service account Cloud Build uses to build the functions (full resource name projects/<p>/serviceAccounts/<email>); null means the platform default."
+variable "deploy_functions" {
+  description = "Deploy the functions and their push subscriptions. false ONLY for the first apply of a new project (infrastructure, then build and run the migrate job, then true; README.md \"Deployment\"): on a running deployment false deletes every function."
+  type        = bool
+  default     = true
+}
+
+variable "migrate_image" {
+  description = "Container image of the migrate job (built from dist/migrate, README.md \"Deployment\"), e.g. europe-west1-docker.pkg.dev/<project>/om-images/migrate:<tag>; null: no job yet (the first apply)."
+  type        = string
+  default     = null
+}
+
+variable "statements_bucket" {
+  description = "Bucket for payout statements (STORAGE_BUCKET of the payouts functions); null means \"<project_id>-<name_prefix>-statements\"."
   type        = string
   default     = null
 }
@@ -194,9 +211,44 @@ variable "event_timeout_seconds" {
 }
 
 variable "event_max_age_seconds" {
-  description = "Handlers acknowledge (drop, with an error log) events older than this; it bounds the retries of a failing event. Eventarc keeps retrying for at most 24 hours, so a longer value has no effect."
+  description = "Handlers acknowledge (drop, with an error log) Pub/Sub messages published longer ago than this. Dead-lettering ends the retries long before; this only matters for a seek/replay of old messages, so it equals the subscriptions' 7-day retention."
   type        = number
-  default     = 86400
+  default     = 604800
+}
+
+# --- event delivery: push subscriptions with dead-lettering (pubsub.tf) -----------------------------------------
+
+variable "max_delivery_attempts" {
+  description = "Deliveries of a Pub/Sub message to its function before Pub/Sub moves it to \"<topic>.dead-letter\" (5-100). The local bus uses EVENT_MAX_ATTEMPTS for the same."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100 && floor(var.max_delivery_attempts) == var.max_delivery_attempts
+    error_message = "max_delivery_attempts must be an integer between 5 and 100 (Pub/Sub's limits)."
+  }
+}
+
+variable "retry_minimum_backoff" {
+  description = "Push retry backoff after the first failed delivery (exponential up to retry_maximum_backoff)."
+  type        = string
+  default     = "10s"
+
+  validation {
+    condition     = can(regex("^[0-9]+s$", var.retry_minimum_backoff)) && tonumber(trimsuffix(var.retry_minimum_backoff, "s")) <= 600
+    error_message = "retry_minimum_backoff must be seconds like \"10s\", at most 600s."
+  }
+}
+
+variable "retry_maximum_backoff" {
+  description = "Longest push retry backoff."
+  type        = string
+  default     = "600s"
+
+  validation {
+    condition     = can(regex("^[0-9]+s$", var.retry_maximum_backoff)) && tonumber(trimsuffix(var.retry_maximum_backoff, "s")) <= 600
+    error_message = "retry_maximum_backoff must be seconds like \"600s\", at most 600s."
+  }
 }
 
 variable "extra_environment" {

@@ -16,6 +16,7 @@ model_payouts = svc.http("financials_model_payouts", "/api/financials/model-payo
 profit = svc.http("financials_profit", "/api/financials/profit/")
 close = svc.http("financials_period_close", "/api/financials/periods/{period}/close/")
 statement = svc.http("financials_statement", "/api/financials/payouts/{user_id}/statement/")
+model_statement = svc.http("financials_model_statement", "/api/financials/model-payouts/{model_id}/statement/")
 
 
 @calculate.post(request=CalculateRequest, response=Totals, roles=OWNER, status=200)
@@ -51,9 +52,17 @@ def close_period(caller, uow, period: str):
 @statement.get(query=StatementQuery, roles=ANY_ROLE)
 def get_statement(caller, uow, user_id, query: StatementQuery):
     """One user's payout statement for a period as CSV or PDF (stored for the agency, then returned)."""
-    from .statement import statement as build
+    from .statement import user_statement
 
-    return build(uow=uow, caller=caller, user_id=user_id, period=query.period, fmt=query.format)
+    return user_statement(uow=uow, caller=caller, user_id=user_id, period=query.period, fmt=query.format)
+
+
+@model_statement.get(query=StatementQuery, roles=OWNER)
+def get_model_statement(caller, uow, model_id, query: StatementQuery):
+    """One model's (creator's) payout statement for a period as CSV or PDF: base, share and amount."""
+    from .statement import model_statement as build
+
+    return build(uow=uow, caller=caller, model_id=model_id, period=query.period, fmt=query.format)
 
 
 def _period(raw: str) -> Period:

@@ -260,3 +260,56 @@ def model_payouts_page(uow, *, agency_id: uuid.UUID, period: Period,
         {"a": agency_id, "p": str(period), "c_name": after[0] if after else None,
          "c_id": str(after[1]) if after else None, "c_from": after[2] if after else None, "limit": limit},
     ).all()
+
+
+# --- statements ----------------------------------------------------------------------------------------------
+
+
+def statement_person(uow, agency_id: uuid.UUID, user_id: uuid.UUID):
+    """Who a statement is for, and the agency it is from; None outside the agency."""
+    return uow.execute(
+        """
+        SELECT u.display_name, u.email, u.role, a.name AS agency, a.currency
+        FROM user_service.users u JOIN user_service.agencies a ON a.id = u.agency_id
+        WHERE u.id = :u AND u.agency_id = :a
+        """,
+        {"u": user_id, "a": agency_id},
+    ).one_or_none()
+
+
+def user_total(uow, agency_id: uuid.UUID, period: Period, user_id: uuid.UUID) -> Decimal | None:
+    return uow.execute(
+        "SELECT total FROM financial_calculations.calculated_payouts_summary "
+        "WHERE agency_id = :a AND period = :p AND user_id = :u",
+        {"a": agency_id, "p": str(period), "u": user_id},
+    ).scalar_one_or_none()
+
+
+def model_names(uow, agency_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    return dict(uow.execute("SELECT id, name FROM user_service.models WHERE agency_id = :a",
+                            {"a": agency_id}).all())
+
+
+def statement_model(uow, agency_id: uuid.UUID, model_id: uuid.UUID):
+    """The model (creator) a statement is for, and the agency; None outside the agency."""
+    return uow.execute(
+        """
+        SELECT m.name, a.name AS agency, a.currency
+        FROM user_service.models m JOIN user_service.agencies a ON a.id = m.agency_id
+        WHERE m.id = :m AND m.agency_id = :a
+        """,
+        {"m": model_id, "a": agency_id},
+    ).one_or_none()
+
+
+def model_payouts_of(uow, agency_id: uuid.UUID, period: Period, model_id: uuid.UUID) -> list:
+    """One model's payout items of the period, one per settings version in effect."""
+    return uow.execute(
+        """
+        SELECT effective_from, base, model_share_percent, split_chatting_costs, amount
+        FROM financial_calculations.model_payouts
+        WHERE agency_id = :a AND period = :p AND model_id = :m
+        ORDER BY effective_from
+        """,
+        {"a": agency_id, "p": str(period), "m": model_id},
+    ).all()

@@ -1,10 +1,13 @@
 """terraform/: every file parses, every reference resolves, the generated registry variables fit the declared
-types, and the parts that decide behaviour (per-function environment, event triggers and retry policies, the
-scheduler payload, the Cloud SQL connection budget) are evaluated by the real terraform CLI.
+types, least privilege holds (per-topic publishers, one statements writer, no project-wide Pub/Sub role), and
+the parts that decide behaviour (per-function environment, push subscriptions with dead-lettering, Firestore
+triggers, the migrate job's environment, one region, the Cloud SQL connection budget) are evaluated by the real
+terraform CLI; `terraform fmt -check` and checkov run over the whole module.
 
 The Google provider cannot be installed here (no registry access), so `terraform validate` of the whole module
 is impossible; locals.tf and guards.tf are written to need no provider, and the CLI tests plan exactly those
-files in a scratch copy of the module.
+files in a scratch copy of the module. Without the terraform CLI these tests fail with a clear message (CI has
+terraform 1.11; no skips).
 """
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ import os
 import re
 import shutil
 import subprocess
+import time
+import tomllib
 from pathlib import Path
 
 import hcl2
@@ -26,15 +31,20 @@ TFVARS = TF / "registry.auto.tfvars.json"
 
 EXPECTED_FILES = {
     "versions.tf", "variables.tf", "locals.tf", "guards.tf", "main.tf", "functions.tf", "pubsub.tf",
-    "scheduler.tf", "sql.tf", "firestore.tf", "iam.tf", "secrets.tf", "outputs.tf",
+    "scheduler.tf", "sql.tf", "firestore.tf", "iam.tf", "secrets.tf", "outputs.tf", "storage.tf", "migrate.tf",
 }
 # Files that must stay provider-free: the CLI tests plan them on their own.
 PURE_FILES = ("variables.tf", "locals.tf", "guards.tf")
-REGISTRY_VARIABLES = {"functions", "topics", "scheduler_jobs", "services"}
+REGISTRY_VARIABLES = {"region", "functions", "topics", "scheduler_jobs", "services", "publishers"}
 EXPECTED_ENV = {
     "GOOGLE_CLOUD_PROJECT", "INSTANCE_CONNECTION_NAME", "DB_NAME", "DB_USER", "DB_IAM_AUTH", "DB_IP_TYPE",
     "DB_POOL_SIZE", "DB_MAX_OVERFLOW", "EVENT_MAX_AGE_SECONDS",
 }
+# Only the statements writer gets the bucket (shared_lib/storage.py).
+PAYOUTS_ENV = EXPECTED_ENV | {"STORAGE_BUCKET"}
+# The migrate job's environment (shared_lib/config.py settings plus the grants' input), DB_PASS from a secret.
+MIGRATE_ENV = {"GOOGLE_CLOUD_PROJECT", "INSTANCE_CONNECTION_NAME", "DB_NAME", "DB_USER", "DB_IAM_AUTH", "DB_IP_TYPE",
+               "OM_SERVICE_DB_USERS"}
 _OPTS = SerializationOptions(with_comments=False, explicit_blocks=False, strip_string_quotes=True)
 
 
@@ -211,6 +221,9 @@ def test_registry_tfvars_match_the_declared_variables(parsed):
     for j in data["scheduler_jobs"]:
         assert set(j) <= job_attrs, f"job {j['name']}: undeclared keys {set(j) - job_attrs}"
     assert "list(string)" in variables["topics"]["type"] and "list(string)" in variables["services"]["type"]
+    assert variables["region"]["type"] == "string" and isinstance(data["region"], str)
+    assert variables["publishers"]["type"] == "${map(list(string))}"
+    assert all(isinstance(t, list) for t in data["publishers"].values())
 
 
 def test_registry_tfvars_are_internally_consistent():
@@ -222,18 +235,34 @@ def test_registry_tfvars_are_internally_consistent():
             assert f["topic"] in topics and f["dead_letter_topic"] in topics, f
     for j in data["scheduler_jobs"]:
         assert j["topic"] in topics, j
+    assert set(data["publishers"]) <= set(data["services"])
+    for service, allowed in data["publishers"].items():
+        assert set(allowed) <= topics, (service, set(allowed) - topics)
 
 
-def test_firebase_rewrites_point_at_http_functions_in_the_default_region(parsed):
-    variables = _variables(parsed)
+def test_one_region_from_pyproject_to_hosting_and_terraform(parsed):
+    with (ROOT / "pyproject.toml").open("rb") as fh:
+        region = tomllib.load(fh)["tool"]["onlymanager"]["region"]
     data = json.loads(TFVARS.read_text())
+    assert data["region"] == region
+    assert "default" not in _variables(parsed)["region"], "region is generated: no second default in variables.tf"
     http = {f["name"] for f in data["functions"] if f["trigger"] == "http"}
     rewrites = json.loads((ROOT / "firebase.json").read_text())["hosting"]["rewrites"]
     targets = [r["function"] for r in rewrites if "function" in r]
     assert targets, "firebase.json has no function rewrites"
     for t in targets:
         assert t["functionId"] in http, f"rewrite to {t['functionId']}, not an HTTP function of the registry"
-        assert t["region"] == variables["region"]["default"], "Hosting rewrites and terraform disagree on region"
+        assert t["region"] == region, "Hosting rewrites and terraform disagree on region"
+    # Nothing else spells a region: every other mention is var.region (or Firestore's own location).
+    literal = [e for e in _strings(parsed) if re.fullmatch(r"(europe|us|asia|australia|me|africa|northamerica|"
+                                                           r"southamerica)-[a-z]+[0-9]", e)]
+    assert literal == ["europe-west1"], literal  # firestore_location's default only
+
+
+def test_hosting_deploys_a_public_folder():
+    hosting = json.loads((ROOT / "firebase.json").read_text())["hosting"]
+    public = ROOT / hosting["public"]
+    assert (public / "index.html").is_file(), "firebase deploy --only hosting needs the public folder"
 
 
 # --- resources per registry entry ---------------------------------------------------------------------------
@@ -244,8 +273,9 @@ def test_for_each_resources_cover_functions_topics_jobs_and_services(parsed):
     data = _resources(parsed, "data")
     loc = _locals(parsed)
 
-    assert res[("google_cloudfunctions2_function", "fn")]["for_each"] == "${local.functions}"
+    assert res[("google_cloudfunctions2_function", "fn")]["for_each"] == "${local.deployed_functions}"
     assert re.fullmatch(r"\$\{\{for f in var\.functions : f\.name => f\}\}", loc["functions"]), loc["functions"]
+    assert loc["deployed_functions"] == "${var.deploy_functions ? local.functions : {}}"
 
     assert res[("google_pubsub_topic", "topic")]["for_each"] == "${toset(var.topics)}"
 
@@ -259,7 +289,9 @@ def test_for_each_resources_cover_functions_topics_jobs_and_services(parsed):
 
     assert res[("google_pubsub_subscription", "dead_letter_inspect")]["for_each"] == "${local.dead_letter_topics}"
     assert res[("google_cloud_run_service_iam_member", "public_invoker")]["for_each"] == "${local.http_functions}"
-    assert res[("google_cloud_run_service_iam_member", "events_invoker")]["for_each"] == "${local.event_functions}"
+    assert res[("google_cloud_run_service_iam_member", "events_invoker")]["for_each"] == "${local.firestore_functions}"
+    assert res[("google_cloud_run_service_iam_member", "push_invoker")]["for_each"] == "${local.push_functions}"
+    assert res[("google_pubsub_subscription", "push")]["for_each"] == "${local.push_subscriptions}"
 
 
 def test_function_build_and_service_config(parsed):
@@ -268,6 +300,8 @@ def test_function_build_and_service_config(parsed):
     assert build["runtime"] == "${var.python_runtime}"
     assert _variables(parsed)["python_runtime"]["default"] == "python311"
     assert build["entry_point"] == "${each.value.entry_point}"
+    # Projects created since 2024 give the default Cloud Build account no build roles: ours builds.
+    assert build["service_account"] == "${google_service_account.build.id}"
     (source,) = build["source"]
     (storage,) = source["storage_source"]
     assert "google_storage_bucket_object.source[each.value.service]" in storage["object"]
@@ -283,22 +317,139 @@ def test_function_build_and_service_config(parsed):
     assert public["member"] == "allUsers" and public["role"] == "roles/run.invoker"
 
 
-def test_event_trigger_takes_retry_policy_and_type_from_the_registry_entry(parsed):
+def test_only_firestore_functions_have_an_eventarc_trigger(parsed):
     fn = _resources(parsed)[("google_cloudfunctions2_function", "fn")]
     (dyn,) = [d["event_trigger"] for d in fn["dynamic"] if "event_trigger" in d]
-    assert dyn["for_each"] == '${each.value.trigger == "http" ? [] : [local.event_triggers[each.key]]}'
+    assert dyn["for_each"] == '${each.value.trigger == "firestore" ? [local.event_triggers[each.key]] : []}'
     (content,) = dyn["content"]
     assert content["retry_policy"] == "${event_trigger.value.retry_policy}"
     assert content["event_type"] == "${event_trigger.value.event_type}"
-    assert "google_pubsub_topic.topic[event_trigger.value.topic].id" in content["pubsub_topic"]
+    assert "pubsub_topic" not in content, "Pub/Sub functions are fed by terraform's push subscriptions"
+    assert content["service_account_email"] == "${google_service_account.events.email}"
     (filters,) = [d["event_filters"] for d in content["dynamic"] if "event_filters" in d]
     assert filters["for_each"] == "${event_trigger.value.event_filters}"
 
     triggers = _locals(parsed)["event_triggers"]
+    assert "local.firestore_functions" in triggers
     assert 'retry_policy = f.retry ? "RETRY_POLICY_RETRY" : "RETRY_POLICY_DO_NOT_RETRY"' in triggers
     assert '"google.cloud.firestore.document.v1.${f.document_event}"' in triggers
     assert 'operator = "match-path-pattern"' in triggers
-    assert _locals(parsed)["pubsub_event_type"] == "google.cloud.pubsub.topic.v1.messagePublished"
+    # Topic functions: internal ingress (push from this project), invoked by om-push only.
+    (svc,) = fn["service_config"]
+    assert svc["ingress_settings"] == '${each.value.trigger == "http" ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"}'
+
+
+def test_push_subscriptions_dead_letter_after_max_attempts(parsed):
+    res = _resources(parsed)
+    sub = res[("google_pubsub_subscription", "push")]
+    assert sub["topic"] == "${google_pubsub_topic.topic[each.value.topic].id}"
+    (push,) = sub["push_config"]
+    assert push["push_endpoint"] == "${google_cloudfunctions2_function.fn[each.key].service_config[0].uri}"
+    (oidc,) = push["oidc_token"]
+    assert oidc["service_account_email"] == "${google_service_account.push.email}"
+    assert oidc["audience"] == push["push_endpoint"]
+    (retry,) = sub["retry_policy"]
+    assert retry == {"minimum_backoff": "${each.value.minimum_backoff}", "maximum_backoff": "${each.value.maximum_backoff}"}
+    (dlp,) = sub["dead_letter_policy"]
+    assert dlp["dead_letter_topic"] == "${google_pubsub_topic.topic[each.value.dead_letter_topic].id}"
+    assert dlp["max_delivery_attempts"] == "${each.value.max_delivery_attempts}"
+    variables = _variables(parsed)
+    assert variables["max_delivery_attempts"]["default"] == 10
+    assert (variables["retry_minimum_backoff"]["default"], variables["retry_maximum_backoff"]["default"]) == ("10s", "600s")
+
+    # Dead-lettering needs the Pub/Sub service agent: publisher on the dead-letter topic, subscriber on the source.
+    agent = "serviceAccount:${google_project_service_identity.pubsub.email}"
+    pub = res[("google_pubsub_topic_iam_member", "dead_letter_publisher")]
+    assert (pub["for_each"], pub["role"], pub["member"]) == (
+        "${local.forwarding_dead_letter_topics}", "roles/pubsub.publisher", agent)
+    subr = res[("google_pubsub_subscription_iam_member", "dead_letter_subscriber")]
+    assert (subr["for_each"], subr["role"], subr["member"]) == (
+        "${local.push_subscriptions}", "roles/pubsub.subscriber", agent)
+    assert subr["subscription"] == "${google_pubsub_subscription.push[each.key].name}"
+    # Pub/Sub mints the OIDC tokens as om-push.
+    creator = res[("google_service_account_iam_member", "pubsub_token_creator")]
+    assert creator["member"] == agent and creator["role"] == "roles/iam.serviceAccountTokenCreator"
+    assert "${google_service_account.push.name}" in json.dumps(creator["for_each"])
+    # The push invoker is the only non-public invoker of topic functions.
+    invoker = res[("google_cloud_run_service_iam_member", "push_invoker")]
+    assert invoker["member"] == "serviceAccount:${google_service_account.push.email}"
+
+
+def test_no_project_wide_pubsub_role_and_publishers_per_topic(parsed):
+    res = _resources(parsed)
+    project_roles = [b["role"] for (t, _), b in res.items() if t == "google_project_iam_member"]
+    project_roles += [r for r in _find_key(_locals(parsed), "base_service_roles")]
+    text = json.dumps(project_roles) + json.dumps(_locals(parsed)["extra_service_roles"]) + \
+        json.dumps(_locals(parsed)["build_roles"])
+    assert "pubsub" not in text, f"a project-level Pub/Sub role: {text}"
+    pub = res[("google_pubsub_topic_iam_member", "service_publisher")]
+    assert pub["for_each"] == "${local.topic_publisher_bindings}"
+    assert pub["topic"] == "${google_pubsub_topic.topic[each.value.topic].name}"
+    bindings = _locals(parsed)["topic_publisher_bindings"]
+    assert "var.publishers" in bindings and "setproduct" not in bindings
+    # The generated list: a service publishes what it declares, not another service's event types.
+    data = json.loads(TFVARS.read_text())
+    income = set(data["publishers"]["income"])
+    assert "income.registered" in income and "expense.recorded" not in income
+    assert not any(t == "income.registered" for s, ts in data["publishers"].items() if s not in ("income", "eventing")
+                   for t in ts), "only income (and the outbox relay) may publish income.registered"
+
+
+def test_statements_bucket_is_private_and_written_by_payouts_only(parsed):
+    res = _resources(parsed)
+    bucket = res[("google_storage_bucket", "statements")]
+    assert bucket["uniform_bucket_level_access"] is True
+    assert bucket["public_access_prevention"] == "enforced"
+    assert bucket["location"] == "${var.region}"
+    storage_bindings = {k: b for k, b in res.items() if k[0].startswith("google_storage_bucket_iam")}
+    on_statements = {k: b for k, b in storage_bindings.items() if "statements" in b["bucket"]}
+    assert list(on_statements) == [("google_storage_bucket_iam_member", "statements_writer")]
+    writer = on_statements[("google_storage_bucket_iam_member", "statements_writer")]
+    assert writer["member"] == "serviceAccount:${google_service_account.runtime[local.statements_service].email}"
+    assert _locals(parsed)["statements_service"] == "payouts"
+    # No project-wide storage role could reach it, except the build reader, which excludes it by condition.
+    project_storage = {k: b for k, b in res.items() if k[0] == "google_project_iam_member" and "storage" in b["role"]}
+    assert list(project_storage) == [("google_project_iam_member", "build_source_reader")]
+    (cond,) = project_storage[("google_project_iam_member", "build_source_reader")]["condition"]
+    assert cond["expression"] == '!resource.name.startsWith("projects/_/buckets/${local.statements_bucket}")'
+    assert project_storage[("google_project_iam_member", "build_source_reader")]["role"] == "roles/storage.objectViewer"
+
+
+def test_migrate_job_runs_the_migrate_command_as_the_admin(parsed):
+    res = _resources(parsed)
+    job = res[("google_cloud_run_v2_job", "migrate")]
+    assert job["count"] == "${var.migrate_image == null ? 0 : 1}"
+    assert job["location"] == "${var.region}"
+    (outer,) = job["template"]
+    assert (outer["task_count"], outer["parallelism"]) == (1, 1)
+    (tmpl,) = outer["template"]
+    assert tmpl["service_account"] == "${google_service_account.migrate.email}"
+    (container,) = tmpl["containers"]
+    assert container["image"] == "${var.migrate_image}"
+    (env_dyn,) = [d["env"] for d in container["dynamic"] if "env" in d]
+    assert env_dyn["for_each"] == "${local.migrate_env}"
+    (secret_env,) = container["env"]
+    assert secret_env["name"] == "DB_PASS"
+    (ref,) = secret_env["value_source"][0]["secret_key_ref"]
+    assert ref["secret"] == "${google_secret_manager_secret.db_admin_password.secret_id}"
+    assert set(_locals(parsed)["migrate_env"]) == MIGRATE_ENV
+    # The admin identity: Cloud SQL client and the admin password, nothing more.
+    roles = {(t, b["role"]) for (t, _), b in res.items() if "migrate" in json.dumps(b.get("member", ""))}
+    assert roles == {("google_project_iam_member", "roles/cloudsql.client"),
+                     ("google_secret_manager_secret_iam_member", "roles/secretmanager.secretAccessor")}
+    # One IAM database user per runtime account, which the job grants its group role.
+    user = res[("google_sql_user", "service")]
+    assert (user["type"], user["name"]) == ("CLOUD_IAM_SERVICE_ACCOUNT", "${local.db_iam_users[each.key]}")
+
+
+def test_build_account_has_the_roles_a_build_needs(parsed):
+    res = _resources(parsed)
+    assert _locals(parsed)["build_roles"] == ["roles/logging.logWriter", "roles/artifactregistry.writer"]
+    build = res[("google_project_iam_member", "build")]
+    assert build["for_each"] == "${toset(local.build_roles)}"
+    assert build["member"] == "serviceAccount:${google_service_account.build.email}"
+    repo_writer = res[("google_artifact_registry_repository_iam_member", "build_writer")]
+    assert repo_writer["member"] == build["member"]
 
 
 def test_no_environment_carries_an_emulator_host(parsed):
@@ -311,9 +462,9 @@ def test_no_environment_carries_an_emulator_host(parsed):
         assert "EMULATOR" not in text.upper(), env
         assert env == "${local.function_env[each.key]}", f"functions take their environment from locals: {env}"
     function_env = _locals(parsed)["function_env"]
-    assert "EMULATOR" not in function_env.upper()
+    assert "EMULATOR" not in function_env.upper() and "EMULATOR" not in json.dumps(_locals(parsed)["migrate_env"])
     keys = set(re.findall(r"\b([A-Z][A-Z0-9_]+)\s*=", function_env))
-    assert keys == EXPECTED_ENV, keys
+    assert keys == PAYOUTS_ENV, keys
     assert 'DB_IAM_AUTH = "true"' in function_env
     # extra_environment is validated against emulator hosts.
     conditions = " ".join(v["condition"] for v in _variables(parsed)["extra_environment"]["validation"])
@@ -323,7 +474,8 @@ def test_no_environment_carries_an_emulator_host(parsed):
 def test_environment_names_are_settings_the_code_reads():
     config = (ROOT / "shared_lib" / "config.py").read_text()
     aliases = set(re.findall(r'validation_alias="([A-Z0-9_]+)"', config))
-    assert EXPECTED_ENV <= aliases, f"not read by shared_lib/config.py: {sorted(EXPECTED_ENV - aliases)}"
+    wanted = PAYOUTS_ENV | (MIGRATE_ENV - {"OM_SERVICE_DB_USERS"}) | {"DB_PASS"}
+    assert wanted <= aliases, f"not read by shared_lib/config.py: {sorted(wanted - aliases)}"
 
 
 def test_scheduler_jobs_publish_as_of_null(parsed):
@@ -364,21 +516,37 @@ def test_cloud_sql_is_postgres_15_with_iam_auth_and_the_budget_ceiling(parsed):
 # --- the real terraform CLI on the provider-free part --------------------------------------------------------
 
 TERRAFORM = shutil.which("terraform")
-needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason="terraform CLI not installed")
+
+
+def _terraform() -> str:
+    """The CLI, or a failure that says what cannot run (never a skip: CI=true forbids skips)."""
+    if TERRAFORM is None:
+        pytest.fail("terraform CLI not found on PATH: cannot run `terraform fmt -check` or the provider-free plan "
+                    "checks; install terraform >= 1.6 (CI's machine image has 1.11 at /usr/local/bin/terraform)")
+    return TERRAFORM
+
 
 PROBE = """
 output "probe" {
   value = {
-    functions         = keys(local.functions)
-    event_triggers    = local.event_triggers
-    function_env      = local.function_env
-    max_instances     = local.max_instances
-    scheduler_payload = local.scheduler_payload
-    dead_letter       = local.dead_letter_topics
-    service_roles     = local.service_roles
-    needed            = local.db_connections_needed
-    available         = local.db_connections_available
-    firestore_rules   = local.firestore_rules
+    functions          = keys(local.functions)
+    deployed           = keys(local.deployed_functions)
+    http_functions     = keys(local.http_functions)
+    push_functions     = keys(local.push_functions)
+    event_triggers     = local.event_triggers
+    push_subscriptions = local.push_subscriptions
+    forwarding         = local.forwarding_dead_letter_topics
+    publisher_bindings = local.topic_publisher_bindings
+    function_env       = local.function_env
+    migrate_env        = local.migrate_env
+    max_instances      = local.max_instances
+    scheduler_payload  = local.scheduler_payload
+    dead_letter        = local.dead_letter_topics
+    service_roles      = local.service_roles
+    hosting_regions    = local.hosting_regions
+    needed             = local.db_connections_needed
+    available          = local.db_connections_available
+    firestore_rules    = local.firestore_rules
   }
 }
 """
@@ -401,7 +569,13 @@ SYNTHETIC = {
     "scheduler_jobs": [{"name": "nightly", "topic": "nightly.run", "schedule": "0 3 * * *",
                         "time_zone": "Europe/Berlin", "description": "nightly"}],
     "services": ["eventing", "payouts", "stats", "timetracking", "users"],
+    "region": "europe-west1",
+    "publishers": {"users": ["thing.happened"], "payouts": ["thing.happened.dead-letter"],
+                   "stats": ["thing.happened.dead-letter"], "eventing": ["nightly.run.dead-letter", "thing.happened"],
+                   "timetracking": []},
 }
+SYNTHETIC_FIREBASE = {"hosting": {"public": "public", "rewrites": [
+    {"regex": "^/api/http/?$", "function": {"functionId": "api-http", "region": "europe-west1"}}]}}
 
 
 def _tf_env(tmp: Path) -> dict[str, str]:
@@ -418,19 +592,22 @@ def _tf_env(tmp: Path) -> dict[str, str]:
 class Scratch:
     """A copy of the provider-free files with one tfvars file, planned by the real terraform."""
 
-    def __init__(self, tmp: Path, tfvars: dict):
+    def __init__(self, tmp: Path, tfvars: dict, firebase: dict | None = None):
+        self.terraform = _terraform()
         self.dir = tmp / "terraform"
         self.dir.mkdir(parents=True)
         for name in PURE_FILES:
             shutil.copy2(TF / name, self.dir / name)
         (self.dir / "probe.tf").write_text(PROBE)
         (self.dir / "registry.auto.tfvars.json").write_text(json.dumps(tfvars))
+        # locals.tf reads ../firebase.json (the Hosting rewrites' region).
+        (tmp / "firebase.json").write_text(json.dumps(SYNTHETIC_FIREBASE if firebase is None else firebase))
         self.env = _tf_env(tmp)
         init = self.run("init", "-backend=false", "-no-color")
         assert init.returncode == 0, init.stdout + init.stderr
 
     def run(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([TERRAFORM, *args], cwd=self.dir, env=self.env, capture_output=True, text=True,
+        return subprocess.run([self.terraform, *args], cwd=self.dir, env=self.env, capture_output=True, text=True,
                               timeout=120)
 
     def plan(self, *var_args: str) -> subprocess.CompletedProcess:
@@ -445,75 +622,108 @@ class Scratch:
         return json.loads(show.stdout)["planned_values"]["outputs"]["probe"]["value"]
 
 
-@needs_terraform
 def test_terraform_fmt_is_clean():
     tmp_env = dict(os.environ, CHECKPOINT_DISABLE="1", TF_CLI_CONFIG_FILE=os.devnull)
-    out = subprocess.run([TERRAFORM, "fmt", "-check", "-diff", "-no-color", str(TF)], capture_output=True,
-                         text=True, env=tmp_env, timeout=60)
+    out = subprocess.run([_terraform(), "fmt", "-check", "-recursive", "-diff", "-no-color", str(TF)],
+                         capture_output=True, text=True, env=tmp_env, timeout=60)
     assert out.returncode == 0, f"terraform fmt would change:\n{out.stdout}{out.stderr}"
 
 
-@needs_terraform
-def test_evaluated_triggers_retry_and_environment(tmp_path):
+def test_evaluated_triggers_subscriptions_and_environment(tmp_path):
     s = Scratch(tmp_path, SYNTHETIC)
     v = s.probe("-var", "firestore_location=eur3", "-var", 'extra_environment={OUTBOX_RELAY_BATCH="100"}')
     by_name = {f["name"]: f for f in SYNTHETIC["functions"]}
-    assert sorted(v["functions"]) == sorted(by_name)
+    assert sorted(v["functions"]) == sorted(by_name) == sorted(v["deployed"])
+    assert v["http_functions"] == ["api-http"]
 
+    # Firestore functions: Eventarc, with the registry's retry policy, in the database's location.
     triggers = v["event_triggers"]
-    assert set(triggers) == {n for n, f in by_name.items() if f["trigger"] != "http"}
+    assert set(triggers) == {"time-event", "profile-sync"}
     for name, t in triggers.items():
         f = by_name[name]
         assert t["retry_policy"] == ("RETRY_POLICY_RETRY" if f["retry"] else "RETRY_POLICY_DO_NOT_RETRY"), name
-        if f["trigger"] == "firestore":
-            assert t["event_type"] == f"google.cloud.firestore.document.v1.{f['document_event']}"
-            assert t["topic"] is None
-            assert t["trigger_region"] == "eur3"
-            assert t["event_filters"] == [
-                {"attribute": "database", "value": "(default)", "operator": None},
-                {"attribute": "document", "value": f["document"], "operator": "match-path-pattern"},
-            ]
-        else:
-            assert t["event_type"] == "google.cloud.pubsub.topic.v1.messagePublished"
-            assert t["topic"] == f["topic"]
-            assert t["trigger_region"] == "europe-west1"
-            assert t["event_filters"] == []
+        assert t["event_type"] == f"google.cloud.firestore.document.v1.{f['document_event']}"
+        assert t["trigger_region"] == "eur3"
+        assert t["event_filters"] == [
+            {"attribute": "database", "value": "(default)", "operator": None},
+            {"attribute": "document", "value": f["document"], "operator": "match-path-pattern"},
+        ]
+
+    # Pub/Sub and schedule functions: one push subscription each, dead-lettering after 10 deliveries.
+    assert sorted(v["push_functions"]) == ["fire-and-forget", "nightly", "on-thing"]
+    assert v["push_subscriptions"] == {
+        name: {"topic": by_name[name]["topic"], "dead_letter_topic": by_name[name]["dead_letter_topic"],
+               "max_delivery_attempts": 10, "minimum_backoff": "10s", "maximum_backoff": "600s",
+               "ack_deadline_seconds": 300}
+        for name in ("fire-and-forget", "nightly", "on-thing")}
+    assert sorted(v["forwarding"]) == ["nightly.run.dead-letter", "thing.happened.dead-letter"]
+
+    # Publishing: exactly the generated list, per service and topic.
+    assert sorted(v["publisher_bindings"]) == sorted(
+        f"{svc}/{t}" for svc, ts in SYNTHETIC["publishers"].items() for t in ts)
 
     for name, env in v["function_env"].items():
-        assert set(env) == EXPECTED_ENV | {"OUTBOX_RELAY_BATCH"}, name
+        service = by_name[name]["service"]
+        expected_keys = PAYOUTS_ENV if service == "payouts" else EXPECTED_ENV
+        assert set(env) == expected_keys | {"OUTBOX_RELAY_BATCH"}, name
         assert not any("EMULATOR" in k.upper() for k in env), name
-        assert env["DB_USER"] == f"om-{by_name[name]['service']}@demo-project.iam"
+        assert env["DB_USER"] == f"om-{service}@demo-project.iam"
         assert env["DB_IAM_AUTH"] == "true"
         assert env["DB_IP_TYPE"] == "PUBLIC"
         assert env["INSTANCE_CONNECTION_NAME"] == "demo-project:europe-west1:onlymanager-pg"
         assert env["GOOGLE_CLOUD_PROJECT"] == "demo-project"
         assert (env["DB_POOL_SIZE"], env["DB_MAX_OVERFLOW"]) == ("1", "1")
+        assert env["EVENT_MAX_AGE_SECONDS"] == "604800"
+    assert v["function_env"]["on-thing"]["STORAGE_BUCKET"] == "demo-project-om-statements"
+
+    # The migrate job: admin login, and every service's IAM database user for the grants.
+    m = v["migrate_env"]
+    assert set(m) == MIGRATE_ENV
+    assert (m["DB_USER"], m["DB_IAM_AUTH"], m["DB_NAME"]) == ("om_admin", "false", "onlymanager")
+    assert json.loads(m["OM_SERVICE_DB_USERS"]) == {
+        svc: f"om-{svc}@demo-project.iam" for svc in SYNTHETIC["services"]}
 
     assert json.loads(base64.b64decode(v["scheduler_payload"])) == {"as_of": None}
     assert sorted(v["dead_letter"]) == ["nightly.run.dead-letter", "thing.happened.dead-letter"]
     roles = v["service_roles"]
     assert [s for s, r in roles.items() if "roles/firebaseauth.admin" in r] == ["users"]
     assert sorted(s for s, r in roles.items() if "roles/datastore.user" in r) == ["payouts", "stats"]
-    for s, r in roles.items():
-        assert {"roles/cloudsql.client", "roles/cloudsql.instanceUser"} <= set(r), s
-        assert not {"roles/owner", "roles/editor"} & set(r), s
+    for s_, r in roles.items():
+        assert {"roles/cloudsql.client", "roles/cloudsql.instanceUser"} <= set(r), s_
+        assert not {"roles/owner", "roles/editor", "roles/pubsub.publisher"} & set(r), s_
+    assert v["hosting_regions"] == ["europe-west1"]
     assert v["needed"] == len(by_name) * 3 * (1 + 1)
     assert v["firestore_rules"] is None  # no firestore.rules beside the scratch module: plan still works
 
 
-@needs_terraform
+def test_first_apply_deploys_no_function(tmp_path):
+    v = Scratch(tmp_path, SYNTHETIC).probe("-var", "deploy_functions=false")
+    assert len(v["functions"]) == 6  # still counted in the connection budget
+    assert (v["deployed"], v["push_subscriptions"], v["event_triggers"]) == ([], {}, {})
+
+
+def test_hosting_and_terraform_must_agree_on_the_region(tmp_path):
+    other = json.loads(json.dumps(SYNTHETIC_FIREBASE))
+    other["hosting"]["rewrites"][0]["function"]["region"] = "us-central1"
+    out = Scratch(tmp_path, SYNTHETIC, firebase=other).plan()
+    assert out.returncode != 0
+    assert "but the functions deploy to europe-west1" in re.sub(r"\s+", " ", out.stderr + out.stdout)
+
+
 def test_registry_plans_within_the_connection_budget_with_the_defaults(tmp_path):
     data = json.loads(TFVARS.read_text())
-    v = Scratch(tmp_path, data).probe()
+    v = Scratch(tmp_path, data, firebase=json.loads((ROOT / "firebase.json").read_text())).probe()
     assert sorted(v["functions"]) == sorted(f["name"] for f in data["functions"])
     for f in data["functions"]:
-        if f["trigger"] != "http":
+        if f["trigger"] == "firestore":
             expected = "RETRY_POLICY_RETRY" if f["retry"] else "RETRY_POLICY_DO_NOT_RETRY"
             assert v["event_triggers"][f["name"]]["retry_policy"] == expected, f["name"]
+        elif f["trigger"] in ("pubsub", "schedule"):
+            assert v["push_subscriptions"][f["name"]]["dead_letter_topic"] == f"{f['topic']}.dead-letter"
+    assert v["hosting_regions"] == [data["region"]]
     assert v["needed"] <= v["available"]
 
 
-@needs_terraform
 def test_connection_budget_is_enforced_at_the_boundary(tmp_path):
     s = Scratch(tmp_path, SYNTHETIC)  # 6 functions
     # 6 functions x 5 instances x (2 + 2) = 120 connections; available = max_connections - 20 reserved.
@@ -532,13 +742,17 @@ def test_connection_budget_is_enforced_at_the_boundary(tmp_path):
     assert unknown.returncode != 0 and "unknown functions" in unknown.stderr + unknown.stdout
 
 
-@needs_terraform
 @pytest.mark.parametrize("args, message", [
     (["-var", 'extra_environment={FIREBASE_AUTH_EMULATOR_HOST="127.0.0.1:9099"}'], "_EMULATOR_HOST"),
     (["-var", "db_ip_type=PRIVATE"], "needs private_network"),
     (["-var", "db_ip_type=INTERNAL"], "PRIVATE or PUBLIC"),
     (["-var", "python_runtime=python312"], "python311"),
     (["-var", "db_pool_size=3", "-var", "db_max_overflow=3"], "at most 5 per instance"),
+    (["-var", "max_delivery_attempts=4"], "between 5 and 100"),
+    (["-var", "retry_minimum_backoff=700s"], "at most 600s"),
+    (["-var", "retry_minimum_backoff=60s", "-var", "retry_maximum_backoff=30s"], "must not exceed"),
+    (["-var", "migrate_image=europe-west1-docker.pkg.dev/p/om-images/migrate:1", "-var", "db_admin_user_enabled=false"],
+     "needs db_admin_user_enabled"),
 ])
 def test_invalid_settings_fail_the_plan(tmp_path, args, message):
     out = Scratch(tmp_path, SYNTHETIC).plan(*args)
@@ -546,7 +760,6 @@ def test_invalid_settings_fail_the_plan(tmp_path, args, message):
     assert message in re.sub(r"\s+", " ", out.stderr + out.stdout)
 
 
-@needs_terraform
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: d["functions"].append(dict(d["functions"][1], name="stray", topic="no.such.topic")),
      "must be listed in topics"),
@@ -556,6 +769,8 @@ def test_invalid_settings_fail_the_plan(tmp_path, args, message):
     (lambda d: d["functions"].append({"name": "doc", "service": "users", "entry_point": "doc",
                                       "trigger": "firestore", "document": "x/{y}", "retry": True}),
      "document_event"),
+    (lambda d: d["publishers"].update(users=["no.such.topic"]), "publishers names topics"),
+    (lambda d: d["publishers"].update(nowhere=[]), "publishers names services"),
 ])
 def test_inconsistent_registry_fails_the_plan(tmp_path, mutate, message):
     data = json.loads(json.dumps(SYNTHETIC))
