@@ -4,8 +4,8 @@ from shared_lib.rbac import ANY_ROLE, OWNER
 from shared_lib.registry import Service
 
 from . import service
-from .schemas import (CalculateRequest, ModelPayoutsPage, PayoutsPage, PayoutsQuery, PeriodClosedReply, PeriodQuery,
-                      StatementQuery, Totals)
+from .schemas import (CalculateRequest, ModelPayoutsPage, ModelPayoutsQuery, PayoutsPage, PayoutsQuery,
+                      PeriodClosedReply, PeriodQuery, StatementQuery, Totals)
 
 svc = Service("payouts")
 svc.publishes("financial_calculation.completed", "financial_period.closed")
@@ -27,14 +27,14 @@ def calculate_period(caller, uow, body: CalculateRequest):
 
 @payouts.get(query=PayoutsQuery, response=PayoutsPage, roles=ANY_ROLE)
 def list_payouts(caller, uow, query: PayoutsQuery):
-    """Payout lines and totals: Owner all, Manager own team and self, Chatter self."""
-    return service.payouts_list(uow=uow, caller=caller, period=query.period, user_id=query.user_id)
+    """Payout lines and totals by name: Owner all, Manager own team and self, Chatter self."""
+    return service.payouts_list(uow=uow, caller=caller, query=query)
 
 
-@model_payouts.get(query=PeriodQuery, response=ModelPayoutsPage, roles=OWNER)
-def list_model_payouts(caller, uow, query: PeriodQuery):
-    """What each model (creator) is paid for the period."""
-    return service.model_payouts_list(uow=uow, caller=caller, period=query.period)
+@model_payouts.get(query=ModelPayoutsQuery, response=ModelPayoutsPage, roles=OWNER)
+def list_model_payouts(caller, uow, query: ModelPayoutsQuery):
+    """What each model (creator) is paid for the period, by model name."""
+    return service.model_payouts_list(uow=uow, caller=caller, query=query)
 
 
 @profit.get(query=PeriodQuery, response=Totals, roles=OWNER)

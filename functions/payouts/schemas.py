@@ -5,11 +5,11 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared_lib.money import Money, Rate
 from shared_lib.periods import PeriodStr
-from shared_lib.record_fields import Strict
+from shared_lib.record_fields import PageQuery, Strict
 
 Kind = Literal["commission", "fixed_salary", "manager_tick", "other_income_share", "deduction"]
 Status = Literal["open", "closed"]
@@ -24,9 +24,13 @@ class PeriodQuery(Strict):
     period: PeriodStr
 
 
-class PayoutsQuery(Strict):
+class PayoutsQuery(PageQuery):
     period: PeriodStr
     user_id: uuid.UUID | None = None
+
+
+class ModelPayoutsQuery(PageQuery):
+    period: PeriodStr
 
 
 class StatementQuery(Strict):
@@ -58,6 +62,7 @@ class PayoutLine(BaseModel):
 
 class UserPayout(BaseModel):
     user_id: uuid.UUID
+    display_name: str | None
     period: str
     lines: list[PayoutLine]
     total: Money
@@ -65,11 +70,13 @@ class UserPayout(BaseModel):
 
 
 class PayoutsPage(BaseModel):
-    items: list[UserPayout]
+    items: list[UserPayout] = Field(description="by display_name (case-insensitive), then user_id")
+    next_cursor: str | None
 
 
 class ModelPayoutItem(BaseModel):
     model_id: uuid.UUID
+    name: str = Field(description="the model's name")
     effective_from: date
     base: Money
     model_share_percent: Rate
@@ -78,7 +85,8 @@ class ModelPayoutItem(BaseModel):
 
 
 class ModelPayoutsPage(BaseModel):
-    items: list[ModelPayoutItem]
+    items: list[ModelPayoutItem] = Field(description="by model name (case-insensitive), model_id, effective_from")
+    next_cursor: str | None
 
 
 class PeriodClosedReply(BaseModel):
