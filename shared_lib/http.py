@@ -144,6 +144,10 @@ def _read_body(request, op: Operation) -> bytes | None:
     data = request.stream.read(limit + 1)  # chunked bodies carry no Content-Length: read one byte past the limit
     if len(data) > limit:
         raise PayloadTooLarge(f"request body is over {limit // 1024} KiB")
+    if not data and _all_optional(op.request):
+        # Nothing sent where nothing is required (check-in with every field defaulted): that is `{}`, whatever
+        # the Content-Type says. A body with bytes still has to be JSON.
+        return b"{}"
     mimetype = (request.mimetype or "").lower()
     if mimetype != JSON and not mimetype.endswith("+json"):
         raise UnsupportedMediaType(f"Content-Type must be {JSON}, got {request.mimetype or 'none'}")
@@ -161,10 +165,16 @@ def _arguments(op: Operation, request, path: dict[str, str], body_bytes: bytes |
                 raise NotFound(f"{name.removesuffix('_id')} not found") from None
         else:
             kwargs[name] = raw
-    errors: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = [
+        # One rule for every endpoint: a parameter the operation does not declare is a mistake (a typo such as
+        # `?user=` would otherwise silently widen a list), named so the client can fix it.
+        field_error(["query", name], "unknown query parameter")
+        for name in request.args if name not in _query_names(op.query)
+    ]
     if op.query is not None:
         try:
-            kwargs["query"] = op.query.model_validate(request.args.to_dict(flat=True))
+            kwargs["query"] = op.query.model_validate(
+                {k: v for k, v in request.args.to_dict(flat=True).items() if k in _query_names(op.query)})
         except ValidationError as exc:
             errors += from_validation_error(exc, "query").errors
     if op.request is not None:
@@ -183,6 +193,17 @@ def _arguments(op: Operation, request, path: dict[str, str], body_bytes: bytes |
         names = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors)
         raise BadRequest(f"invalid fields: {names}", errors=errors)
     return kwargs
+
+
+def _all_optional(model: type[BaseModel]) -> bool:
+    return not any(f.is_required() for f in model.model_fields.values())
+
+
+def _query_names(model: type[BaseModel] | None) -> frozenset[str]:
+    """The query parameters an operation takes: its query model's field names (and aliases); none without one."""
+    if model is None:
+        return frozenset()
+    return frozenset(n for name, f in model.model_fields.items() for n in (name, f.alias) if n)
 
 
 def _no_float(raw: str) -> str:

@@ -6,6 +6,8 @@ from . import models_service, service, settings_service
 from .schemas import (
     Agency,
     AgencyCreate,
+    AgencyPatch,
+    AgencyView,
     Assignments,
     AssignmentsPut,
     FinancialSettings,
@@ -38,6 +40,7 @@ svc.publishes(*settings_service.EVENT_TYPES.values())
 health = svc.http("health", "/api/health/")
 agencies = svc.http("agencies", "/api/agencies/")
 me = svc.http("me", "/api/me/")
+agency = svc.http("agency", "/api/agency/")
 users = svc.http("users", "/api/users/")
 user = svc.http("user", "/api/users/{user_id}/")
 user_financial_settings = svc.http("user_financial_settings", "/api/users/{user_id}/financial-settings/")
@@ -66,6 +69,18 @@ def create_agency(uow, identity: Identity, body: AgencyCreate):
 def get_me(uow, identity: Identity):
     """The signed-in user's membership."""
     return service.me_get(uow=uow, identity=identity)
+
+
+@agency.get(response=AgencyView, roles=ANY_ROLE)
+def get_agency(uow, caller: Caller):
+    """The caller's agency: name, currency, time zone; for the Owner also the settings in effect today."""
+    return service.agency_get(uow=uow, caller=caller)
+
+
+@agency.patch(request=AgencyPatch, response=AgencyView, roles=OWNER, conflicts=("agency-has-records",))
+def patch_agency(uow, caller: Caller, body: AgencyPatch):
+    """Rename the agency; change currency or time zone while nothing is recorded yet (409 agency-has-records)."""
+    return service.agency_update(uow=uow, caller=caller, cmd=body)
 
 
 # --- users -----------------------------------------------------------------------------------------------------

@@ -36,6 +36,58 @@ def set_agency_owner(uow: UnitOfWork, *, agency_id: uuid.UUID, owner_id: uuid.UU
     uow.execute("UPDATE user_service.agencies SET owner_user_id = :o WHERE id = :a", {"o": owner_id, "a": agency_id})
 
 
+def get_agency(uow: UnitOfWork, agency_id: uuid.UUID, *, for_update: bool = False):
+    return uow.execute(
+        "SELECT id, name, currency, timezone, owner_user_id, created_at FROM user_service.agencies WHERE id = :a"
+        + (" FOR UPDATE" if for_update else ""),
+        {"a": agency_id},
+    ).one_or_none()
+
+
+def update_agency(uow: UnitOfWork, *, agency_id: uuid.UUID, changes: dict[str, Any]):
+    # Column names come from AgencyPatch's fields, never from the client.
+    sets = ", ".join(f"{col} = :{col}" for col in changes)
+    return uow.execute(
+        f"UPDATE user_service.agencies SET {sets} WHERE id = :a "
+        "RETURNING id, name, currency, timezone, owner_user_id, created_at",
+        {**changes, "a": agency_id},
+    ).one()
+
+
+# What ties an agency's books to its currency and its local dates: a record with an amount or a local date,
+# a schedule that will make them, a shift (its local day decides period and pay), a closed period.
+_RECORDED = (
+    ("income records", "income_service.income_records", "TRUE"),
+    ("recurring income schedules", "income_service.recurring_income_schedules", "TRUE"),
+    ("expenses", "expense_service.expenses", "TRUE"),
+    ("recurring expense schedules", "expense_service.recurring_expense_schedules", "TRUE"),
+    ("shifts", "timetracking_service.shifts", "TRUE"),
+    ("subscriber counts", "statistics_service.subscriber_count_snapshots", "TRUE"),
+    ("closed periods", "financial_calculations.periods", "status = 'closed'"),
+)
+
+
+def agency_recorded(uow: UnitOfWork, agency_id: uuid.UUID) -> list[str]:
+    """The kinds of records the agency already has (empty: nothing is booked yet), in _RECORDED's order."""
+    sql = " UNION ALL ".join(
+        f"SELECT {i} AS i WHERE EXISTS (SELECT 1 FROM {table} WHERE agency_id = :a AND {where})"
+        for i, (_, table, where) in enumerate(_RECORDED))
+    found = uow.execute(f"{sql} ORDER BY i", {"a": agency_id}).scalars().all()
+    return [_RECORDED[i][0] for i in found]
+
+
+def agency_settings_on(uow: UnitOfWork, agency_id: uuid.UUID, day: date):
+    """The platform fee and the time-tracking rules in effect on `day`, through their owners' read API."""
+    return uow.execute(
+        """
+        SELECT p.onlyfans_fee_percent, t.grace_minutes, t.late_event_threshold_minutes, t.max_shift_hours,
+               t.fee_per_late_minute, t.fee_per_missed_shift
+        FROM user_service.platform_settings_on(:a, :d) p, timetracking_service.settings_on(:a, :d) t
+        """,
+        {"a": agency_id, "d": day},
+    ).one()
+
+
 def user_by_uid(uow: UnitOfWork, uid: str):
     return uow.execute(
         "SELECT id, agency_id, role, active, display_name, email FROM user_service.users WHERE firebase_uid = :uid",

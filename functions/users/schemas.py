@@ -7,10 +7,14 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator
+from pydantic_core import PydanticCustomError
 
+from shared_lib.isodate import IsoDate
 from shared_lib.money import NonNegativeMoney, Rate
 from shared_lib.record_fields import Strict
+
+from .currencies import CURRENCIES
 
 RoleName = Literal["owner", "manager", "chatter"]
 CompensationType = Literal["commission", "fixed", "fixed_plus_commission"]
@@ -23,9 +27,9 @@ EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class Query(BaseModel):
-    """Query strings: unknown parameters are ignored (cache busters), known ones validated."""
+    """Query strings: known parameters validated; unknown ones answer 400 (the pipeline's rule for every endpoint)."""
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 def _effective_date(v: date) -> date:
@@ -34,26 +38,26 @@ def _effective_date(v: date) -> date:
     return v
 
 
-EffectiveDate = Annotated[date, AfterValidator(_effective_date)]
+# IsoDate: "YYYY-MM-DD" text only (plain `date` would also take 1699920000 as a Unix time).
+EffectiveDate = Annotated[IsoDate, AfterValidator(_effective_date)]
 
 
 # --- agency and me ---------------------------------------------------------------------------------------------
 
 
-class AgencyCreate(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    currency: str = Field("USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
-    timezone: str = Field("UTC", description="IANA time zone, e.g. Europe/Berlin")
+def _known_currency(v: str) -> str:
+    if v not in CURRENCIES:
+        raise PydanticCustomError("currency", "not an ISO 4217 currency this service books (two-decimal, in use)")
+    return v
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, v: str) -> str:
-        if v not in _zones():
-            try:
-                ZoneInfo(v)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError("unknown IANA time zone") from None
-        return v
+
+def _known_zone(v: str) -> str:
+    if v not in _zones():
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise PydanticCustomError("timezone", "unknown IANA time zone") from None
+    return v
 
 
 _ZONES: set[str] | None = None
@@ -66,6 +70,35 @@ def _zones() -> set[str]:
     return _ZONES
 
 
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_known_currency),
+                     WithJsonSchema({"type": "string", "pattern": "^[A-Z]{3}$", "example": "EUR",
+                                     "description": "ISO 4217 code (two-decimal currencies in use)"})]
+TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_zone),
+                     WithJsonSchema({"type": "string", "maxLength": 64, "example": "Europe/Berlin",
+                                     "description": "IANA time zone"})]
+
+
+class AgencyCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    currency: Currency = "USD"
+    timezone: TimeZone = "UTC"
+
+
+class AgencyPatch(Strict):
+    """Only the fields sent change. Currency and time zone can change only while nothing is recorded (409)."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    currency: Currency | None = None
+    timezone: TimeZone | None = None
+
+    @field_validator("name", "currency", "timezone")
+    @classmethod
+    def _not_null(cls, v):
+        if v is None:
+            raise ValueError("cannot be null")
+        return v
+
+
 class Agency(BaseModel):
     id: uuid.UUID
     name: str
@@ -74,12 +107,39 @@ class Agency(BaseModel):
     owner_user_id: uuid.UUID
 
 
+class AgencyBrief(BaseModel):
+    """What the frontend needs on every screen: how to name the agency, format its money and its dates."""
+
+    id: uuid.UUID
+    name: str
+    currency: str
+    timezone: str
+
+
+class AgencySettings(BaseModel):
+    """The agency-wide settings in effect on `on` (read-only here: each is versioned at its own endpoint)."""
+
+    on: date = Field(description="today in the agency's time zone")
+    onlyfans_fee_percent: Rate = Field(description="PUT /api/platform-settings/ changes it")
+    grace_minutes: int = Field(description="lateness grace; PUT /api/timetracking/settings/ changes it and the rest")
+    late_event_threshold_minutes: int
+    max_shift_hours: int
+    fee_per_late_minute: NonNegativeMoney
+    fee_per_missed_shift: NonNegativeMoney
+
+
+class AgencyView(Agency):
+    created_at: datetime
+    settings: AgencySettings | None = Field(description="Owner only (the settings endpoints are); null otherwise")
+
+
 class Me(BaseModel):
     user_id: uuid.UUID | None
     agency_id: uuid.UUID | None
     role: RoleName | None
     display_name: str | None
     email: str | None
+    agency: AgencyBrief | None = Field(description="null until the user creates or joins an agency")
 
 
 class Health(BaseModel):
@@ -202,7 +262,7 @@ class Assignments(BaseModel):
 
 
 class SettingsOnQuery(Query):
-    on: date | None = Field(None, description="the day `current` answers for (default: today, agency time)")
+    on: IsoDate | None = Field(None, description="the day `current` answers for (default: today, agency time)")
 
 
 class FinancialSettingsPut(Strict):

@@ -1,4 +1,4 @@
-"""Users service use cases: agencies, membership (me), users and teams, the Firestore profile sync."""
+"""Users service use cases: agencies (create, read, change), membership (me), users and teams, the profile sync."""
 from __future__ import annotations
 
 import logging
@@ -9,11 +9,26 @@ from typing import Any
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import Conflict, NotFound, Unauthorized, field_error
 from shared_lib.pagination import cursor_key, encode_cursor
+from shared_lib.periods import local_today
 from shared_lib.rbac import Caller, Identity
 
 from . import directory, queries
 from .errors import invalid_fields
-from .schemas import EMAIL_RE, Agency, AgencyCreate, Me, User, UserCreate, UserPage, UserPatch, UsersQuery
+from .schemas import (
+    EMAIL_RE,
+    Agency,
+    AgencyBrief,
+    AgencyCreate,
+    AgencyPatch,
+    AgencySettings,
+    AgencyView,
+    Me,
+    User,
+    UserCreate,
+    UserPage,
+    UserPatch,
+    UsersQuery,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +47,40 @@ def agency_create(*, uow: UnitOfWork, identity: Identity, cmd: AgencyCreate) -> 
     return Agency(id=agency_id, name=cmd.name, currency=cmd.currency, timezone=cmd.timezone, owner_user_id=owner_id)
 
 
+def _agency_view(uow: UnitOfWork, caller: Caller, row) -> AgencyView:
+    settings = None
+    if caller.is_owner:  # the versioned settings are Owner-only reads at their own endpoints too
+        today = local_today(row.timezone)
+        settings = AgencySettings.model_validate(
+            {"on": today, **queries.agency_settings_on(uow, row.id, today)._mapping})
+    return AgencyView.model_validate({**row._mapping, "settings": settings})
+
+
+def agency_get(*, uow: UnitOfWork, caller: Caller) -> AgencyView:
+    """The caller's own agency: there is no agency id to name, so no other agency can be addressed."""
+    return _agency_view(uow, caller, queries.get_agency(uow, caller.agency_id))
+
+
+def agency_update(*, uow: UnitOfWork, caller: Caller, cmd: AgencyPatch) -> AgencyView:
+    """Rename the agency; change its currency or time zone only while nothing is booked in them.
+
+    Amounts carry no currency of their own and periods are local months, so a change after the first record
+    would relabel every amount, or move sales, expenses and shifts into other days and other (maybe closed)
+    periods: 409 agency-has-records. The row lock makes two concurrent changes apply one after the other.
+    """
+    row = queries.get_agency(uow, caller.agency_id, for_update=True)
+    changes = {f: getattr(cmd, f) for f in cmd.model_fields_set if getattr(row, f) != getattr(cmd, f)}
+    if not changes:
+        return _agency_view(uow, caller, row)
+    bound = [f for f in ("currency", "timezone") if f in changes]
+    if bound and (recorded := queries.agency_recorded(uow, caller.agency_id)):
+        raise Conflict(f"the agency already has {', '.join(recorded)}; its {' and '.join(bound)} can no longer "
+                       "change (they would relabel amounts and move records between days and periods)",
+                       slug="agency-has-records",
+                       errors=[field_error(["body", f], "cannot change once records exist") for f in bound])
+    return _agency_view(uow, caller, queries.update_agency(uow, agency_id=caller.agency_id, changes=changes))
+
+
 def me_get(*, uow: UnitOfWork, identity: Identity) -> Me:
     """Who the token belongs to; agency fields are null until the user creates or joins an agency.
 
@@ -44,8 +93,11 @@ def me_get(*, uow: UnitOfWork, identity: Identity) -> Me:
     if directory.claims_differ(identity.claims, row):
         directory.sync_claims_after_commit(uow, identity.uid)
     if row is None:
-        return Me(user_id=None, agency_id=None, role=None, display_name=identity.name, email=identity.email)
-    return Me(user_id=row.id, agency_id=row.agency_id, role=row.role, display_name=row.display_name, email=row.email)
+        return Me(user_id=None, agency_id=None, role=None, display_name=identity.name, email=identity.email,
+                  agency=None)
+    agency = AgencyBrief.model_validate(queries.get_agency(uow, row.agency_id), from_attributes=True)
+    return Me(user_id=row.id, agency_id=row.agency_id, role=row.role, display_name=row.display_name, email=row.email,
+              agency=agency)
 
 
 # --- users and teams -------------------------------------------------------------------------------------------

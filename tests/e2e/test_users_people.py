@@ -260,4 +260,6 @@ def test_a_deactivated_manager_cannot_get_new_team_members(client, team):
 def test_me_shows_the_member(client, team):
     r = client.get("/api/me/", headers=bearer_for(team["c1"]))
     assert r.get_json() == {"user_id": str(team["c1"].id), "agency_id": str(team["a"].id), "role": "chatter",
-                            "display_name": "Cleo", "email": team["c1"].email}
+                            "display_name": "Cleo", "email": team["c1"].email,
+                            "agency": {"id": str(team["a"].id), "name": "Velvet Agency", "currency": "USD",
+                                       "timezone": "UTC"}}

@@ -109,9 +109,10 @@ def test_assignments_and_list_queries():
         AssignmentsPut.model_validate({"user_ids": ["not-a-uuid"]})
     with pytest.raises(ValidationError):
         AssignmentsPut.model_validate({"user_ids": [str(uuid.uuid4())] * 501})
-    q = UsersQuery.model_validate({"limit": "20", "active": "false", "_": "cache-buster"})
+    q = UsersQuery.model_validate({"limit": "20", "active": "false"})
     assert (q.limit, q.active) == (20, False)
-    for bad in ({"limit": "0"}, {"limit": "501"}, {"role": "boss"}):
+    # Unknown parameters answer 400 everywhere (shared_lib/http.py); the model refuses them too.
+    for bad in ({"limit": "0"}, {"limit": "501"}, {"role": "boss"}, {"_": "cache-buster"}):
         with pytest.raises(ValidationError):
             UsersQuery.model_validate(bad)
 

@@ -1,0 +1,209 @@
+"""The list and request contract every endpoint shares, through HTTP on the local platform: keyset pages on payouts
+and model payouts (by name), one rule for unknown query parameters, an empty body where nothing is required."""
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from shared_lib.db import engine
+from tests import timetracking_factories as tt
+from tests.conftest import bearer
+from tests.users_factories import (assign, bearer_for, make_agency, make_model, make_user, set_financial_settings,
+                                   set_model_settings)
+
+NOV = date(2026, 11, 1)
+
+
+def _ok(r, status: int = 200):
+    assert r.status_code == status, r.get_data(as_text=True)
+    return r.get_json()
+
+
+def _problem(r, status: int) -> dict:
+    assert r.status_code == status, r.get_data(as_text=True)
+    assert r.mimetype == "application/problem+json"
+    return r.get_json()
+
+
+def _count(table: str) -> int:
+    with engine().connect() as c:
+        return c.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+
+def _walk(client, path: str, headers, limit: int) -> list[list[dict]]:
+    """Every page of a list, following next_cursor until it is null."""
+    pages, cursor = [], None
+    while True:
+        sep = "&" if "?" in path else "?"
+        page = _ok(client.get(f"{path}{sep}limit={limit}" + (f"&cursor={cursor}" if cursor else ""), headers=headers))
+        pages.append(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return pages
+        assert len(page["items"]) == limit  # a full page promises more
+
+
+@pytest.fixture
+def salaried(client):
+    """Five salaried chatters with names in mixed case, the period calculated."""
+    agency = make_agency("Velvet")
+    people = {}
+    for name, salary in (("Zoe", "1000.00"), ("alice", "1100.00"), ("Bob", "1200.00"), ("carol", "1300.00"),
+                         ("Dave", "1400.00")):
+        people[name] = make_user(agency, role="chatter", display_name=name)
+        set_financial_settings(people[name], NOV, compensation_type="fixed", fixed_salary=salary)
+    _ok(client.post("/api/financials/calculate/", json={"period": "2026-11"}, headers=bearer_for(agency.owner)))
+    return agency, people
+
+
+def test_payouts_walk_two_pages_by_name_with_no_gap_or_duplicate(client, salaried):
+    agency, people = salaried
+    pages = _walk(client, "/api/financials/payouts/?period=2026-11", bearer_for(agency.owner), limit=2)
+    assert [[p["display_name"] for p in page] for page in pages] == [["alice", "Bob"], ["carol", "Dave"], ["Zoe"]]
+    items = [p for page in pages for p in page]
+    assert [p["user_id"] for p in items] == [str(people[n].id) for n in ("alice", "Bob", "carol", "Dave", "Zoe")]
+    assert items[0] == {
+        "user_id": str(people["alice"].id), "display_name": "alice", "period": "2026-11", "total": "1100.00",
+        "status": "open", "lines": [{"kind": "fixed_salary", "model_id": None, "basis": "1100.00", "rate": None,
+                                     "amount": "1100.00", "detail": "30/30 days"}]}
+    assert [p["total"] for p in items] == ["1100.00", "1200.00", "1300.00", "1400.00", "1000.00"]
+    # One page of everything says the same, with no cursor.
+    whole = _ok(client.get("/api/financials/payouts/?period=2026-11", headers=bearer_for(agency.owner)))
+    assert whole["items"] == items and whole["next_cursor"] is None
+
+
+def test_payout_pages_keep_the_role_scope(client, salaried):
+    agency, people = salaried
+    assert _walk(client, "/api/financials/payouts/?period=2026-11", bearer_for(people["Bob"]), limit=1) == [[
+        {"user_id": str(people["Bob"].id), "display_name": "Bob", "period": "2026-11", "total": "1200.00",
+         "status": "open", "lines": [{"kind": "fixed_salary", "model_id": None, "basis": "1200.00", "rate": None,
+                                      "amount": "1200.00", "detail": "30/30 days"}]}]]
+    other = make_agency("Other")
+    page = _ok(client.get("/api/financials/payouts/?period=2026-11&limit=500", headers=bearer_for(other.owner)))
+    assert page == {"items": [], "next_cursor": None}
+
+
+def test_payout_limits_and_cursors_are_validated(client, salaried):
+    agency, _ = salaried
+    h = bearer_for(agency.owner)
+    for query, loc in (("limit=0", "limit"), ("limit=501", "limit"), ("limit=ten", "limit"),
+                       ("cursor=not-a-cursor", "cursor")):
+        body = _problem(client.get(f"/api/financials/payouts/?period=2026-11&{query}", headers=h), 400)
+        assert [e["loc"] for e in body["errors"]] == [["query", loc]]
+    # A cursor of the model-payout list is not one of this list's.
+    model_cursor_page = _ok(client.get("/api/financials/payouts/?period=2026-11&limit=1", headers=h))
+    body = _problem(client.get(f"/api/financials/model-payouts/?period=2026-11&cursor="
+                               f"{model_cursor_page['next_cursor']}", headers=h), 400)
+    assert [e["loc"] for e in body["errors"]] == [["query", "cursor"]]
+
+
+def test_model_payouts_walk_pages_by_model_name(client):
+    agency = make_agency("Velvet")
+    owner = bearer_for(agency.owner)
+    chatter = make_user(agency, role="chatter", display_name="Cleo")
+    models = {}
+    for name, share, gross in (("mia", "50.00", "1000.00"), ("Luna", "40.00", "500.00"), ("ava", "10.00", "200.00")):
+        models[name] = make_model(agency, name)
+        assign(models[name], chatter)
+        set_model_settings(agency, models[name], NOV, model_share_percent=share)
+        _ok(client.post("/api/income/register/", headers=owner, json={
+            "type": "message_sale", "gross_amount": gross, "sale_date": "2026-11-10",
+            "model_id": str(models[name]), "chatter_id": str(chatter.id)}), 201)
+    _ok(client.post("/_emulator/drain"))
+    _ok(client.post("/api/financials/calculate/", json={"period": "2026-11"}, headers=owner))
+    pages = _walk(client, "/api/financials/model-payouts/?period=2026-11", owner, limit=2)
+    assert [[(m["name"], m["model_id"]) for m in page] for page in pages] == [
+        [("ava", str(models["ava"])), ("Luna", str(models["Luna"]))], [("mia", str(models["mia"]))]]
+    # Net is gross less the default 20.00 % fee; the share applies to it.
+    assert pages[0][0] == {"model_id": str(models["ava"]), "name": "ava", "effective_from": "2026-11-01",
+                           "base": "160.00", "model_share_percent": "10.00", "split_chatting_costs": False,
+                           "amount": "16.00"}
+    assert [(m["base"], m["amount"]) for page in pages for m in page] == [
+        ("160.00", "16.00"), ("400.00", "160.00"), ("800.00", "400.00")]
+    # Another agency's Owner sees none of them; a Manager may not list model payouts at all.
+    other = make_agency("Other")
+    assert _ok(client.get("/api/financials/model-payouts/?period=2026-11", headers=bearer_for(other.owner))) == {
+        "items": [], "next_cursor": None}
+    manager = make_user(agency, role="manager")
+    _problem(client.get("/api/financials/model-payouts/?period=2026-11", headers=bearer_for(manager)), 403)
+
+
+# --- one rule for unknown query parameters ---------------------------------------------------------------------
+
+
+def test_unknown_query_parameters_answer_400_on_every_endpoint(client):
+    agency = make_agency("Velvet")
+    h = bearer_for(agency.owner)
+    user = make_user(agency, role="chatter")
+    paths = ["/api/me/", "/api/agency/", "/api/users/", f"/api/users/{user.id}/", "/api/models/",
+             "/api/platform-settings/", "/api/financials/payouts/?period=2026-11",
+             "/api/financials/model-payouts/?period=2026-11", "/api/financials/profit/?period=2026-11",
+             "/api/income/records/", "/api/expenses/", "/api/stats/summary/", "/api/timetracking/shifts/",
+             "/api/timetracking/settings/", "/api/health/"]
+    for path in paths:
+        sep = "&" if "?" in path else "?"
+        r = client.get(f"{path}{sep}bogus=1&_=1700000000", headers=h)
+        body = _problem(r, 400)
+        assert [e["loc"] for e in body["errors"]] == [["query", "bogus"], ["query", "_"]], path
+        assert all(e["msg"] == "unknown query parameter" for e in body["errors"])
+        # The declared parameters alone are fine.
+        assert client.get(path, headers=h).status_code == 200, path
+
+
+def test_an_unknown_parameter_on_a_write_writes_nothing(client):
+    agency = make_agency("Velvet")
+    h = bearer_for(agency.owner)
+    before = _count("user_service.models")
+    body = _problem(client.post("/api/models/?dry_run=true", json={"name": "Mia"}, headers=h), 400)
+    assert [e["loc"] for e in body["errors"]] == [["query", "dry_run"]]
+    assert _count("user_service.models") == before
+    assert _count("eventing.outbox") == 0
+    _problem(client.patch("/api/agency/?force=1", json={"name": "Renamed"}, headers=h), 400)
+    assert client.get("/api/agency/", headers=h).get_json()["name"] == "Velvet"
+
+
+def test_dates_in_query_strings_are_iso_text_only(client):
+    agency = make_agency("Velvet")
+    h = bearer_for(agency.owner)
+    body = _problem(client.get("/api/platform-settings/?on=1699920000", headers=h), 400)
+    assert [e["loc"] for e in body["errors"]] == [["query", "on"]]
+    assert _ok(client.get("/api/platform-settings/?on=2026-11-14", headers=h))["on"] == "2026-11-14"
+
+
+# --- an empty body where every field is optional -----------------------------------------------------------------
+
+
+def test_check_in_and_out_with_an_empty_body(client):
+    owner = tt.agency()
+    chatter = tt.user(owner)
+    now = datetime.now(UTC)
+    tt.shift(chatter, now - timedelta(minutes=3), now + timedelta(hours=6))
+    # No bytes and no Content-Type, as fetch(url, {method: "POST"}) sends it.
+    r = client.post("/api/timetracking/check-in/", headers=bearer(chatter.uid))
+    entry = _ok(r, 201)
+    assert (entry["user_id"], entry["late_minutes"], entry["checked_out_at"], entry["source"]) == (
+        str(chatter.id), 0, None, "http")
+    # No bytes with a JSON Content-Type.
+    r = client.post("/api/timetracking/check-out/", data=b"", content_type="application/json",
+                    headers=bearer(chatter.uid))
+    out = _ok(r, 200)
+    assert out["id"] == entry["id"] and out["checked_out_at"] is not None and out["worked_minutes"] == 0
+
+
+def test_a_non_empty_body_still_has_to_be_json(client):
+    owner = tt.agency()
+    chatter = tt.user(owner)
+    now = datetime.now(UTC)
+    tt.shift(chatter, now - timedelta(minutes=3), now + timedelta(hours=6))
+    before = tt.counts()
+    _problem(client.post("/api/timetracking/check-in/", data="now", content_type="text/plain",
+                         headers=bearer(chatter.uid)), 415)
+    body = _problem(client.post("/api/timetracking/check-in/", data="{", content_type="application/json",
+                                headers=bearer(chatter.uid)), 400)
+    assert body["errors"] == [{"loc": ["body"], "msg": "invalid JSON"}]
+    assert tt.counts() == before
+    # Where fields are required, an empty body is still refused as before.
+    _problem(client.post("/api/models/", headers=bearer(owner.uid)), 415)
+    assert _count("user_service.models") == 0
