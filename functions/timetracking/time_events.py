@@ -1,13 +1,15 @@
-"""Firestore time events (agencies/{agencyId}/time_events/{eventId}): validated, logged once, applied in `at` order."""
+"""Firestore time events (agencies/{agencyId}/time_events/{eventId}): validated, logged once, applied in `at` order,
+and the outcome written back on the document for the app to show."""
 from __future__ import annotations
 
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared_lib import firestore
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import ApiError
 from shared_lib.eventfn import PermanentError
@@ -17,59 +19,130 @@ from .schemas import TimeEventDocument
 
 log = logging.getLogger(__name__)
 
+DOCUMENT = "agencies/{agencyId}/time_events/{eventId}"
+WAITING_FOR_CHECK_IN = "waiting-for-check-in"
+
+
+class TimeEventOutcome(BaseModel):
+    """The fields the backend writes back on a time-event document (never the app: firestore.rules)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["recorded", "pending", "rejected"] = Field(
+        description="recorded: applied to entry_id; pending: logged, not applicable yet (reason says why; it is "
+                    "retried when the user's next document arrives, rejected after 24 h); rejected: never applies")
+    reason: str | None = Field(description="a stable code: a problem slug such as no-shift or open-check-in, "
+                                           "or invalid-document, not-a-member, not-the-writer, future-time, expired")
+    detail: str | None = Field(description="the reason in words, for people")
+    entry_id: str | None = Field(description="the time entry it was recorded on (status recorded)")
+    processed_at: datetime
+
+
+@firestore.document_model("time_events", DOCUMENT)
+class TimeEventStored(TimeEventOutcome):
+    """A time-event document once the backend has answered: the app's fields (firestore.rules lets the app
+    create exactly these) and the outcome written back."""
+
+    uid: str
+    user_id: str
+    kind: Literal["check_in", "check_out"]
+    at: datetime
+    note: str | None = Field(None, max_length=500)
+
+
+class Rejected(PermanentError):
+    """A document that can never apply: acknowledged, nothing recorded, the reason written back."""
+
+    def __init__(self, event_id: str, reason: str, detail: str):
+        super().__init__(f"time event {event_id}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+def path(agency_ref: str, event_id: str) -> str:
+    return DOCUMENT.format(agencyId=agency_ref, eventId=event_id)
+
 
 def time_event_record(*, uow: UnitOfWork, agency_ref: str, event_id: str, document: dict[str, Any] | None,
                       now: datetime | None = None) -> None:
-    """Record a check-in/out document from the chatter app.
+    """Record a check-in/out document from the chatter app, and tell the app what became of it.
 
     A document that can never apply (bad fields, a user who is not an active member of the agency, an
-    unknown agency, a time in the future) raises PermanentError: logged, acknowledged, nothing written.
-    A redelivered document is a no-op. The rest is logged, then every pending document of the user is tried
-    in `at` order, so a check-out delivered before its check-in is applied as soon as the check-in arrives.
+    unknown agency, a time in the future) raises PermanentError: logged, acknowledged, nothing recorded, and
+    `status: rejected` with the reason written back on the document (the transaction holds nothing to commit,
+    so the order does not matter). A redelivered document is a no-op. The rest is logged, then every pending
+    document of the user is tried in `at` order, so a check-out delivered before its check-in is applied as
+    soon as the check-in arrives; after commit each document whose state this changed gets `recorded` (with the
+    entry) or `pending` (with the reason). The trigger fires on `created` only: these updates never re-enter it.
     """
+    try:
+        outcomes = _record(uow, agency_ref=agency_ref, event_id=event_id, document=document, now=now)
+    except Rejected as exc:
+        if document is not None:  # a created document without fields is not there to answer on
+            firestore.update_fields(path(agency_ref, event_id), TimeEventOutcome(
+                status="rejected", reason=exc.reason, detail=exc.detail, entry_id=None,
+                processed_at=datetime.now(UTC)))
+        raise
+    if outcomes:
+        uow.after_commit(lambda: write_back(agency_ref, outcomes))
+
+
+def write_back(agency_ref: str, outcomes: dict[str, TimeEventOutcome]) -> None:
+    """Each document's outcome on it (after commit; a document the app deleted meanwhile is left deleted)."""
+    for event_id, outcome in outcomes.items():
+        firestore.update_fields(path(agency_ref, event_id), outcome)
+
+
+def _record(uow: UnitOfWork, *, agency_ref: str, event_id: str, document: dict[str, Any] | None,
+            now: datetime | None) -> dict[str, TimeEventOutcome]:
     if document is None:
-        raise PermanentError(f"time event {event_id}: the created document has no fields")
+        raise Rejected(event_id, "invalid-document", "the created document has no fields")
     try:
         agency_id = uuid.UUID(agency_ref)
     except ValueError:
-        raise PermanentError(f"time event {event_id}: agency id {agency_ref!r} is not a UUID") from None
+        raise Rejected(event_id, "not-a-member", f"agency id {agency_ref!r} is not a UUID") from None
     try:
         doc = TimeEventDocument.model_validate(document)
     except ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) or "document" for e in exc.errors())
-        raise PermanentError(f"time event {event_id}: invalid fields: {fields}") from None
+        raise Rejected(event_id, "invalid-document", f"invalid fields: {fields}") from None
     user = queries.member(uow, agency_id, doc.user_id)
     if user is None or not user.active:
         # The app is signed in as one user, but the document is data: never trust its user_id or path.
-        raise PermanentError(f"time event {event_id}: user {doc.user_id} is not an active member of agency "
-                             f"{agency_id} (or the agency does not exist)")
+        raise Rejected(event_id, "not-a-member", f"user {doc.user_id} is not an active member of agency "
+                                                 f"{agency_id} (or the agency does not exist)")
     if user.firebase_uid != doc.uid:
         # The rules only prove who wrote the document (uid); user_id must be that same person.
-        raise PermanentError(f"time event {event_id}: written by {doc.uid}, not by user {doc.user_id}")
+        raise Rejected(event_id, "not-the-writer", f"written by {doc.uid}, not by user {doc.user_id}")
     if doc.at > (now or datetime.now(UTC)) + rules.CLOCK_SKEW:
-        raise PermanentError(f"time event {event_id}: at {doc.at.isoformat()} is in the future")
+        raise Rejected(event_id, "future-time", f"at {doc.at.isoformat()} is in the future")
     queries.lock_user(uow, doc.user_id)
     if not queries.insert_time_event(uow, agency_id=agency_id, event_id=event_id, user_id=doc.user_id,
                                      kind=doc.kind, at=doc.at):
         log.info("time event %s/%s already received", agency_id, event_id)
-        return
-    replay_pending(uow, agency_id=agency_id, user_id=doc.user_id)
+        return {}
+    outcomes: dict[str, TimeEventOutcome] = {}
+    replay_pending(uow, agency_id=agency_id, user_id=doc.user_id, outcomes=outcomes)
+    return outcomes
 
 
-def replay_pending(uow: UnitOfWork, *, agency_id: uuid.UUID, user_id: uuid.UUID) -> int:
+def replay_pending(uow: UnitOfWork, *, agency_id: uuid.UUID, user_id: uuid.UUID,
+                   outcomes: dict[str, TimeEventOutcome] | None = None) -> int:
     """Apply the user's pending documents in `at` order until none more applies; returns how many did.
 
     Each try runs in a savepoint: one that is refused (409/400) leaves no row and no event behind and stays
-    pending with its reason. The caller holds the user's lock.
+    pending with its reason. The caller holds the user's lock. `outcomes` collects each tried document's
+    latest state, for the write-back after commit.
     """
+    seen = {} if outcomes is None else outcomes
     applied, progress = 0, True
     while progress:
         progress = False
         for ev in queries.pending_time_events(uow, agency_id, user_id):
             if ev.kind == "check_out" and (blocker := _later_check_in(uow, user_id, ev.at)) is not None:
-                queries.time_event_waiting(uow, agency_id, ev.event_id,
-                                           f"waiting: the check-in at {blocker.at.isoformat()} is pending, so this "
-                                           "check-out may belong to its shift, not to the open entry")
+                detail = (f"waiting: the check-in at {blocker.at.isoformat()} is pending, so this check-out may "
+                          "belong to its shift, not to the open entry")
+                queries.time_event_waiting(uow, agency_id, ev.event_id, detail)
+                seen[ev.event_id] = _outcome("pending", WAITING_FOR_CHECK_IN, detail)
                 continue
             action = clock.check_in if ev.kind == "check_in" else clock.check_out
             events_before = len(uow.pending_events)
@@ -80,12 +153,19 @@ def replay_pending(uow: UnitOfWork, *, agency_id: uuid.UUID, user_id: uuid.UUID)
             except ApiError as exc:
                 del uow.pending_events[events_before:]  # their outbox rows went with the savepoint
                 queries.time_event_waiting(uow, agency_id, ev.event_id, exc.detail)
+                seen[ev.event_id] = _outcome("pending", exc.slug, exc.detail)
                 log.info("time event %s/%s pending: %s", agency_id, ev.event_id, exc.detail)
                 continue
             queries.time_event_applied(uow, agency_id, ev.event_id, entry.id)
+            seen[ev.event_id] = _outcome("recorded", None, None, entry_id=str(entry.id))
             applied += 1
             progress = True
     return applied
+
+
+def _outcome(status, reason: str | None, detail: str | None, *, entry_id: str | None = None) -> TimeEventOutcome:
+    return TimeEventOutcome(status=status, reason=reason, detail=detail, entry_id=entry_id,
+                            processed_at=datetime.now(UTC))
 
 
 def _later_check_in(uow: UnitOfWork, user_id: uuid.UUID, at: datetime):
