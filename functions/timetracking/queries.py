@@ -369,12 +369,14 @@ def apply_auto_close(uow: UnitOfWork, *, now: datetime, closes: list[tuple[uuid.
     )
 
 
-def expire_time_events(uow: UnitOfWork, *, received_before: datetime) -> int:
+def expire_time_events(uow: UnitOfWork, *, received_before: datetime) -> list[Any]:
+    """Reject documents pending for too long; returns them (agency_id, event_id, last_error) for the write-back."""
     return uow.execute(
         f"""
         UPDATE {S}.time_events SET status = 'rejected', last_error = coalesce(last_error || '; ', '') ||
                'expired: could not be applied within 24 hours'
          WHERE status = 'pending' AND received_at < :before
+        RETURNING agency_id, event_id, last_error
         """,
         {"before": received_before},
-    ).rowcount
+    ).all()

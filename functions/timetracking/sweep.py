@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from shared_lib.db import UnitOfWork
 
-from . import clock, queries, rules
+from . import clock, queries, rules, time_events
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,8 @@ def sweep(*, uow: UnitOfWork, as_of: date, now: datetime | None = None) -> Sweep
     uow.emit_many(clock.EVENT, events)  # one outbox INSERT for the whole sweep
 
     expired = queries.expire_time_events(uow, received_before=now - timedelta(hours=24))
+    time_events.write_back_expired(uow, expired)
     result = SweepResult(cutoff, len(missed), len(flagged) + sum(not r.missed_check_out for r in due), len(due),
-                         expired)
+                         len(expired))
     log.info("timetracking sweep: %s", result)
     return result

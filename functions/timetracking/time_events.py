@@ -175,3 +175,15 @@ def _later_check_in(uow: UnitOfWork, user_id: uuid.UUID, at: datetime):
         return None
     return queries.pending_check_in_between(uow, user_id=user_id, after=open_entry.checked_in_at, before=at,
                                             window=rules.CHECK_IN_WINDOW)
+
+
+def write_back_expired(uow: UnitOfWork, rows: list[Any]) -> None:
+    """After the sweep commits, documents it rejected as expired say so (reason `expired`)."""
+    if not rows:
+        return
+    now = datetime.now(UTC)
+    by_agency: dict[str, dict[str, TimeEventOutcome]] = {}
+    for r in rows:
+        by_agency.setdefault(str(r.agency_id), {})[r.event_id] = TimeEventOutcome(
+            status="rejected", reason="expired", detail=r.last_error, entry_id=None, processed_at=now)
+    uow.after_commit(lambda: [write_back(agency, outcomes) for agency, outcomes in by_agency.items()])

@@ -114,3 +114,18 @@ def test_a_document_deleted_before_the_write_back_stays_deleted(chatter):
     deliver(f.firestore_event(chatter.agency_id, eid, document))  # the app deleted it: no document in Firestore
     assert len(entries()) == 1
     assert not firestore.client().document(time_events.path(str(chatter.agency_id), eid)).get().exists
+
+
+def test_a_document_pending_for_24_hours_is_marked_rejected_expired(chatter):
+    from shared_lib.db import unit_of_work
+
+    from functions.timetracking import sweep
+
+    eid = f"early-{uuid.uuid4().hex[:6]}"
+    created(chatter, eid, doc(chatter, "check_in", utc(6)))  # no shift then
+    assert outcome(chatter, eid) == ("pending", "no-shift", None)
+    with unit_of_work() as uow:
+        assert sweep.sweep(uow=uow, as_of=datetime.now(UTC).date(),
+                           now=datetime.now(UTC) + timedelta(hours=25)).expired_time_events == 1
+    assert outcome(chatter, eid) == ("rejected", "expired", None)
+    assert "expired" in read(chatter, eid)["detail"]
