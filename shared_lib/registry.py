@@ -39,6 +39,8 @@ class Operation:
     params: tuple[str, ...] = ()
     # The 409 problem types (slugs, e.g. "period-closed") the use case can raise; openapi.yaml documents them.
     conflicts: tuple[str, ...] = ()
+    # Media types of a file answer (a FileReply, e.g. text/csv) instead of JSON.
+    produces: tuple[str, ...] = ()
 
     @property
     def operation_id(self) -> str:
@@ -152,7 +154,7 @@ class HttpFunction:
         self.spec = spec
 
     def _method(self, method: str, *, request=None, query=None, response=None, auth="user", roles=ANY_ROLE,
-                status=None, idempotent=False, summary="", conflicts=()):
+                status=None, idempotent=False, summary="", conflicts=(), produces=()):
         def deco(handler: Callable[..., Any]) -> Callable[..., Any]:
             if method in self.spec.operations and self.spec.operations[method].handler.__module__ != handler.__module__:
                 raise RegistryError(f"{method} {self.spec.path} declared twice")
@@ -168,7 +170,7 @@ class HttpFunction:
                 method=method, handler=handler, request=request, query=query, response=response, auth=auth,
                 roles=frozenset(roles), status=status or (201 if method == "POST" else 200),
                 idempotent=idempotent, summary=summary or (handler.__doc__ or "").strip().split("\n")[0],
-                params=params, conflicts=tuple(conflicts),
+                params=params, conflicts=tuple(conflicts), produces=tuple(produces),
             )
             return handler
 

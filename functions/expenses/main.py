@@ -26,7 +26,7 @@ schedules = svc.http("expenses_recurring", "/api/expenses/recurring/")
 schedule = svc.http("expenses_recurring_schedule", "/api/expenses/recurring/{schedule_id}/")
 
 
-@expenses.post(request=ExpenseWrite, response=Expense, roles=OWNER, idempotent=True)
+@expenses.post(request=ExpenseWrite, response=Expense, roles=OWNER, idempotent=True, conflicts=("period-closed",))
 def record_expense(uow, caller, body):
     """Record a one-off expense (Idempotency-Key honoured)."""
     return service.expense_record(uow=uow, caller=caller, cmd=body)
@@ -44,13 +44,13 @@ def get_expense(uow, caller, expense_id):
     return service.expense_get(uow=uow, caller=caller, expense_id=expense_id)
 
 
-@expense.put(request=ExpenseWrite, response=Expense, roles=OWNER)
+@expense.put(request=ExpenseWrite, response=Expense, roles=OWNER, conflicts=("period-closed",))
 def update_expense(uow, caller, expense_id, body):
     """Replace an expense dated in an open period."""
     return service.expense_update(uow=uow, caller=caller, expense_id=expense_id, cmd=body)
 
 
-@expense.delete(roles=OWNER, status=204)
+@expense.delete(roles=OWNER, status=204, conflicts=("period-closed",))
 def delete_expense(uow, caller, expense_id):
     """Delete an expense dated in an open period."""
     service.expense_delete(uow=uow, caller=caller, expense_id=expense_id)

@@ -28,7 +28,8 @@ schedules = svc.http("income_recurring", "/api/income/recurring/")
 schedule = svc.http("income_recurring_schedule", "/api/income/recurring/{schedule_id}/")
 
 
-@register.post(request=IncomeRegister, response=IncomeRecord, roles=ANY_ROLE, idempotent=True)
+@register.post(request=IncomeRegister, response=IncomeRecord, roles=ANY_ROLE, idempotent=True,
+               conflicts=("period-closed",))
 def register_income(uow, caller, body):
     """Register a chatting sale or other income (fee % on the sale date; Idempotency-Key honoured)."""
     return service.income_register(uow=uow, caller=caller, cmd=body)
@@ -46,13 +47,13 @@ def get_income_record(uow, caller, income_id):
     return service.income_get(uow=uow, caller=caller, income_id=income_id)
 
 
-@record.put(request=IncomeRegister, response=IncomeRecord, roles=ANY_ROLE)
+@record.put(request=IncomeRegister, response=IncomeRecord, roles=ANY_ROLE, conflicts=("period-closed",))
 def update_income_record(uow, caller, income_id, body):
     """Replace an income record dated in an open period (the register body)."""
     return service.income_update(uow=uow, caller=caller, income_id=income_id, cmd=body)
 
 
-@record.delete(roles=ANY_ROLE, status=204)
+@record.delete(roles=ANY_ROLE, status=204, conflicts=("period-closed",))
 def delete_income_record(uow, caller, income_id):
     """Delete an income record dated in an open period."""
     service.income_delete(uow=uow, caller=caller, income_id=income_id)

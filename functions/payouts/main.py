@@ -43,13 +43,13 @@ def get_profit(caller, uow, query: PeriodQuery):
     return service.profit_get(uow=uow, caller=caller, period=query.period)
 
 
-@close.post(response=PeriodClosedReply, roles=OWNER, status=200)
+@close.post(response=PeriodClosedReply, roles=OWNER, status=200, conflicts=("period-not-started",))
 def close_period(caller, uow, period: str):
     """Close a period: a final calculation, then its figures never change again."""
     return service.period_close(uow=uow, caller=caller, period=_period(period))
 
 
-@statement.get(query=StatementQuery, roles=ANY_ROLE)
+@statement.get(query=StatementQuery, roles=ANY_ROLE, produces=("text/csv", "application/pdf"))
 def get_statement(caller, uow, user_id, query: StatementQuery):
     """One user's payout statement for a period as CSV or PDF (stored for the agency, then returned)."""
     from .statement import user_statement
@@ -57,7 +57,7 @@ def get_statement(caller, uow, user_id, query: StatementQuery):
     return user_statement(uow=uow, caller=caller, user_id=user_id, period=query.period, fmt=query.format)
 
 
-@model_statement.get(query=StatementQuery, roles=OWNER)
+@model_statement.get(query=StatementQuery, roles=OWNER, produces=("text/csv", "application/pdf"))
 def get_model_statement(caller, uow, model_id, query: StatementQuery):
     """One model's (creator's) payout statement for a period as CSV or PDF: base, share and amount."""
     from .statement import model_statement as build

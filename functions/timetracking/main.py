@@ -32,7 +32,8 @@ timetracking_summary = svc.http("timetracking_summary", "/api/timetracking/summa
 timetracking_settings = svc.http("timetracking_settings", "/api/timetracking/settings/")
 
 
-@timetracking_shifts.post(request=ShiftCreate, response=Shift, roles=OWNER_MANAGER, idempotent=True)
+@timetracking_shifts.post(request=ShiftCreate, response=Shift, roles=OWNER_MANAGER, idempotent=True,
+                          conflicts=("shift-overlap", "period-closed"))
 def create_shift(caller, body, uow):
     """Plan a shift (Owner; Manager for their team)."""
     return service.shift_create(uow=uow, caller=caller, cmd=body)
@@ -44,13 +45,15 @@ def list_shifts(caller, query, uow):
     return service.shift_list(uow=uow, caller=caller, q=query)
 
 
-@timetracking_check_in.post(request=ClockCommand, response=Entry, roles=ANY_ROLE, idempotent=True)
+@timetracking_check_in.post(request=ClockCommand, response=Entry, roles=ANY_ROLE, idempotent=True,
+                            conflicts=("open-check-in", "shift-already-checked-in", "no-shift", "period-closed"))
 def check_in(caller, body, uow):
     """Check in now; Owner/Manager may record for a user (user_id) at a past time (at)."""
     return service.clock_in(uow=uow, caller=caller, cmd=body)
 
 
-@timetracking_check_out.post(request=ClockCommand, response=Entry, roles=ANY_ROLE, idempotent=True, status=200)
+@timetracking_check_out.post(request=ClockCommand, response=Entry, roles=ANY_ROLE, idempotent=True, status=200,
+                             conflicts=("no-open-check-in", "period-closed"))
 def check_out(caller, body, uow):
     """Check out now; Owner/Manager may record for a user (user_id) at a past time (at)."""
     return service.clock_out(uow=uow, caller=caller, cmd=body)
@@ -62,7 +65,7 @@ def list_entries(caller, query, uow):
     return service.entry_list(uow=uow, caller=caller, q=query)
 
 
-@timetracking_entry.patch(request=EntryCorrection, response=Entry, roles=OWNER_MANAGER)
+@timetracking_entry.patch(request=EntryCorrection, response=Entry, roles=OWNER_MANAGER, conflicts=("period-closed",))
 def correct_entry(caller, body, uow, entry_id):
     """Correct an entry's check-in/check-out times (Owner; Manager for their team, not themselves)."""
     return service.entry_correct(uow=uow, caller=caller, entry_id=entry_id, cmd=body)
@@ -80,7 +83,7 @@ def get_timetracking_settings(caller, uow):
     return service.settings_get(uow=uow, caller=caller)
 
 
-@timetracking_settings.put(request=SettingsPut, response=SettingsVersion, roles=OWNER)
+@timetracking_settings.put(request=SettingsPut, response=SettingsVersion, roles=OWNER, conflicts=("period-closed",))
 def put_timetracking_settings(caller, body, uow):
     """Save grace, lateness threshold, max shift hours and deduction fees from effective_from (default today)."""
     return service.settings_put(uow=uow, caller=caller, cmd=body)

@@ -59,7 +59,7 @@ def get_health():
     return check()
 
 
-@agencies.post(request=AgencyCreate, response=Agency, auth="token", idempotent=True)
+@agencies.post(request=AgencyCreate, response=Agency, auth="token", idempotent=True, conflicts=("already-member",))
 def create_agency(uow, identity: Identity, body: AgencyCreate):
     """Create an agency; the signed-in caller becomes its Owner."""
     return service.agency_create(uow=uow, identity=identity, cmd=body)
@@ -86,7 +86,7 @@ def patch_agency(uow, caller: Caller, body: AgencyPatch):
 # --- users -----------------------------------------------------------------------------------------------------
 
 
-@users.post(request=UserCreate, response=User, roles=OWNER, idempotent=True)
+@users.post(request=UserCreate, response=User, roles=OWNER, idempotent=True, conflicts=("already-member",))
 def create_user(uow, caller: Caller, body: UserCreate):
     """Add a member (creates or links their Firebase Auth account; sets custom claims {agency_id, role})."""
     return service.user_create(uow=uow, caller=caller, cmd=body)
@@ -104,19 +104,20 @@ def get_user(uow, caller: Caller, user_id):
     return service.user_get(uow=uow, caller=caller, user_id=user_id)
 
 
-@user.patch(request=UserPatch, response=User, roles=OWNER)
+@user.patch(request=UserPatch, response=User, roles=OWNER, conflicts=("team-not-empty", "last-owner"))
 def patch_user(uow, caller: Caller, user_id, body: UserPatch):
     """Change display name, role, manager (team) or active."""
     return service.user_update(uow=uow, caller=caller, user_id=user_id, cmd=body)
 
 
-@user.delete(response=User, roles=OWNER)
+@user.delete(response=User, roles=OWNER, conflicts=("team-not-empty", "last-owner"))
 def deactivate_user(uow, caller: Caller, user_id):
     """Deactivate: their token gets 401 from now on; their history stays."""
     return service.user_deactivate(uow=uow, caller=caller, user_id=user_id)
 
 
-@user_financial_settings.put(request=FinancialSettingsPut, response=FinancialSettings, roles=OWNER)
+@user_financial_settings.put(request=FinancialSettingsPut, response=FinancialSettings, roles=OWNER,
+                             conflicts=("period-closed",))
 def put_financial_settings(uow, caller: Caller, user_id, body: FinancialSettingsPut):
     """Save a version of the user's pay, in effect from effective_from."""
     return settings_service.financial_settings_put(uow=uow, caller=caller, user_id=user_id, cmd=body)
@@ -167,7 +168,7 @@ def get_assignments(uow, caller: Caller, model_id):
     return models_service.assignments_get(uow=uow, caller=caller, model_id=model_id)
 
 
-@model_settings.put(request=ModelSettingsPut, response=ModelSettings, roles=OWNER)
+@model_settings.put(request=ModelSettingsPut, response=ModelSettings, roles=OWNER, conflicts=("period-closed",))
 def put_model_settings(uow, caller: Caller, model_id, body: ModelSettingsPut):
     """Save a version of the model's share and cost split, in effect from effective_from."""
     return settings_service.model_settings_put(uow=uow, caller=caller, model_id=model_id, cmd=body)
@@ -182,7 +183,8 @@ def get_model_settings(uow, caller: Caller, model_id, query: SettingsOnQuery):
 # --- platform settings -----------------------------------------------------------------------------------------
 
 
-@platform_settings.put(request=PlatformSettingsPut, response=PlatformSettings, roles=OWNER)
+@platform_settings.put(request=PlatformSettingsPut, response=PlatformSettings, roles=OWNER,
+                       conflicts=("period-closed",))
 def put_platform_settings(uow, caller: Caller, body: PlatformSettingsPut):
     """Save a version of the OnlyFans fee, in effect from effective_from."""
     return settings_service.platform_settings_put(uow=uow, caller=caller, cmd=body)
