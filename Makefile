@@ -90,6 +90,12 @@ services-down:
 run: venv
 	$(PY) -m emulator serve --port $(PORT)
 
+# Loads BUSINESS_RULES.md's worked example into the platform `make run` serves (run it in another terminal),
+# through its API; prints a token per person. Running it again adds nothing.
+.PHONY: demo
+demo: venv
+	$(PY) -m emulator seed --url http://127.0.0.1:$(PORT)
+
 # Starts the emulators, runs pytest with their environment, always stops them
 # (EXIT trap, also on failure or Ctrl-C) and exits with pytest's exit code.
 test: venv node_modules pstest

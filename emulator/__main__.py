@@ -1,4 +1,4 @@
-"""`python -m emulator serve|token|functions|generate|package`: the local platform's command line."""
+"""`python -m emulator serve|token|functions|generate|package|seed`: the local platform's command line."""
 from __future__ import annotations
 
 import argparse
@@ -29,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     pkg = sub.add_parser("package", help="build one deployable source folder per service")
     pkg.add_argument("--out", default="dist")
 
+    seed = sub.add_parser("seed", help="load BUSINESS_RULES.md's worked example into a running platform (its API)")
+    seed.add_argument("--url", default="http://127.0.0.1:8080", help="the running platform")
+    seed.add_argument("--example", action="append", choices=["1"], help="worked example to load (default: all)")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -54,6 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         for p in artifacts.write():
             print(f"wrote {p}")
         return 0
+    if args.cmd == "seed":
+        from .seed import DATA_SETS, SeedError, run
+
+        try:
+            return run(args.url, args.example or sorted(DATA_SETS))
+        except SeedError as exc:
+            print(f"seed: {exc}", file=sys.stderr)
+            return 1
     if args.cmd == "package":
         from .package import build_all
 
