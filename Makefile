@@ -1,15 +1,18 @@
 # OnlyManager Economy — local development and CI entry points.
 #
-#   make run            the whole platform on http://127.0.0.1:8080 (PORT=...; embedded PostgreSQL)
-#   make test           pytest against the local emulators (pstest, Firestore, Firebase Auth)
-#   make services-up    start the emulators; then `. .local/services.env`
+#   make run            the whole platform on http://127.0.0.1:8080 with the Firebase Auth (9199) and Firestore
+#                       (8189) emulators, pstest when Go is there, embedded PostgreSQL; Ctrl-C stops it all
+#                       (PORT=, OM_AUTH_PORT=, OM_FIRESTORE_PORT=; DATABASE_URL= for your own PostgreSQL)
+#   make demo           (beside make run, in another terminal) loads the worked example; prints a token per person
+#   make test           installs what is missing (as root: Debian packages too), starts the test emulators
+#                       (pstest, Firestore 8089, Auth 9099), runs pytest (PYTEST_ARGS=...), stops them
+#   make services-up    start the test emulators; then `. .local/services.env`
 #   make services-down  stop them
 #   make generate       regenerate openapi.yaml, firebase.json, terraform/registry.auto.tfvars.json
 #   make bench          run bench/bench_*.py
 #
-# Needs: python3 (3.11, with venv), node >= 20 + npm, and for Pub/Sub the Debian
-# packages golang-go + golang-google-cloud-dev. This Makefile never calls apt-get
-# (.ci/run does, in CI).
+# Needs python3 and node >= 20 + npm; installs .venv and node_modules itself. emulator/prereqs.sh
+# checks the machine (make test: Go, chromium, ...): as root it apt-get installs what is missing.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -17,6 +20,9 @@ SHELL := /bin/bash
 
 PORT ?= 8080
 PYTEST_ARGS ?=
+# make run's emulators: ports of their own, so the test emulators (8089, 9099) can run beside them.
+OM_AUTH_PORT ?= 9199
+OM_FIRESTORE_PORT ?= 8189
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -26,11 +32,21 @@ PSTEST_BIN := .local/bin/pstest
 # Debian's golang-google-cloud-dev installs cloud.google.com/go here (GOPATH layout).
 GOCODE := /usr/share/gocode
 GO := $(shell command -v go 2>/dev/null)
+# make run builds pstest only where it can (Go and Debian's sources present); else the in-process bus.
+RUN_PSTEST := $(if $(and $(GO),$(wildcard $(GOCODE)/src/cloud.google.com/go/pubsub/pstest)),pstest)
 
-.PHONY: help venv node_modules pstest services-up services-down run test bench generate openapi clean distclean
+.PHONY: help prereqs-run prereqs-test venv node_modules pstest services-up services-down run test bench generate openapi clean distclean
+
+# --- The machine (Debian packages; as root installed, otherwise named) ------------
+
+prereqs-run:
+	emulator/prereqs.sh run
+
+prereqs-test:
+	emulator/prereqs.sh test
 
 help:
-	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,/^[^#]/{/^#/p}' Makefile | sed 's/^# \{0,1\}//'
 
 # --- Python ------------------------------------------------------------------
 
@@ -86,9 +102,11 @@ services-down:
 
 # --- Run, test, bench, docs ------------------------------------------------------
 
-# The embedded PostgreSQL is the default here: services.env is deliberately not sourced.
-run: venv
-	$(PY) -m emulator serve --port $(PORT)
+# emulator/run.sh starts make run's own emulator stack (.local/dev), serves with exactly its addresses, and
+# stops it all on Ctrl-C or SIGTERM (make passes SIGTERM on to it and waits). Embedded PostgreSQL unless
+# DATABASE_URL is set.
+run: prereqs-run venv node_modules $(RUN_PSTEST)
+	PY=$(PY) PORT=$(PORT) OM_AUTH_PORT=$(OM_AUTH_PORT) OM_FIRESTORE_PORT=$(OM_FIRESTORE_PORT) emulator/run.sh
 
 # Loads BUSINESS_RULES.md's worked example into the platform `make run` serves (run it in another terminal),
 # through its API; prints a token per person. Running it again adds nothing.
@@ -98,7 +116,7 @@ demo: venv
 
 # Starts the emulators, runs pytest with their environment, always stops them
 # (EXIT trap, also on failure or Ctrl-C) and exits with pytest's exit code.
-test: venv node_modules pstest
+test: prereqs-test venv node_modules pstest
 	trap 'emulator/services.sh stop' EXIT; \
 	emulator/services.sh start; \
 	. .local/services.env; \

@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # its INFO is every initdb/pg_ctl line it runs
 
     if args.cmd == "token":
         from shared_lib.auth import mint_emulator_token
@@ -77,8 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+class _Stop(Exception):
+    """Raised by the SIGTERM handler to leave serve_forever() the way Ctrl-C does."""
+
+
 def _serve(args) -> int:
     import os
+    import signal
 
     from werkzeug.serving import make_server
 
@@ -90,18 +96,88 @@ def _serve(args) -> int:
         reset_settings()
     from .platform import Platform
 
-    platform = Platform.start(scheduler=not args.no_scheduler)
-    server = make_server(args.host, args.port, platform.wsgi_app(), threaded=True)
-    logging.getLogger("emulator").info(
-        "OnlyManager Economy on http://%s:%d  (docs: /api/docs/, health: /api/health/, events: %s)",
-        args.host, args.port, "pstest" if settings().pubsub_emulator_host else "in-process bus")
+    def on_sigterm(signum, frame):
+        raise _Stop()
+
+    # Python's default SIGTERM ends the process without atexit, which is what stops the embedded PostgreSQL
+    # (pgserver, cleanup_mode="stop"); turned into an exception, the finally below and atexit both run.
+    signal.signal(signal.SIGTERM, on_sigterm)
+    platform = None
     try:
+        platform = Platform.start(scheduler=not args.no_scheduler)
+        server = make_server(args.host, args.port, platform.wsgi_app(), threaded=True)
+        print(_banner(args.host, args.port), file=sys.stderr, flush=True)
         server.serve_forever()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Stop):
         pass
     finally:
-        platform.stop()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
+        if platform is not None:
+            platform.stop()
+        logging.getLogger("emulator").info("stopped")
     return 0
+
+
+def _answers(hostport: str | None) -> bool:
+    import socket
+
+    if not hostport:
+        return False
+    host, _, port = hostport.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def _banner(host: str, port: int) -> str:
+    """What is up, where, and how to sign in: the newcomer's first screen."""
+    from sqlalchemy.engine import make_url
+
+    from shared_lib.config import settings
+
+    from .app import DEFAULT_CORS_ORIGINS, cors_origins
+
+    s = settings()
+    base = f"http://{host}:{port}"
+    url = make_url(s.database_url)
+    sock = url.query.get("unix_sock")
+    database = (f"embedded PostgreSQL (socket {sock})" if sock
+                else url.render_as_string(hide_password=True))
+    events = f"Pub/Sub fake pstest at {s.pubsub_emulator_host}" if s.pubsub_emulator_host else "in-process bus"
+    firestore = (f"Firestore emulator at {s.firestore_emulator_host}" if s.firestore_emulator_host
+                 else "none (FIRESTORE_EMULATOR_HOST unset): live read-model writes are skipped")
+    auth_host = s.firebase_auth_emulator_host
+    if _answers(auth_host):
+        auth = f"Firebase Auth emulator at {auth_host}"
+    else:
+        auth = (f"NOTHING answers at {auth_host}: tokens are accepted, but adding people answers 503 "
+                "(`make run` starts an Auth emulator)")
+    configured = cors_origins()
+    origins = ("http://localhost and http://127.0.0.1, ports 3000 4200 5000 5173 8081"
+               if configured == DEFAULT_CORS_ORIGINS.split(",") else ", ".join(configured) or "none")
+    token_cmd = f"{sys.executable} -m emulator token --uid owner-1 --email owner@example.com --name Owner"
+    signup = (f"curl -s -X POST 'http://{auth_host}/identitytoolkit.googleapis.com/v1/accounts:signUp?key=any' "
+              "-H 'content-type: application/json' "
+              "-d '{\"email\":\"owner@example.com\",\"password\":\"secret123\",\"returnSecureToken\":true}'")
+    return f"""
+OnlyManager Economy is up on {base}
+  API docs      {base}/api/docs/   (Swagger UI; Authorize takes a token)
+  health        {base}/api/health/
+  database      {database}
+  events        {events}
+  read models   {firestore}
+  sign-in       {auth}
+  CORS origins  {origins}   (OM_CORS_ORIGINS)
+
+Sign in (any uid works; the first POST /api/agencies/ makes you that agency's Owner):
+  TOKEN=$({token_cmd})
+  or a real Auth-emulator account: {signup}   (its "idToken")
+  curl -X POST {base}/api/agencies/ -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{{"name":"My agency"}}'
+Admin: POST {base}/_emulator/drain waits for pending events; POST {base}/_emulator/scheduler/<job>?as_of=YYYY-MM-DD fires a job.
+Stop: Ctrl-C (or SIGTERM).
+"""
 
 
 if __name__ == "__main__":

@@ -1,21 +1,52 @@
-"""The local platform's WSGI app: every registry HTTP function routed as the Hosting rewrites, Swagger UI, admin."""
+"""The local platform's WSGI app: every registry HTTP function routed as the Hosting rewrites, Swagger UI, CORS, admin."""
 from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
 
 from shared_lib import registry
 from shared_lib.errors import BadRequest, NotFound
 from shared_lib.http import json_response, problem_response
 
 ROOT = Path(__file__).resolve().parent.parent
+# Swagger UI 5 (npm swagger-ui-dist, installed with the emulators): the first major version that reads
+# OpenAPI 3.1. validatorUrl null: the default posts the document to validator.swagger.io.
+SWAGGER_UI_DIST = ROOT / "node_modules" / "swagger-ui-dist"
 SWAGGER_HTML = """<!doctype html>
-<html><head><meta charset="utf-8"><title>OnlyManager Economy API</title>
+<html lang="en"><head><meta charset="utf-8"><title>OnlyManager Economy API</title>
+<link rel="icon" href="/api/docs/assets/favicon-32x32.png">
 <link rel="stylesheet" href="/api/docs/assets/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
 <script src="/api/docs/assets/swagger-ui-bundle.js"></script>
-<script>window.ui = SwaggerUIBundle({url: "/api/docs/openapi.yaml", dom_id: "#swagger-ui"});</script>
+<script>
+window.ui = SwaggerUIBundle({
+  url: "/api/docs/openapi.yaml", dom_id: "#swagger-ui",
+  persistAuthorization: true, displayRequestDuration: true, validatorUrl: null,
+});
+</script>
 </body></html>"""
+
+# Dev servers' usual ports (React/Next 3000, Angular 4200, serve 5000, Vite 5173, Expo 8081).
+DEFAULT_CORS_ORIGINS = ",".join(f"http://{host}:{port}" for host in ("localhost", "127.0.0.1")
+                                for port in (3000, 4200, 5000, 5173, 8081))
+CORS_ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE"
+CORS_ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key"
+CORS_EXPOSE_HEADERS = "Idempotent-Replayed, Content-Disposition"
+CORS_MAX_AGE = "600"
+
+
+class CorsSettings(BaseSettings):
+    """The local platform's one knob of its own: deployed functions never answer CORS (Hosting is same-origin)."""
+
+    om_cors_origins: str = Field(DEFAULT_CORS_ORIGINS, validation_alias="OM_CORS_ORIGINS")
+
+
+def cors_origins() -> list[str]:
+    """OM_CORS_ORIGINS as exact origins (scheme://host:port); empty turns CORS off."""
+    return [o.strip().rstrip("/") for o in CorsSettings().om_cors_origins.split(",") if o.strip()]
 
 
 def create_app(platform):
@@ -23,6 +54,32 @@ def create_app(platform):
 
     app = Flask("onlymanager-emulator")
     app.url_map.strict_slashes = False
+    allowed = frozenset(cors_origins())
+
+    @app.before_request
+    def cors_preflight():
+        # A listed origin's preflight is answered here: the functions themselves, like in the cloud, know no
+        # OPTIONS. Anything else (no Origin, an unlisted one) goes on to the function and gets no CORS headers.
+        origin = request.headers.get("Origin")
+        if request.method == "OPTIONS" and origin in allowed and request.headers.get("Access-Control-Request-Method"):
+            resp = Response(status=204, headers={
+                "Access-Control-Allow-Methods": CORS_ALLOW_METHODS,
+                "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+                "Access-Control-Max-Age": CORS_MAX_AGE,
+            })
+            del resp.headers["Content-Type"]  # no body
+            return resp
+        return None
+
+    @app.after_request
+    def cors_headers(resp):
+        origin = request.headers.get("Origin")
+        if origin and allowed:
+            resp.vary.add("Origin")  # the answer differs by Origin: caches must not share it across origins
+        if origin in allowed:
+            resp.headers["Access-Control-Allow-Origin"] = origin
+            resp.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+        return resp
 
     @app.route("/api/docs/", methods=["GET"])
     def docs():
@@ -34,9 +91,9 @@ def create_app(platform):
 
     @app.route("/api/docs/assets/<path:name>", methods=["GET"])
     def docs_assets(name: str):
-        import swagger_ui_bundle  # the assets ship in a PyPI package: no CDN
-
-        return send_from_directory(swagger_ui_bundle.swagger_ui_path, name)
+        if not (SWAGGER_UI_DIST / "swagger-ui-bundle.js").is_file():
+            return problem_response(NotFound(f"Swagger UI assets missing ({SWAGGER_UI_DIST}): run `make node_modules`"))
+        return send_from_directory(SWAGGER_UI_DIST, name)  # no CDN: the page works offline
 
     @app.route("/_emulator/drain", methods=["POST"])
     def drain():

@@ -9,30 +9,44 @@
 #
 # Use:  emulator/services.sh start && . .local/services.env
 #
-# Logs go to .local/logs/<service>.log. `start` is idempotent: a service that
+# Two stacks can run side by side (the tests' and `make run`'s): each has its own
+# state directory and ports, chosen through the environment:
+#   OM_SERVICES_DIR       state: run/ (pid files), logs/, services.env   (default .local)
+#   OM_FIRESTORE_PORT     Firestore emulator port                        (default 8089)
+#   OM_AUTH_PORT          Firebase Auth emulator port                    (default 9099)
+#   OM_SERVICES           which to start, of "pstest firestore auth"     (default all three)
+#   OM_SERVICES_POSTGRES  0: never write DATABASE_URL                    (default 1)
+# emulator/run.sh (`make run`) uses .local/dev, ports 8189/9199 and no 5432 server.
+#
+# Logs go to $OM_SERVICES_DIR/logs/<service>.log. `start` is idempotent: a service that
 # is already running (and answering) is left alone. If a port we need is held
 # by some other process, `start` says so and exits non-zero.
 #
 # Prerequisites: .local/bin/pstest (`make pstest`, needs the Debian packages
 # golang-go + golang-google-cloud-dev) and node_modules/ (`make node_modules`).
 #
-# DATABASE_URL is written only when a PostgreSQL server answers on
+# DATABASE_URL is written only when OM_SERVICES_POSTGRES is not 0 and a PostgreSQL server answers on
 # 127.0.0.1:5432 (database onlymanager_test is created if missing); otherwise
 # it is left unset and the tests boot the embedded pgserver themselves.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL="$ROOT/.local"
-RUN="$LOCAL/run"
-LOGS="$LOCAL/logs"
-ENV_FILE="$LOCAL/services.env"
+STATE="${OM_SERVICES_DIR:-$LOCAL}"
+RUN="$STATE/run"
+LOGS="$STATE/logs"
+ENV_FILE="$STATE/services.env"
 
 PROJECT="demo-onlymanager"
 HOST="127.0.0.1"
-FIRESTORE_PORT=8089
-AUTH_PORT=9099            # must match emulator/firebase-auth-emulator.json
+FIRESTORE_PORT="${OM_FIRESTORE_PORT:-8089}"
+AUTH_PORT="${OM_AUTH_PORT:-9099}"   # written into the Auth emulator's config at start
 PG_PORT=5432
 PG_DB="onlymanager_test"
+read -r -a SERVICES <<<"${OM_SERVICES:-pstest firestore auth}"
+for s in "${SERVICES[@]}"; do
+    [[ "$s" =~ ^(pstest|firestore|auth)$ ]] || { echo "services: unknown service '$s' in OM_SERVICES" >&2; exit 2; }
+done
 
 # Bounded waits, in seconds (override through the environment if a machine is slow).
 PSTEST_TIMEOUT="${PSTEST_TIMEOUT:-20}"
@@ -61,6 +75,7 @@ for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => { fs.stop(); proc
 '
 
 log() { printf 'services: %s\n' "$*" >&2; }
+has() { [[ " ${SERVICES[*]} " == *" $1 "* ]]; }   # has NAME -> 0 if OM_SERVICES includes it
 STARTED=()   # services launched by this invocation of `start`
 
 die() {  # report, stop what this invocation started, exit 1
@@ -133,7 +148,7 @@ answers() {
 
 # launch NAME DIR STDOUT CMD... : run CMD in its own session (so stop can
 # signal the whole process group) with cwd DIR, stdout to STDOUT and stderr
-# to .local/logs/NAME.log
+# to $LOGS/NAME.log
 launch() {
     local name="$1" dir="$2" out="$3"; shift 3
     (exec 9>&-; cd "$dir" && exec setsid "$@" </dev/null >"$out" 2>"$LOGS/$name.log") &
@@ -149,16 +164,26 @@ start_pstest() {
 start_firestore() {
     [[ -d "$ROOT/node_modules/@firestore-emulator/server" ]] || die "node_modules/@firestore-emulator/server missing: run 'make node_modules'"
     command -v node >/dev/null 2>&1 || die "node not found: install Node.js >= 20"
-    port_open "$HOST" "$FIRESTORE_PORT" && die "port $FIRESTORE_PORT (Firestore emulator) is already in use by another process"
+    port_open "$HOST" "$FIRESTORE_PORT" && die "port $FIRESTORE_PORT (Firestore emulator) is already in use by another process (choose another with OM_FIRESTORE_PORT)"
     FIRESTORE_LISTEN="$HOST:$FIRESTORE_PORT" launch firestore "$ROOT" "$LOGS/firestore.log" node -e "$FIRESTORE_JS"
 }
 
 start_auth() {
     [[ -x "$FIREBASE_BIN" ]] || die "$FIREBASE_BIN missing: run 'make node_modules'"
-    port_open "$HOST" "$AUTH_PORT" && die "port $AUTH_PORT (Firebase Auth emulator) is already in use by another process"
-    # cwd .local/logs: firebase-tools leaves firebase-debug.log in its cwd on errors.
-    launch auth "$LOGS" "$LOGS/auth.log" "$FIREBASE_BIN" emulators:start --only auth \
-        --project "$PROJECT" --config "$AUTH_CONFIG"
+    port_open "$HOST" "$AUTH_PORT" && die "port $AUTH_PORT (Firebase Auth emulator) is already in use by another process (choose another with OM_AUTH_PORT)"
+    # The committed config with this stack's port. Its hub and logging ports are not pinned: firebase-tools
+    # then picks free ones, so two stacks don't collide.
+    python3 - "$AUTH_CONFIG" "$AUTH_PORT" >"$RUN/firebase-auth-emulator.json" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+config["emulators"]["auth"]["port"] = int(sys.argv[2])
+json.dump(config, sys.stdout)
+PY
+    # cwd logs/: firebase-tools leaves firebase-debug.log in its cwd on errors. TMPDIR: its hub writes a
+    # per-project locator file there; one per stack keeps a second stack from warning about the first.
+    mkdir -p "$RUN/tmp"
+    TMPDIR="$RUN/tmp" launch auth "$LOGS" "$LOGS/auth.log" "$FIREBASE_BIN" emulators:start --only auth \
+        --project "$PROJECT" --config "$RUN/firebase-auth-emulator.json"
 }
 
 # wait_for NAME TIMEOUT: wait until NAME answers; fail if its process dies or time runs out.
@@ -215,6 +240,7 @@ pg_answers() {
 
 # Prints the DATABASE_URL to use, or nothing.
 database_url() {
+    [[ "${OM_SERVICES_POSTGRES:-1}" != 0 ]] || return 0
     pg_answers || { log "no PostgreSQL on $HOST:$PG_PORT: DATABASE_URL left unset (tests use the embedded pgserver)"; return 0; }
     local sql_exists="SELECT 1 FROM pg_database WHERE datname = '$PG_DB'"
     local sql_create="CREATE DATABASE $PG_DB"
@@ -252,7 +278,7 @@ PY
 cmd_start() {
     mkdir -p "$RUN" "$LOGS"
     local name
-    for name in pstest firestore auth; do
+    for name in "${SERVICES[@]}"; do
         if running "$name"; then
             log "$name already running (pid $(cat "$RUN/$name.pid"))"
             continue
@@ -261,7 +287,7 @@ cmd_start() {
         "start_$name"
     done
     # Everything is launched (in parallel); now wait for each in turn.
-    for name in pstest firestore auth; do
+    for name in "${SERVICES[@]}"; do
         case "$name" in
             pstest) wait_for pstest "$PSTEST_TIMEOUT" ;;
             firestore) wait_for firestore "$FIRESTORE_TIMEOUT" ;;
@@ -271,10 +297,10 @@ cmd_start() {
 
     local db_url; db_url="$(database_url)"
     {
-        echo "# Written by emulator/services.sh start; source it: . .local/services.env"
-        echo "export PUBSUB_EMULATOR_HOST=$(pstest_addr)"
-        echo "export FIRESTORE_EMULATOR_HOST=$HOST:$FIRESTORE_PORT"
-        echo "export FIREBASE_AUTH_EMULATOR_HOST=$HOST:$AUTH_PORT"
+        echo "# Written by emulator/services.sh start; source it: . $ENV_FILE"
+        if has pstest; then echo "export PUBSUB_EMULATOR_HOST=$(pstest_addr)"; fi
+        if has firestore; then echo "export FIRESTORE_EMULATOR_HOST=$HOST:$FIRESTORE_PORT"; fi
+        if has auth; then echo "export FIREBASE_AUTH_EMULATOR_HOST=$HOST:$AUTH_PORT"; fi
         echo "export GOOGLE_CLOUD_PROJECT=$PROJECT"
         if [[ -n "$db_url" ]]; then echo "export DATABASE_URL=$db_url"; fi
     } >"$ENV_FILE.tmp"
@@ -285,13 +311,14 @@ cmd_start() {
 
 cmd_stop() {
     local name
+    # All three, whatever OM_SERVICES says now: stop what any earlier start left.
     for name in auth firestore pstest; do stop_one "$name"; done
     rm -f "$ENV_FILE"
 }
 
 cmd_status() {
     local name rc=0
-    for name in pstest firestore auth; do
+    for name in "${SERVICES[@]}"; do
         if running "$name" && answers "$name"; then
             echo "$name: running (pid $(cat "$RUN/$name.pid"))"
         elif running "$name"; then
