@@ -1,5 +1,6 @@
 # Providers, the project and its APIs. The rest is split by product: functions.tf, pubsub.tf, scheduler.tf,
-# sql.tf, firestore.tf, iam.tf, secrets.tf; derived values in locals.tf; cross-variable checks in guards.tf.
+# sql.tf, firestore.tf, iam.tf, secrets.tf, storage.tf, migrate.tf; derived values in locals.tf; cross-variable checks
+# in guards.tf.
 
 provider "google" {
   project = var.project_id
