@@ -29,7 +29,7 @@ def test_me_without_agency_has_null_membership(client):
     r = client.get("/api/me/", headers=bearer("new-user", email="n@example.com"))
     assert r.status_code == 200
     assert r.get_json() == {"user_id": None, "agency_id": None, "role": None, "display_name": None,
-                            "email": "n@example.com"}
+                            "email": "n@example.com", "agency": None}
 
 
 def test_second_agency_for_the_same_user_is_a_conflict_and_writes_nothing(client):
