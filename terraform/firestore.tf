@@ -9,7 +9,7 @@ resource "google_firestore_database" "default" {
 
   project                 = var.project_id
   name                    = "(default)"
-  location_id             = var.firestore_location
+  location_id             = local.firestore_location
   type                    = "FIRESTORE_NATIVE"
   delete_protection_state = "DELETE_PROTECTION_ENABLED"
   deletion_policy         = "ABANDON"

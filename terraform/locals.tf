@@ -122,10 +122,11 @@ locals {
   # --- Firestore triggers (Eventarc) ---------------------------------------------------------------------------
   # Gen2 functions created through the API do NOT retry unless retry_policy is RETRY_POLICY_RETRY; Eventarc
   # then retries a failing Firestore event for up to 24 hours and drops it after (no dead-letter topic).
+  firestore_location = coalesce(var.firestore_location, var.region)
   event_triggers = {
     for name, f in local.firestore_functions : name => {
       event_type     = "google.cloud.firestore.document.v1.${f.document_event}"
-      trigger_region = var.firestore_location
+      trigger_region = local.firestore_location
       retry_policy   = f.retry ? "RETRY_POLICY_RETRY" : "RETRY_POLICY_DO_NOT_RETRY"
       event_filters = tolist([
         { attribute = "database", value = "(default)", operator = null },

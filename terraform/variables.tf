@@ -122,9 +122,9 @@ variable "scheduler_region" {
 }
 
 variable "firestore_location" {
-  description = "Location of the (default) Firestore database, e.g. europe-west1 or the multi-region eur3. Firestore-triggered functions' Eventarc triggers must live in this location."
+  description = "Location of the (default) Firestore database, e.g. the multi-region eur3; null means var.region. Firestore-triggered functions' Eventarc triggers must live in this location."
   type        = string
-  default     = "europe-west1"
+  default     = null
 }
 
 variable "name_prefix" {

@@ -256,7 +256,7 @@ def test_one_region_from_pyproject_to_hosting_and_terraform(parsed):
     # Nothing else spells a region: every other mention is var.region (or Firestore's own location).
     literal = [e for e in _strings(parsed) if re.fullmatch(r"(europe|us|asia|australia|me|africa|northamerica|"
                                                            r"southamerica)-[a-z]+[0-9]", e)]
-    assert literal == ["europe-west1"], literal  # firestore_location's default only
+    assert literal == [], literal
 
 
 def test_hosting_deploys_a_public_folder():
@@ -718,6 +718,7 @@ def test_registry_plans_within_the_connection_budget_with_the_defaults(tmp_path)
         if f["trigger"] == "firestore":
             expected = "RETRY_POLICY_RETRY" if f["retry"] else "RETRY_POLICY_DO_NOT_RETRY"
             assert v["event_triggers"][f["name"]]["retry_policy"] == expected, f["name"]
+            assert v["event_triggers"][f["name"]]["trigger_region"] == data["region"]  # firestore_location unset
         elif f["trigger"] in ("pubsub", "schedule"):
             assert v["push_subscriptions"][f["name"]]["dead_letter_topic"] == f"{f['topic']}.dead-letter"
     assert v["hosting_regions"] == [data["region"]]
