@@ -60,6 +60,10 @@ class Platform:
         from .bus import EventBus, MemoryTransport, PubSubTransport
 
         ensure_database_url()
+        # Each function's transactions run as its service's role (SET LOCAL ROLE), as the cloud's per-service
+        # logins do: a missing grant shows here. DB_SERVICE_ROLES=false for a login that may not SET ROLE.
+        os.environ.setdefault("DB_SERVICE_ROLES", "true")
+        reset_settings()
         registry.load_all()
         if migrate:
             applied = run_migrations()

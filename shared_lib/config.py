@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(2, ge=0, le=3, validation_alias="DB_MAX_OVERFLOW")
     db_pool_recycle_seconds: int = Field(1800, validation_alias="DB_POOL_RECYCLE_SECONDS")
     db_pool_timeout_seconds: int = Field(10, validation_alias="DB_POOL_TIMEOUT_SECONDS")
+    # Run each function's transactions as its service's group role (SET LOCAL ROLE om_<service>). On for the
+    # local platform and the tests, whose one login is a superuser; off in the cloud, where each function
+    # already connects as its own IAM user, a member of that role: one statement less per transaction.
+    db_service_roles: bool = Field(False, validation_alias="DB_SERVICE_ROLES")
 
     # Local platform.
     om_data_dir: str = Field(".local", validation_alias="OM_DATA_DIR")
@@ -58,6 +62,13 @@ class Settings(BaseSettings):
     event_max_age_seconds: int = Field(7 * 24 * 3600, validation_alias="EVENT_MAX_AGE_SECONDS")
     event_max_attempts: int = Field(5, ge=1, validation_alias="EVENT_MAX_ATTEMPTS")
 
+    # Retention (the daily retention-prune job): published outbox rows, inbox rows and idempotency keys
+    # older than these are deleted, RETENTION_BATCH rows per transaction. Idempotency keys go after
+    # IDEMPOTENCY_TTL_HOURS, when they can no longer replay anything.
+    outbox_retention_hours: int = Field(7 * 24, ge=1, validation_alias="OUTBOX_RETENTION_HOURS")
+    inbox_retention_hours: int = Field(8 * 24, ge=1, validation_alias="INBOX_RETENTION_HOURS")
+    retention_batch: int = Field(5_000, ge=1, le=100_000, validation_alias="RETENTION_BATCH")
+
     # Generated files (payout statements): a GCS bucket in the cloud, else a folder under OM_DATA_DIR.
     storage_bucket: str | None = Field(None, validation_alias="STORAGE_BUCKET")
 
@@ -66,6 +77,16 @@ class Settings(BaseSettings):
     @property
     def in_cloud(self) -> bool:
         return self.k_service is not None
+
+    @model_validator(mode="after")
+    def _inbox_outlives_redelivery(self) -> "Settings":
+        # A redelivery is handled until EVENT_MAX_AGE_SECONDS after publishing; an inbox row pruned before
+        # that would let a late duplicate run its handler twice.
+        if self.inbox_retention_hours * 3600 < self.event_max_age_seconds:
+            raise ValueError(
+                f"INBOX_RETENTION_HOURS={self.inbox_retention_hours} is shorter than EVENT_MAX_AGE_SECONDS="
+                f"{self.event_max_age_seconds}: a late redelivery would run its handler twice")
+        return self
 
     @model_validator(mode="after")
     def _no_emulator_auth_in_cloud(self) -> "Settings":

@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,6 +19,43 @@ log = logging.getLogger(__name__)
 _engine: "Engine | None" = None
 _connector: Any = None
 _lock = threading.Lock()
+
+# The service whose work runs in this thread/task, set by unit_of_work(service=...): every transaction begun
+# meanwhile on the engine (the unit of work, and its after-commit work such as marking the outbox published)
+# runs as that service's role when DB_SERVICE_ROLES is on.
+_current_service: ContextVar[str | None] = ContextVar("om_service", default=None)
+
+
+def service_role(service: str) -> str:
+    """The NOLOGIN group role of a service (sql/0090_service_roles.sql creates one per service)."""
+    if not service.isidentifier() or not service.islower():
+        raise ValueError(f"not a service name: {service!r}")
+    return f"om_{service}"
+
+
+@lru_cache(maxsize=1)
+def _deployed_services() -> frozenset[str]:
+    """The services with a group role: those under functions/ (a service a test declares has none)."""
+    from .registry import service_names
+
+    return frozenset(service_names())
+
+
+def _install_role_hook(engine: "Engine") -> None:
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "begin")
+    def _as_service_role(conn) -> None:
+        service = _current_service.get()
+        if service is None or not settings().db_service_roles or service not in _deployed_services():
+            return
+        # Through the DBAPI cursor: SQLAlchemy's transaction is not in place yet during "begin", and the
+        # driver opens the database transaction with this first statement. SET LOCAL ends with it.
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(f"SET LOCAL ROLE {service_role(service)}")
+        finally:
+            cursor.close()
 
 
 def _local_engine(url: str) -> "Engine":
@@ -89,6 +128,7 @@ def engine() -> "Engine":
                     raise RuntimeError(
                         "no database configured: set DATABASE_URL (local) or INSTANCE_CONNECTION_NAME (Cloud SQL)"
                     )
+                _install_role_hook(_engine)
     return _engine
 
 
@@ -151,16 +191,26 @@ class UnitOfWork:
 
 
 @contextmanager
-def unit_of_work() -> Iterator[UnitOfWork]:
-    """Open a transaction; commit on success, roll back on any exception; then publish the outbox."""
-    with engine().connect() as conn:
-        trans = conn.begin()
-        uow = UnitOfWork(conn)
-        try:
-            yield uow
-            trans.commit()
-        except BaseException:
-            if trans.is_active:
-                trans.rollback()
-            raise
-    uow.run_after_commit()
+def unit_of_work(service: str | None = None) -> Iterator[UnitOfWork]:
+    """Open a transaction; commit on success, roll back on any exception; then publish the outbox.
+
+    `service` (the registry pipeline passes its spec's) makes this transaction and everything begun until the
+    after-commit work ends run as SET LOCAL ROLE om_<service> when DB_SERVICE_ROLES is on; without it a unit
+    of work inside another one's scope (an after-commit hook) keeps that one's service.
+    """
+    token = _current_service.set(service) if service is not None else None
+    try:
+        with engine().connect() as conn:
+            trans = conn.begin()
+            uow = UnitOfWork(conn)
+            try:
+                yield uow
+                trans.commit()
+            except BaseException:
+                if trans.is_active:
+                    trans.rollback()
+                raise
+        uow.run_after_commit()
+    finally:
+        if token is not None:
+            _current_service.reset(token)

@@ -117,7 +117,7 @@ def dispatch(spec: FunctionSpec, handler: Callable[..., Any], cloud_event) -> No
         _dead_letter(spec, message, exc)
         return
     try:
-        with unit_of_work() as uow:
+        with unit_of_work(service=spec.service) as uow:
             if dedupe_key is not None and not claim_inbox(uow, spec.name, dedupe_key):
                 log.info("%s: %s already handled", spec.name, dedupe_key)
                 return

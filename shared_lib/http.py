@@ -79,7 +79,7 @@ def _handle(spec: FunctionSpec, request):
 
     from .db import unit_of_work
 
-    with unit_of_work() as uow:
+    with unit_of_work(service=spec.service) as uow:
         caller = _load_caller(uow, identity) if op.auth == "user" else None
         if caller is not None and caller.role not in op.roles:
             raise Forbidden(f"role {caller.role.value} may not {op.method} {spec.path}")

@@ -18,6 +18,8 @@ os.environ.setdefault("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099")
 os.environ.setdefault("GOOGLE_CLOUD_PROJECT", "demo-onlymanager")
 os.environ.pop("K_SERVICE", None)
 os.environ["OUTBOX_RELAY_MIN_AGE_SECONDS"] = "0"
+# Every function's database work runs as its service's role, so a missing grant fails here, not in production.
+os.environ.setdefault("DB_SERVICE_ROLES", "true")
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
