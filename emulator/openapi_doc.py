@@ -1,6 +1,7 @@
 """openapi.yaml from the registry: request bodies with examples, every error an operation can give, file answers."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from shared_lib import registry
@@ -51,6 +52,11 @@ CONFLICT_TEXT = {
     "period-not-started": "the period has not started yet",
     "agency-has-records": "currency and time zone cannot change once anything is recorded",
 }
+# Response headers inline, not $ref'd: openapi-typescript types a $ref'd header as always present, and this one
+# comes only with a replay.
+IDEMPOTENT_REPLAYED = {"description": "`true` when this is the stored answer to an earlier request with the same "
+                                      "Idempotency-Key", "required": False, "schema": {"type": "string", "enum": ["true"]}}
+CONTENT_DISPOSITION = {"description": "attachment; filename=\"…\"", "required": True, "schema": {"type": "string"}}
 FILE_SCHEMAS = {"text/csv": {"type": "string"},
                 "application/pdf": {"type": "string", "contentMediaType": "application/pdf", "format": "binary"}}
 
@@ -160,11 +166,11 @@ def _success(op: registry.Operation, refs: dict[tuple[type, str], Any]) -> dict[
         op.status, str(op.status))}
     if op.produces:
         ok["content"] = {t: {"schema": FILE_SCHEMAS.get(t, {"type": "string"})} for t in op.produces}
-        ok["headers"] = {"Content-Disposition": {"$ref": "#/components/headers/ContentDisposition"}}
+        ok["headers"] = {"Content-Disposition": CONTENT_DISPOSITION}
     elif op.response is not None:
         ok["content"] = {"application/json": {"schema": refs[(op.response, "serialization")]}}
     if op.idempotent:
-        ok.setdefault("headers", {})["Idempotent-Replayed"] = {"$ref": "#/components/headers/IdempotentReplayed"}
+        ok.setdefault("headers", {})["Idempotent-Replayed"] = IDEMPOTENT_REPLAYED
     return ok
 
 
@@ -222,7 +228,7 @@ def document() -> dict[str, Any]:
     for spec in sorted(registry.http_functions(), key=lambda s: s.path):
         paths[spec.path] = {m.lower(): _operation(spec, spec.operations[m], refs, bodies)
                             for m in registry.HTTP_METHODS if m in spec.operations}
-    return {
+    doc = {
         "openapi": "3.1.0",
         "info": {"title": "OnlyManager Economy API", "version": settings().version,
                  "description": "Generated from the function registry (python -m emulator generate). "
@@ -240,12 +246,9 @@ def document() -> dict[str, Any]:
                 "schema": {"type": "string", "minLength": 1, "maxLength": 255},
                 "description": "Per user: the same key and body within 24 h returns the first response again "
                                "(with Idempotent-Replayed: true) and creates nothing"}},
-            "headers": {
-                "IdempotentReplayed": {"description": "`true` when this is the stored answer to an earlier "
-                                                      "request with the same Idempotency-Key",
-                                       "schema": {"type": "string", "enum": ["true"]}},
-                "ContentDisposition": {"description": "attachment; filename=\"…\"", "schema": {"type": "string"}}},
             "securitySchemes": {"firebase": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                                              "description": "Firebase ID token"}},
         },
     }
+    # No object shared between operations, so the YAML has no &id001 anchors (some tools refuse aliases).
+    return json.loads(json.dumps(doc))

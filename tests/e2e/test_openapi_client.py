@@ -31,6 +31,9 @@ export async function registerOtherIncome(token: string): Promise<string> {
   return net;
 }
 
+// Idempotent-Replayed comes only with a replay: a first answer's headers need not have it.
+export const firstAnswer: Register["responses"][201]["headers"] = {};
+
 export function conflictType(p: Problem): string {
   return p.type;
 }

@@ -114,6 +114,8 @@ def test_idempotent_operations_take_the_key_and_say_when_they_replay(doc):
             assert "Idempotent-Replayed" in headers and "422" in o["responses"], spec.path
         else:
             assert "Idempotent-Replayed" not in headers and "422" not in o["responses"], spec.path
+    replayed = doc["paths"]["/api/income/register/"]["post"]["responses"]["201"]["headers"]["Idempotent-Replayed"]
+    assert replayed["required"] is False  # only a replay carries it
     key = doc["components"]["parameters"]["IdempotencyKey"]
     assert (key["in"], key["name"], key["schema"]["maxLength"]) == ("header", "Idempotency-Key", 255)
 
@@ -147,3 +149,10 @@ def test_a_json_operation_without_a_response_model_is_a_file_or_empty(doc):
         for method, o in item.items():
             ok = next(v for k, v in o["responses"].items() if k.startswith("2"))
             assert "content" in ok or ok["description"] == "No content", f"{method.upper()} {path}"
+
+
+def test_the_yaml_has_no_anchors_or_aliases():
+    from emulator.artifacts import rendered
+
+    text = rendered()[ROOT / "openapi.yaml"]
+    assert "&id0" not in text and "*id0" not in text
