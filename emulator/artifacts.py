@@ -76,6 +76,23 @@ def terraform_vars() -> dict[str, Any]:
             "services": registry.service_names(), "publishers": publishers()}
 
 
+FIRESTORE_SCHEMAS = ROOT / "docs" / "firestore"
+
+
+def firestore_schemas() -> dict[str, dict[str, Any]]:
+    """One JSON Schema (2020-12) per Firestore collection the backend writes, from the pydantic model its writer
+    uses (shared_lib.firestore.document_model). Timestamps appear as RFC 3339 strings (format date-time)."""
+    from shared_lib import firestore
+
+    out = {}
+    for collection, (path, model) in sorted(firestore.DOCUMENTS.items()):
+        schema = model.model_json_schema(mode="serialization")
+        out[collection] = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+                           "$id": f"https://onlymanager.app/schemas/firestore/{collection}.schema.json",
+                           "x-firestore-path": path, **schema}
+    return out
+
+
 def rendered() -> dict[Path, str]:
     import yaml
 
@@ -84,6 +101,8 @@ def rendered() -> dict[Path, str]:
         ROOT / "openapi.yaml": yaml.safe_dump(openapi(), sort_keys=False, allow_unicode=True, width=120),
         ROOT / "firebase.json": json.dumps(firebase_json(), indent=2) + "\n",
         ROOT / "terraform" / "registry.auto.tfvars.json": json.dumps(terraform_vars(), indent=2) + "\n",
+        **{FIRESTORE_SCHEMAS / f"{name}.schema.json": json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+           for name, schema in firestore_schemas().items()},
     }
 
 

@@ -2,21 +2,75 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from datetime import date, datetime, timezone
+from typing import Any, Iterable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared_lib import firestore
 from shared_lib.db import UnitOfWork
+from shared_lib.money import Money
 from shared_lib.periods import Period
 
 from . import figures, queries
 from .queries import Scope
+from .schemas import ChatterAfv, ModelAfv, TopEarner
 
 TOP_EARNERS = 5
+PATH = "agencies/{agencyId}/dashboards/{period}"
+
+
+class DashboardSummary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gross_income: Money
+    platform_fees: Money
+    net_income: Money
+    expenses: Money | None
+    sales_count: int
+
+
+class DashboardAfv(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[ModelAfv]
+    chatters: list[ChatterAfv]
+
+
+class DashboardProfit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gross_income: Money
+    platform_fees: Money
+    net_income: Money
+    employee_payouts: Money
+    model_payouts: Money
+    expenses: Money
+    agency_profit: Money
+    status: Literal["open", "closed"]
+    calculated_at: datetime | None
+
+
+@firestore.document_model("dashboards", PATH)
+class DashboardDocument(BaseModel):
+    """The Owner's live figures for one calendar month (a projection: replay rebuilds it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agency_id: str
+    period: str
+    date_from: date
+    date_to: date
+    summary: DashboardSummary
+    top_earners: list[TopEarner] = Field(description=f"the {TOP_EARNERS} best by net sales")
+    afv: DashboardAfv
+    profit: DashboardProfit | None = Field(description="null until the payouts service has calculated the period")
+    version: int = Field(description="commit order: the newest version wins (shared_lib.firestore)")
+    updated_at: datetime
 
 
 def path(agency_id: uuid.UUID, period: Period) -> str:
-    return f"agencies/{agency_id}/dashboards/{period}"
+    return PATH.format(agencyId=agency_id, period=period)
 
 
 def build(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> dict[str, Any]:
@@ -57,12 +111,14 @@ def refresh(uow: UnitOfWork, agency_id: uuid.UUID, periods: Iterable[Period]) ->
         return 0
     queries.lock_agency(uow, agency_id)
     version = queries.next_dashboard_version(uow)
-    docs = [(path(agency_id, p), {**build(uow, agency_id, p), "version": version}) for p in periods]
+    built = datetime.now(timezone.utc)  # replaced at write time; validated here, inside the transaction
+    docs = [(path(agency_id, p), DashboardDocument(**build(uow, agency_id, p), version=version, updated_at=built))
+            for p in periods]
 
     def write() -> None:
         now = datetime.now(timezone.utc)
-        for doc_path, data in docs:
-            firestore.write_read_model(doc_path, {**data, "updated_at": now})
+        for doc_path, doc in docs:
+            firestore.write_read_model(doc_path, doc.model_copy(update={"updated_at": now}))
 
     uow.after_commit(write)
     return len(docs)
