@@ -59,7 +59,7 @@ class DataSet:
     expenses: tuple[dict[str, Any], ...]
     generate_as_of: str  # the recurring-generate job runs for this date: every occurrence up to it is created
     subscribers_observed_at: str
-    expected: dict[str, str] = field(default_factory=dict)  # the example's figures, printed beside the API's
+    expected: dict[str, str] = field(default_factory=dict)  # the example's figures, checked against the API's
 
     def email(self, key: str) -> str:
         return f"{key.lower()}@{self.domain}"
@@ -100,8 +100,8 @@ EXAMPLE_1 = DataSet(
     expenses=({"source": "ads", "amount": "300.00", "expense_date": "2026-11-10"},),
     generate_as_of="2026-11-30",
     subscribers_observed_at="2026-11-30T12:00:00Z",
-    expected={"employee_payouts": "5800.44", "model A": "3177.09", "model B": "6240.00",
-              "agency_profit": "1086.87", "net_income": "17804.40"},
+    expected={"net income": "17804.40", "employee payouts": "5800.44", "model A": "3177.09", "model B": "6240.00",
+              "agency profit": "1086.87"},
 )
 
 # Worked example 2 needs refunds, bonus bands, hourly pay and adjustments (issue #15): it becomes a second DataSet
@@ -309,12 +309,17 @@ def report(api: Api, ds: DataSet, loaded: Loaded, out: TextIO) -> None:
     w(f"\n{ds.title}: {ds.agency} (agency {loaded.agency_id}), period {p}\n")
     w(f"  {'already loaded: nothing added' if not loaded.created else 'added: ' + ', '.join(loaded.created)}\n")
     w(f"  net income {profit['net_income']} · employee payouts {profit['employee_payouts']} · model payouts "
-      f"{profit['model_payouts']} · expenses {profit['expenses']} · agency profit {profit['agency_profit']}"
-      f" (the example says {ds.expected['agency_profit']})\n")
+      f"{profit['model_payouts']} · expenses {profit['expenses']} · agency profit {profit['agency_profit']}\n")
     for person in ds.people:
         w(f"  payout {person.key}: {payouts.get(loaded.ids[person.key], {}).get('total', '0.00')}\n")
     for m in ds.models:
         w(f"  model {m.key}: {models.get(loaded.ids[m.key], {}).get('amount', '0.00')}\n")
+    got = {"net income": profit["net_income"], "employee payouts": profit["employee_payouts"],
+           "agency profit": profit["agency_profit"],
+           **{f"model {m.key}": models.get(loaded.ids[m.key], {}).get("amount") for m in ds.models}}
+    differs = [f"{k} {got.get(k)} (the example: {v})" for k, v in ds.expected.items() if got.get(k) != v]
+    verdict = "DIFFERS from the worked example: " + "; ".join(differs) if differs else "matches the worked example"
+    w(f"  {verdict}\n")
     w(f"  statistics {summary['date_from']}..{summary['date_to']}: gross {summary['gross_income']}, fees "
       f"{summary['platform_fees']}, net {summary['net_income']}, expenses {summary['expenses']}, "
       f"sales {summary['sales_count']}\n")

@@ -116,6 +116,7 @@ def test_seed_prints_a_token_per_person_and_says_example_2_is_not_loaded(seeded)
     assert sorted(tokens) == ["c1@example1.test", "c2@example1.test", "c3@example1.test", "m@example1.test",
                               "owner@example1.test"]
     assert "Only worked example 1 is loaded for now" in output and "issue #15" in output
+    assert "matches the worked example" in output and "DIFFERS" not in output
     assert "/api/financials/payouts/" in output and "/statement/?period=2026-11" in output
 
 
@@ -174,3 +175,10 @@ def test_a_second_run_adds_nothing(base, seeded):
     assert _counts(base, owner) == before
     profit = _get(base, f"/api/financials/profit/?period={PERIOD}", _tokens(output)["owner@example1.test"])
     assert (profit["employee_payouts"], profit["agency_profit"]) == ("5800.44", "1086.87")
+
+
+def test_seed_without_a_running_platform_says_so():
+    proc = subprocess.run([sys.executable, "-m", "emulator", "seed", "--url", f"http://127.0.0.1:{_free_port()}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "start the platform first (make run)" in proc.stderr
+    assert "Traceback" not in proc.stderr
