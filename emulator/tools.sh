@@ -14,14 +14,18 @@ CHECKOV_VERSION="3.3.30"
 
 checkov() {
     local venv="$TOOLS/checkov" stamp="$TOOLS/checkov/.installed-$CHECKOV_VERSION"
+    mkdir -p "$TOOLS"
+    # Two test processes may ask at once: one installs, the other waits for it.
+    exec 9>"$TOOLS/.checkov.lock"
+    flock 9
     if [ ! -f "$stamp" ]; then
         echo "tools.sh: installing checkov $CHECKOV_VERSION into $venv" >&2
         rm -rf "$venv"
-        mkdir -p "$TOOLS"
         python3 -m venv "$venv"
         "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION" >&2
         touch "$stamp"
     fi
+    flock -u 9
     # No telemetry, no version check, no download of Bridgecrew's policies: runs offline once installed.
     BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false \
         "$venv/bin/checkov" --skip-download "$@"
