@@ -8,7 +8,7 @@ from typing import Any
 
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import Conflict, NotFound, Unauthorized, field_error
-from shared_lib.pagination import cursor_key, encode_cursor
+from shared_lib.pagination import cursor_key, page_of
 from shared_lib.periods import local_today
 from shared_lib.rbac import Caller, Identity
 
@@ -156,9 +156,7 @@ def user_list(*, uow: UnitOfWork, caller: Caller, query: UsersQuery) -> UserPage
     after = cursor_key(query.cursor, (datetime, uuid.UUID))
     rows = queries.list_users(uow, caller, limit=query.limit + 1, after=after, role=query.role,
                               active=query.active, manager_id=query.manager_id)
-    page = rows[: query.limit]
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > query.limit else None
-    return UserPage(items=[_user(r) for r in page], next_cursor=next_cursor)
+    return page_of(rows, limit=query.limit, item=User, page=UserPage, key=lambda u: (u.created_at, u.id))
 
 
 def user_get(*, uow: UnitOfWork, caller: Caller, user_id: uuid.UUID) -> User:
