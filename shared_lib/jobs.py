@@ -13,3 +13,7 @@ TIMETRACKING_SWEEP = Job(
     name="timetracking-sweep", topic="timetracking.sweep", schedule="*/5 * * * *", time_zone="UTC",
     description="Mark missed shifts and check-outs, auto clock-out, publish employee.time.event",
 )
+RETENTION_PRUNE = Job(
+    name="retention-prune", topic="retention.prune", schedule="40 3 * * *", time_zone="UTC",
+    description="Delete published outbox rows, inbox rows and idempotency keys past their retention windows",
+)
