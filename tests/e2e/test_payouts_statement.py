@@ -181,3 +181,26 @@ def test_the_package_ships_the_fonts(tmp_path):
     fonts = sorted(p.name for p in (folder / "functions" / "payouts" / "fonts").iterdir())
     assert fonts == ["DejaVuSans-Bold.ttf", "DejaVuSans.ttf", "DroidSansFallbackFull.ttf", "LICENSE.DejaVu",
                      "LICENSE.DroidSansFallback"]
+
+
+def test_a_manager_statement_groups_tick_and_other_income_and_answers_one_disposition(client, golden):
+    r = client.get(f"/api/financials/payouts/{golden['M']}/statement/?period=2026-11&format=csv",
+                   headers=h(golden, "M"))
+    rows = csv_rows(r)
+    assert dict(rows[:10])["role"] == "Manager"
+    groups = [(row[1], row[6], row[7]) for row in rows[12:] if row[0] == "subtotal"]
+    assert groups == [("Manager tick", "2", "750.22"), ("Other income share", "1", "100.00")]
+    assert rows[-1] == ["total", "", "", "", "", "", "3", "850.22"]
+    assert len(r.headers.getlist("Content-Disposition")) == 1
+
+
+def test_a_statement_without_lines_says_so_with_a_zero_total(client, golden):
+    r = client.get(f"/api/financials/payouts/{golden['owner']}/statement/?period=2026-11&format=csv",
+                   headers=h(golden, "owner"))
+    rows = csv_rows(r)
+    assert dict(rows[:10])["role"] == "Owner" and rows[12:] == [["total", "", "", "", "", "", "0", "0.00"]]
+    pdf = client.get(f"/api/financials/payouts/{golden['owner']}/statement/?period=2026-10",
+                     headers=h(golden, "owner"))
+    body = pdf_text(pdf.get_data())
+    assert "Period: 2026-10-01 – 2026-10-31" in body and "No payout lines in this period." in body
+    assert "Total (0 lines) 0.00 USD" in body
