@@ -304,7 +304,10 @@ def report(api: Api, ds: DataSet, loaded: Loaded, out: TextIO) -> None:
     profit = api.call("GET", f"/api/financials/profit/?period={p}", owner)
     models = {m["model_id"]: m for m in api.call("GET", f"/api/financials/model-payouts/?period={p}", owner)["items"]}
     payouts = {x["user_id"]: x for x in api.call("GET", f"/api/financials/payouts/?period={p}", owner)["items"]}
-    summary = api.call("GET", f"/api/stats/summary/?date_from={p}-01&date_to={ds.generate_as_of}", owner)
+    span = f"date_from={p}-01&date_to={ds.generate_as_of}"
+    summary = api.call("GET", f"/api/stats/summary/?{span}", owner)
+    top = api.call("GET", f"/api/stats/top-earners/?{span}", owner)["items"]
+    afv = api.call("GET", f"/api/stats/afv/?{span}", owner)
     w = out.write
     w(f"\n{ds.title}: {ds.agency} (agency {loaded.agency_id}), period {p}\n")
     w(f"  {'already loaded: nothing added' if not loaded.created else 'added: ' + ', '.join(loaded.created)}\n")
@@ -323,6 +326,9 @@ def report(api: Api, ds: DataSet, loaded: Loaded, out: TextIO) -> None:
     w(f"  statistics {summary['date_from']}..{summary['date_to']}: gross {summary['gross_income']}, fees "
       f"{summary['platform_fees']}, net {summary['net_income']}, expenses {summary['expenses']}, "
       f"sales {summary['sales_count']}\n")
+    earners = ", ".join(f"{t['display_name']} {t['net_sales']}" for t in top)
+    per_model = ", ".join(f"{m['name']} {m['afv']}" for m in sorted(afv["models"], key=lambda m: m["name"]))
+    w(f"  top earners {earners} · AFV {per_model}\n")
     w("\nLogins (emulator tokens, valid 1 h; `make demo` again prints fresh ones):\n")
     for key in ("owner", *(x.key for x in ds.people)):
         w(f"  {ds.email(key):<22} {loaded.tokens[key]}\n")
@@ -332,9 +338,11 @@ def report(api: Api, ds: DataSet, loaded: Loaded, out: TextIO) -> None:
     w(f"  {base}/api/financials/payouts/?period={p}\n")
     w(f"  {base}/api/financials/model-payouts/?period={p}\n")
     w(f"  {base}/api/financials/profit/?period={p}\n")
-    w(f"  {base}/api/stats/summary/?date_from={p}-01&date_to={ds.generate_as_of}\n")
-    w(f"  {base}/api/stats/top-earners/?date_from={p}-01&date_to={ds.generate_as_of}\n")
+    w(f"  {base}/api/stats/summary/?{span}\n")
+    w(f"  {base}/api/stats/top-earners/?{span}\n")
     w(f"  {base}/api/financials/payouts/{loaded.ids['C2']}/statement/?period={p}&format=pdf   C2's statement\n")
+    w(f"  {base}/api/financials/model-payouts/{loaded.ids['A']}/statement/?period={p}&format=pdf   "
+      "Model A's statement\n")
 
 
 def run(url: str, examples: list[str], out: TextIO = sys.stdout) -> int:
