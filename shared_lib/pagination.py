@@ -5,7 +5,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 from uuid import UUID
@@ -41,6 +41,15 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
+# A cursor is client input: every value it decodes to must be one PostgreSQL and the driver accept, or a crafted
+# cursor turns into a 500 (NUL in text: 22021; a year-1 timestamp at +14:00 overflows while pg8000 encodes it,
+# after part of the query was sent). Our own cursors hold row values, all far inside these bounds.
+_EARLIEST = date(1900, 1, 1)
+_LATEST = date(2999, 12, 31)
+_INT8 = 2**63
+_MAX_DECIMAL = Decimal("1e15")  # NUMERIC(14,2) is the widest sort key
+
+
 def _from_str(kind: Callable[[str], Any]) -> Callable[[Any], Any]:
     def parse(raw: Any) -> Any:
         if not isinstance(raw, str):
@@ -50,25 +59,48 @@ def _from_str(kind: Callable[[str], Any]) -> Callable[[Any], Any]:
     return parse
 
 
+def _text(raw: Any) -> str:
+    if not isinstance(raw, str) or "\x00" in raw or len(raw) > 512:
+        raise ValueError
+    return raw
+
+
 def _int(raw: Any) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, int):
+    if isinstance(raw, bool) or not isinstance(raw, int) or not -_INT8 <= raw < _INT8:
         raise ValueError
     return raw
 
 
 def _decimal(raw: Any) -> Decimal:
-    if not isinstance(raw, str) or not (value := Decimal(raw)).is_finite():
+    if not isinstance(raw, str) or not (value := Decimal(raw)).is_finite() or abs(value) >= _MAX_DECIMAL \
+            or value.as_tuple().exponent < -12:
+        raise ValueError
+    return value
+
+
+def _date(raw: Any) -> date:
+    value = _from_str(date.fromisoformat)(raw)
+    if not _EARLIEST <= value <= _LATEST:
+        raise ValueError
+    return value
+
+
+def _datetime(raw: Any) -> datetime:
+    value = _from_str(datetime.fromisoformat)(raw)
+    # Checked in UTC too: an offset can carry a date inside the window outside it (0001-01-01T00:00+14:00).
+    utc = value.astimezone(timezone.utc) if value.tzinfo is not None else value
+    if not _EARLIEST <= value.date() <= _LATEST or not _EARLIEST <= utc.date() <= _LATEST:
         raise ValueError
     return value
 
 
 # By exact type: a cursor decodes to the types the query sorts by.
 _DECODERS: dict[type, Callable[[Any], Any]] = {
-    str: _from_str(str),
+    str: _text,
     int: _int,
     Decimal: _decimal,
-    datetime: _from_str(datetime.fromisoformat),
-    date: _from_str(date.fromisoformat),
+    datetime: _datetime,
+    date: _date,
     UUID: _from_str(UUID),
 }
 
@@ -87,7 +119,7 @@ def decode_cursor(cursor: str, types: tuple[type, ...]) -> tuple[Any, ...]:
         if not isinstance(raw, list) or len(raw) != len(types):
             raise ValueError
         return tuple(_DECODERS[kind](value) for kind, value in zip(types, raw))
-    except (ValueError, TypeError, InvalidOperation, binascii.Error, UnicodeError):
+    except (ValueError, TypeError, OverflowError, InvalidOperation, binascii.Error, UnicodeError):
         # json.JSONDecodeError is a ValueError. One message for every kind of garbage:
         # a client only needs to know to start again from the first page.
         raise ValueError("invalid cursor") from None

@@ -207,3 +207,22 @@ def test_a_non_empty_body_still_has_to_be_json(client):
     # Where fields are required, an empty body is still refused as before.
     _problem(client.post("/api/models/", headers=bearer(owner.uid)), 415)
     assert _count("user_service.models") == 0
+
+
+def test_a_crafted_cursor_is_a_400_and_the_next_request_is_served(client, salaried):
+    import base64
+    import json
+
+    agency, people = salaried
+    h = bearer_for(agency.owner)
+
+    def raw(*values) -> str:
+        return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode().rstrip("=")
+
+    for path, cursor in (("/api/users/", raw("0001-01-01T00:00:00+14:00", str(people["Bob"].id))),
+                         ("/api/financials/payouts/?period=2026-11", raw("a\u0000", str(people["Bob"].id)))):
+        sep = "&" if "?" in path else "?"
+        body = _problem(client.get(f"{path}{sep}cursor={cursor}", headers=h), 400)
+        assert [e["loc"] for e in body["errors"]] == [["query", "cursor"]]
+    page = _ok(client.get("/api/financials/payouts/?period=2026-11&limit=1", headers=h))
+    assert [p["display_name"] for p in page["items"]] == ["alice"]
