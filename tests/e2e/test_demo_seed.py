@@ -159,9 +159,11 @@ def test_each_printed_token_signs_in_as_that_person(base, seeded):
         assert _get(base, "/api/me/", headers)["email"] == email
     mine = _get(base, f"/api/financials/payouts/?period={PERIOD}", tokens["c1@example1.test"])["items"]
     assert [p["total"] for p in mine] == ["1400.00"]  # a Chatter sees their own payout only
-    statement = re.search(r"(http://\S+/statement/\?period=2026-11&format=pdf)", seeded[0]).group(1)
-    r = requests.get(statement, headers=tokens["owner@example1.test"], timeout=60)
-    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/pdf")
+    statements = re.findall(r"(http://\S+/statement/\?period=2026-11&format=pdf)", seeded[0])
+    assert len(statements) == 2  # C2's and Model A's
+    for url in statements:
+        r = requests.get(url, headers=tokens["owner@example1.test"], timeout=60)
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/pdf"), r.text
 
 
 def test_a_second_run_adds_nothing(base, seeded):
