@@ -78,9 +78,12 @@ def time_event_record(*, uow: UnitOfWork, agency_ref: str, event_id: str, docume
         outcomes = _record(uow, agency_ref=agency_ref, event_id=event_id, document=document, now=now)
     except Rejected as exc:
         if document is not None:  # a created document without fields is not there to answer on
-            firestore.update_fields(path(agency_ref, event_id), TimeEventOutcome(
-                status="rejected", reason=exc.reason, detail=exc.detail, entry_id=None,
-                processed_at=datetime.now(UTC)))
+            try:
+                firestore.update_fields(path(agency_ref, event_id), TimeEventOutcome(
+                    status="rejected", reason=exc.reason, detail=exc.detail, entry_id=None,
+                    processed_at=datetime.now(UTC)))
+            except Exception:  # like an after-commit hook: a lost answer must not turn a rejection into a retry
+                log.exception("time event %s: could not write the rejection back", event_id)
         raise
     if outcomes:
         uow.after_commit(lambda: write_back(agency_ref, outcomes))

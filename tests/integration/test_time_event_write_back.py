@@ -129,3 +129,15 @@ def test_a_document_pending_for_24_hours_is_marked_rejected_expired(chatter):
                            now=datetime.now(UTC) + timedelta(hours=25)).expired_time_events == 1
     assert outcome(chatter, eid) == ("rejected", "expired", None)
     assert "expired" in read(chatter, eid)["detail"]
+
+
+def test_a_rejection_whose_answer_cannot_be_written_is_still_acknowledged(chatter, monkeypatch, caplog):
+    def unreachable(path, fields):
+        raise ConnectionError("Firestore is unreachable")
+
+    monkeypatch.setattr(firestore, "update_fields", unreachable)
+    before = f.counts()
+    document = doc(chatter, "check_in", datetime.now(UTC) + timedelta(minutes=10))
+    deliver(f.firestore_event(chatter.agency_id, "late-answer", document))  # returns: acknowledged, no retry
+    assert f.counts() == before
+    assert "could not write the rejection back" in caplog.text and "permanent failure" in caplog.text
