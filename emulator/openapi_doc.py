@@ -61,11 +61,8 @@ FILE_SCHEMAS = {"text/csv": {"type": "string"},
                 "application/pdf": {"type": "string", "contentMediaType": "application/pdf", "format": "binary"}}
 
 
-def _problem_content(example: dict[str, Any] | None = None) -> dict[str, Any]:
-    media: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/Problem"}}
-    if example is not None:
-        media["example"] = example
-    return {"application/problem+json": media}
+def _problem_content() -> dict[str, Any]:
+    return {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
 def _schemas() -> tuple[dict[str, Any], dict[tuple[type, str], Any]]:
@@ -100,7 +97,8 @@ def _request_bodies(schemas: dict[str, Any], refs: dict[tuple[type, str], Any]) 
 
     Inside a request body a field with a default is optional to openapi-typescript (and to every reader);
     as a components/schemas entry the same default would make the generated field required (its
-    defaultNonNullable rule is for responses). The schema is moved, not copied: one definition per model.
+    defaultNonNullable rule is for responses). document() then drops the components/schemas entry unless
+    something else refers to it: one definition per model.
     """
     bodies: dict[str, Any] = {}
     for spec in registry.http_functions():
@@ -110,7 +108,7 @@ def _request_bodies(schemas: dict[str, Any], refs: dict[tuple[type, str], Any]) 
             name = refs[(op.request, "validation")]["$ref"].rsplit("/", 1)[1]
             if name in bodies:
                 continue
-            schema = dict(schemas.pop(name))
+            schema = dict(schemas[name])
             examples = examples_for(op.request)
             media: dict[str, Any] = {"schema": schema}
             if examples:
@@ -228,6 +226,11 @@ def document() -> dict[str, Any]:
     for spec in sorted(registry.http_functions(), key=lambda s: s.path):
         paths[spec.path] = {m.lower(): _operation(spec, spec.operations[m], refs, bodies)
                             for m in registry.HTTP_METHODS if m in spec.operations}
+    for name in bodies:
+        rest = json.dumps([paths, {k: v for k, v in schemas.items() if k != name},
+                           {k: v for k, v in bodies.items() if k != name}])
+        if f'"#/components/schemas/{name}"' not in rest:
+            del schemas[name]
     doc = {
         "openapi": "3.1.0",
         "info": {"title": "OnlyManager Economy API", "version": settings().version,
