@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from shared_lib.isodate import IsoDate  # "YYYY-MM-DD" text only: plain date would take 1699920000
 from shared_lib.money import Money, NonNegativeMoney
 from shared_lib.record_fields import PageQuery as Page
 from shared_lib.record_fields import Strict
@@ -14,8 +15,8 @@ from shared_lib.record_fields import Strict
 
 class RangeQuery(Page):
     user_id: uuid.UUID | None = None
-    date_from: date | None = Field(None, description="inclusive local date (agency time zone)")
-    date_to: date | None = Field(None, description="inclusive local date (agency time zone)")
+    date_from: IsoDate | None = Field(None, description="inclusive local date (agency time zone)")
+    date_to: IsoDate | None = Field(None, description="inclusive local date (agency time zone)")
 
 
 # --- shifts ---------------------------------------------------------------------------------------------------
@@ -87,8 +88,8 @@ class EntryPage(BaseModel):
 
 
 class SummaryQuery(Strict):
-    date_from: date | None = Field(None, description="inclusive local date; default the first of this month")
-    date_to: date | None = Field(None, description="inclusive local date; default the last of this month")
+    date_from: IsoDate | None = Field(None, description="inclusive local date; default the first of this month")
+    date_to: IsoDate | None = Field(None, description="inclusive local date; default the last of this month")
 
 
 class Summary(BaseModel):
@@ -112,7 +113,7 @@ class SettingsPut(Strict):
     max_shift_hours: int = Field(ge=1, le=48)
     fee_per_late_minute: NonNegativeMoney
     fee_per_missed_shift: NonNegativeMoney
-    effective_from: date | None = Field(None, description="local date; default today")
+    effective_from: IsoDate | None = Field(None, description="local date; default today")
 
 
 class SettingsVersion(BaseModel):

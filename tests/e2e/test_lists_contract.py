@@ -226,3 +226,20 @@ def test_a_crafted_cursor_is_a_400_and_the_next_request_is_served(client, salari
         assert [e["loc"] for e in body["errors"]] == [["query", "cursor"]]
     page = _ok(client.get("/api/financials/payouts/?period=2026-11&limit=1", headers=h))
     assert [p["display_name"] for p in page["items"]] == ["alice"]
+
+
+def test_time_tracking_dates_are_iso_text_only(client):
+    owner = tt.agency()
+    h = bearer(owner.uid)
+    for path, loc in (("/api/timetracking/shifts/?date_from=1699920000", "date_from"),
+                      ("/api/timetracking/entries/?date_to=1699920000", "date_to"),
+                      (f"/api/timetracking/summary/{owner.id}/?date_from=1699920000", "date_from")):
+        assert [e["loc"] for e in _problem(client.get(path, headers=h), 400)["errors"]] == [["query", loc]], path
+    before = tt.counts()
+    body = _problem(client.put("/api/timetracking/settings/", headers=h, json={
+        "grace_minutes": 5, "late_event_threshold_minutes": 15, "max_shift_hours": 12, "fee_per_late_minute": "0.00",
+        "fee_per_missed_shift": "0.00", "effective_from": 1699920000}), 400)
+    assert [e["loc"] for e in body["errors"]] == [["body", "effective_from"]]
+    assert tt.counts() == before
+    assert _ok(client.get("/api/timetracking/shifts/?date_from=2026-11-01&date_to=2026-11-30", headers=h)) == {
+        "items": [], "next_cursor": None}
