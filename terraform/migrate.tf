@@ -3,7 +3,8 @@
 # its group role, logged in as the built-in admin user.
 #
 # Its image is built from dist/migrate (`python -m emulator package`) by Cloud Build with Google's buildpacks
-# into the repository below; until var.migrate_image is set (the first apply) there is no job.
+# (migrate.cloudbuild.yaml) into the repository below; until var.migrate_image is set (the first apply) there is
+# no job.
 
 resource "google_artifact_registry_repository" "images" {
   #checkov:skip=CKV_GCP_84:Google-managed encryption keys; a customer-managed key is an organisation decision, not this module's.

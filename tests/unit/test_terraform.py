@@ -804,3 +804,17 @@ def test_checkov_passes_with_every_skip_justified_in_place():
         reason = (c["check_result"].get("suppress_comment") or "").strip()
         assert len(reason) > 20, f"{c['check_id']} on {c['resource']} skipped without a reason"
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_migrate_image_build_runs_the_migrate_command_and_logs_to_cloud_logging_only():
+    import yaml
+
+    build = yaml.safe_load((TF / "migrate.cloudbuild.yaml").read_text())
+    (step,) = build["steps"]
+    assert (step["name"], step["entrypoint"], step["args"][:2]) == ("gcr.io/k8s-skaffold/pack", "pack",
+                                                                    ["build", "${_IMAGE}"])
+    assert "--env=GOOGLE_ENTRYPOINT=python -m shared_lib.migrate" in step["args"]
+    assert "--env=GOOGLE_PYTHON_VERSION=3.11.x" in step["args"] and "--publish" in step["args"]
+    # om-build may write logs but create no bucket: a logs bucket would fail the build.
+    assert build["options"]["logging"] == "CLOUD_LOGGING_ONLY"
+    assert (ROOT / "shared_lib" / "migrate.py").is_file()
