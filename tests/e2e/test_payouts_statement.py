@@ -110,7 +110,7 @@ def test_the_pdf_draws_the_name_as_pixels(client, golden, tmp_path):
     assert (width, height) == (497, 702)  # A4 (210 × 297 mm) at 60 dpi
     # The name line is the header's second fact (y ≈ 26–30 mm): dark pixels there, right of the label.
     band = image.crop((int(width * 0.18), int(height * 0.088), int(width * 0.6), int(height * 0.104)))
-    assert sum(1 for p in band.getdata() if p < 128) > 40
+    assert sum(1 for x in range(band.width) for y in range(band.height) if band.getpixel((x, y)) < 128) > 40
 
 
 def test_a_model_statement_gives_base_share_and_amount(client, golden):
