@@ -51,4 +51,18 @@ def build_all(out: str | Path = "dist") -> list[Path]:
     registry.load_all()
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    return [build(svc, out) for svc in registry.service_names()]
+    return [build(svc, out) for svc in registry.service_names()] + [build_migrate(out)]
+
+
+def build_migrate(out: Path) -> Path:
+    """dist/migrate/: the migrate job's source (shared_lib/, sql/, the services' pins); it runs
+    `python -m shared_lib.migrate` (Procfile: the buildpacks' default process of a Cloud Run job)."""
+    target = Path(out) / "migrate"
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    shutil.copytree(ROOT / "shared_lib", target / "shared_lib", ignore=_IGNORE)
+    shutil.copytree(ROOT / "sql", target / "sql", ignore=_IGNORE)
+    (target / "requirements.txt").write_text(requirements())
+    (target / "Procfile").write_text("web: python -m shared_lib.migrate\n")
+    return target
