@@ -92,6 +92,12 @@ def test_pdf_statement_renders_a_vietnamese_name_the_period_and_totals(client, g
                      "Fixed salary (1 line)", "Subtotal Fixed salary 1500.00", "Total (2 lines) 1550.22 USD"):
         assert expected in body, (expected, body)
     assert "?" not in body  # no glyph was replaced
+    from pypdf import PdfReader
+
+    fonts = {str(f.get_object()["/BaseFont"]).split("+")[-1]
+             for f in PdfReader(io.BytesIO(r.get_data())).pages[0]["/Resources"]["/Font"].values()}
+    # Embedded (subset) fonts: DejaVu for the Vietnamese name, Droid Sans Fallback for the Chinese model name.
+    assert fonts == {"DejaVuSansBook", "DejaVuSansBold", "DroidSansFallback"}, fonts
 
 
 def test_the_pdf_draws_the_name_as_pixels(client, golden, tmp_path):
