@@ -1,0 +1,190 @@
+"""The README's `make run` from a fresh clone: installs itself, serves the whole platform, and SIGTERM stops every part."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "demo-onlymanager"
+# Measured here: a fresh clone installs in about a minute (pip from the local wheels ~30 s, npm ci from npm's
+# cache ~17 s, pstest ~9 s); the Auth emulator needs ~15 s more. The bound leaves room for a loaded machine.
+START_TIMEOUT = 600
+STOP_TIMEOUT = 60
+# What a fresh shell would not have: the test emulators' addresses, this checkout's database and venv.
+# Lines of make run's output that start each phase, for the timing line this test prints.
+PHASES = {"venv": "-m venv", "npm ci": "npm ci", "pstest build": "go build", "emulators": "services.sh start",
+          "serve": "-m emulator serve", "up": "OnlyManager Economy is up"}
+NOT_INHERITED = ("DATABASE_URL", "PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST",
+                 "VIRTUAL_ENV", "PYTHONPATH", "MAKEFLAGS", "MAKELEVEL", "MFLAGS")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def _pids_with(needle: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def _parts(clone: Path, port: int) -> dict[str, int]:
+    """Every process make run started, by name: the emulators' pid files, PostgreSQL's own, serve by its cmdline."""
+    parts = {}
+    for name in ("pstest", "firestore", "auth"):
+        pidfile = clone / ".local" / "dev" / "run" / f"{name}.pid"
+        if pidfile.exists():
+            parts[name] = int(pidfile.read_text())
+    postmaster = clone / ".local" / "pg" / "postmaster.pid"
+    if postmaster.exists():
+        parts["postgres"] = int(postmaster.read_text().split()[0])
+    for pid in _pids_with(f"-m emulator serve --port {port}"):
+        parts["serve"] = pid
+    return parts
+
+
+def _post(base: str, path: str, token: str, body: dict) -> dict:
+    r = requests.post(base + path, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert r.status_code in (200, 201), (path, r.status_code, r.text)
+    return r.json()
+
+
+def test_make_run_from_a_fresh_clone_serves_everything_and_sigterm_stops_it_all():
+    # Not under pytest's basetemp (re-chmodded 0700 by every new pytest session, which locks out the embedded
+    # PostgreSQL's own user); short, because PostgreSQL's Unix socket path must fit in 107 bytes.
+    work = Path(tempfile.mkdtemp(prefix="om-clone-"))
+    clone = work / "c"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    assert not (clone / ".venv").exists() and not (clone / "node_modules").exists()
+    port, auth_port, firestore_port = _free_port(), _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED and not k.startswith("OM_")}
+    log_path = work / "make-run.log"
+    log = open(log_path, "w")
+    # Its own session: on a failure below, whatever is left can be found and stopped.
+    make = subprocess.Popen(["make", "run", f"PORT={port}", f"OM_AUTH_PORT={auth_port}",
+                             f"OM_FIRESTORE_PORT={firestore_port}"], cwd=clone, env=env, stdin=subprocess.DEVNULL,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    parts: dict[str, int] = {}
+    try:
+        t0 = time.monotonic()
+        seen_at: dict[str, float] = {}
+        while True:
+            text = log_path.read_text()
+            for phase, marker in PHASES.items():
+                if phase not in seen_at and marker in text:
+                    seen_at[phase] = time.monotonic() - t0
+            assert make.poll() is None, "make run exited:\n" + log_path.read_text()[-5000:]
+            try:
+                if requests.get(base + "/api/health/", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() - t0 < START_TIMEOUT, "no health in time:\n" + log_path.read_text()[-5000:]
+            time.sleep(0.5)
+        started_in = time.monotonic() - t0
+        out = log_path.read_text()
+        # It says what is up and where: the Auth emulator it started, not the test one on 9099.
+        assert f"sign-in       Firebase Auth emulator at 127.0.0.1:{auth_port}" in out, out[-3000:]
+        assert f"read models   Firestore emulator at 127.0.0.1:{firestore_port}" in out
+        assert "events        Pub/Sub fake pstest at 127.0.0.1:" in out
+        assert "database      embedded PostgreSQL" in out and "-m emulator token" in out
+
+        def token(uid: str, email: str) -> str:
+            return subprocess.run([str(clone / ".venv" / "bin" / "python"), "-m", "emulator", "token", "--uid", uid,
+                                   "--email", email], cwd=clone, env=env, capture_output=True, text=True,
+                                  check=True).stdout.strip()
+
+        owner = token("fresh-owner", "owner@fresh.example")
+        agency = _post(base, "/api/agencies/", owner, {"name": "Fresh Clone Agency"})
+        model = _post(base, "/api/models/", owner, {"name": "Lena"})
+        # Adding people creates their Firebase accounts: this needs the Auth emulator make run started.
+        mia = _post(base, "/api/users/", owner, {"email": "mia@fresh.example", "display_name": "Mia",
+                                                 "role": "manager"})
+        chris = _post(base, "/api/users/", owner, {"email": "chris@fresh.example", "display_name": "Chris",
+                                                   "role": "chatter", "manager_id": mia["id"]})
+        lookup = requests.post(
+            f"http://127.0.0.1:{auth_port}/identitytoolkit.googleapis.com/v1/projects/{PROJECT}/accounts:lookup",
+            json={"email": ["mia@fresh.example", "chris@fresh.example"]},
+            headers={"Authorization": "Bearer owner"}, timeout=10).json()
+        assert sorted(u["localId"] for u in lookup["users"]) == sorted([mia["firebase_uid"], chris["firebase_uid"]])
+        r = requests.put(f"{base}/api/models/{model['id']}/assignments/", json={"user_ids": [chris["id"]]},
+                         headers={"Authorization": f"Bearer {owner}"}, timeout=30)
+        assert r.status_code == 200, r.text
+
+        # The chatter registers a sale; the manager and the owner see it.
+        sale = _post(base, "/api/income/register/", token(chris["firebase_uid"], "chris@fresh.example"),
+                     {"type": "message_sale", "gross_amount": "100.00", "sale_date": date.today().isoformat(),
+                      "model_id": model["id"]})
+        assert sale["chatter_id"] == chris["id"] and sale["manager_id"] == mia["id"]
+        for who in (owner, token(mia["firebase_uid"], "mia@fresh.example")):
+            records = requests.get(base + "/api/income/records/", headers={"Authorization": f"Bearer {who}"},
+                                   timeout=30).json()["items"]
+            assert [(x["id"], x["gross_amount"], x["net_amount"]) for x in records] == [
+                (sale["id"], "100.00", sale["net_amount"])]
+        assert requests.get(base + "/api/me/", headers={"Authorization": f"Bearer {owner}"},
+                            timeout=30).json()["agency_id"] == agency["id"]
+
+        parts = _parts(clone, port)
+        assert set(parts) == {"pstest", "firestore", "auth", "postgres", "serve"}, parts
+        assert all(_alive(pid) for pid in parts.values()), parts
+
+        # SIGTERM to make alone (what a process manager sends): make passes it on and waits.
+        t1 = time.monotonic()
+        make.send_signal(signal.SIGTERM)
+        make.wait(STOP_TIMEOUT)
+        while any(_alive(pid) for pid in parts.values()) and time.monotonic() - t1 < STOP_TIMEOUT:
+            time.sleep(0.2)
+        stopped_in = time.monotonic() - t1
+        left = {name: pid for name, pid in parts.items() if _alive(pid)}
+        assert left == {}, f"still running {stopped_in:.0f} s after SIGTERM: {left}\n" + log_path.read_text()[-3000:]
+        assert not [p for p in (port, auth_port, firestore_port) if _listening(p)]
+        assert not (clone / ".local" / "pg" / "postmaster.pid").exists()  # PostgreSQL was stopped, not killed
+        phases = ", ".join(f"{name} at {at:.0f} s" for name, at in sorted(seen_at.items(), key=lambda kv: kv[1]))
+        print(f"fresh clone: {phases}; healthy after {started_in:.0f} s; stopped {stopped_in:.1f} s after SIGTERM")
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGKILL)
+        for name, pid in (parts or _parts(clone, port)).items():
+            if _alive(pid):  # only a failure above gets here with something alive
+                if name == "postgres":
+                    os.kill(pid, signal.SIGQUIT)  # PostgreSQL's immediate shutdown
+                elif name == "serve":
+                    os.kill(pid, signal.SIGKILL)
+                else:
+                    os.killpg(pid, signal.SIGKILL)  # each emulator leads its own session (services.sh)
+        log.close()
+        shutil.rmtree(work, ignore_errors=True)
