@@ -85,6 +85,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def documents_where(collection: str, field: str, value: Any) -> list[dict[str, Any]]:
+    """The documents of `collection` whose `field` equals `value` (empty when Firestore is not configured)."""
+    if not _configured():
+        return []
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    return [snap.to_dict() for snap in client().collection(collection).where(filter=FieldFilter(field, "==", value))
+            .stream()]
+
+
 def update_fields(path: str, fields: BaseModel) -> bool:
     """Set these fields on an existing document (one the frontend created); False when Firestore is not
     configured or the document is gone (a write-back must never resurrect a deleted document)."""

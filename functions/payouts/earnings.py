@@ -78,15 +78,14 @@ def publish_changed(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period, re
 
 
 def publish_period(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period) -> int:
-    """After commit, rewrite every stored user's document of the period with its status now (used when a
-    period is closed, and again on each repeated close, which heals a write lost after the first one).
+    """After commit, rewrite every earnings document of the period with its status now: each stored user's, and
+    any earlier one whose user has no lines any more (0.00). Used when a period is closed, and again on each
+    repeated close, which heals a write lost after the first one.
     Takes the period's calculation lock, so its version is newer than any recalculation's before it."""
     queries.lock_calculation(uow, agency_id, period)
     status = earnings_status(queries.period_status(uow, agency_id, period))
     stored = queries.stored_payouts(uow, agency_id, period)
     user_ids = sorted(str(u) for u in stored)
-    if not user_ids:
-        return 0
     uids = queries.firebase_uids(uow, user_ids)
     version = queries.next_earnings_version(uow)
     docs = {}
@@ -94,15 +93,20 @@ def publish_period(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period) -> 
         docs[str(user_id)] = (uids.get(str(user_id)), [
             EarningsLine(kind=kind, model_id=_s(model_id), basis=basis, rate=rate, amount=amount)
             for kind, model_id, basis, rate, amount, _detail in lines], total)
-    uow.after_commit(lambda: _write(agency_id, period, status, version, docs))
+    uow.after_commit(lambda: _write(agency_id, period, status, version, docs, whole_period=True))
     return len(docs)
 
 
 def _write(agency_id: uuid.UUID, period: Period, status: EarningsStatus, version: int,
-           docs: dict[str, tuple[str | None, list[EarningsLine], object]]) -> None:
+           docs: dict[str, tuple[str | None, list[EarningsLine], object]], *, whole_period: bool = False) -> None:
     if not firestore.enabled():
         return
     now = datetime.now(timezone.utc)
+    if whole_period:
+        # A user whose lines all went away keeps a document saying 0.00: it follows the period's status too.
+        for old in firestore.documents_where(f"agencies/{agency_id}/earnings", "period", str(period)):
+            if old.get("user_id") not in docs:
+                docs = {**docs, old["user_id"]: (old.get("uid"), [], "0.00")}
     for user_id, (uid, lines, total) in docs.items():
         firestore.write_read_model(path(agency_id, user_id, period), EarningsDocument(
             user_id=user_id, uid=uid, period=str(period), lines=lines, total=total, status=status, updated_at=now,

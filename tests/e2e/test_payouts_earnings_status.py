@@ -62,3 +62,20 @@ def test_closing_again_rewrites_a_lost_document_and_changes_no_figure(client, go
 
 def test_the_status_derivation_is_the_periods_status():
     assert (earnings.earnings_status("open"), earnings.earnings_status("closed")) == ("open", "closed")
+
+
+def test_a_user_whose_lines_went_away_is_closed_at_zero_too(client, golden):
+    from sqlalchemy import text
+
+    from shared_lib.db import engine
+
+    with engine().begin() as c:  # C3's only line was the fixed salary
+        c.execute(text("DELETE FROM user_service.user_financial_settings WHERE user_id = :u"), {"u": golden["C3"]})
+    with unit_of_work() as uow:
+        service.recalculate(uow, agency_id=golden["agency"], period=NOV)
+    assert (doc(golden, "C3")["status"], doc(golden, "C3")["total"], doc(golden, "C3")["lines"]) == \
+        ("open", "0.00", [])
+    close(client, golden)
+    assert (doc(golden, "C3")["status"], doc(golden, "C3")["total"]) == ("closed", "0.00")
+    assert doc(golden, "C3")["uid"] == f"g-C3-{golden['agency']}"
+    assert doc(golden, "C2")["status"] == "closed"
