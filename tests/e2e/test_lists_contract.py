@@ -83,6 +83,14 @@ def test_payout_pages_keep_the_role_scope(client, salaried):
     other = make_agency("Other")
     page = _ok(client.get("/api/financials/payouts/?period=2026-11&limit=500", headers=bearer_for(other.owner)))
     assert page == {"items": [], "next_cursor": None}
+    # Naming another agency's person is 404 (never their figures), on every page size.
+    for query in ("", "&limit=1"):
+        r = client.get(f"/api/financials/payouts/?period=2026-11&user_id={people['Bob'].id}{query}",
+                       headers=bearer_for(other.owner))
+        assert _problem(r, 404)["status"] == 404
+    one = _ok(client.get(f"/api/financials/payouts/?period=2026-11&user_id={people['Bob'].id}&limit=1",
+                         headers=bearer_for(agency.owner)))
+    assert [p["display_name"] for p in one["items"]] == ["Bob"] and one["next_cursor"] is None
 
 
 def test_payout_limits_and_cursors_are_validated(client, salaried):
