@@ -170,6 +170,10 @@ def _arguments(op: Operation, request, path: dict[str, str], body_bytes: bytes |
         # `?user=` would otherwise silently widen a list), named so the client can fix it.
         field_error(["query", name], "unknown query parameter")
         for name in request.args if name not in _query_names(op.query)
+    ] + [
+        # No parameter is a list: a second value would otherwise be dropped without a word.
+        field_error(["query", name], "given more than once")
+        for name in request.args if name in _query_names(op.query) and len(request.args.getlist(name)) > 1
     ]
     if op.query is not None:
         try:

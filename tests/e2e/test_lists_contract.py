@@ -251,3 +251,12 @@ def test_time_tracking_dates_are_iso_text_only(client):
     assert tt.counts() == before
     assert _ok(client.get("/api/timetracking/shifts/?date_from=2026-11-01&date_to=2026-11-30", headers=h)) == {
         "items": [], "next_cursor": None}
+
+
+def test_a_parameter_given_twice_is_400_not_silently_the_first(client):
+    agency = make_agency("Velvet")
+    chatter = make_user(agency, role="chatter")
+    r = client.get("/api/users/?role=owner&role=chatter&limit=5", headers=bearer_for(agency.owner))
+    assert _problem(r, 400)["errors"] == [{"loc": ["query", "role"], "msg": "given more than once"}]
+    page = _ok(client.get("/api/users/?role=chatter", headers=bearer_for(agency.owner)))
+    assert [u["id"] for u in page["items"]] == [str(chatter.id)]
