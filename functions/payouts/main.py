@@ -52,17 +52,17 @@ def close_period(caller, uow, period: str):
 @statement.get(query=StatementQuery, roles=ANY_ROLE, produces=("text/csv", "application/pdf"))
 def get_statement(caller, uow, user_id, query: StatementQuery):
     """One user's payout statement for a period as CSV or PDF (stored for the agency, then returned)."""
-    from .statement import user_statement
+    from .statement import user_statement_get
 
-    return user_statement(uow=uow, caller=caller, user_id=user_id, period=query.period, fmt=query.format)
+    return user_statement_get(uow=uow, caller=caller, user_id=user_id, period=query.period, fmt=query.format)
 
 
 @model_statement.get(query=StatementQuery, roles=OWNER, produces=("text/csv", "application/pdf"))
 def get_model_statement(caller, uow, model_id, query: StatementQuery):
     """One model's (creator's) payout statement for a period as CSV or PDF: base, share and amount."""
-    from .statement import model_statement as build
+    from .statement import model_statement_get
 
-    return build(uow=uow, caller=caller, model_id=model_id, period=query.period, fmt=query.format)
+    return model_statement_get(uow=uow, caller=caller, model_id=model_id, period=query.period, fmt=query.format)
 
 
 def _period(raw: str) -> Period:

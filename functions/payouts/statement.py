@@ -32,7 +32,7 @@ CONTENT_TYPE = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
 
 @dataclass(frozen=True)
 class Line:
-    cells: tuple[str, ...]  # as the statement's columns say, amounts last
+    cells: tuple[str, ...]  # in the order of Statement.columns (the amount is kept apart, as a Decimal)
     amount: Decimal
 
 
@@ -65,7 +65,7 @@ class Statement:
         return sum(len(g.lines) for g in self.groups)
 
 
-def user_statement(*, uow: UnitOfWork, caller: Caller, user_id: uuid.UUID, period: Period, fmt: str) -> FileReply:
+def user_statement_get(*, uow: UnitOfWork, caller: Caller, user_id: uuid.UUID, period: Period, fmt: str) -> FileReply:
     """A chatter's or manager's payout statement: scoped like payouts (404 outside the caller's scope)."""
     if not can_see_user(uow, caller, user_id):
         raise NotFound("user not found")
@@ -75,8 +75,8 @@ def user_statement(*, uow: UnitOfWork, caller: Caller, user_id: uuid.UUID, perio
     models = queries.model_names(uow, caller.agency_id)
     by_kind: dict[str, list[Line]] = {}
     for l in queries.payout_lines_of(uow, agency_id=caller.agency_id, period=period, user_ids=[user_id]):
-        by_kind.setdefault(l.kind, []).append(Line((models.get(l.model_id, ""), _n(l.basis), _n(l.rate), l.detail or ""),
-                                                   l.amount))
+        cells = (models.get(l.model_id, ""), _n(l.basis), _n(l.rate), l.detail or "")
+        by_kind.setdefault(l.kind, []).append(Line(cells, l.amount))
     total = queries.user_total(uow, caller.agency_id, period, user_id)
     doc = Statement(
         title="Payout statement", agency=person.agency, currency=person.currency,
@@ -88,7 +88,7 @@ def user_statement(*, uow: UnitOfWork, caller: Caller, user_id: uuid.UUID, perio
     return _reply(doc, fmt, f"statements/{caller.agency_id}/{period}/users/{user_id}", prefix="statement")
 
 
-def model_statement(*, uow: UnitOfWork, caller: Caller, model_id: uuid.UUID, period: Period, fmt: str) -> FileReply:
+def model_statement_get(*, uow: UnitOfWork, caller: Caller, model_id: uuid.UUID, period: Period, fmt: str) -> FileReply:
     """What a model (creator) is paid for the period: base, share and amount per settings version (Owner)."""
     model = queries.statement_model(uow, caller.agency_id, model_id)
     if model is None:
