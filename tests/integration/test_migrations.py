@@ -8,7 +8,7 @@ import pg8000.native
 import pytest
 from sqlalchemy import create_engine, text
 
-from shared_lib.migrate import MigrationError, discover, migrate
+from shared_lib.migrate import SQL_DIR, MigrationError, discover, migrate
 from tests.conftest import _port_open
 
 
@@ -244,3 +244,41 @@ def test_migrate_job_refuses_a_login_that_does_not_exist_and_grants_nothing(clus
     assert _run(cluster, _url(cluster, "migrator"), "SELECT count(*) FROM pg_auth_members") == before
     rc, out = _finish(_job(cluster, logins="not json"))
     assert rc == 1 and "OM_SERVICE_DB_USERS is not JSON" in out
+
+
+def test_two_databases_creating_the_roles_at_the_same_moment_both_succeed(tmp_path):
+    """The roles are cluster-wide: while one database's migration holds its uncommitted CREATE ROLE, another's
+    waits on pg_authid's unique index and then gets unique_violation, which 0090 takes as "already there"."""
+    import pgserver
+
+    srv = pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
+    try:
+        srv.psql("CREATE DATABASE d1; CREATE DATABASE d2;")
+        sock = f"{tmp_path / 'pg'}/.s.PGSQL.5432"
+        roles_sql = (SQL_DIR / "0090_service_roles.sql").read_text().split("$$;", 1)[0] + "$$;"
+        assert "CREATE ROLE" in roles_sql and "GRANT" not in roles_sql
+        first = pg8000.native.Connection("postgres", unix_sock=sock, database="d1")
+        second = pg8000.native.Connection("postgres", unix_sock=sock, database="d2")
+        first.run("BEGIN")
+        first.run(roles_sql)
+        errors: list[Exception] = []
+
+        def run_second():
+            try:
+                second.run(roles_sql)
+            except Exception as exc:
+                errors.append(exc)
+
+        t = threading.Thread(target=run_second)
+        t.start()
+        t.join(1.0)
+        assert t.is_alive()  # waiting for the first transaction's roles
+        first.run("COMMIT")
+        t.join(30)
+        assert not t.is_alive() and errors == []
+        count = first.run("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'om\\_%'")[0][0]
+        first.close()
+        second.close()
+        assert count == 7
+    finally:
+        srv.cleanup()
