@@ -1,6 +1,8 @@
 """Builds one deployable source folder per service: functions/<svc>/ + shared_lib/ + a root main.py + requirements.
 
 Cloud Functions upload only the function's source folder and do not follow symlinks, so shared_lib/ is copied.
+The root main.py binds every registry function of the service under its registry name (the entry point terraform
+and Hosting name), one import line each; requirements.txt pins the whole runtime closure from constraints.txt.
 """
 from __future__ import annotations
 
@@ -10,24 +12,99 @@ from pathlib import Path
 from shared_lib import registry
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNTIME = ["functions-framework", "google-cloud-firestore", "google-cloud-pubsub", "cloud-sql-python-connector",
-           "sqlalchemy", "pg8000", "firebase-admin", "pydantic", "pydantic-settings", "google-events", "cloudevents",
-           "PyYAML", "fpdf2", "google-cloud-storage"]
+# What the deployed code imports (directly, or by name: pg8000 is the SQLAlchemy dialect and the connector's
+# driver). Everything else in requirements.txt is their transitive closure. Not here, because no deployed module
+# imports it: PyYAML (emulator/artifacts.py writes openapi.yaml at build time), pgserver, swagger-ui-bundle and
+# the test tools. gunicorn stays: functions-framework requires it and serves through it in production.
+RUNTIME = ["functions-framework", "google-cloud-firestore", "google-cloud-pubsub", "google-cloud-storage",
+           "cloud-sql-python-connector", "sqlalchemy", "pg8000", "firebase-admin", "pydantic", "pydantic-settings",
+           "google-events"]
+# Only the payouts service renders PDF statements: fpdf2 (and its Pillow, fontTools) would only slow the others.
+SERVICE_RUNTIME = {"payouts": ["fpdf2"]}
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "tests")
 
 
-def requirements() -> str:
-    """Runtime pins taken from constraints.txt, so the cloud runs what the tests ran."""
+class PackageError(RuntimeError):
+    pass
+
+
+def _canonical(name: str) -> str:
+    from packaging.utils import canonicalize_name
+
+    return canonicalize_name(name)
+
+
+def constraints() -> dict[str, tuple[str, str]]:
+    """constraints.txt as {canonical name: (name as spelled, version)}."""
     pins = {}
     for line in (ROOT / "constraints.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
         if "==" in line:
-            name, version = line.split("==", 1)
-            pins[name.strip().lower().replace("_", "-")] = version.strip()
-    out = []
-    for name in RUNTIME:
-        key = name.lower()
-        out.append(f"{name}=={pins[key]}" if key in pins else name)
-    return "\n".join(out) + "\n"
+            name, version = (part.strip() for part in line.split("==", 1))
+            pins[_canonical(name)] = (name, version)
+    return pins
+
+
+def runtime_closure(roots: list[str]) -> dict[str, frozenset[str]]:
+    """{canonical name: extras} of `roots` and everything they require, read from the installed distributions'
+    metadata; markers are evaluated for this interpreter (Linux, Python 3.11: the Cloud Functions runtime)."""
+    import importlib.metadata as md
+
+    from packaging.requirements import Requirement
+
+    seen: dict[str, frozenset[str]] = {}
+    todo = [Requirement(r) for r in roots]
+    while todo:
+        req = todo.pop()
+        name, extras = _canonical(req.name), frozenset(req.extras)
+        if name in seen and extras <= seen[name]:
+            continue
+        seen[name] = seen.get(name, frozenset()) | extras
+        try:
+            dist = md.distribution(name)
+        except md.PackageNotFoundError:
+            raise PackageError(f"{name} is a runtime dependency but is not installed") from None
+        for raw in dist.requires or []:
+            dep = Requirement(raw)
+            # A requirement applies without extras (extra == "") or under one of the extras asked for.
+            if dep.marker is None or any(dep.marker.evaluate({"extra": e}) for e in ("", *seen[name])):
+                todo.append(dep)
+    return seen
+
+
+def requirements(service: str | None = None) -> str:
+    """Every runtime distribution of `service` pinned to its constraints.txt version, so the cloud runs what the
+    tests ran; a runtime distribution missing from constraints.txt, or installed at another version, stops the build."""
+    import importlib.metadata as md
+
+    pins = constraints()
+    lines = []
+    for name in sorted(runtime_closure(RUNTIME + SERVICE_RUNTIME.get(service or "", []))):
+        if name not in pins:
+            raise PackageError(f"{name} is needed at runtime but not pinned in constraints.txt")
+        spelled, version = pins[name]
+        installed = md.version(name)
+        if installed != version:
+            raise PackageError(f"{spelled}: constraints.txt pins {version}, the environment has {installed}")
+        lines.append(f"{spelled}=={version}")
+    return "# generated by python -m emulator package from constraints.txt: the runtime closure, pinned\n" \
+        + "\n".join(lines) + "\n"
+
+
+def entry_module(service: str) -> str:
+    """The deployed main.py: one `from functions.<svc>.main import <binding> as <registry name>` per function."""
+    import importlib
+
+    module = importlib.import_module(f"functions.{service}.main")
+    lines = [f'"""Deployed entry module of the {service} service (generated by python -m emulator package)."""']
+    for spec in sorted((s for s in registry.REGISTRY.values() if s.service == service), key=lambda s: s.name):
+        bound = [attr for attr, value in vars(module).items() if value is spec.entry_point]
+        if not bound:
+            raise PackageError(f"{spec.name}: functions/{service}/main.py does not bind its entry point to a name")
+        attr = spec.name if spec.name in bound else sorted(bound)[0]
+        alias = "" if attr == spec.name else f" as {spec.name}"
+        lines.append(f"from functions.{service}.main import {attr}{alias}  # noqa: F401")
+    return "\n".join(lines) + "\n"
 
 
 def build(service: str, out: Path) -> Path:
@@ -38,12 +115,8 @@ def build(service: str, out: Path) -> Path:
     shutil.copytree(ROOT / "shared_lib", target / "shared_lib", ignore=_IGNORE)
     shutil.copy2(ROOT / "functions" / "__init__.py", target / "functions" / "__init__.py")
     shutil.copytree(ROOT / "functions" / service, target / "functions" / service, ignore=_IGNORE)
-    names = sorted(s.name for s in registry.REGISTRY.values() if s.service == service)
-    (target / "main.py").write_text(
-        f'"""Deployed entry module of the {service} service (generated by python -m emulator package)."""\n'
-        f"from functions.{service}.main import {', '.join(names)}  # noqa: F401\n"
-    )
-    (target / "requirements.txt").write_text(requirements())
+    (target / "main.py").write_text(entry_module(service))
+    (target / "requirements.txt").write_text(requirements(service))
     return target
 
 

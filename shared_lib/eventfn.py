@@ -100,14 +100,26 @@ def document_params(pattern: str, path: str) -> dict[str, str] | None:
 
 
 def dispatch(spec: FunctionSpec, handler: Callable[..., Any], cloud_event) -> None:
+    """Run `handler` for one delivery. Returning acknowledges (handled, duplicate, or dead-lettered poison);
+    raising fails the delivery (a non-2xx answer under functions-framework), so Pub/Sub redelivers it and,
+    past the subscription's max delivery attempts, moves it to the dead-letter topic."""
+    from .logs import scope
+
+    with scope(spec.name, headers=_request_headers(), traceparent=_attribute(cloud_event, "traceparent")):
+        _dispatch(spec, handler, cloud_event)
+
+
+def _dispatch(spec: FunctionSpec, handler: Callable[..., Any], cloud_event) -> None:
     from .db import unit_of_work
     from .events import claim_inbox
+    from .logs import bind
 
     wanted = inspect.signature(handler).parameters
     message: PubSubMessage | None = None
     try:
         if spec.trigger != "firestore":
             message = _pubsub_message(cloud_event)
+            bind(agency_id=message.attributes.get("agency_id") or None)
             if message.publish_time and (datetime.now(timezone.utc) - message.publish_time).total_seconds() \
                     > settings().event_max_age_seconds:
                 log.warning("%s: dropping message %s older than the retry window", spec.name, message.message_id)
@@ -116,6 +128,10 @@ def dispatch(spec: FunctionSpec, handler: Callable[..., Any], cloud_event) -> No
     except (PermanentError, ValidationError, ValueError) as exc:
         _dead_letter(spec, message, exc)
         return
+    if "event" in kwargs:
+        bind(agency_id=kwargs["event"].agency_id)
+    elif "params" in kwargs and kwargs["params"].get("agencyId"):
+        bind(agency_id=kwargs["params"]["agencyId"])
     try:
         with unit_of_work(service=spec.service) as uow:
             if dedupe_key is not None and not claim_inbox(uow, spec.name, dedupe_key):
@@ -126,6 +142,23 @@ def dispatch(spec: FunctionSpec, handler: Callable[..., Any], cloud_event) -> No
     except PermanentError as exc:
         _dead_letter(spec, message, exc)
     # Any other exception propagates: the function fails and Pub/Sub redelivers (retry policy on).
+
+
+def _attribute(cloud_event, name: str) -> str | None:
+    try:
+        return cloud_event.get(name)
+    except Exception:  # an event object without extensions
+        return None
+
+
+def _request_headers():
+    """The push request's headers under functions-framework (its trace), None when called in-process."""
+    import sys
+
+    flask = sys.modules.get("flask")  # only ever loaded by functions-framework or the local platform
+    if flask is not None and flask.has_request_context():
+        return flask.request.headers
+    return None
 
 
 def _decode(spec: FunctionSpec, cloud_event, message: PubSubMessage | None) -> tuple[dict[str, Any], str | None]:

@@ -47,13 +47,19 @@ def problem_response(err: ApiError):
 
 def handle(spec: FunctionSpec, request) -> Any:
     """Serve one request for `spec` (a flask/werkzeug request)."""
-    try:
-        return _handle(spec, request)
-    except ApiError as err:
-        return problem_response(err)
-    except Exception:  # a bug, never bad input: bad input is an ApiError above
-        log.exception("unhandled error in %s %s", request.method, request.path)
-        return problem_response(ApiError("unexpected error; it has been logged"))
+    from .logs import scope
+
+    with scope(spec.name, headers=request.headers):  # every line logged below carries function, trace, agency
+        try:
+            return _handle(spec, request)
+        except ApiError as err:
+            # Cloud Run's request log has the status; this one line per refused request says why.
+            log.log(logging.WARNING if err.status >= 500 else logging.INFO, "%s %s answered %s: %s",
+                    request.method, request.path, err.status, err.detail)
+            return problem_response(err)
+        except Exception:  # a bug, never bad input: bad input is an ApiError above
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            return problem_response(ApiError("unexpected error; it has been logged"))
 
 
 def _handle(spec: FunctionSpec, request):
@@ -129,6 +135,9 @@ def _load_caller(uow, identity: Identity) -> Caller:
     if row is None:
         raise Forbidden("you are not a member of an agency yet; create one with POST /api/agencies/",
                         slug="no-agency")
+    from .logs import bind
+
+    bind(agency_id=row.agency_id)
     if not row.active:
         raise Unauthorized("this account has been deactivated", headers={"WWW-Authenticate": "Bearer"})
     return Caller(user_id=row.id, agency_id=row.agency_id, role=Role(row.role), firebase_uid=identity.uid,
