@@ -21,8 +21,8 @@ START_TIMEOUT = 600
 STOP_TIMEOUT = 60
 # What a fresh shell would not have: the test emulators' addresses, this checkout's database and venv.
 # Lines of make run's output that start each phase, for the timing line this test prints.
-PHASES = {"venv": "-m venv", "npm ci": "npm ci", "pstest build": "go build", "emulators": "services.sh start",
-          "serve": "-m emulator serve", "up": "OnlyManager Economy is up"}
+PHASES = {"pip install": "-m pip install", "npm ci": "npm ci", "pstest build": "go build",
+          "emulators up": "services: wrote", "platform up": "OnlyManager Economy is up"}
 NOT_INHERITED = ("DATABASE_URL", "PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST",
                  "VIRTUAL_ENV", "PYTHONPATH", "MAKEFLAGS", "MAKELEVEL", "MFLAGS")
 
