@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Iterator, Mapping
@@ -17,6 +18,7 @@ _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-(?P<trace>[0-9a-f]{32})-(?P<span>[0-9a-
 _SEVERITIES = ((logging.CRITICAL, "CRITICAL"), (logging.ERROR, "ERROR"), (logging.WARNING, "WARNING"),
                (logging.INFO, "INFO"), (logging.DEBUG, "DEBUG"))
 _configured = False
+_configure_lock = threading.Lock()  # gunicorn's threads may take their first requests at once
 
 
 def trace_of(headers: Mapping[str, str] | None = None, traceparent: str | None = None) -> tuple[str, bool] | None:
@@ -131,7 +133,13 @@ def configure() -> None:
     global _configured
     if _configured:
         return
-    _configured = True
+    with _configure_lock:
+        if not _configured:
+            _install()
+            _configured = True
+
+
+def _install() -> None:
     root = logging.getLogger()
     if os.environ.get("K_SERVICE"):
         handler: logging.Handler = _Stdout()
