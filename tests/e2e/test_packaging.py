@@ -83,6 +83,27 @@ def test_every_service_folder_is_self_contained(dist):
         assert bound == names
 
 
+def test_closure_follows_markers_and_extras():
+    from emulator.package import runtime_closure
+
+    closure = runtime_closure(["functions-framework", "firebase-admin"])
+    assert {"gunicorn", "flask", "cloudevents", "uvicorn-worker", "starlette"} <= set(closure)
+    assert "h2" in closure and "http2" in closure["httpx"]  # firebase-admin asks httpx[http2]
+    assert "pyyaml" not in closure and "pytest" not in closure
+
+
+def test_build_stops_on_a_runtime_distribution_without_a_pin_or_at_another_version(monkeypatch):
+    from emulator import package
+
+    real = package.constraints()
+    monkeypatch.setattr(package, "constraints", lambda: {k: v for k, v in real.items() if k != "gunicorn"})
+    with pytest.raises(package.PackageError, match="gunicorn is needed at runtime but not pinned"):
+        package.requirements("users")
+    monkeypatch.setattr(package, "constraints", lambda: {**real, "gunicorn": ("gunicorn", "0.0.1")})
+    with pytest.raises(package.PackageError, match="gunicorn: constraints.txt pins 0.0.1, the environment has"):
+        package.requirements("users")
+
+
 def _provider_index() -> dict[str, set[str]]:
     """Dotted module name → the installed distributions whose files provide it."""
     import importlib.metadata as md
