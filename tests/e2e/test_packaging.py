@@ -415,8 +415,7 @@ def served(dist, database_url, world, pubsub_project, tmp_path_factory):
                          POISON_ID)
     jobs.append(Job("poison", "stats", stats.name, [Call("POST", "/", *poison)]))
     # A handler that fails (its database is unreachable): non-2xx, so Pub/Sub redelivers, then dead-letters.
-    failing = [c for c in _event_calls(stats, world)]
-    jobs.append(Job("failing", "stats", stats.name, failing,
+    jobs.append(Job("failing", "stats", stats.name, _event_calls(stats, world),
                     env={"DATABASE_URL": database_url.rsplit("/", 1)[0] + "/om_no_such_database"}))
     # In the cloud (K_SERVICE set, production auth): Cloud Logging's JSON on stdout.
     cloud = {"K_SERVICE": "me", "FIREBASE_AUTH_EMULATOR_HOST": None, "FIRESTORE_EMULATOR_HOST": None}
@@ -430,7 +429,6 @@ def served(dist, database_url, world, pubsub_project, tmp_path_factory):
                     env={**cloud, "K_SERVICE": stats.deploy_name}))
     logs = tmp_path_factory.mktemp("ff-logs")
     started = time.monotonic()
-    # Slowest first (the service with the most functions starts the most processes); results keyed by job.
     with ThreadPoolExecutor(POOL) as pool:
         futures = {j.name: pool.submit(_run, j, dist, base_env, logs) for j in jobs}
         outcomes = {name: f.result() for name, f in futures.items()}
