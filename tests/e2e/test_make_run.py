@@ -82,40 +82,87 @@ def _post(base: str, path: str, token: str, body: dict) -> dict:
     return r.json()
 
 
-def test_make_run_from_a_fresh_clone_serves_everything_and_sigterm_stops_it_all():
+def _make_run(clone: Path, env: dict[str, str], ports: tuple[int, int, int], log_path: Path) -> subprocess.Popen:
+    port, auth_port, firestore_port = ports
+    # Its own session (a failure below can find what is left), SIGINT not ignored (as in a terminal's foreground).
+    return subprocess.Popen(["make", "run", f"PORT={port}", f"OM_AUTH_PORT={auth_port}",
+                             f"OM_FIRESTORE_PORT={firestore_port}"], cwd=clone, env=env, stdin=subprocess.DEVNULL,
+                            stdout=open(log_path, "w"), stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def _wait_healthy(make: subprocess.Popen, base: str, log_path: Path) -> dict[str, float]:
+    """Seconds from start to each phase seen in make run's output, until /api/health/ answers."""
+    t0 = time.monotonic()
+    seen_at: dict[str, float] = {}
+    while True:
+        text = log_path.read_text()
+        for phase, marker in PHASES.items():
+            if phase not in seen_at and marker in text:
+                seen_at[phase] = time.monotonic() - t0
+        assert make.poll() is None, "make run exited:\n" + text[-5000:]
+        try:
+            if requests.get(base + "/api/health/", timeout=1).status_code == 200:
+                seen_at["healthy"] = time.monotonic() - t0
+                return seen_at
+        except requests.RequestException:
+            pass
+        assert time.monotonic() - t0 < START_TIMEOUT, "no health in time:\n" + text[-5000:]
+        time.sleep(0.5)
+
+
+def _stop_and_check(make: subprocess.Popen, parts: dict[str, int], ports: tuple[int, int, int], clone: Path,
+                    log_path: Path, *, ctrl_c: bool) -> float:
+    """Ctrl-C (SIGINT to the foreground group, as a terminal sends it) or SIGTERM to make alone (what a process
+    manager sends; make passes it on and waits); then nothing of make run may be left. Returns the seconds taken."""
+    assert set(parts) == {"pstest", "firestore", "auth", "postgres", "serve"}, parts
+    assert all(_alive(pid) for pid in parts.values()), parts
+    t1 = time.monotonic()
+    if ctrl_c:
+        os.killpg(make.pid, signal.SIGINT)
+    else:
+        make.send_signal(signal.SIGTERM)
+    make.wait(STOP_TIMEOUT)
+    while any(_alive(pid) for pid in parts.values()) and time.monotonic() - t1 < STOP_TIMEOUT:
+        time.sleep(0.2)
+    took = time.monotonic() - t1
+    left = {name: pid for name, pid in parts.items() if _alive(pid)}
+    assert left == {}, f"still running {took:.0f} s after {'SIGINT' if ctrl_c else 'SIGTERM'}: {left}\n" + \
+        log_path.read_text()[-3000:]
+    assert not [p for p in ports if _listening(p)]
+    assert not (clone / ".local" / "pg" / "postmaster.pid").exists()  # PostgreSQL was stopped, not killed
+    return took
+
+
+def _cleanup(make: subprocess.Popen | None, parts: dict[str, int]) -> None:
+    """Only a failed assertion gets here with something alive: stop exactly what this test started."""
+    if make is not None and make.poll() is None:
+        os.killpg(make.pid, signal.SIGKILL)
+    for name, pid in parts.items():
+        if _alive(pid):
+            if name == "postgres":
+                os.kill(pid, signal.SIGQUIT)  # PostgreSQL's immediate shutdown
+            elif name == "serve":
+                os.kill(pid, signal.SIGKILL)
+            else:
+                os.killpg(pid, signal.SIGKILL)  # each emulator leads its own session (services.sh)
+
+
+def test_make_run_from_a_fresh_clone_serves_everything_and_sigterm_or_ctrl_c_stops_it_all():
     # Not under pytest's basetemp (re-chmodded 0700 by every new pytest session, which locks out the embedded
     # PostgreSQL's own user); short, because PostgreSQL's Unix socket path must fit in 107 bytes.
     work = Path(tempfile.mkdtemp(prefix="om-clone-"))
     clone = work / "c"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     assert not (clone / ".venv").exists() and not (clone / "node_modules").exists()
-    port, auth_port, firestore_port = _free_port(), _free_port(), _free_port()
+    ports = port, auth_port, firestore_port = _free_port(), _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED and not k.startswith("OM_")}
-    log_path = work / "make-run.log"
-    log = open(log_path, "w")
-    # Its own session: on a failure below, whatever is left can be found and stopped.
-    make = subprocess.Popen(["make", "run", f"PORT={port}", f"OM_AUTH_PORT={auth_port}",
-                             f"OM_FIRESTORE_PORT={firestore_port}"], cwd=clone, env=env, stdin=subprocess.DEVNULL,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
-    parts: dict[str, int] = {}
+    log_path = work / "make-run.log"
+    make, parts = None, {}
     try:
-        t0 = time.monotonic()
-        seen_at: dict[str, float] = {}
-        while True:
-            text = log_path.read_text()
-            for phase, marker in PHASES.items():
-                if phase not in seen_at and marker in text:
-                    seen_at[phase] = time.monotonic() - t0
-            assert make.poll() is None, "make run exited:\n" + log_path.read_text()[-5000:]
-            try:
-                if requests.get(base + "/api/health/", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() - t0 < START_TIMEOUT, "no health in time:\n" + log_path.read_text()[-5000:]
-            time.sleep(0.5)
-        started_in = time.monotonic() - t0
+        make = _make_run(clone, env, ports, log_path)
+        phases = _wait_healthy(make, base, log_path)
         out = log_path.read_text()
         # It says what is up and where: the Auth emulator it started, not the test one on 9099.
         assert f"sign-in       Firebase Auth emulator at 127.0.0.1:{auth_port}" in out, out[-3000:]
@@ -159,32 +206,18 @@ def test_make_run_from_a_fresh_clone_serves_everything_and_sigterm_stops_it_all(
                             timeout=30).json()["agency_id"] == agency["id"]
 
         parts = _parts(clone, port)
-        assert set(parts) == {"pstest", "firestore", "auth", "postgres", "serve"}, parts
-        assert all(_alive(pid) for pid in parts.values()), parts
+        stopped_in = _stop_and_check(make, parts, ports, clone, log_path, ctrl_c=False)
 
-        # SIGTERM to make alone (what a process manager sends): make passes it on and waits.
-        t1 = time.monotonic()
-        make.send_signal(signal.SIGTERM)
-        make.wait(STOP_TIMEOUT)
-        while any(_alive(pid) for pid in parts.values()) and time.monotonic() - t1 < STOP_TIMEOUT:
-            time.sleep(0.2)
-        stopped_in = time.monotonic() - t1
-        left = {name: pid for name, pid in parts.items() if _alive(pid)}
-        assert left == {}, f"still running {stopped_in:.0f} s after SIGTERM: {left}\n" + log_path.read_text()[-3000:]
-        assert not [p for p in (port, auth_port, firestore_port) if _listening(p)]
-        assert not (clone / ".local" / "pg" / "postmaster.pid").exists()  # PostgreSQL was stopped, not killed
-        phases = ", ".join(f"{name} at {at:.0f} s" for name, at in sorted(seen_at.items(), key=lambda kv: kv[1]))
-        print(f"fresh clone: {phases}; healthy after {started_in:.0f} s; stopped {stopped_in:.1f} s after SIGTERM")
+        # Again, installed now, stopped the way a terminal's Ctrl-C does it.
+        make = _make_run(clone, env, ports, log_path)
+        again = _wait_healthy(make, base, log_path)
+        assert requests.get(base + "/api/me/", headers={"Authorization": f"Bearer {owner}"},
+                            timeout=30).json()["agency_id"] == agency["id"]  # the data stayed in .local/pg
+        parts = _parts(clone, port)
+        ctrl_c_in = _stop_and_check(make, parts, ports, clone, log_path, ctrl_c=True)
+        timing = ", ".join(f"{name} at {at:.0f} s" for name, at in sorted(phases.items(), key=lambda kv: kv[1]))
+        print(f"fresh clone: {timing}; SIGTERM stopped all in {stopped_in:.1f} s; "
+              f"second start healthy in {again['healthy']:.0f} s, Ctrl-C stopped all in {ctrl_c_in:.1f} s")
     finally:
-        if make.poll() is None:
-            os.killpg(make.pid, signal.SIGKILL)
-        for name, pid in (parts or _parts(clone, port)).items():
-            if _alive(pid):  # only a failure above gets here with something alive
-                if name == "postgres":
-                    os.kill(pid, signal.SIGQUIT)  # PostgreSQL's immediate shutdown
-                elif name == "serve":
-                    os.kill(pid, signal.SIGKILL)
-                else:
-                    os.killpg(pid, signal.SIGKILL)  # each emulator leads its own session (services.sh)
-        log.close()
+        _cleanup(make, parts or _parts(clone, port))
         shutil.rmtree(work, ignore_errors=True)
