@@ -20,8 +20,12 @@ need_pkg() { dpkg -s "$1" >/dev/null 2>&1 || missing+=("$1"); }
 case "$profile" in
     make) need_cmd make make ;;
     run | test)
-        need_cmd python3 python3
-        python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+        # The interpreters the Makefile makes .venv with, in its order.
+        if ! command -v python3.11 >/dev/null 2>&1 && ! command -v python3 >/dev/null 2>&1; then
+            missing+=(python3 python3-venv)
+        elif ! { python3.11 -c 'import ensurepip, venv' || python3 -c 'import ensurepip, venv'; } 2>/dev/null; then
+            missing+=(python3-venv)
+        fi
         need_cmd node nodejs                       # Firestore + Firebase Auth emulators
         need_cmd npm npm                           # (NodeSource's nodejs already ships npm)
         if [[ "$profile" == test ]]; then

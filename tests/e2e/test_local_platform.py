@@ -203,6 +203,31 @@ def test_a_deployed_function_sends_no_cors_headers(tmp_path, database_url):
         proc.wait(30)
 
 
+# --- the machine's prerequisites -----------------------------------------------------------------------------
+
+
+def test_prereqs_name_the_missing_debian_packages_when_not_root():
+    """Not root, on a machine without Go, Chromium, poppler or Java: one clear message naming the packages."""
+    fake_bin = Path(tempfile.mkdtemp(prefix="om-bin-"))
+    fake_bin.chmod(0o755)
+    try:
+        for tool in ("bash", "id", "dpkg", "dpkg-query", "make", "git", "node", "npm"):
+            (fake_bin / tool).symlink_to(shutil.which(tool))
+        (fake_bin / "python3").symlink_to("/usr/bin/python3")  # Debian's (the venv's may live under /root)
+        # The script comes on stdin: the nobody user may not be able to read this checkout.
+        with open(ROOT / "emulator" / "prereqs.sh") as script:
+            r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "-i",
+                                f"PATH={fake_bin}", str(fake_bin / "bash"), "-s", "test"], stdin=script,
+                               capture_output=True, text=True, cwd="/", timeout=60)
+    finally:
+        shutil.rmtree(fake_bin)
+    assert r.returncode == 1 and r.stdout == ""
+    named = r.stderr.splitlines()[0].split(": ", 2)[2].split()
+    assert {"golang-go", "chromium", "poppler-utils", "default-jre-headless"} <= set(named), r.stderr
+    assert not {"make", "git", "nodejs", "npm", "python3"} & set(named), r.stderr
+    assert "apt-get install -y --no-install-recommends " + " ".join(named) in r.stderr
+
+
 # --- stopping ------------------------------------------------------------------------------------------------
 
 
