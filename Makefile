@@ -136,6 +136,7 @@ openapi: generate
 # distclean: also the Python and Node environments.
 clean:
 	-emulator/services.sh stop
+	-OM_SERVICES_DIR=.local/dev emulator/services.sh stop
 	rm -rf .local .gopath .pytest_cache .hypothesis dist
 	find . -path ./.venv -prune -o -path ./node_modules -prune -o -name __pycache__ -type d -exec rm -rf {} +
 

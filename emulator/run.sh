@@ -33,10 +33,15 @@ for p in "PORT=$PORT" "OM_AUTH_PORT=$OM_AUTH_PORT" "OM_FIRESTORE_PORT=$OM_FIREST
     fi
 done
 
+starter_pid=""
 serve_pid=""
 stop_all() {
     local rc=$?
     trap '' INT TERM   # a second Ctrl-C must not cut the cleanup short
+    if [[ -n "$starter_pid" ]] && kill -0 "$starter_pid" 2>/dev/null; then
+        kill -TERM "$starter_pid" 2>/dev/null || true   # frees the stack's lock for `stop`
+        wait "$starter_pid" 2>/dev/null || true
+    fi
     if [[ -n "$serve_pid" ]] && kill -0 "$serve_pid" 2>/dev/null; then
         kill -TERM "$serve_pid" 2>/dev/null || true
         wait "$serve_pid" 2>/dev/null || true   # serve stops its embedded PostgreSQL before it exits
@@ -46,16 +51,20 @@ stop_all() {
     exit "$rc"
 }
 trap stop_all EXIT
-# A trapped signal interrupts `wait` below at once (a foreground child would delay it).
+# A trapped signal interrupts `wait` at once; with a foreground child bash would run the trap only after
+# that child ends (the Auth emulator alone can take a minute to answer). So both children run in the
+# background, where they also ignore SIGINT (bash's rule for non-interactive jobs): Ctrl-C and SIGTERM reach
+# this script only, and stop_all stops the rest in order.
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-emulator/services.sh start
+emulator/services.sh start &
+starter_pid=$!
+wait "$starter_pid"
+starter_pid=""
 # shellcheck disable=SC1091
 . "$OM_SERVICES_DIR/services.env"
 
-# In the background, serve ignores SIGINT (bash does that for non-interactive jobs): Ctrl-C reaches this
-# script, which stops serve with SIGTERM and then the emulators, in that order.
 "$PY" -m emulator serve --port "$PORT" "$@" &
 serve_pid=$!
 wait "$serve_pid"
