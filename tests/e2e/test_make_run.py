@@ -175,6 +175,14 @@ def test_make_run_from_a_fresh_clone_serves_everything_and_sigterm_or_ctrl_c_sto
                                    "--email", email], cwd=clone, env=env, capture_output=True, text=True,
                                   check=True).stdout.strip()
 
+        # The banner's other way in: an account of the Auth emulator, signed up over its REST API.
+        signup = requests.post(f"http://127.0.0.1:{auth_port}/identitytoolkit.googleapis.com/v1/accounts:signUp"
+                               "?key=any", json={"email": "newcomer@fresh.example", "password": "secret123",
+                                                 "returnSecureToken": True}, timeout=30).json()
+        me = requests.get(base + "/api/me/", headers={"Authorization": f"Bearer {signup['idToken']}"}, timeout=30)
+        assert me.status_code == 200 and me.json()["email"] == "newcomer@fresh.example"
+        assert me.json()["agency_id"] is None
+
         owner = token("fresh-owner", "owner@fresh.example")
         agency = _post(base, "/api/agencies/", owner, {"name": "Fresh Clone Agency"})
         model = _post(base, "/api/models/", owner, {"name": "Lena"})
