@@ -5,6 +5,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # its INFO is every initdb/pg_ctl line it runs
+    # pgserver's lock lives in the user runtime dir; /tmp/runtime-<uid> instead is fine for one machine.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
     if args.cmd == "token":
         from shared_lib.auth import mint_emulator_token
