@@ -70,8 +70,8 @@ class Platform:
             if applied:
                 log.info("applied %d migration(s)", len(applied))
         s = settings()
-        transport = PubSubTransport(s.google_cloud_project) if s.pubsub_emulator_host else MemoryTransport()
-        bus = EventBus(transport, s.google_cloud_project, max_attempts=s.event_max_attempts).start()
+        transport = PubSubTransport(s.pubsub_project_id) if s.pubsub_emulator_host else MemoryTransport()
+        bus = EventBus(transport, s.pubsub_project_id, max_attempts=s.event_max_attempts).start()
         events.set_publisher(bus)
         platform = cls(bus=bus)
         if scheduler:

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # Local platform.
     om_data_dir: str = Field(".local", validation_alias="OM_DATA_DIR")
 
+    # Pub/Sub's project when it differs from the Google project: test processes sharing one Pub/Sub fake each take
+    # their own, so one process's subscriptions never pull another's events.
+    pubsub_project: str | None = Field(None, validation_alias="PUBSUB_PROJECT")
+
     # Emulators (set => use them).
     pubsub_emulator_host: str | None = Field(None, validation_alias="PUBSUB_EMULATOR_HOST")
     firestore_emulator_host: str | None = Field(None, validation_alias="FIRESTORE_EMULATOR_HOST")
@@ -73,6 +77,10 @@ class Settings(BaseSettings):
     storage_bucket: str | None = Field(None, validation_alias="STORAGE_BUCKET")
 
     version: str = Field("0.1.0", validation_alias="OM_VERSION")
+
+    @property
+    def pubsub_project_id(self) -> str:
+        return self.pubsub_project or self.google_cloud_project
 
     @property
     def in_cloud(self) -> bool:

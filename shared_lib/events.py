@@ -245,7 +245,7 @@ def publisher() -> Publisher:
             if _publisher is None:
                 s = settings()
                 if s.pubsub_emulator_host or s.in_cloud:
-                    _publisher = PubSubPublisher(s.google_cloud_project)
+                    _publisher = PubSubPublisher(s.pubsub_project_id)
                 else:
                     _publisher = NullPublisher()
     return _publisher

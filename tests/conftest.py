@@ -16,6 +16,8 @@ if str(ROOT) not in sys.path:
 # Tests run the Auth emulator's mode unless a test switches to production mode itself.
 os.environ.setdefault("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099")
 os.environ.setdefault("GOOGLE_CLOUD_PROJECT", "demo-onlymanager")
+# Each test process its own Pub/Sub project on the shared fake: concurrent runs never take each other's events.
+os.environ.setdefault("PUBSUB_PROJECT", f"demo-om-test-{os.getpid()}")
 os.environ.pop("K_SERVICE", None)
 os.environ["OUTBOX_RELAY_MIN_AGE_SECONDS"] = "0"
 # Every function's database work runs as its service's role, so a missing grant fails here, not in production.

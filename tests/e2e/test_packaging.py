@@ -403,7 +403,7 @@ POISON_ID = "900000000000001"
 def served(dist, database_url, world, pubsub_project, tmp_path_factory):
     """Every registry function started under functions-framework from its package (a bounded pool), plus the
     failure and logging cases; {job name: Outcome} and the wall time of the whole run."""
-    base_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "K_SERVICE")}
+    base_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "K_SERVICE", "PUBSUB_PROJECT")}
     base_env.update(DATABASE_URL=database_url, GOOGLE_CLOUD_PROJECT=PROJECT)
     jobs = [Job(s.name, s.service, s.name, _http_calls(s) if s.trigger == "http" else _event_calls(s, world))
             for s in FUNCTIONS]

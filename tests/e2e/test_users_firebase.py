@@ -84,8 +84,13 @@ def test_a_created_user_signs_in_and_calls_me_with_the_emulators_token(client, e
     token = sign_in(emulator, email, "chatter-pass-1")["idToken"]
     me = client.get("/api/me/", headers=_bearer(token))
     assert me.status_code == 200
-    assert me.get_json() == {"user_id": created["id"], "agency_id": owner.agency_id, "role": "chatter",
-                             "display_name": "Cleo", "email": email}
+    body = me.get_json()
+    agency = body.pop("agency")
+    assert body == {"user_id": created["id"], "agency_id": owner.agency_id, "role": "chatter",
+                    "display_name": "Cleo", "email": email}
+    whole = client.get("/api/agency/", headers=owner.h).get_json()
+    assert agency == {k: whole[k] for k in ("id", "name", "currency", "timezone")}
+    assert agency["id"] == owner.agency_id
     # The token the emulator issued carries the mirrored claims Firestore rules use.
     claims = verify_id_token(token)
     assert (claims["agency_id"], claims["role"]) == (owner.agency_id, "chatter")
