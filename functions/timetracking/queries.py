@@ -65,6 +65,17 @@ def settings_history(uow: UnitOfWork, agency_id: uuid.UUID) -> list[Any]:
     ).all()
 
 
+def lock_settings(uow: UnitOfWork, agency_id: uuid.UUID) -> None:
+    """Serializes saves of one agency's settings versions (the closed-period check reads the next version)."""
+    uow.execute("SELECT pg_advisory_xact_lock(hashtext('timetracking:settings:' || :a))", {"a": str(agency_id)})
+
+
+def next_settings_from(uow: UnitOfWork, agency_id: uuid.UUID, after: date) -> date | None:
+    """The effective_from of the first version after `after`: where a version saved at `after` stops applying."""
+    return uow.execute(f"SELECT min(effective_from) FROM {S}.settings WHERE agency_id = :a AND effective_from > :d",
+                       {"a": agency_id, "d": after}).scalar_one()
+
+
 def upsert_settings(uow: UnitOfWork, *, agency_id: uuid.UUID, effective_from: date, values: dict[str, Any],
                     updated_by: uuid.UUID):
     return uow.execute(

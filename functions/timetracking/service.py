@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from shared_lib.closing import ensure_open
@@ -204,11 +204,28 @@ def settings_get(*, uow: UnitOfWork, caller: Caller) -> Settings:
                     history=[SettingsVersion.model_validate(r._mapping) for r in history])
 
 
+def _ensure_reach_open(uow: UnitOfWork, caller: Caller, effective_from: date) -> None:
+    """409 period-closed when the version would apply on any day of a closed period, as the users settings do.
+
+    A version applies from effective_from until the next version starts, so a back-dated one reaches every
+    period up to that next version (or up to today: no later period can be closed yet), even when it takes
+    effect in an open one. Each period it reaches goes through the one closed-period check, ensure_open.
+    """
+    nxt = queries.next_settings_from(uow, caller.agency_id, effective_from)
+    last = nxt - timedelta(days=1) if nxt else max(effective_from, local_today(caller.agency_timezone))
+    days, p = [effective_from], Period.of(effective_from)
+    while p <= Period.of(last):
+        days.append(p.first_day)
+        p = p.next()
+    ensure_open(uow, caller.agency_id, *days)
+
+
 def settings_put(*, uow: UnitOfWork, caller: Caller, cmd: SettingsPut) -> SettingsVersion:
     """Save a version from effective_from (default today); refused in a closed period. The payouts service
     recomputes the agency's open periods from that date on `timetracking.settings.updated`."""
     effective_from = cmd.effective_from or local_today(caller.agency_timezone)
-    ensure_open(uow, caller.agency_id, effective_from)
+    queries.lock_settings(uow, caller.agency_id)
+    _ensure_reach_open(uow, caller, effective_from)
     values = cmd.model_dump(exclude={"effective_from"})
     row = queries.upsert_settings(uow, agency_id=caller.agency_id, effective_from=effective_from, values=values,
                                   updated_by=caller.user_id)
