@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo, field
 
 from pydantic_core import PydanticCustomError
 
+from .closing import period_closed_sql, period_lock_shared_sql
 from .isodate import IsoDate
 from .money import Money
 from .record_fields import NotAncientDate, not_before
@@ -121,9 +122,10 @@ def lock_due_periods(uow, *, as_of, schedules: str, occurrences: str) -> list[st
     due = due_occurrences_sql(schedules, occurrences)
     return uow.execute(
         f"""
-        SELECT k.key FROM (SELECT DISTINCT agency_id::text || ':' || to_char(occurrence_date, 'YYYY-MM') AS key
+        SELECT k.key FROM (SELECT DISTINCT agency_id::text || ':' || to_char(occurrence_date, 'YYYY-MM') AS key,
+                                  agency_id, to_char(occurrence_date, 'YYYY-MM') AS period
                            FROM ({due}) due ORDER BY 1) k
-        CROSS JOIN LATERAL (SELECT pg_advisory_xact_lock_shared(hashtext('period:' || k.key))) l
+        CROSS JOIN LATERAL (SELECT {period_lock_shared_sql("k.agency_id", "k.period")}) l
         """,
         {"as_of": as_of},
     ).scalars().all()
@@ -151,9 +153,7 @@ def claim_due(uow, *, as_of, locked: list[str], schedules: str, occurrences: str
             SELECT due.schedule_id, due.occurrence_date, gen_random_uuid()
             FROM due
             WHERE due.occurrence_date < coalesce(due.first_unlocked, 'infinity'::date)
-              AND NOT EXISTS (SELECT 1 FROM financial_calculations.periods p
-                              WHERE p.agency_id = due.agency_id AND p.status = 'closed'
-                                AND p.period = to_char(due.occurrence_date, 'YYYY-MM'))
+              AND NOT {period_closed_sql("due.agency_id", "to_char(due.occurrence_date, 'YYYY-MM')")}
             ORDER BY due.schedule_id, due.occurrence_date
             ON CONFLICT DO NOTHING
             RETURNING schedule_id, occurrence_date, {record_column} AS record_id

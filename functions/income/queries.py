@@ -6,6 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from shared_lib.closing import period_closed_sql, period_lock_shared_sql
 from shared_lib.dated_records import date_window
 from shared_lib.db import UnitOfWork
 from shared_lib.rbac import Caller, Role, user_scope
@@ -133,9 +134,9 @@ def recompute_fees(uow: UnitOfWork, agency_id: uuid.UUID, effective_from: date):
     itself, and an event replayed out of order recomputes to the same truth. Rounding: round(numeric, 2) is
     half away from zero, i.e. half up for these positive amounts, like shared_lib.money.percent_of.
     """
-    uow.execute(  # the shared lock of shared_lib.closing on each period touched, in order
-        """
-        SELECT pg_advisory_xact_lock_shared(hashtext('period:' || CAST(:a AS text) || ':' || p.period))
+    uow.execute(  # the shared period lock on each period touched, in order
+        f"""
+        SELECT {period_lock_shared_sql(":a", "p.period")}
         FROM (SELECT DISTINCT to_char(sale_date, 'YYYY-MM') AS period FROM income_service.income_records
               WHERE agency_id = :a AND sale_date >= :ef AND type <> 'other_income' ORDER BY 1) p
         """,
@@ -150,9 +151,7 @@ def recompute_fees(uow: UnitOfWork, agency_id: uuid.UUID, effective_from: date):
               FROM (SELECT i.*, user_service.fee_percent_on(i.agency_id, i.sale_date) AS pct
                     FROM income_service.income_records i
                     WHERE i.agency_id = :a AND i.sale_date >= :ef AND i.type <> 'other_income'
-                      AND NOT EXISTS (SELECT 1 FROM financial_calculations.periods p
-                                      WHERE p.agency_id = i.agency_id AND p.status = 'closed'
-                                        AND p.period = to_char(i.sale_date, 'YYYY-MM'))) x) o
+                      AND NOT {period_closed_sql("i.agency_id", "to_char(i.sale_date, 'YYYY-MM')")}) x) o
         WHERE r.id = o.id AND (r.fee_percent <> o.pct OR r.fee_amount <> o.fee)
         RETURNING {RECORD_COLUMNS}, o.fee_amount AS o_fee_amount, o.net_amount AS o_net_amount
         """,
