@@ -49,15 +49,19 @@ def python_to_value(x: Any):
 
 
 def document_event_bytes(name: str, new: dict[str, Any] | None, old: dict[str, Any] | None = None,
-                         update_mask: list[str] | None = None) -> bytes:
-    """Serialize a real DocumentEventData (what Eventarc sends for google.cloud.firestore.document.v1.*)."""
+                         update_mask: list[str] | None = None, *, update_time: datetime | None = None) -> bytes:
+    """Serialize a real DocumentEventData (what Eventarc sends for google.cloud.firestore.document.v1.*).
+
+    `update_time`: when the server stored the new version (default now; for a created document also its
+    create time)."""
     from google.events.cloud.firestore import Document, DocumentEventData, DocumentMask
 
     now = datetime.now(timezone.utc)
     kwargs: dict[str, Any] = {}
     if new is not None:
+        stored = update_time or now
         kwargs["value"] = Document(name=name, fields={k: python_to_value(v) for k, v in new.items()},
-                                   create_time=now, update_time=now)
+                                   create_time=stored if old is None else now, update_time=stored)
     if old is not None:
         kwargs["old_value"] = Document(name=name, fields={k: python_to_value(v) for k, v in old.items()},
                                        create_time=now, update_time=now)

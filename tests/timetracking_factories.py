@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -105,8 +105,12 @@ def fetch(sql: str, **params: Any) -> list[Any]:
         return c.execute(text(sql), params).all()
 
 
-def firestore_event(agency_id: Any, event_id: str, document: dict[str, Any] | None, *, ce_id: str | None = None):
-    """The CloudEvent Eventarc delivers for a created agencies/{a}/time_events/{e} document (real protobuf)."""
+def firestore_event(agency_id: Any, event_id: str, document: dict[str, Any] | None, *, ce_id: str | None = None,
+                    received_at: datetime | None = None):
+    """The CloudEvent Eventarc delivers for a created agencies/{a}/time_events/{e} document (real protobuf).
+
+    `received_at`: the document's server create time. Default: its `at` when that is not in the future (the
+    app was online: Firestore stored it as it was tapped, so tests can use fixed past dates), else now."""
     from cloudevents.http import CloudEvent
 
     from shared_lib.firestore_values import document_event_bytes
@@ -122,4 +126,7 @@ def firestore_event(agency_id: Any, event_id: str, document: dict[str, Any] | No
         "subject": f"documents/{path}",
         "document": path,
     }
-    return CloudEvent(attributes, document_event_bytes(name, document))
+    if received_at is None:
+        at, now = (document or {}).get("at"), datetime.now(UTC)
+        received_at = min(at, now) if isinstance(at, datetime) and at.tzinfo is not None else now
+    return CloudEvent(attributes, document_event_bytes(name, document, update_time=received_at))

@@ -93,7 +93,7 @@ def put_timetracking_settings(caller, body, uow):
 def timetracking_time_event(uow, change, params):
     """A check-in/out document from the chatter app, recorded like the HTTP one."""
     time_events.time_event_record(uow=uow, agency_ref=params["agencyId"], event_id=params["eventId"],
-                                  document=change.new)
+                                  document=change.new, received_at=change.update_time)
 
 
 @svc.scheduled(TIMETRACKING_SWEEP, name="timetracking_sweep")

@@ -8,7 +8,10 @@ MINUTE = timedelta(minutes=1)
 CHECK_IN_WINDOW = timedelta(hours=2)  # a check-in may open a shift that starts within 2 h
 MISSED_CHECK_OUT_AFTER = timedelta(hours=4)  # still open this long after the shift's end: a missed check-out
 MAX_SHIFT_LENGTH = timedelta(hours=24)
-CLOCK_SKEW = timedelta(minutes=5)  # how far a device's `at` may run ahead of the server
+# How far a chatter app's own `at` may be from when Firestore received the document, ahead (a device clock) or
+# behind (a short offline spell); firestore.rules bounds it by request.time the same. More lenient would let a
+# Chatter erase lateness they cannot erase over HTTP.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 def _utc(ts: datetime) -> datetime:

@@ -32,7 +32,8 @@ class TimeEventOutcome(BaseModel):
         description="recorded: applied to entry_id; pending: logged, not applicable yet (reason says why; it is "
                     "retried when the user's next document arrives, rejected after 24 h); rejected: never applies")
     reason: str | None = Field(description="a stable code: a problem slug such as no-shift or open-check-in, "
-                                           "or invalid-document, not-a-member, not-the-writer, future-time, expired")
+                                           "or invalid-document, not-a-member, not-the-writer, future-time, "
+                                           "past-time, expired")
     detail: str | None = Field(description="the reason in words, for people")
     entry_id: str | None = Field(description="the time entry it was recorded on (status recorded)")
     processed_at: datetime
@@ -63,11 +64,18 @@ def path(agency_ref: str, event_id: str) -> str:
 
 
 def time_event_record(*, uow: UnitOfWork, agency_ref: str, event_id: str, document: dict[str, Any] | None,
-                      now: datetime | None = None) -> None:
+                      received_at: datetime | None = None) -> None:
     """Record a check-in/out document from the chatter app, and tell the app what became of it.
 
+    `received_at` is when Firestore stored the document: the created version's update_time (its create time) in
+    the DocumentEventData, which the server sets and the app cannot; without one, the handler's clock (later
+    still, so never more lenient). The app's `at` is taken only within rules.CLOCK_SKEW of it either way
+    (firestore.rules bounds it by request.time the same): a Chatter cannot back-date a check-in through
+    Firestore any more than over HTTP, where the server's time is theirs.
+
     A document that can never apply (bad fields, a user who is not an active member of the agency, an
-    unknown agency, a time in the future) raises PermanentError: logged, acknowledged, nothing recorded, and
+    unknown agency, a time more than the skew after or before it was received) raises PermanentError:
+    logged, acknowledged, nothing recorded, and
     `status: rejected` with the reason written back on the document (the transaction holds nothing to commit,
     so the order does not matter). A redelivered document is a no-op. The rest is logged, then every pending
     document of the user is tried in `at` order, so a check-out delivered before its check-in is applied as
@@ -75,7 +83,8 @@ def time_event_record(*, uow: UnitOfWork, agency_ref: str, event_id: str, docume
     entry) or `pending` (with the reason). The trigger fires on `created` only: these updates never re-enter it.
     """
     try:
-        outcomes = _record(uow, agency_ref=agency_ref, event_id=event_id, document=document, now=now)
+        outcomes = _record(uow, agency_ref=agency_ref, event_id=event_id, document=document,
+                           received_at=received_at or datetime.now(UTC))
     except Rejected as exc:
         if document is not None:  # a created document without fields is not there to answer on
             try:
@@ -96,7 +105,7 @@ def write_back(agency_ref: str, outcomes: dict[str, TimeEventOutcome]) -> None:
 
 
 def _record(uow: UnitOfWork, *, agency_ref: str, event_id: str, document: dict[str, Any] | None,
-            now: datetime | None) -> dict[str, TimeEventOutcome]:
+            received_at: datetime) -> dict[str, TimeEventOutcome]:
     if document is None:
         raise Rejected(event_id, "invalid-document", "the created document has no fields")
     try:
@@ -116,8 +125,15 @@ def _record(uow: UnitOfWork, *, agency_ref: str, event_id: str, document: dict[s
     if user.firebase_uid != doc.uid:
         # The rules only prove who wrote the document (uid); user_id must be that same person.
         raise Rejected(event_id, "not-the-writer", f"written by {doc.uid}, not by user {doc.user_id}")
-    if doc.at > (now or datetime.now(UTC)) + rules.CLOCK_SKEW:
+    if doc.at > received_at + rules.CLOCK_SKEW:
         raise Rejected(event_id, "future-time", f"at {doc.at.isoformat()} is in the future")
+    if doc.at < received_at - rules.CLOCK_SKEW:
+        # A device offline longer than the skew, or a back-dated time: only an Owner or Manager records a past
+        # time (HTTP `at`, a correction), as for a check-in over HTTP.
+        raise Rejected(event_id, "past-time", f"at {doc.at.isoformat()} is more than "
+                                              f"{rules.CLOCK_SKEW // rules.MINUTE} minutes before the server "
+                                              f"received it ({received_at.isoformat()}); an Owner or Manager "
+                                              "can record the time")
     queries.lock_user(uow, doc.user_id)
     if not queries.insert_time_event(uow, agency_id=agency_id, event_id=event_id, user_id=doc.user_id,
                                      kind=doc.kind, at=doc.at):

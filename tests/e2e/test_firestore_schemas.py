@@ -75,14 +75,15 @@ def test_documents_written_by_the_real_flows_match_their_schemas(client, golden,
     check("earnings", closed)
     check("dashboards", collection_docs(agency, "dashboards"))
 
-    # The chatter app's time events: one recorded on a shift, one rejected (in the future), one pending.
+    # The chatter app's time events: one recorded on a shift, one rejected (in the future), one pending (a second
+    # check-in while the first is open; the app's `at` counts only within 5 minutes of the server's time).
     c1 = _ok(client.get(f"/api/users/{ids['C1']}/", headers=owner))
     now = datetime.now(UTC).replace(microsecond=0)
     _ok(client.post("/api/timetracking/shifts/", headers=owner, json={
         "user_id": ids["C1"], "starts_at": (now - timedelta(hours=1)).isoformat(),
         "ends_at": (now + timedelta(hours=1)).isoformat()}), 201)
     sent = {"recorded": now - timedelta(minutes=1), "rejected": now + timedelta(hours=1),
-            "pending": now - timedelta(hours=6)}
+            "pending": now + timedelta(minutes=2)}
     for expected, at in sent.items():
         path = f"agencies/{agency}/time_events/{expected}-{uuid.uuid4().hex[:6]}"
         document = {"uid": c1["firebase_uid"], "user_id": ids["C1"], "kind": "check_in", "at": at,
