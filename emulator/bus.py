@@ -4,6 +4,10 @@ Two transports behind one delivery loop: the pstest Pub/Sub fake through google-
 PUBSUB_EMULATOR_HOST is set) or in-memory queues. One poller thread pulls every subscription in turn and runs
 handlers inline, so `drain()` can tell when nothing is left: a whole pass over every subscription, begun after
 the drain call, that found nothing and during which nothing was published.
+
+Outbox rows: on pstest an event is published (the outbox row marked) once the fake has it, as on Pub/Sub. The
+memory transport dies with the process, so there the bus marks a row published only when every subscription's
+handler finished with it (acknowledged or dead-lettered); after a crash the relay sends the rest again.
 """
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ from typing import Protocol
 from shared_lib import registry
 
 log = logging.getLogger(__name__)
+
+HANDLED_MEMORY = 100_000  # outbox event ids the memory transport remembers as handled
 
 
 @dataclass
@@ -40,6 +46,8 @@ class Subscription:
 
 
 class Transport(Protocol):
+    durable: bool  # whether a published message outlives this process (then publish = delivered, for the outbox)
+
     def ensure(self, topics: list[str], subscriptions: list[Subscription]) -> None: ...
     def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str: ...
     def pull(self, sub: Subscription, max_messages: int) -> list[Message]: ...
@@ -49,6 +57,8 @@ class Transport(Protocol):
 
 class MemoryTransport:
     """In-process queues with Pub/Sub's fan-out: every subscription of a topic gets its own copy."""
+
+    durable = False  # the queues die with the process
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -96,6 +106,8 @@ class MemoryTransport:
 
 class PubSubTransport:
     """The pstest fake (or any Pub/Sub endpoint) through the official google-cloud-pubsub client."""
+
+    durable = True  # the fake (a process of its own) keeps a message until every subscription acknowledged it
 
     def __init__(self, project: str) -> None:
         from google.cloud import pubsub_v1
@@ -206,6 +218,20 @@ class EventBus:
         self._thread: threading.Thread | None = None
         self.delivered = 0
         self.dead_lettered: list[tuple[str, str]] = []
+        # Outbox events on a transport that is not durable, until every subscription finished with them:
+        # message id → (event id, subscriptions still owing a handled or dead-lettered delivery), and event id →
+        # message id (so a relay republishing a row that is still queued here adds no second copy).
+        self._owed: dict[str, tuple[uuid.UUID, set[str]]] = {}
+        self._in_flight: dict[uuid.UUID, str] = {}
+        # Events already handled here: a relay that claimed the row just before we marked it gets it marked
+        # again instead of a second delivery (bounded: older ids fall out; the inbox still dedupes those).
+        self._handled: collections.OrderedDict[uuid.UUID, None] = collections.OrderedDict()
+        self._owed_lock = threading.Lock()
+
+    @property
+    def marks_when_handled(self) -> bool:
+        """The outbox rows' published_at is ours to set, once handled, when a crash would lose the queue."""
+        return not self.transport.durable
 
     # --- setup -----------------------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -214,6 +240,10 @@ class EventBus:
         topics = registry.topics()
         self.transport.ensure(topics, subs)
         self.subscriptions = sorted(subs, key=lambda s: s.name)
+        with self._owed_lock:
+            gone = {name for _, owing in self._owed.values() for name in owing} - {s.name for s in subs}
+        for name in gone:  # a function removed (a test's): its copies are never pulled, so it owes nothing
+            self._finished(name, list(self._owed))
 
     def start(self) -> "EventBus":
         self.setup()
@@ -234,14 +264,72 @@ class EventBus:
         return message_id
 
     def publish_many(self, events) -> list:
-        done = []
+        """Hand outbox events to the transport; returns the ids accepted. On a durable transport the caller then
+        marks them published; on the memory transport `_finished` does, once every subscriber handled them."""
+        done, owed_by_nobody = [], []
         for e in events:
             try:
-                self.publish_raw(e.type, e.payload(), e.attributes())
+                if self.transport.durable:
+                    self.publish_raw(e.type, e.payload(), e.attributes())
+                elif not self._publish_owed(e):
+                    owed_by_nobody.append(e.event_id)
                 done.append(e.event_id)
             except Exception:
                 log.exception("publish of %s failed; the outbox relay will retry", e.event_id)
+        if owed_by_nobody:
+            self._mark_published(owed_by_nobody)
         return done
+
+    def _publish_owed(self, e) -> bool:
+        """Queue one event on the memory transport and remember who owes it. False: nobody owes it — no
+        subscription (as on Pub/Sub, such a topic delivers nothing), or already handled here."""
+        owing = {s.name for s in self.subscriptions if s.topic == e.type}
+        if not owing:
+            return False
+        with self._owed_lock:
+            if e.event_id in self._in_flight:
+                return True  # the relay found a row that is still queued here: one copy is enough
+            if e.event_id in self._handled:
+                return False  # the relay claimed it just before we marked it published
+            # Under the lock: no delivery of this message can be booked before it is owed.
+            message_id = self.transport.publish(e.type, e.payload(), e.attributes())
+            self._owed[message_id] = (e.event_id, owing)
+            self._in_flight[e.event_id] = message_id
+        self._bump()
+        return True
+
+    def _finished(self, subscription: str, message_ids: list[str]) -> None:
+        """These deliveries are acknowledged (handled, duplicate, or dead-lettered): an outbox event every
+        subscription has finished with is marked published."""
+        if self.transport.durable or not message_ids:
+            return
+        done = []
+        with self._owed_lock:
+            for message_id in message_ids:
+                entry = self._owed.get(message_id)
+                if entry is None:
+                    continue  # a raw publish (a job, a dead letter), not an outbox event
+                event_id, owing = entry
+                owing.discard(subscription)
+                if not owing:
+                    del self._owed[message_id]
+                    self._in_flight.pop(event_id, None)
+                    self._handled[event_id] = None
+                    done.append(event_id)
+            while len(self._handled) > HANDLED_MEMORY:
+                self._handled.popitem(last=False)
+        if done:
+            self._mark_published(done)
+
+    @staticmethod
+    def _mark_published(event_ids: list) -> None:
+        from shared_lib.events import mark_published
+
+        try:
+            mark_published(event_ids)
+        except Exception:  # the rows stay unpublished: the relay sends them again, the inbox skips the repeat
+            log.exception("could not mark %d handled event(s) published; the outbox relay will resend them",
+                          len(event_ids))
 
     # --- delivery --------------------------------------------------------------------------------------------
     def _bump(self) -> None:
@@ -280,12 +368,13 @@ class EventBus:
         if not messages:
             return 0
         spec = registry.REGISTRY[sub.function]
-        acks, nacks = [], []
+        acks, nacks, finished = [], [], []
         for m in messages:
             key = (sub.name, m.message_id)
             try:
                 spec.entry_point(cloud_event_for(self.project, sub, m))
                 acks.append(m.ack_id)
+                finished.append(m.message_id)
                 self._attempts.pop(key, None)
                 self.delivered += 1
             except Exception as exc:
@@ -298,11 +387,13 @@ class EventBus:
                     self.dead_lettered.append((sub.function, m.message_id))
                     self._attempts.pop(key, None)
                     acks.append(m.ack_id)
+                    finished.append(m.message_id)
                 else:
                     log.warning("%s: attempt %d for %s failed: %s", sub.name, n, m.message_id, exc)
                     nacks.append(m.ack_id)
         self.transport.ack(sub, acks)
         self.transport.nack(sub, nacks)
+        self._finished(sub.name, finished)  # before the pass counts as done: drain() returns with the rows marked
         with self._cv:
             self._seq += 1  # handling is activity: what a handler published must be seen by a later pass
         return len(messages)

@@ -1,4 +1,5 @@
-"""Events: the envelope, the transactional outbox, the relay, the inbox, and the publisher (Pub/Sub or in-process)."""
+"""Events: the envelope, the transactional outbox, the relay, the inbox, and the publisher (Pub/Sub, or the local
+platform's bus installed with set_publisher)."""
 from __future__ import annotations
 
 import json
@@ -94,13 +95,20 @@ def write_outbox_many(uow, type: str, items: Iterable[tuple[Any, Any, dict[str, 
 
 def publish_pending(events: list[Event]) -> int:
     """Publish right after commit and mark published; what fails stays for the relay. Returns how many went out."""
-    published = publisher().publish_many(events)
-    if published:
-        _mark_published(published)
+    p = publisher()
+    published = p.publish_many(events)
+    if published and not _marks_when_handled(p):
+        mark_published(published)
     return len(published)
 
 
-def _mark_published(event_ids: list[uuid.UUID]) -> None:
+def _marks_when_handled(p: "Publisher") -> bool:
+    return getattr(p, "marks_when_handled", False)  # a publisher that does not say (a test's double) is durable
+
+
+def mark_published(event_ids: list[uuid.UUID]) -> None:
+    """The relay owes these no more: set once the publisher holds them durably (or, for the in-process bus,
+    once every subscriber's handler finished)."""
     from .db import engine
     from sqlalchemy import text
 
@@ -144,9 +152,10 @@ def relay_outbox(*, min_age_seconds: int | None = None, batch: int | None = None
             return total
         events = [Event.model_validate(r.payload if isinstance(r.payload, dict) else json.loads(r.payload))
                   for r in rows]
-        published = publisher().publish_many(events)
-        if published:
-            _mark_published(published)
+        p = publisher()
+        published = p.publish_many(events)
+        if published and not _marks_when_handled(p):
+            mark_published(published)
         total += len(published)
         if len(published) < len(events) or len(rows) < limit:
             return total
@@ -168,13 +177,22 @@ def claim_inbox(uow, consumer: str, event_id: str) -> bool:
 
 
 class Publisher(Protocol):
-    def publish_many(self, events: list[Event]) -> list[uuid.UUID]: ...
+    # False: publish_many's answer means the message is stored durably (Pub/Sub has it) and the caller marks
+    # the outbox rows published. True: the publisher marks them itself once they are handled, because what it
+    # holds dies with the process (the local platform's in-memory bus); until then the relay still owes them.
+    marks_when_handled: bool
+
+    def publish_many(self, events: list[Event]) -> list[uuid.UUID]:
+        """Hand the events over; returns the ids accepted (the rest stay for the relay)."""
+        ...
 
     def publish_raw(self, topic: str, data: bytes, attributes: dict[str, str] | None = None) -> str: ...
 
 
 class PubSubPublisher:
     """google-cloud-pubsub: the real service in the cloud, the pstest fake when PUBSUB_EMULATOR_HOST is set."""
+
+    marks_when_handled = False
 
     def __init__(self, project: str):
         from google.cloud import pubsub_v1
@@ -203,26 +221,10 @@ class PubSubPublisher:
         return done
 
 
-class LocalBus:
-    """In-process delivery for the local platform without a Pub/Sub emulator: a queue drained by one thread."""
-
-    def __init__(self, deliver: Callable[[str, bytes, dict[str, str], str], None]):
-        self._deliver = deliver
-
-    def publish_raw(self, topic: str, data: bytes, attributes: dict[str, str] | None = None) -> str:
-        message_id = uuid.uuid4().hex
-        self._deliver(topic, data, attributes or {}, message_id)
-        return message_id
-
-    def publish_many(self, events: list[Event]) -> list[uuid.UUID]:
-        for e in events:
-            self.publish_raw(e.type, e.payload(), e.attributes())
-        _notify(len(events))
-        return [e.event_id for e in events]
-
-
 class NullPublisher:
     """No bus configured (a bare process, not the local platform): events wait in the outbox for the relay."""
+
+    marks_when_handled = False
 
     def publish_raw(self, topic: str, data: bytes, attributes: dict[str, str] | None = None) -> str:
         raise RuntimeError("no event bus configured")
