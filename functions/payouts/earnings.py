@@ -37,6 +37,9 @@ class EarningsDocument(BaseModel):
 
     user_id: str
     uid: str | None = Field(description="the user's Firebase uid: firestore.rules let them read their own")
+    manager_uid: str | None = Field(
+        description="the Firebase uid of the user's manager when the document was written (null: in no team): "
+                    "firestore.rules let that Manager read it; each write takes the team from Cloud SQL again")
     period: str
     lines: list[EarningsLine]
     total: Money
@@ -65,7 +68,7 @@ def publish_changed(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period, re
     if not user_ids:
         return
     status = earnings_status(queries.period_status(uow, agency_id, period))
-    uids = queries.firebase_uids(uow, user_ids)
+    readers = queries.earnings_readers(uow, user_ids)
     version = queries.next_earnings_version(uow)
     totals = {str(u): t for u, t in result.totals_by_user().items()}
     lines: dict[str, list[EarningsLine]] = {u: [] for u in user_ids}
@@ -73,7 +76,7 @@ def publish_changed(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period, re
         if str(line.user_id) in lines:
             lines[str(line.user_id)].append(EarningsLine(kind=line.kind, model_id=_s(line.model_id),
                                                          basis=line.basis, rate=line.rate, amount=line.amount))
-    docs = {u: (uids.get(u), lines[u], totals.get(u, "0.00")) for u in user_ids}
+    docs = {u: (*readers.get(u, (None, None)), lines[u], totals.get(u, "0.00")) for u in user_ids}
     uow.after_commit(lambda: _write(agency_id, period, status, version, docs))
 
 
@@ -86,11 +89,11 @@ def publish_period(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period) -> 
     status = earnings_status(queries.period_status(uow, agency_id, period))
     stored = queries.stored_payouts(uow, agency_id, period)
     user_ids = sorted(str(u) for u in stored)
-    uids = queries.firebase_uids(uow, user_ids)
+    readers = queries.earnings_readers(uow, user_ids)
     version = queries.next_earnings_version(uow)
     docs = {}
     for user_id, (total, lines) in stored.items():
-        docs[str(user_id)] = (uids.get(str(user_id)), [
+        docs[str(user_id)] = (*readers.get(str(user_id), (None, None)), [
             EarningsLine(kind=kind, model_id=_s(model_id), basis=basis, rate=rate, amount=amount)
             for kind, model_id, basis, rate, amount, _detail in lines], total)
     uow.after_commit(lambda: _write(agency_id, period, status, version, docs, whole_period=True))
@@ -98,7 +101,8 @@ def publish_period(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period) -> 
 
 
 def _write(agency_id: uuid.UUID, period: Period, status: EarningsStatus, version: int,
-           docs: dict[str, tuple[str | None, list[EarningsLine], object]], *, whole_period: bool = False) -> None:
+           docs: dict[str, tuple[str | None, str | None, list[EarningsLine], object]], *,
+           whole_period: bool = False) -> None:
     if not firestore.enabled():
         return
     now = datetime.now(timezone.utc)
@@ -106,11 +110,11 @@ def _write(agency_id: uuid.UUID, period: Period, status: EarningsStatus, version
         # A user whose lines all went away keeps a document saying 0.00: it follows the period's status too.
         for old in firestore.documents_where(f"agencies/{agency_id}/earnings", "period", str(period)):
             if old.get("user_id") not in docs:
-                docs = {**docs, old["user_id"]: (old.get("uid"), [], "0.00")}
-    for user_id, (uid, lines, total) in docs.items():
+                docs = {**docs, old["user_id"]: (old.get("uid"), old.get("manager_uid"), [], "0.00")}
+    for user_id, (uid, manager_uid, lines, total) in docs.items():
         firestore.write_read_model(path(agency_id, user_id, period), EarningsDocument(
-            user_id=user_id, uid=uid, period=str(period), lines=lines, total=total, status=status, updated_at=now,
-            version=version))
+            user_id=user_id, uid=uid, manager_uid=manager_uid, period=str(period), lines=lines, total=total,
+            status=status, updated_at=now, version=version))
 
 
 def _s(x) -> str | None:

@@ -198,10 +198,13 @@ def lock_calculation(uow, agency_id: uuid.UUID, period: Period) -> None:
                 {"a": str(agency_id), "p": str(period)})
 
 
-def firebase_uids(uow, user_ids: list[str]) -> dict[str, str]:
-    """Each user's Firebase uid (the earnings documents carry it for firestore.rules)."""
-    return dict(uow.execute("SELECT id::text, firebase_uid FROM user_service.users "
-                            "WHERE id = ANY(CAST(:ids AS uuid[]))", {"ids": list(user_ids)}).all())
+def earnings_readers(uow, user_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """Each user's Firebase uid and their manager's, now (the earnings documents carry both for firestore.rules:
+    the user reads their own, the manager their team's)."""
+    rows = uow.execute("SELECT u.id::text AS id, u.firebase_uid, m.firebase_uid AS manager_uid "
+                       "FROM user_service.users u LEFT JOIN user_service.users m ON m.id = u.manager_id "
+                       "WHERE u.id = ANY(CAST(:ids AS uuid[]))", {"ids": list(user_ids)}).all()
+    return {r.id: (r.firebase_uid, r.manager_uid) for r in rows}
 
 
 # --- lists (keyset pages ordered by name) ------------------------------------------------------------------------

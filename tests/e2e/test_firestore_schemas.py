@@ -103,8 +103,8 @@ def test_documents_written_by_the_real_flows_match_their_schemas(client, golden,
     ("dashboards", {"extra": 1}),
 ])
 def test_the_schemas_refuse_what_the_writers_never_write(collection, bad):
-    base = {"earnings": {"user_id": "u", "uid": None, "period": "2026-11", "lines": [], "total": "0.00",
-                         "status": "open", "updated_at": "2026-11-30T10:00:00+00:00", "version": 1},
+    base = {"earnings": {"user_id": "u", "uid": None, "manager_uid": None, "period": "2026-11", "lines": [],
+                         "total": "0.00", "status": "open", "updated_at": "2026-11-30T10:00:00+00:00", "version": 1},
             "time_events": {"uid": "x", "user_id": "u", "kind": "check_in", "at": "2026-11-30T10:00:00+00:00",
                             "status": "recorded", "reason": None, "detail": None, "entry_id": "e",
                             "processed_at": "2026-11-30T10:00:01+00:00"},

@@ -153,10 +153,10 @@ def test_dashboards_are_for_the_agencys_owner_and_never_written_by_clients(rules
     assert delete(base, path, OWNER_A) == 403
 
 
-def test_earnings_are_for_their_user_or_an_owner_or_manager_of_the_agency(rules_emulator):
-    base = rules_emulator
+def test_earnings_are_for_their_user_their_manager_or_an_owner_of_the_agency(rules_emulator):
+    base = rules_emulator  # the team rule in full, with real documents: tests/integration/test_earnings_rules.py
     path = f"agencies/{A}/earnings/{uuid.uuid4()}_2026-11"
-    admin_set(base, path, {"uid": "chatter-a", "total": "1400.00"})
+    admin_set(base, path, {"uid": "chatter-a", "manager_uid": "manager-a", "total": "1400.00"})
     for tok in (CHATTER_A, MANAGER_A, OWNER_A):
         assert get(base, path, tok) == 200
     for tok in (CHATTER_A2, OWNER_B, NO_CLAIMS, ANONYMOUS):
