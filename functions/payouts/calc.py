@@ -6,13 +6,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 from shared_lib.money import percent_of, prorate, to_cents
 from shared_lib.periods import Period, overlap_days
 
 ZERO = Decimal("0.00")
 CHATTING = ("message_sale", "tip_sale")
+# A period's totals, named as period_results stores them and the Totals reply shows them.
+FIGURES = ("gross_income", "platform_fees", "net_income", "employee_payouts", "model_payouts", "expenses",
+           "agency_profit")
 
 
 @dataclass(frozen=True)
@@ -109,20 +112,41 @@ class Result:
             out[line.user_id] += line.amount
         return dict(out)
 
+    def figures(self) -> dict[str, Decimal]:
+        """The period's totals by their FIGURES names."""
+        return dict(zip(FIGURES, (self.gross_income, self.platform_fees, self.net_income, self.employee_payouts,
+                                  self.model_payouts_total, self.expenses, self.agency_profit)))
 
-def payouts_by_user(result: Result) -> dict[uuid.UUID, tuple[Decimal, tuple[tuple, ...]]]:
-    """Each user's total and lines as sorted (kind, model_id, basis, rate, amount, detail) tuples: the shape in
-    which a stored result and a new one are compared."""
-    lines: dict[uuid.UUID, list[tuple]] = defaultdict(list)
+
+class LineValues(NamedTuple):
+    """One payout line without its user: what a stored line and a calculated one are compared by."""
+
+    kind: str
+    model_id: uuid.UUID | None
+    basis: Decimal
+    rate: Decimal | None
+    amount: Decimal
+    detail: str
+
+
+class PayoutValues(NamedTuple):
+    """One user's total and lines (in normalized_lines order)."""
+
+    total: Decimal
+    lines: tuple[LineValues, ...]
+
+
+def payouts_by_user(result: Result) -> dict[uuid.UUID, PayoutValues]:
+    """Each user's total and sorted lines: the shape in which a stored result and a new one are compared."""
+    lines: dict[uuid.UUID, list[LineValues]] = defaultdict(list)
     for l in result.lines:
-        lines[l.user_id].append((l.kind, l.model_id, l.basis, l.rate, l.amount, l.detail))
-    return {u: (total, normalized_lines(lines[u])) for u, total in result.totals_by_user().items()}
+        lines[l.user_id].append(LineValues(l.kind, l.model_id, l.basis, l.rate, l.amount, l.detail))
+    return {u: PayoutValues(total, normalized_lines(lines[u])) for u, total in result.totals_by_user().items()}
 
 
-def normalized_lines(lines: Iterable[tuple]) -> tuple[tuple, ...]:
-    def key(line: tuple) -> tuple:
-        kind, model_id, basis, rate, amount, detail = line
-        return kind, str(model_id), rate is None, rate or ZERO, basis, amount, detail
+def normalized_lines(lines: Iterable[LineValues]) -> tuple[LineValues, ...]:
+    def key(line: LineValues) -> tuple:
+        return line.kind, str(line.model_id), line.rate is None, line.rate or ZERO, line.basis, line.amount, line.detail
 
     return tuple(sorted(lines, key=key))
 

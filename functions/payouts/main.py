@@ -22,7 +22,7 @@ model_statement = svc.http("financials_model_statement", "/api/financials/model-
 @calculate.post(request=CalculateRequest, response=Totals, roles=OWNER, status=200)
 def calculate_period(caller, uow, body: CalculateRequest):
     """Recalculate a period now (synchronously) and return its totals."""
-    return service.calculate_now(uow=uow, caller=caller, period=body.period, user_id=body.user_id)
+    return service.financials_calculate(uow=uow, caller=caller, period=body.period, user_id=body.user_id)
 
 
 @payouts.get(query=PayoutsQuery, response=PayoutsPage, roles=ANY_ROLE)
@@ -74,14 +74,66 @@ def _period(raw: str) -> Period:
         raise invalid(["path", "period"], "must be YYYY-MM") from None
 
 
-def _recalculate(uow, event):
-    if event.agency_id is not None:
-        service.on_change(uow, event_type=event.type, agency_id=event.agency_id, data=event.data)
+# --- events: each names the dates (or the settings' effective date) it changed; those open periods are recalculated
+# from the truth. One Cloud Function per trigger topic, all alike.
 
 
-# One Cloud Function per trigger topic; they share the handler: recompute what the event touched.
-for _topic in ("income.registered", "income.updated", "income.deleted", "expense.recorded", "expense.updated",
-               "expense.deleted", "user.settings.updated", "model.settings.updated", "platform.settings.updated",
-               "timetracking.settings.updated", "employee.time.event"):
-    globals()["payouts_on_" + _topic.replace(".", "_")] = svc.on_event(
-        _topic, name="payouts_on_" + _topic.replace(".", "_"))(_recalculate)
+def _recalculate(uow, event) -> None:
+    if event.agency_id is not None:  # a payload with no agency touches no period of ours
+        service.changed_periods_recalculate(uow=uow, agency_id=event.agency_id, event_type=event.type,
+                                            data=event.data)
+
+
+@svc.on_event("income.registered", name="payouts_on_income_registered")
+def payouts_on_income_registered(uow, event):
+    _recalculate(uow, event)
+
+
+@svc.on_event("income.updated", name="payouts_on_income_updated")
+def payouts_on_income_updated(uow, event):
+    _recalculate(uow, event)
+
+
+@svc.on_event("income.deleted", name="payouts_on_income_deleted")
+def payouts_on_income_deleted(uow, event):
+    _recalculate(uow, event)
+
+
+@svc.on_event("expense.recorded", name="payouts_on_expense_recorded")
+def payouts_on_expense_recorded(uow, event):
+    _recalculate(uow, event)
+
+
+@svc.on_event("expense.updated", name="payouts_on_expense_updated")
+def payouts_on_expense_updated(uow, event):
+    _recalculate(uow, event)
+
+
+@svc.on_event("expense.deleted", name="payouts_on_expense_deleted")
+def payouts_on_expense_deleted(uow, event):
+    _recalculate(uow, event)
+
+
+@svc.on_event("user.settings.updated", name="payouts_on_user_settings_updated")
+def payouts_on_user_settings_updated(uow, event):
+    _recalculate(uow, event)
+
+
+@svc.on_event("model.settings.updated", name="payouts_on_model_settings_updated")
+def payouts_on_model_settings_updated(uow, event):
+    _recalculate(uow, event)
+
+
+@svc.on_event("platform.settings.updated", name="payouts_on_platform_settings_updated")
+def payouts_on_platform_settings_updated(uow, event):
+    _recalculate(uow, event)
+
+
+@svc.on_event("timetracking.settings.updated", name="payouts_on_timetracking_settings_updated")
+def payouts_on_timetracking_settings_updated(uow, event):
+    _recalculate(uow, event)
+
+
+@svc.on_event("employee.time.event", name="payouts_on_employee_time_event")
+def payouts_on_employee_time_event(uow, event):
+    _recalculate(uow, event)

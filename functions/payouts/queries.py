@@ -1,14 +1,15 @@
-"""Payouts SQL: the calculation's inputs in one set-based read each, and the result written in a few statements."""
+"""Payouts SQL: the calculation's inputs (one set-based read each), its stored result, the period, lists, statements."""
 from __future__ import annotations
 
 import json
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 from shared_lib.periods import Period
 
-from .calc import Deduction, ModelSettings, Result, Sale, UserSettings, ledger_legs, normalized_lines
+from .calc import (FIGURES, Deduction, LineValues, ModelSettings, PayoutValues, Result, Sale, UserSettings,
+                   ledger_legs, normalized_lines)
 
 
 def load_sales(uow, agency_id: uuid.UUID, period: Period) -> list[Sale]:
@@ -44,11 +45,8 @@ def load_user_settings(uow, agency_id: uuid.UUID, period: Period) -> dict[uuid.U
         """,
         {"a": agency_id, "last": period.last_day},
     ).all()
-    out: dict[uuid.UUID, list[UserSettings]] = {}
-    for r in rows:
-        out.setdefault(r.user_id, []).append(UserSettings(r.effective_from, r.compensation_type, r.commission_rate,
-                                                          r.fixed_salary, r.manager_tick_rate))
-    return out
+    return _versions_by(rows, lambda r: r.user_id, lambda r: UserSettings(
+        r.effective_from, r.compensation_type, r.commission_rate, r.fixed_salary, r.manager_tick_rate))
 
 
 def load_model_settings(uow, agency_id: uuid.UUID, period: Period) -> dict[uuid.UUID, list[ModelSettings]]:
@@ -61,10 +59,15 @@ def load_model_settings(uow, agency_id: uuid.UUID, period: Period) -> dict[uuid.
         """,
         {"a": agency_id, "last": period.last_day},
     ).all()
-    out: dict[uuid.UUID, list[ModelSettings]] = {}
+    return _versions_by(rows, lambda r: r.model_id,
+                        lambda r: ModelSettings(r.effective_from, r.model_share_percent, r.split_chatting_costs))
+
+
+def _versions_by(rows, owner: Callable[[Any], uuid.UUID], version: Callable[[Any], Any]) -> dict[uuid.UUID, list]:
+    """Settings versions grouped by whose they are, in the rows' (effective_from) order."""
+    out: dict[uuid.UUID, list] = {}
     for r in rows:
-        out.setdefault(r.model_id, []).append(ModelSettings(r.effective_from, r.model_share_percent,
-                                                            r.split_chatting_costs))
+        out.setdefault(owner(r), []).append(version(r))
     return out
 
 
@@ -88,6 +91,14 @@ def load_deductions(uow, agency_id: uuid.UUID, period: Period) -> list[Deduction
     return [Deduction(r.user_id, r.kind, r.quantity, r.rate, r.amount) for r in rows]
 
 
+# --- the agency and the period --------------------------------------------------------------------------------
+
+
+def agency_timezone(uow, agency_id: uuid.UUID) -> str | None:
+    """The agency's time zone (its periods are local months); None for an unknown agency."""
+    return uow.execute("SELECT timezone FROM user_service.agencies WHERE id = :a", {"a": agency_id}).scalar()
+
+
 def period_status(uow, agency_id: uuid.UUID, period: Period) -> str:
     return uow.execute(
         "SELECT coalesce((SELECT status FROM financial_calculations.periods WHERE agency_id = :a AND period = :p),"
@@ -95,7 +106,36 @@ def period_status(uow, agency_id: uuid.UUID, period: Period) -> str:
     ).scalar_one()
 
 
-def stored_payouts(uow, agency_id: uuid.UUID, period: Period) -> dict[uuid.UUID, tuple]:
+def mark_period_closed(uow, agency_id: uuid.UUID, period: Period, closed_by: uuid.UUID) -> None:
+    uow.execute(
+        """
+        INSERT INTO financial_calculations.periods (agency_id, period, status, closed_at, closed_by)
+        VALUES (:a, :p, 'closed', now(), :u)
+        ON CONFLICT (agency_id, period) DO UPDATE SET status = 'closed', closed_at = now(), closed_by = :u
+        """,
+        {"a": agency_id, "p": str(period), "u": closed_by},
+    )
+
+
+def lock_calculation(uow, agency_id: uuid.UUID, period: Period) -> None:
+    """The period's calculation lock (transaction advisory): recalculations and earnings versions serialize on it."""
+    uow.execute("SELECT pg_advisory_xact_lock(hashtext('calc:' || :a || ':' || :p))",
+                {"a": str(agency_id), "p": str(period)})
+
+
+# --- the stored result ---------------------------------------------------------------------------------------
+
+
+def period_figures(uow, agency_id: uuid.UUID, period: Period):
+    """The period's stored totals (FIGURES) and calculated_at; None before its first calculation."""
+    return uow.execute(
+        f"SELECT {', '.join(FIGURES)}, calculated_at FROM financial_calculations.period_results "
+        "WHERE agency_id = :a AND period = :p",
+        {"a": agency_id, "p": str(period)},
+    ).one_or_none()
+
+
+def stored_payouts(uow, agency_id: uuid.UUID, period: Period) -> dict[uuid.UUID, PayoutValues]:
     """Each user's stored total and lines, in the shape of calc.payouts_by_user, to tell what a recalculation
     changed."""
     rows = uow.execute(
@@ -108,12 +148,12 @@ def stored_payouts(uow, agency_id: uuid.UUID, period: Period) -> dict[uuid.UUID,
         """,
         {"a": agency_id, "p": str(period)},
     ).all()
-    out: dict[uuid.UUID, tuple[Decimal, list]] = {}
+    out: dict[uuid.UUID, tuple[Decimal, list[LineValues]]] = {}
     for r in rows:
         total, lines = out.setdefault(r.user_id, (r.total, []))
         if r.kind is not None:
-            lines.append((r.kind, r.model_id, r.basis, r.rate, r.amount, r.detail))
-    return {u: (total, normalized_lines(lines)) for u, (total, lines) in out.items()}
+            lines.append(LineValues(r.kind, r.model_id, r.basis, r.rate, r.amount, r.detail))
+    return {u: PayoutValues(total, normalized_lines(lines)) for u, (total, lines) in out.items()}
 
 
 def next_earnings_version(uow) -> int:
@@ -134,11 +174,10 @@ def replace_result(uow, agency_id: uuid.UUID, result: Result) -> None:
         INSERT INTO financial_calculations.period_results
             (agency_id, period, gross_income, platform_fees, net_income, employee_payouts, model_payouts,
              expenses, agency_profit)
-        VALUES (:a, :p, :gross, :fees, :net, :emp, :mod, :exp, :profit)
+        VALUES (:a, :p, :gross_income, :platform_fees, :net_income, :employee_payouts, :model_payouts,
+                :expenses, :agency_profit)
         """,
-        {**params, "gross": result.gross_income, "fees": result.platform_fees, "net": result.net_income,
-         "emp": result.employee_payouts, "mod": result.model_payouts_total, "exp": result.expenses,
-         "profit": result.agency_profit},
+        {**params, **result.figures()},
     )
     totals = result.totals_by_user()
     uow.execute(
@@ -190,12 +229,6 @@ def _post_ledger(uow, agency_id: uuid.UUID, result: Result) -> None:
         """,
         {"posting": posting_id, "rows": _json(legs)},
     )
-
-
-def lock_calculation(uow, agency_id: uuid.UUID, period: Period) -> None:
-    """The period's calculation lock (transaction advisory): recalculations and earnings versions serialize on it."""
-    uow.execute("SELECT pg_advisory_xact_lock(hashtext('calc:' || :a || ':' || :p))",
-                {"a": str(agency_id), "p": str(period)})
 
 
 def earnings_readers(uow, user_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:

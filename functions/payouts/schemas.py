@@ -5,7 +5,7 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from shared_lib.money import Money, Rate
 from shared_lib.periods import PeriodStr
@@ -92,9 +92,3 @@ class ModelPayoutsPage(BaseModel):
 class PeriodClosedReply(BaseModel):
     period: str
     status: Status
-
-
-class ChangedData(BaseModel):
-    """Any income.*, expense.*, *.settings.updated or employee.time.event payload: the dates it names matter."""
-
-    model_config = ConfigDict(extra="allow")

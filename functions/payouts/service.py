@@ -15,8 +15,9 @@ from shared_lib.periods import Period, local_today
 from shared_lib.rbac import Caller, can_see_user, user_scope
 
 from . import earnings, queries
-from .calc import Result, calculate, payouts_by_user
-from .schemas import ModelPayoutItem, ModelPayoutsPage, ModelPayoutsQuery, PayoutsPage, PayoutsQuery, UserPayout
+from .calc import FIGURES, ZERO, Result, calculate, payouts_by_user
+from .schemas import (ModelPayoutItem, ModelPayoutsPage, ModelPayoutsQuery, PayoutLine, PayoutsPage, PayoutsQuery,
+                      PeriodClosedReply, Totals, UserPayout)
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 MAX_PERIODS_PER_EVENT = 24
 
 
-def recalculate(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period) -> Result | None:
+def period_recalculate(*, uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> Result | None:
     """Recompute one open period from the truth and replace its stored result; None when the period is closed.
 
     Concurrent recalculations of one period serialize on a transaction advisory lock; the one that gets the lock
@@ -49,6 +50,20 @@ def recalculate(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period) -> Res
              data={"agency_id": str(agency_id), "period": str(period), "user_ids": changed})
     earnings.publish_changed(uow, agency_id=agency_id, period=period, result=result, user_ids=changed)
     return result
+
+
+def changed_periods_recalculate(*, uow: UnitOfWork, agency_id: uuid.UUID, event_type: str,
+                                data: dict[str, Any]) -> list[str]:
+    """After an income, expense, settings or time event: recalculate every open period it touches; returns them."""
+    tz = queries.agency_timezone(uow, agency_id)
+    if tz is None:
+        log.warning("%s for unknown agency %s: nothing to recalculate", event_type, agency_id)
+        return []
+    done = []
+    for period in periods_for_event(event_type, data, tz):
+        if period_recalculate(uow=uow, agency_id=agency_id, period=period) is not None:
+            done.append(str(period))
+    return done
 
 
 def periods_for_event(event_type: str, data: dict[str, Any], agency_timezone: str) -> list[Period]:
@@ -77,74 +92,43 @@ def _named_periods(data: dict[str, Any]) -> Iterable[Period]:
             return
 
 
-def on_change(uow: UnitOfWork, *, event_type: str, agency_id: uuid.UUID, data: dict[str, Any]) -> list[str]:
-    """Recompute every open period the event touches; returns the periods recalculated."""
-    tz = uow.execute("SELECT timezone FROM user_service.agencies WHERE id = :a", {"a": agency_id}).scalar()
-    if tz is None:
-        log.warning("%s for unknown agency %s: nothing to recalculate", event_type, agency_id)
-        return []
-    done = []
-    for period in periods_for_event(event_type, data, tz):
-        if recalculate(uow, agency_id=agency_id, period=period) is not None:
-            done.append(str(period))
-    return done
-
-
-def calculate_now(*, uow: UnitOfWork, caller: Caller, period: Period, user_id: uuid.UUID | None) -> dict[str, Any]:
+def financials_calculate(*, uow: UnitOfWork, caller: Caller, period: Period, user_id: uuid.UUID | None) -> Totals:
+    """Recalculate the caller's agency's period now and return its totals; a closed period's stored ones."""
     if user_id is not None and not can_see_user(uow, caller, user_id):
         raise NotFound("user not found")
-    result = recalculate(uow, agency_id=caller.agency_id, period=period)
+    result = period_recalculate(uow=uow, agency_id=caller.agency_id, period=period)
     if result is None:  # closed: its stored figures are final
         return profit_get(uow=uow, caller=caller, period=period)
-    return {"period": str(period), "status": "open", "gross_income": result.gross_income,
-            "platform_fees": result.platform_fees, "net_income": result.net_income,
-            "employee_payouts": result.employee_payouts, "model_payouts": result.model_payouts_total,
-            "expenses": result.expenses, "agency_profit": result.agency_profit,
-            "calculated_at": datetime.now(timezone.utc)}
+    return Totals(period=str(period), status="open", calculated_at=datetime.now(timezone.utc), **result.figures())
 
 
-def period_close(*, uow: UnitOfWork, caller: Caller, period: Period) -> dict[str, Any]:
+def period_close(*, uow: UnitOfWork, caller: Caller, period: Period) -> PeriodClosedReply:
     """Final calculation, then closed for good: later changes dated in it answer 409 period-closed."""
     lock_period_exclusive(uow, caller.agency_id, str(period))
     status = queries.period_status(uow, caller.agency_id, period)
     if status == "closed":
         # Again after commit: a repeated close heals earnings documents whose write was lost the first time.
         earnings.publish_period(uow, agency_id=caller.agency_id, period=period)
-        return {"period": str(period), "status": "closed"}
+        return PeriodClosedReply(period=str(period), status="closed")
     if period > Period.of(local_today(caller.agency_timezone)):
         raise Conflict(f"period {period} has not started yet", slug="period-not-started")
-    recalculate(uow, agency_id=caller.agency_id, period=period)
-    uow.execute(
-        """
-        INSERT INTO financial_calculations.periods (agency_id, period, status, closed_at, closed_by)
-        VALUES (:a, :p, 'closed', now(), :u)
-        ON CONFLICT (agency_id, period) DO UPDATE SET status = 'closed', closed_at = now(), closed_by = :u
-        """,
-        {"a": caller.agency_id, "p": str(period), "u": caller.user_id},
-    )
+    period_recalculate(uow=uow, agency_id=caller.agency_id, period=period)
+    queries.mark_period_closed(uow, caller.agency_id, period, closed_by=caller.user_id)
     uow.emit("financial_period.closed", agency_id=caller.agency_id, subject=str(period),
              data={"agency_id": str(caller.agency_id), "period": str(period)})
     # After the close commits, every earnings document of the period says so (a newer version than the
     # final calculation's, which wrote `open` just before).
     earnings.publish_period(uow, agency_id=caller.agency_id, period=period)
-    return {"period": str(period), "status": "closed"}
+    return PeriodClosedReply(period=str(period), status="closed")
 
 
-def profit_get(*, uow: UnitOfWork, caller: Caller, period: Period) -> dict[str, Any]:
-    row = uow.execute(
-        "SELECT * FROM financial_calculations.period_results WHERE agency_id = :a AND period = :p",
-        {"a": caller.agency_id, "p": str(period)},
-    ).one_or_none()
+def profit_get(*, uow: UnitOfWork, caller: Caller, period: Period) -> Totals:
+    """The period's stored totals (zeros before its first calculation) and its status."""
+    row = queries.period_figures(uow, caller.agency_id, period)
     status = queries.period_status(uow, caller.agency_id, period)
     if row is None:
-        zero = "0.00"
-        return {"period": str(period), "gross_income": zero, "platform_fees": zero, "net_income": zero,
-                "employee_payouts": zero, "model_payouts": zero, "expenses": zero, "agency_profit": zero,
-                "status": status, "calculated_at": None}
-    return {"period": str(period), "gross_income": row.gross_income, "platform_fees": row.platform_fees,
-            "net_income": row.net_income, "employee_payouts": row.employee_payouts,
-            "model_payouts": row.model_payouts, "expenses": row.expenses, "agency_profit": row.agency_profit,
-            "status": status, "calculated_at": row.calculated_at}
+        return Totals(period=str(period), status=status, calculated_at=None, **dict.fromkeys(FIGURES, ZERO))
+    return Totals(period=str(period), status=status, **row._mapping)
 
 
 def payouts_list(*, uow: UnitOfWork, caller: Caller, query: PayoutsQuery) -> PayoutsPage:
@@ -156,11 +140,11 @@ def payouts_list(*, uow: UnitOfWork, caller: Caller, query: PayoutsQuery) -> Pay
     rows = queries.payout_summaries_page(uow, agency_id=caller.agency_id, period=query.period, scope=scope,
                                          params=params, user_id=query.user_id, after=after, limit=query.limit + 1)
     status = queries.period_status(uow, caller.agency_id, query.period)
-    lines: dict[uuid.UUID, list[dict[str, Any]]] = {r.user_id: [] for r in rows[: query.limit]}
+    lines: dict[uuid.UUID, list[PayoutLine]] = {r.user_id: [] for r in rows[: query.limit]}
     for line in queries.payout_lines_of(uow, agency_id=caller.agency_id, period=query.period, user_ids=list(lines)):
-        lines[line.user_id].append({k: v for k, v in line._mapping.items() if k != "user_id"})
-    items = [{"user_id": r.user_id, "display_name": r.display_name, "period": str(query.period),
-              "lines": lines.get(r.user_id, []), "total": r.total, "status": status} for r in rows]
+        lines[line.user_id].append(PayoutLine.model_validate(line, from_attributes=True))
+    items = [UserPayout(user_id=r.user_id, display_name=r.display_name, period=str(query.period),
+                        lines=lines.get(r.user_id, []), total=r.total, status=status) for r in rows]
     sort_name = {r.user_id: r.sort_name for r in rows}
     return page_of(items, limit=query.limit, item=UserPayout, page=PayoutsPage,
                    key=lambda i: (sort_name[i.user_id], i.user_id))

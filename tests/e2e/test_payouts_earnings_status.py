@@ -23,7 +23,7 @@ def golden(client):
     firestore.reset_client()
     ids = seed_golden()
     with unit_of_work() as uow:
-        service.recalculate(uow, agency_id=ids["agency"], period=NOV)
+        service.period_recalculate(uow=uow, agency_id=ids["agency"], period=NOV)
     yield ids
     firestore.reset_client()
 
@@ -56,7 +56,7 @@ def test_closing_again_rewrites_a_lost_document_and_changes_no_figure(client, go
     close(client, golden)  # 200 again: the period is closed, and its documents say so
     assert (doc(golden, "C1")["status"], doc(golden, "C1")["total"]) == ("closed", "1400.00")
     with unit_of_work() as uow:  # a late event for a closed period recalculates nothing, writes nothing
-        assert service.recalculate(uow, agency_id=golden["agency"], period=NOV) is None
+        assert service.period_recalculate(uow=uow, agency_id=golden["agency"], period=NOV) is None
     assert doc(golden, "C2")["status"] == "closed"
 
 
@@ -72,7 +72,7 @@ def test_a_user_whose_lines_went_away_is_closed_at_zero_too(client, golden):
     with engine().begin() as c:  # C3's only line was the fixed salary
         c.execute(text("DELETE FROM user_service.user_financial_settings WHERE user_id = :u"), {"u": golden["C3"]})
     with unit_of_work() as uow:
-        service.recalculate(uow, agency_id=golden["agency"], period=NOV)
+        service.period_recalculate(uow=uow, agency_id=golden["agency"], period=NOV)
     assert (doc(golden, "C3")["status"], doc(golden, "C3")["total"], doc(golden, "C3")["lines"]) == \
         ("open", "0.00", [])
     close(client, golden)

@@ -192,7 +192,7 @@ def test_a_burst_delivered_twice_and_out_of_order_ends_as_a_fresh_calculation(cl
     after_events = snapshot()
     agency = uuid.UUID(_ok(client.get("/api/me/", headers=heads["owner"]))["agency_id"])
     with unit_of_work() as uow:
-        fresh = service.recalculate(uow, agency_id=agency, period=Period(2026, 11))
+        fresh = service.period_recalculate(uow=uow, agency_id=agency, period=Period(2026, 11))
     assert snapshot() == after_events
     with engine().connect() as c:
         net = c.execute(text("SELECT sum(net_amount) FROM income_service.income_records WHERE agency_id = :a"),

@@ -33,7 +33,7 @@ def golden(client, tmp_path, monkeypatch):
         c.execute(text("UPDATE user_service.users SET display_name = :n WHERE id = :u"), {"n": NAME, "u": ids["C2"]})
         c.execute(text("UPDATE user_service.models SET name = '小红' WHERE id = :m"), {"m": ids["A"]})
     with unit_of_work() as uow:
-        service.recalculate(uow, agency_id=ids["agency"], period=NOV)
+        service.period_recalculate(uow=uow, agency_id=ids["agency"], period=NOV)
     yield ids
     monkeypatch.undo()
     reset_settings()

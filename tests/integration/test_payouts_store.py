@@ -69,7 +69,7 @@ def seed_golden() -> dict[str, uuid.UUID]:
 def test_golden_period_is_stored_with_a_balanced_ledger(db):
     ids = seed_golden()
     with unit_of_work() as uow:
-        result = service.recalculate(uow, agency_id=ids["agency"], period=NOV)
+        result = service.period_recalculate(uow=uow, agency_id=ids["agency"], period=NOV)
     assert result.agency_profit == D("1086.87")
     (row,) = _sql("SELECT net_income, employee_payouts, model_payouts, expenses, agency_profit "
                   "FROM financial_calculations.period_results WHERE agency_id = :a", {"a": ids["agency"]})
@@ -91,11 +91,11 @@ def test_golden_period_is_stored_with_a_balanced_ledger(db):
 def test_recalculating_twice_changes_nothing_and_reports_no_changed_users(db):
     ids = seed_golden()
     with unit_of_work() as uow:
-        service.recalculate(uow, agency_id=ids["agency"], period=NOV)
+        service.period_recalculate(uow=uow, agency_id=ids["agency"], period=NOV)
     first = _sql("SELECT user_id, kind, model_id, basis, rate, amount FROM financial_calculations.payout_lines "
                  "ORDER BY 1, 2, 3, 4")
     with unit_of_work() as uow:
-        service.recalculate(uow, agency_id=ids["agency"], period=NOV)
+        service.period_recalculate(uow=uow, agency_id=ids["agency"], period=NOV)
     assert _sql("SELECT user_id, kind, model_id, basis, rate, amount FROM financial_calculations.payout_lines "
                 "ORDER BY 1, 2, 3, 4") == first
     assert _sql("SELECT count(*) FROM financial_calculations.ledger_postings")[0][0] == 1
@@ -107,7 +107,7 @@ def test_recalculating_twice_changes_nothing_and_reports_no_changed_users(db):
 def test_an_unbalanced_posting_is_refused_by_the_database(db):
     ids = seed_golden()
     with unit_of_work() as uow:
-        service.recalculate(uow, agency_id=ids["agency"], period=NOV)
+        service.period_recalculate(uow=uow, agency_id=ids["agency"], period=NOV)
     with pytest.raises(Exception, match="does not balance"):
         with engine().begin() as c:
             posting = c.execute(text("SELECT id FROM financial_calculations.ledger_postings")).scalar()
@@ -126,7 +126,7 @@ def test_concurrent_recalculations_serialize_and_the_last_sees_everything(db):
         try:
             barrier.wait()
             with unit_of_work() as uow:
-                service.recalculate(uow, agency_id=ids["agency"], period=NOV)
+                service.period_recalculate(uow=uow, agency_id=ids["agency"], period=NOV)
         except Exception as exc:  # a deadlock or a duplicate key would land here
             errors.append(exc)
 
@@ -143,7 +143,7 @@ def test_concurrent_recalculations_serialize_and_the_last_sees_everything(db):
         t.join()
     assert errors == []
     with unit_of_work() as uow:  # what an event for the new expense triggers afterwards
-        service.recalculate(uow, agency_id=ids["agency"], period=NOV)
+        service.period_recalculate(uow=uow, agency_id=ids["agency"], period=NOV)
     (row,) = _sql("SELECT expenses, agency_profit FROM financial_calculations.period_results")
     assert tuple(row) == (D("1586.87"), D("1000.00"))
     assert _sql("SELECT count(*) FROM financial_calculations.ledger_postings")[0][0] == 1
@@ -154,7 +154,7 @@ def test_closed_period_is_never_recalculated(db):
     _sql("INSERT INTO financial_calculations.periods (agency_id, period, status, closed_at) "
          "VALUES (:a, '2026-11', 'closed', now())", {"a": ids["agency"]})
     with unit_of_work() as uow:
-        assert service.recalculate(uow, agency_id=ids["agency"], period=NOV) is None
+        assert service.period_recalculate(uow=uow, agency_id=ids["agency"], period=NOV) is None
     assert _sql("SELECT count(*) FROM financial_calculations.period_results")[0][0] == 0
 
 
