@@ -101,3 +101,172 @@ def test_kill_9_mid_burst_then_restart_every_committed_sale_reaches_payouts_and_
     finally:
         served.stop()
         db.drop()
+
+
+# --- a handler failing N times, then succeeding ---------------------------------------------------------------------
+
+FLAKY = "test.flaky"
+
+
+@pytest.fixture
+def flaky_service(platform, db):
+    """A test-only subscriber on test.flaky whose effect is additive (one row per run that commits); the test
+    seam `fail_first` makes its first N deliveries raise *after* writing, inside the handler's transaction."""
+    from sqlalchemy import text
+
+    from shared_lib import registry
+    from shared_lib.db import engine
+    from shared_lib.registry import Service
+
+    with engine().begin() as c:
+        c.execute(text("CREATE TABLE IF NOT EXISTS eventing.test_flaky_effects "
+                       "(id serial PRIMARY KEY, event_id uuid NOT NULL, attempt int NOT NULL)"))
+        c.execute(text("TRUNCATE eventing.test_flaky_effects"))
+    state = {"fail_first": 0, "calls": 0}
+    svc = Service("testflaky")
+    svc.publishes(FLAKY)
+
+    @svc.on_event(FLAKY, name="flaky_effect")
+    def flaky_effect(uow, event):
+        state["calls"] += 1
+        uow.execute("INSERT INTO eventing.test_flaky_effects (event_id, attempt) VALUES (:e, :n)",
+                    {"e": str(event.event_id), "n": state["calls"]})
+        if state["calls"] <= state["fail_first"]:
+            raise RuntimeError(f"injected failure {state['calls']} of {state['fail_first']}")
+
+    platform.bus.setup()
+    yield state
+    registry.REGISTRY.pop("flaky_effect", None)
+    registry.PUBLISHED.pop(FLAKY, None)
+    platform.bus.setup()
+
+
+def test_a_handler_failing_n_times_then_succeeding_has_exactly_one_effect(platform, flaky_service):
+    from sqlalchemy import text
+
+    from emulator.bus import Subscription
+    from shared_lib import registry
+    from shared_lib.db import engine, unit_of_work
+
+    assert os.environ.get("PUBSUB_EMULATOR_HOST"), "this drill runs through the Pub/Sub fake"
+    max_attempts = platform.bus.max_attempts
+    failures = max_attempts - 1  # the most a delivery may fail and still not be dead-lettered
+    flaky_service["fail_first"] = failures
+    dead_letters = registry.dead_letter_topic(FLAKY)
+    inspector = Subscription(name=f"inspect-{uuid.uuid4().hex[:8]}", topic=dead_letters, function="-")
+    platform.bus.transport.ensure([dead_letters], [inspector])
+    dead_before = len(platform.bus.dead_lettered)
+    with unit_of_work() as uow:
+        event = uow.emit(FLAKY, agency_id=None, subject="s", data={})
+    assert platform.drain(60)
+    assert flaky_service["calls"] == failures + 1  # every failed delivery came back, then one succeeded
+    with engine().connect() as c:
+        effects = c.execute(text("SELECT event_id, attempt FROM eventing.test_flaky_effects")).all()
+        inbox = c.execute(text("SELECT count(*) FROM eventing.inbox WHERE consumer = 'flaky_effect' "
+                               "AND event_id = :e"), {"e": str(event.event_id)}).scalar()
+        published = c.execute(text("SELECT published_at IS NOT NULL FROM eventing.outbox WHERE event_id = :e"),
+                              {"e": event.event_id}).scalar()
+    # The failed attempts' writes rolled back with their inbox claims: one row, the last attempt's, one claim.
+    assert [(str(e), n) for e, n in effects] == [(str(event.event_id), failures + 1)]
+    assert inbox == 1 and published is True
+    assert len(platform.bus.dead_lettered) == dead_before
+    assert platform.bus.transport.pull(inspector, 10) == []
+
+    # A redelivery of the same event afterwards (Pub/Sub is at-least-once) changes nothing.
+    with engine().connect() as c:
+        payload = c.execute(text("SELECT payload::text FROM eventing.outbox WHERE event_id = :e"),
+                            {"e": event.event_id}).scalar()
+    platform.bus.publish_raw(FLAKY, payload.encode(), {"event_id": str(event.event_id)})
+    assert platform.drain(30)
+    with engine().connect() as c:
+        assert c.execute(text("SELECT count(*) FROM eventing.test_flaky_effects")).scalar() == 1
+    assert flaky_service["calls"] == failures + 1  # the inbox skipped it before the handler ran
+
+
+# --- a poisoned connection never serves another request -------------------------------------------------------------
+
+
+@pytest.fixture
+def one_connection_pool(platform, db, monkeypatch):
+    """The instance's pool cut to a single connection, so a poisoned one would serve the very next request."""
+    from shared_lib.config import reset_settings
+    from shared_lib.db import dispose_engine
+
+    platform.bus.drain(30)
+    monkeypatch.setenv("DB_POOL_SIZE", "1")
+    monkeypatch.setenv("DB_MAX_OVERFLOW", "0")
+    reset_settings()
+    dispose_engine()
+    yield
+    platform.bus.drain(30)
+    monkeypatch.undo()
+    reset_settings()
+    dispose_engine()
+
+
+def _terminate_when_sleeping(database: str, deadline: float) -> int:
+    """pg_terminate_backend, from an admin connection, of the backend running the poisoned request's pg_sleep."""
+    from tests.fault_drills import admin_sql
+
+    while time.monotonic() < deadline:
+        rows = admin_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                         "AND query LIKE 'SELECT pg_sleep%' AND pid <> pg_backend_pid()", database)
+        if rows:
+            return len(rows)
+        time.sleep(0.01)
+    return 0
+
+
+@pytest.mark.parametrize("poison", ["unencodable-parameter", "backend-terminated"])
+def test_a_poisoned_connection_never_serves_another_agencys_request(client, one_connection_pool, database_url,
+                                                                     monkeypatch, poison):
+    from datetime import datetime, timedelta, timezone
+
+    from functions.income import queries
+    from tests.conftest import bearer
+    from tests.income_factories import add_model, add_user, make_agency, set_fee
+
+    a, b = make_agency("pa"), make_agency("pb")
+    for agency in (a, b):
+        add_user(agency, "C", "chatter")
+        add_model(agency, "M", "C")
+        set_fee(agency, "20.00", datetime(2026, 1, 1).date())
+    b_ids = []
+    for i in range(3):
+        r = client.post("/api/income/register/", json={
+            "type": "tip_sale", "gross_amount": f"{100 + i}.00", "sale_date": f"2026-11-0{i + 1}",
+            "model_id": str(b.models["M"]), "chatter_id": str(b.users["C"])}, headers=b.h())
+        assert r.status_code == 201, r.get_data(as_text=True)
+        b_ids.append(r.get_json()["id"])
+    expected = list(reversed(b_ids))  # newest sale first
+
+    list_records = queries.list_records
+
+    def poisoned(uow, caller, **kw):
+        # The test seam: agency A's listing makes the driver fail in the middle of a statement.
+        if caller.agency_id == a.id:
+            if poison == "unencodable-parameter":  # pg8000 raises OverflowError encoding it, mid-protocol
+                uow.execute("SELECT CAST(:t AS timestamptz)",
+                            {"t": datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))})
+            else:  # the server kills the backend while the statement runs
+                uow.execute("SELECT pg_sleep(5)")
+        return list_records(uow, caller, **kw)
+
+    monkeypatch.setattr(queries, "list_records", poisoned)
+    database = database_url.rsplit("/", 1)[1]
+    poisoned_statuses, b_statuses = [], []
+    for _ in range(10):
+        if poison == "backend-terminated":
+            killer = threading.Thread(target=lambda: _terminate_when_sleeping(database, time.monotonic() + 10))
+            killer.start()
+            poisoned_statuses.append(client.get("/api/income/records/", headers=a.h()).status_code)
+            killer.join()
+        else:
+            poisoned_statuses.append(client.get("/api/income/records/", headers=a.h()).status_code)
+        for _ in range(20):
+            r = client.get("/api/income/records/", headers=b.h())
+            b_statuses.append(r.status_code)
+            if r.status_code == 200:
+                assert [item["id"] for item in r.get_json()["items"]] == expected
+    assert all(not 200 <= s < 300 for s in poisoned_statuses), poisoned_statuses  # no 2xx for a failed request
+    assert b_statuses == [200] * 200  # zero 500s for the other agency, on a pool of one connection
