@@ -13,7 +13,7 @@ from shared_lib.money import Money
 from shared_lib.periods import Period
 
 from . import queries
-from .calc import Result
+from .calc import Line, LineValues, Result
 from .schemas import Kind
 
 EarningsStatus = Literal["open", "closed"]
@@ -74,8 +74,7 @@ def publish_changed(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period, re
     lines: dict[str, list[EarningsLine]] = {u: [] for u in user_ids}
     for line in result.lines:
         if str(line.user_id) in lines:
-            lines[str(line.user_id)].append(EarningsLine(kind=line.kind, model_id=_s(line.model_id),
-                                                         basis=line.basis, rate=line.rate, amount=line.amount))
+            lines[str(line.user_id)].append(_line(line))
     docs = {u: (*readers.get(u, (None, None)), lines[u], totals.get(u, "0.00")) for u in user_ids}
     uow.after_commit(lambda: _write(agency_id, period, status, version, docs))
 
@@ -92,10 +91,9 @@ def publish_period(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period) -> 
     readers = queries.earnings_readers(uow, user_ids)
     version = queries.next_earnings_version(uow)
     docs = {}
-    for user_id, (total, lines) in stored.items():
-        docs[str(user_id)] = (*readers.get(str(user_id), (None, None)), [
-            EarningsLine(kind=kind, model_id=_s(model_id), basis=basis, rate=rate, amount=amount)
-            for kind, model_id, basis, rate, amount, _detail in lines], total)
+    for user_id, payout in stored.items():
+        docs[str(user_id)] = (*readers.get(str(user_id), (None, None)), [_line(l) for l in payout.lines],
+                              payout.total)
     uow.after_commit(lambda: _write(agency_id, period, status, version, docs, whole_period=True))
     return len(docs)
 
@@ -117,5 +115,7 @@ def _write(agency_id: uuid.UUID, period: Period, status: EarningsStatus, version
             status=status, updated_at=now, version=version))
 
 
-def _s(x) -> str | None:
-    return None if x is None else str(x)
+def _line(line: Line | LineValues) -> EarningsLine:
+    """A calculated or a stored payout line as the document shows it (no detail)."""
+    return EarningsLine(kind=line.kind, model_id=None if line.model_id is None else str(line.model_id),
+                        basis=line.basis, rate=line.rate, amount=line.amount)
