@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from shared_lib import registry
-from shared_lib.errors import BadRequest, NotFound
+from shared_lib.errors import ApiError, BadRequest, NotFound
 from shared_lib.http import json_response, problem_response
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +51,7 @@ def cors_origins() -> list[str]:
 
 def create_app(platform):
     from flask import Flask, Response, request, send_from_directory
+    from werkzeug.exceptions import HTTPException
 
     app = Flask("onlymanager-emulator")
     app.url_map.strict_slashes = False
@@ -134,6 +135,15 @@ def create_app(platform):
         called = platform.deliver_document(document, new, old)
         drained = platform.drain(float(request.args.get("timeout", "30")))
         return json_response(200, {"document": document, "functions": called, "drained": drained})
+
+    @app.errorhandler(HTTPException)
+    def routing_problem(exc: HTTPException):
+        # Werkzeug's own answers (its <path:> converter matches no newline: "/api/me/%0A") are HTML; the
+        # Hosting rewrites and every function answer problem+json, so the local platform does too.
+        err = NotFound(f"no function serves {request.path!r}") if exc.code == 404 else ApiError(exc.description)
+        if exc.code != 404:
+            err.status, err.slug, err.title = exc.code or 500, "http", exc.name
+        return problem_response(err)
 
     @app.route("/", defaults={"path": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
     @app.route("/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])

@@ -58,6 +58,30 @@ def _install_role_hook(engine: "Engine") -> None:
             cursor.close()
 
 
+def _server_answered(exc: BaseException) -> bool:
+    """True for an error PostgreSQL itself sent (an ErrorResponse: the driver then read on to ReadyForQuery)."""
+    from pg8000.exceptions import DatabaseError
+
+    return isinstance(exc, DatabaseError) and bool(exc.args) and isinstance(exc.args[0], dict)
+
+
+def _install_invalidation_hook(engine: "Engine") -> None:
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "handle_error")
+    def _invalidate_unless_clean(ctx) -> None:
+        # Anything but an error the server answered (an OverflowError or UnicodeEncodeError while pg8000 encodes
+        # a parameter, after part of the statement went out; a network error) may leave the connection out of
+        # protocol sync: put back in the pool it would fail the next requests of any agency. Treated as a
+        # disconnect, SQLAlchemy invalidates this one connection (not the whole pool: the others are fine).
+        if ctx.is_disconnect or _server_answered(ctx.original_exception):
+            return
+        log.warning("database connection invalidated after %s: %s",
+                    type(ctx.original_exception).__name__, ctx.original_exception)
+        ctx.is_disconnect = True
+        ctx.invalidate_pool_on_disconnect = False
+
+
 def _local_engine(url: str) -> "Engine":
     from sqlalchemy import create_engine
 
@@ -129,6 +153,7 @@ def engine() -> "Engine":
                         "no database configured: set DATABASE_URL (local) or INSTANCE_CONNECTION_NAME (Cloud SQL)"
                     )
                 _install_role_hook(_engine)
+                _install_invalidation_hook(_engine)
     return _engine
 
 

@@ -12,13 +12,14 @@ class ApiError(Exception):
     title = "Internal error"
 
     def __init__(self, detail: str | None = None, *, errors: Iterable[dict[str, Any]] = (), slug: str | None = None,
-                 headers: dict[str, str] | None = None):
+                 headers: dict[str, str] | None = None, extensions: dict[str, Any] | None = None):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.errors = list(errors)
         if slug:
             self.slug = slug
         self.headers = headers or {}
+        self.extensions = extensions or {}  # RFC 9457 extension members, e.g. health's "database"
 
     def problem(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -29,7 +30,7 @@ class ApiError(Exception):
         }
         if self.errors:
             body["errors"] = self.errors
-        return body
+        return {**self.extensions, **body}
 
 
 class BadRequest(ApiError):
@@ -70,6 +71,17 @@ class UnsupportedMediaType(ApiError):
 
 class IdempotencyMismatch(ApiError):
     status, slug, title = 422, "idempotency-key-reused", "Idempotency key reused with another body"
+
+
+class ServiceUnavailable(ApiError):
+    """A dependency (the database) is unreachable: nothing was done, the same request may be sent again."""
+
+    status, slug, title = 503, "unavailable", "Service unavailable"
+    RETRY_AFTER_SECONDS = 5
+
+    def __init__(self, detail: str | None = None, **kwargs: Any):
+        kwargs["headers"] = {"Retry-After": str(self.RETRY_AFTER_SECONDS), **(kwargs.get("headers") or {})}
+        super().__init__(detail, **kwargs)
 
 
 def field_error(loc: Iterable[Any], msg: str) -> dict[str, Any]:

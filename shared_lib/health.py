@@ -1,9 +1,10 @@
-"""The health answer: process up, database reachable."""
+"""The health answer: process up, database reachable (else 503 problem+json with Retry-After)."""
 from __future__ import annotations
 
 import logging
 
 from .config import settings
+from .errors import ServiceUnavailable
 from .http import Reply
 
 log = logging.getLogger(__name__)
@@ -17,10 +18,10 @@ def check() -> Reply:
     try:
         with engine().connect() as conn:
             conn.execute(text("SELECT 1"))
-        database = "ok"
     except Exception as exc:
         log.warning("health: database unavailable: %s", exc)
-        database = "unavailable"
-    ok = database == "ok"
-    return Reply({"status": "ok" if ok else "degraded", "database": database, "version": settings().version},
-                 status=200 if ok else 503)
+        # problem+json like every other 503 ("status" is the problem's: 503); "database" and "version" ride along.
+        raise ServiceUnavailable("the database is unreachable",
+                                 extensions={"database": "unavailable",
+                                             "version": settings().version}) from None
+    return Reply({"status": "ok", "database": "ok", "version": settings().version}, status=200)

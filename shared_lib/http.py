@@ -17,12 +17,14 @@ from .errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    ServiceUnavailable,
     Unauthorized,
     UnsupportedMediaType,
     field_error,
     from_validation_error,
 )
 from .rbac import Caller, Identity, Role
+from .text import BODY_TEXT_RULE, LINE_TEXT_RULE, bad_line_text, bad_strings
 from .registry import FunctionSpec, Operation
 
 log = logging.getLogger(__name__)
@@ -57,13 +59,56 @@ def handle(spec: FunctionSpec, request) -> Any:
             log.log(logging.WARNING if err.status >= 500 else logging.INFO, "%s %s answered %s: %s",
                     request.method, request.path, err.status, err.detail)
             return problem_response(err)
-        except Exception:  # a bug, never bad input: bad input is an ApiError above
+        except Exception as exc:
+            if _dependency_down(exc):
+                log.warning("%s %s answered 503: the database is unreachable: %s", request.method, request.path, exc)
+                return problem_response(ServiceUnavailable("the database is unreachable; nothing was changed, "
+                                                           "try again shortly"))
+            # A bug, never bad input: bad input is an ApiError above.
             log.exception("unhandled error in %s %s", request.method, request.path)
             return problem_response(ApiError("unexpected error; it has been logged"))
 
 
+# SQLSTATE classes PostgreSQL answers when it cannot serve right now: 08 connection exception, 53 insufficient
+# resources (too many connections), 57P01-57P03 shutting down / starting up.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P01", "57P02", "57P03")
+
+
+def _dependency_down(exc: BaseException) -> bool:
+    """True when the database could not be reached or dropped the connection: a 503 to retry, not a bug.
+
+    The one mapping for every registry function: a connect refused or timed out, a connection lost mid-request,
+    the pool's checkout timeout, the Cloud SQL connector failing to reach the instance, or a server answer that
+    says it cannot serve now."""
+    from sqlalchemy import exc as sa
+
+    if isinstance(exc, sa.TimeoutError):  # QueuePool checkout timed out: every connection is busy or hanging
+        return True
+    if isinstance(exc, sa.DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, sa.InterfaceError):
+            return True  # pg8000's InterfaceError is client side: network error, connection closed
+        detail = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+        code = detail.get("C", "") if isinstance(detail, dict) else ""
+        return code.startswith(_UNAVAILABLE_SQLSTATES)
+    if type(exc).__module__.startswith("google.cloud.sql.connector"):
+        return True  # the connector's own errors (instance unreachable, refresh failed)
+    return isinstance(exc, (ConnectionError, TimeoutError)) and _from_database(exc)
+
+
+def _from_database(exc: BaseException) -> bool:
+    """A socket error raised inside the database stack (the connector dials before pg8000 is involved)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if module.startswith(("pg8000", "sqlalchemy", "google.cloud.sql")):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def _handle(spec: FunctionSpec, request):
-    m = spec.path_regex.match(request.path)
+    # fullmatch: the pattern's "$" alone would also match before a trailing newline ("/api/users/x\n").
+    m = spec.path_regex.fullmatch(request.path)
     if m is None:
         raise NotFound(f"no route for {request.path}")
     method = request.method.upper()
@@ -166,7 +211,10 @@ def _read_body(request, op: Operation) -> bytes | None:
 def _arguments(op: Operation, request, path: dict[str, str], body_bytes: bytes | None) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     for name, raw in path.items():
-        # Ids are UUIDs; a malformed one names nothing that exists, so it answers 404 like a missing one.
+        # Ids are UUIDs; a malformed one names nothing that exists, so it answers 404 like a missing one. So does
+        # any path value with a control character: no resource has one in its name.
+        if bad_line_text(raw):
+            raise NotFound(f"{name.removesuffix('_id')} not found")
         if name.endswith("_id"):
             try:
                 kwargs[name] = uuid.UUID(raw)
@@ -183,6 +231,10 @@ def _arguments(op: Operation, request, path: dict[str, str], body_bytes: bytes |
         # No parameter is a list: a second value would otherwise be dropped without a word.
         field_error(["query", name], "given more than once")
         for name in request.args if name in _query_names(op.query) and len(request.args.getlist(name)) > 1
+    ] + [
+        field_error(["query", name], LINE_TEXT_RULE)
+        for name in request.args
+        if bad_line_text(name) or any(bad_line_text(v) for v in request.args.getlist(name))
     ]
     if op.query is not None:
         try:
@@ -191,12 +243,14 @@ def _arguments(op: Operation, request, path: dict[str, str], body_bytes: bytes |
         except ValidationError as exc:
             errors += from_validation_error(exc, "query").errors
     if op.request is not None:
-        try:
-            parsed = json.loads(body_bytes or b"null", parse_float=_no_float, parse_constant=_no_constant)
-        except ValueError as exc:
-            raise BadRequest(f"request body is not valid JSON: {exc}", errors=[field_error(["body"], "invalid JSON")])
+        parsed = _parse_json(body_bytes or b"null")
+        bad_text = bad_strings(parsed, ["body"])
         if not isinstance(parsed, dict):
             errors.append(field_error(["body"], "must be a JSON object"))
+        elif bad_text:
+            # Refused before the model sees them: one rule for every string of every request body, whatever the
+            # model (PostgreSQL would answer NUL with 22021, pg8000 cannot encode a lone surrogate).
+            errors += [field_error(loc, BODY_TEXT_RULE) for loc in bad_text]
         else:
             try:
                 kwargs["body"] = op.request.model_validate(parsed)
@@ -206,6 +260,45 @@ def _arguments(op: Operation, request, path: dict[str, str], body_bytes: bytes |
         names = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors)
         raise BadRequest(f"invalid fields: {names}", errors=errors)
     return kwargs
+
+
+# No request of ours nests more than a few levels; a 5,000-deep body would exhaust the parser's recursion.
+MAX_JSON_DEPTH = 32
+
+
+def _too_deep(data: bytes) -> bool:
+    """Objects and arrays nested deeper than MAX_JSON_DEPTH (brackets inside strings do not count); linear."""
+    if data.count(b"[") + data.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
+
+
+def _parse_json(data: bytes) -> Any:
+    if _too_deep(data):
+        raise BadRequest(f"request body is nested deeper than {MAX_JSON_DEPTH} levels",
+                         errors=[field_error(["body"], f"nested deeper than {MAX_JSON_DEPTH} levels")])
+    try:
+        return json.loads(data, parse_float=_no_float, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}",
+                         errors=[field_error(["body"], "invalid JSON")]) from None
 
 
 def _all_optional(model: type[BaseModel]) -> bool:

@@ -5,7 +5,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 from uuid import UUID
@@ -13,6 +13,8 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from .errors import invalid
+from .isodate import in_bounds
+from .text import bad_body_text
 
 # A cursor holds a few sort keys; anything much longer is not one of ours.
 _MAX_CURSOR_LENGTH = 1024
@@ -43,9 +45,8 @@ def encode_cursor(*values: Any) -> str:
 
 # A cursor is client input: every value it decodes to must be one PostgreSQL and the driver accept, or a crafted
 # cursor turns into a 500 (NUL in text: 22021; a year-1 timestamp at +14:00 overflows while pg8000 encodes it,
-# after part of the query was sent). Our own cursors hold row values, all far inside these bounds.
-_EARLIEST = date(1900, 1, 1)
-_LATEST = date(2999, 12, 31)
+# after part of the query was sent). Our own cursors hold row values, all far inside these bounds; dates and times
+# take the request fields' bounds (shared_lib/isodate.py).
 _INT8 = 2**63
 _MAX_DECIMAL = Decimal("1e15")  # NUMERIC(14,2) is the widest sort key
 
@@ -60,7 +61,7 @@ def _from_str(kind: Callable[[str], Any]) -> Callable[[Any], Any]:
 
 
 def _text(raw: Any) -> str:
-    if not isinstance(raw, str) or "\x00" in raw or len(raw) > 512:
+    if not isinstance(raw, str) or bad_body_text(raw) or len(raw) > 512:
         raise ValueError
     return raw
 
@@ -80,7 +81,7 @@ def _decimal(raw: Any) -> Decimal:
 
 def _date(raw: Any) -> date:
     value = _from_str(date.fromisoformat)(raw)
-    if not _EARLIEST <= value <= _LATEST:
+    if not in_bounds(value):
         raise ValueError
     return value
 
@@ -88,8 +89,7 @@ def _date(raw: Any) -> date:
 def _datetime(raw: Any) -> datetime:
     value = _from_str(datetime.fromisoformat)(raw)
     # Checked in UTC too: an offset can carry a date inside the window outside it (0001-01-01T00:00+14:00).
-    utc = value.astimezone(timezone.utc) if value.tzinfo is not None else value
-    if not _EARLIEST <= value.date() <= _LATEST or not _EARLIEST <= utc.date() <= _LATEST:
+    if not in_bounds(value):
         raise ValueError
     return value
 

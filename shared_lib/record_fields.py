@@ -1,4 +1,4 @@
-"""Request fields shared by income and expenses: amounts up to 1,000,000.00, dates from 2000, page queries."""
+"""Request fields shared by every service: amounts up to 1,000,000.00, dates from 2000, page queries."""
 from __future__ import annotations
 
 from datetime import date
@@ -9,10 +9,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 from pydantic_core import PydanticCustomError
 
 from .isodate import EARLIEST, IsoDate
-from .money import PositiveMoney
+from .money import NonNegativeMoney, PositiveMoney
 
-# The rules give this ceiling for one income record; expenses and recurring amounts share it, because a larger
-# single amount is a typo far more often than a fact.
+# The rules give this ceiling for one income record; expenses, recurring amounts, a fixed salary and the
+# time-tracking fees share it, because a larger single amount is a typo far more often than a fact. It is also
+# what keeps every sum the calculation forms inside its NUMERIC(14,2) column (docs/DESIGN.md "Input bounds"): a
+# fixed salary of 999,999,999,999.99 was accepted and then overflowed the period's totals.
 MAX_AMOUNT = Decimal("1000000.00")
 
 
@@ -37,6 +39,7 @@ def not_before(v: date | None, info: ValidationInfo, earlier: str) -> date | Non
 
 
 Amount = Annotated[PositiveMoney, AfterValidator(_at_most_limit)]
+NonNegativeAmount = Annotated[NonNegativeMoney, AfterValidator(_at_most_limit)]
 NotAncientDate = Annotated[IsoDate, AfterValidator(_not_ancient)]
 
 

@@ -5,9 +5,9 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
-from shared_lib.isodate import IsoDate
+from shared_lib.isodate import IsoDate, IsoDateTime
 from shared_lib.money import Money
 
 Granularity = Literal["daily", "weekly", "monthly"]
@@ -109,7 +109,7 @@ class SubscriberCountCreate(BaseModel):
 
     model_id: uuid.UUID
     subscriber_count: StrictInt = Field(ge=0, le=MAX_SUBSCRIBERS)
-    observed_at: AwareDatetime = Field(description="RFC 3339 with an offset; not in the future")
+    observed_at: IsoDateTime = Field(description="RFC 3339 with an offset; not in the future")
 
 
 class SubscriberCount(BaseModel):
@@ -160,7 +160,7 @@ class ScraperMessage(BaseModel):
     agency_id: uuid.UUID
     model_id: uuid.UUID
     subscriber_count: StrictInt = Field(ge=0, le=MAX_SUBSCRIBERS)
-    observed_at: AwareDatetime
+    observed_at: IsoDateTime
 
 
 class SubscriberCountUpdated(BaseModel):

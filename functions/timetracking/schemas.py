@@ -5,12 +5,12 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from shared_lib.isodate import IsoDate  # "YYYY-MM-DD" text only: plain date would take 1699920000
-from shared_lib.money import Money, NonNegativeMoney
+from shared_lib.isodate import IsoDate, IsoDateTime  # ISO text only, bounded: plain date would take 1699920000
+from shared_lib.money import Money
 from shared_lib.record_fields import PageQuery as Page
-from shared_lib.record_fields import Strict
+from shared_lib.record_fields import NonNegativeAmount, Strict
 
 
 class RangeQuery(Page):
@@ -24,8 +24,8 @@ class RangeQuery(Page):
 
 class ShiftCreate(Strict):
     user_id: uuid.UUID
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime = Field(description="after starts_at, at most 24 h later")
+    starts_at: IsoDateTime
+    ends_at: IsoDateTime = Field(description="after starts_at, at most 24 h later")
 
 
 class Shift(BaseModel):
@@ -51,12 +51,12 @@ class ShiftPage(BaseModel):
 
 class ClockCommand(Strict):
     user_id: uuid.UUID | None = Field(None, description="Owner/Manager: whose time to record; default yourself")
-    at: AwareDatetime | None = Field(None, description="Owner/Manager corrections only; default the server time")
+    at: IsoDateTime | None = Field(None, description="Owner/Manager corrections only; default the server time")
 
 
 class EntryCorrection(Strict):
-    checked_in_at: AwareDatetime | None = None
-    checked_out_at: AwareDatetime | None = None
+    checked_in_at: IsoDateTime | None = None
+    checked_out_at: IsoDateTime | None = None
 
 
 class Entry(BaseModel):
@@ -111,8 +111,8 @@ class SettingsPut(Strict):
     grace_minutes: int = Field(ge=0, le=120)
     late_event_threshold_minutes: int = Field(ge=0, le=1440)
     max_shift_hours: int = Field(ge=1, le=48)
-    fee_per_late_minute: NonNegativeMoney
-    fee_per_missed_shift: NonNegativeMoney
+    fee_per_late_minute: NonNegativeAmount
+    fee_per_missed_shift: NonNegativeAmount
     effective_from: IsoDate | None = Field(None, description="local date; default today")
 
 
@@ -156,4 +156,4 @@ class TimeEventDocument(BaseModel):
     uid: str = Field(min_length=1, max_length=128)  # the writer's Firebase uid (firestore.rules: == request.auth.uid)
     user_id: uuid.UUID
     kind: Literal["check_in", "check_out"]
-    at: AwareDatetime
+    at: IsoDateTime

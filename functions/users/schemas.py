@@ -12,7 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from shared_lib.isodate import IsoDate
 from shared_lib.money import NonNegativeMoney, Rate
-from shared_lib.record_fields import Strict
+from shared_lib.record_fields import NonNegativeAmount, Strict
 
 from .currencies import CURRENCIES
 
@@ -268,7 +268,7 @@ class SettingsOnQuery(Query):
 class FinancialSettingsPut(Strict):
     compensation_type: CompensationType
     commission_rate: Rate
-    fixed_salary: NonNegativeMoney
+    fixed_salary: NonNegativeAmount = Field(description="per month; at most 1000000.00")
     manager_tick_rate: Rate
     effective_from: EffectiveDate
 
