@@ -36,11 +36,12 @@ def lock_user(uow: UnitOfWork, user_id: uuid.UUID) -> None:
 
 
 def member(uow: UnitOfWork, agency_id: uuid.UUID, user_id: uuid.UUID):
-    """The user, if they belong to the agency (with the agency's time zone)."""
+    """The user, if they belong to the agency (with the agency's time zone and their manager's Firebase uid)."""
     return uow.execute(
         """
-        SELECT u.id, u.role, u.active, u.manager_id, u.firebase_uid, a.timezone
+        SELECT u.id, u.role, u.active, u.manager_id, u.firebase_uid, m.firebase_uid AS manager_uid, a.timezone
         FROM user_service.users u JOIN user_service.agencies a ON a.id = u.agency_id
+        LEFT JOIN user_service.users m ON m.id = u.manager_id
         WHERE u.id = :u AND u.agency_id = :a
         """,
         {"u": user_id, "a": agency_id},
@@ -381,13 +382,16 @@ def apply_auto_close(uow: UnitOfWork, *, now: datetime, closes: list[tuple[uuid.
 
 
 def expire_time_events(uow: UnitOfWork, *, received_before: datetime) -> list[Any]:
-    """Reject documents pending for too long; returns them (agency_id, event_id, last_error) for the write-back."""
+    """Reject documents pending for too long; returns them (agency_id, event_id, last_error, and the user's
+    manager's Firebase uid) for the write-back."""
     return uow.execute(
         f"""
         UPDATE {S}.time_events SET status = 'rejected', last_error = coalesce(last_error || '; ', '') ||
                'expired: could not be applied within 24 hours'
          WHERE status = 'pending' AND received_at < :before
-        RETURNING agency_id, event_id, last_error
+        RETURNING agency_id, event_id, last_error,
+                  (SELECT m.firebase_uid FROM user_service.users u JOIN user_service.users m ON m.id = u.manager_id
+                    WHERE u.id = time_events.user_id) AS manager_uid
         """,
         {"before": received_before},
     ).all()

@@ -37,6 +37,9 @@ class TimeEventOutcome(BaseModel):
     detail: str | None = Field(description="the reason in words, for people")
     entry_id: str | None = Field(description="the time entry it was recorded on (status recorded)")
     processed_at: datetime
+    manager_uid: str | None = Field(
+        description="the Firebase uid of the user's manager when the backend answered (null: no team, or the "
+                    "document is not a member's own): firestore.rules let that Manager read it")
 
 
 @firestore.document_model("time_events", DOCUMENT)
@@ -54,9 +57,9 @@ class TimeEventStored(TimeEventOutcome):
 class Rejected(PermanentError):
     """A document that can never apply: acknowledged, nothing recorded, the reason written back."""
 
-    def __init__(self, event_id: str, reason: str, detail: str):
+    def __init__(self, event_id: str, reason: str, detail: str, *, manager_uid: str | None = None):
         super().__init__(f"time event {event_id}: {detail}")
-        self.reason, self.detail = reason, detail
+        self.reason, self.detail, self.manager_uid = reason, detail, manager_uid
 
 
 def path(agency_ref: str, event_id: str) -> str:
@@ -90,7 +93,7 @@ def time_event_record(*, uow: UnitOfWork, agency_ref: str, event_id: str, docume
             try:
                 firestore.update_fields(path(agency_ref, event_id), TimeEventOutcome(
                     status="rejected", reason=exc.reason, detail=exc.detail, entry_id=None,
-                    processed_at=datetime.now(UTC)))
+                    processed_at=datetime.now(UTC), manager_uid=exc.manager_uid))
             except Exception:  # like an after-commit hook: a lost answer must not turn a rejection into a retry
                 log.exception("time event %s: could not write the rejection back", event_id)
         raise
@@ -126,33 +129,39 @@ def _record(uow: UnitOfWork, *, agency_ref: str, event_id: str, document: dict[s
         # The rules only prove who wrote the document (uid); user_id must be that same person.
         raise Rejected(event_id, "not-the-writer", f"written by {doc.uid}, not by user {doc.user_id}")
     if doc.at > received_at + rules.CLOCK_SKEW:
-        raise Rejected(event_id, "future-time", f"at {doc.at.isoformat()} is in the future")
+        raise Rejected(event_id, "future-time", f"at {doc.at.isoformat()} is in the future",
+                       manager_uid=user.manager_uid)
     if doc.at < received_at - rules.CLOCK_SKEW:
         # A device offline longer than the skew, or a back-dated time: only an Owner or Manager records a past
         # time (HTTP `at`, a correction), as for a check-in over HTTP.
         raise Rejected(event_id, "past-time", f"at {doc.at.isoformat()} is more than "
                                               f"{rules.CLOCK_SKEW // rules.MINUTE} minutes before the server "
                                               f"received it ({received_at.isoformat()}); an Owner or Manager "
-                                              "can record the time")
+                                              "can record the time", manager_uid=user.manager_uid)
     queries.lock_user(uow, doc.user_id)
     if not queries.insert_time_event(uow, agency_id=agency_id, event_id=event_id, user_id=doc.user_id,
                                      kind=doc.kind, at=doc.at):
         log.info("time event %s/%s already received", agency_id, event_id)
         return {}
     outcomes: dict[str, TimeEventOutcome] = {}
-    replay_pending(uow, agency_id=agency_id, user_id=doc.user_id, outcomes=outcomes)
+    replay_pending(uow, agency_id=agency_id, user_id=doc.user_id, outcomes=outcomes, manager_uid=user.manager_uid)
     return outcomes
 
 
 def replay_pending(uow: UnitOfWork, *, agency_id: uuid.UUID, user_id: uuid.UUID,
-                   outcomes: dict[str, TimeEventOutcome] | None = None) -> int:
+                   outcomes: dict[str, TimeEventOutcome] | None = None, manager_uid: str | None = None) -> int:
     """Apply the user's pending documents in `at` order until none more applies; returns how many did.
 
     Each try runs in a savepoint: one that is refused (409/400) leaves no row and no event behind and stays
     pending with its reason. The caller holds the user's lock. `outcomes` collects each tried document's
-    latest state, for the write-back after commit.
+    latest state (naming `manager_uid`, the user's manager), for the write-back after commit.
     """
     seen = {} if outcomes is None else outcomes
+
+    def _outcome(status, reason: str | None, detail: str | None, *, entry_id: str | None = None):
+        return TimeEventOutcome(status=status, reason=reason, detail=detail, entry_id=entry_id,
+                                processed_at=datetime.now(UTC), manager_uid=manager_uid)
+
     applied, progress = 0, True
     while progress:
         progress = False
@@ -182,11 +191,6 @@ def replay_pending(uow: UnitOfWork, *, agency_id: uuid.UUID, user_id: uuid.UUID,
     return applied
 
 
-def _outcome(status, reason: str | None, detail: str | None, *, entry_id: str | None = None) -> TimeEventOutcome:
-    return TimeEventOutcome(status=status, reason=reason, detail=detail, entry_id=entry_id,
-                            processed_at=datetime.now(UTC))
-
-
 def _later_check_in(uow: UnitOfWork, user_id: uuid.UUID, at: datetime):
     """A pending check-in between the open entry's check-in and `at` (see pending_check_in_between)."""
     open_entry = queries.open_entry(uow, user_id)
@@ -204,5 +208,6 @@ def write_back_expired(uow: UnitOfWork, rows: list[Any]) -> None:
     by_agency: dict[str, dict[str, TimeEventOutcome]] = {}
     for r in rows:
         by_agency.setdefault(str(r.agency_id), {})[r.event_id] = TimeEventOutcome(
-            status="rejected", reason="expired", detail=r.last_error, entry_id=None, processed_at=now)
+            status="rejected", reason="expired", detail=r.last_error, entry_id=None, processed_at=now,
+            manager_uid=r.manager_uid)
     uow.after_commit(lambda: [write_back(agency, outcomes) for agency, outcomes in by_agency.items()])

@@ -107,7 +107,7 @@ def test_the_schemas_refuse_what_the_writers_never_write(collection, bad):
                          "total": "0.00", "status": "open", "updated_at": "2026-11-30T10:00:00+00:00", "version": 1},
             "time_events": {"uid": "x", "user_id": "u", "kind": "check_in", "at": "2026-11-30T10:00:00+00:00",
                             "status": "recorded", "reason": None, "detail": None, "entry_id": "e",
-                            "processed_at": "2026-11-30T10:00:01+00:00"},
+                            "processed_at": "2026-11-30T10:00:01+00:00", "manager_uid": None},
             "dashboards": None}[collection]
     v = validator(collection)
     if base is not None:

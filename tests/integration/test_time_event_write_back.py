@@ -141,3 +141,20 @@ def test_a_rejection_whose_answer_cannot_be_written_is_still_acknowledged(chatte
     deliver(f.firestore_event(chatter.agency_id, "late-answer", document))  # returns: acknowledged, no retry
     assert f.counts() == before
     assert "could not write the rejection back" in caplog.text and "permanent failure" in caplog.text
+
+
+def test_every_answer_names_the_users_manager_for_the_rules(chatter):
+    """firestore.rules let a Manager read a time event only once the backend names them (`manager_uid`)."""
+    owner = f.agency()
+    manager = f.user(owner, "manager")
+    member = f.user(owner, manager=manager)
+    f.shift(member, utc(9), utc(17))
+    recorded, rejected = f"in-{uuid.uuid4().hex[:6]}", f"late-{uuid.uuid4().hex[:6]}"
+    created(member, recorded, doc(member, "check_in", utc(9, 3)))
+    created(member, rejected, doc(member, "check_out", datetime.now(UTC) + timedelta(minutes=10)))
+    assert (read(member, recorded)["status"], read(member, recorded)["manager_uid"]) == ("recorded", manager.uid)
+    assert (read(member, rejected)["reason"], read(member, rejected)["manager_uid"]) == ("future-time", manager.uid)
+    # Outside a team nobody but the Owner and the writer reads it.
+    solo = f"in-{uuid.uuid4().hex[:6]}"
+    created(chatter, solo, doc(chatter, "check_in", utc(9, 1)))
+    assert (read(chatter, solo)["status"], read(chatter, solo)["manager_uid"]) == ("recorded", None)
