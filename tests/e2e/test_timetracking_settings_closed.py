@@ -31,7 +31,8 @@ def test_a_version_taking_effect_in_a_closed_period_is_409_and_writes_nothing(cl
     owner = team[0]
     close_period(_Agency(owner.agency_id), "2026-10")
     before = f.counts()
-    refused(client, "put", f"{API}/settings/", owner, 409, "period-closed", json={**BODY, "effective_from": "2026-10-15"})
+    refused(client, "put", f"{API}/settings/", owner, 409, "period-closed",
+            json={**BODY, "effective_from": "2026-10-15"})
     assert f.counts() == before and f.outbox("timetracking.settings.updated") == []
     r = _put(client, owner, "2026-11-01")   # the first day after the closed period
     assert r.status_code == 200, r.get_json()
