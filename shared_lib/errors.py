@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 PROBLEM_BASE = "https://onlymanager.app/problems/"
+# A dependency that did not answer is usually back within seconds (a Cloud SQL failover, a connector refresh).
+RETRY_AFTER_SECONDS = 5
 
 
 class ApiError(Exception):
@@ -19,6 +21,8 @@ class ApiError(Exception):
         if slug:
             self.slug = slug
         self.headers = headers or {}
+        if self.status == 503:  # every 503 (the database, Firebase Auth) says when to try again, as openapi.yaml does
+            self.headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
         self.extensions = extensions or {}  # RFC 9457 extension members, e.g. health's "database"
 
     def problem(self) -> dict[str, Any]:
@@ -77,11 +81,6 @@ class ServiceUnavailable(ApiError):
     """A dependency (the database) is unreachable: nothing was done, the same request may be sent again."""
 
     status, slug, title = 503, "unavailable", "Service unavailable"
-    RETRY_AFTER_SECONDS = 5
-
-    def __init__(self, detail: str | None = None, **kwargs: Any):
-        kwargs["headers"] = {"Retry-After": str(self.RETRY_AFTER_SECONDS), **(kwargs.get("headers") or {})}
-        super().__init__(detail, **kwargs)
 
 
 def field_error(loc: Iterable[Any], msg: str) -> dict[str, Any]:

@@ -388,3 +388,11 @@ def test_an_unreachable_database_is_503_problem_json_then_recovers(client, selle
     assert client.get("/api/income/records/", headers=seller.h()).get_json()["items"][0]["id"] == r.get_json()["id"]
     with engine().connect() as conn:  # the refused sale was never written: exactly the one after recovery
         assert conn.execute(text("SELECT count(*) FROM income_service.income_records")).scalar() == 1
+
+
+def test_every_503_says_when_to_retry():
+    from functions.users.directory import DirectoryUnavailable
+    from shared_lib.http import problem_response
+
+    r = problem_response(DirectoryUnavailable("Firebase Auth did not answer"))
+    assert (r.status_code, r.headers["Retry-After"], r.mimetype) == (503, "5", "application/problem+json")
