@@ -396,3 +396,22 @@ def test_every_503_says_when_to_retry():
 
     r = problem_response(DirectoryUnavailable("Firebase Auth did not answer"))
     assert (r.status_code, r.headers["Retry-After"], r.mimetype) == (503, "5", "application/problem+json")
+
+
+def test_the_database_refuses_amounts_over_the_ceiling_from_any_writer(seller):
+    from sqlalchemy.exc import DBAPIError
+
+    writes = [
+        ("INSERT INTO user_service.user_financial_settings (agency_id, user_id, compensation_type, fixed_salary, "
+         "effective_from) VALUES (:a, :u, 'fixed', 1000000.01, DATE '2026-11-01')"),
+        ("INSERT INTO timetracking_service.settings (agency_id, effective_from, grace_minutes, "
+         "late_event_threshold_minutes, max_shift_hours, fee_per_late_minute, fee_per_missed_shift) "
+         "VALUES (:a, DATE '2026-11-01', 5, 15, 12, 0, 1000000.01)"),
+    ]
+    for statement in writes:
+        with pytest.raises(DBAPIError) as raised:
+            with engine().begin() as conn:
+                conn.execute(text(statement), {"a": seller.id, "u": seller.users["C"]})
+        assert "23514" in str(raised.value)  # check_violation
+    assert scalar("SELECT count(*) FROM user_service.user_financial_settings") == 0
+    assert scalar("SELECT count(*) FROM timetracking_service.settings") == 0
