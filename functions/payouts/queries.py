@@ -80,10 +80,7 @@ def load_expenses(uow, agency_id: uuid.UUID, period: Period) -> Decimal:
 
 
 def load_deductions(uow, agency_id: uuid.UUID, period: Period) -> list[Deduction]:
-    """Time-tracking deductions, through the view that service publishes (absent until it is deployed)."""
-    exists = uow.execute("SELECT to_regprocedure('timetracking_service.deductions_for(uuid, text)')").scalar()
-    if exists is None:
-        return []
+    """Time-tracking deductions, through the read function that service publishes (sql/0060)."""
     rows = uow.execute(
         "SELECT user_id, kind, quantity, rate, amount FROM timetracking_service.deductions_for(:a, :p)",
         {"a": agency_id, "p": str(period)},
