@@ -6,13 +6,14 @@ import uuid
 from decimal import Decimal
 from typing import Any, Callable
 
+from shared_lib.db import UnitOfWork
 from shared_lib.periods import Period
 
 from .calc import (FIGURES, Deduction, LineValues, ModelSettings, PayoutValues, Result, Sale, UserSettings,
                    ledger_legs, normalized_lines)
 
 
-def load_sales(uow, agency_id: uuid.UUID, period: Period) -> list[Sale]:
+def load_sales(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> list[Sale]:
     """Chatting sales summed per (day, model, chatter, manager snapshot, type): settings apply by day, so the
     sums price exactly like the single sales; other income stays one row per record (each has its own split)."""
     rows = uow.execute(
@@ -35,7 +36,7 @@ def load_sales(uow, agency_id: uuid.UUID, period: Period) -> list[Sale]:
                  r.split_user_id, r.split_percent, r.split_fixed_amount) for r in rows]
 
 
-def load_user_settings(uow, agency_id: uuid.UUID, period: Period) -> dict[uuid.UUID, list[UserSettings]]:
+def load_user_settings(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> dict[uuid.UUID, list[UserSettings]]:
     rows = uow.execute(
         """
         SELECT user_id, effective_from, compensation_type, commission_rate, fixed_salary, manager_tick_rate
@@ -49,7 +50,7 @@ def load_user_settings(uow, agency_id: uuid.UUID, period: Period) -> dict[uuid.U
         r.effective_from, r.compensation_type, r.commission_rate, r.fixed_salary, r.manager_tick_rate))
 
 
-def load_model_settings(uow, agency_id: uuid.UUID, period: Period) -> dict[uuid.UUID, list[ModelSettings]]:
+def load_model_settings(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> dict[uuid.UUID, list[ModelSettings]]:
     rows = uow.execute(
         """
         SELECT model_id, effective_from, model_share_percent, split_chatting_costs
@@ -71,7 +72,7 @@ def _versions_by(rows, owner: Callable[[Any], uuid.UUID], version: Callable[[Any
     return out
 
 
-def load_expenses(uow, agency_id: uuid.UUID, period: Period) -> Decimal:
+def load_expenses(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> Decimal:
     return uow.execute(
         "SELECT coalesce(sum(amount), 0) FROM expense_service.expenses "
         "WHERE agency_id = :a AND expense_date BETWEEN :first AND :last",
@@ -79,7 +80,7 @@ def load_expenses(uow, agency_id: uuid.UUID, period: Period) -> Decimal:
     ).scalar_one()
 
 
-def load_deductions(uow, agency_id: uuid.UUID, period: Period) -> list[Deduction]:
+def load_deductions(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> list[Deduction]:
     """Time-tracking deductions, through the read function that service publishes (sql/0060)."""
     rows = uow.execute(
         "SELECT user_id, kind, quantity, rate, amount FROM timetracking_service.deductions_for(:a, :p)",
@@ -91,19 +92,19 @@ def load_deductions(uow, agency_id: uuid.UUID, period: Period) -> list[Deduction
 # --- the agency and the period --------------------------------------------------------------------------------
 
 
-def agency_timezone(uow, agency_id: uuid.UUID) -> str | None:
+def agency_timezone(uow: UnitOfWork, agency_id: uuid.UUID) -> str | None:
     """The agency's time zone (its periods are local months); None for an unknown agency."""
     return uow.execute("SELECT timezone FROM user_service.agencies WHERE id = :a", {"a": agency_id}).scalar()
 
 
-def period_status(uow, agency_id: uuid.UUID, period: Period) -> str:
+def period_status(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> str:
     return uow.execute(
         "SELECT coalesce((SELECT status FROM financial_calculations.periods WHERE agency_id = :a AND period = :p),"
         " 'open')", {"a": agency_id, "p": str(period)},
     ).scalar_one()
 
 
-def mark_period_closed(uow, agency_id: uuid.UUID, period: Period, closed_by: uuid.UUID) -> None:
+def mark_period_closed(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, closed_by: uuid.UUID) -> None:
     uow.execute(
         """
         INSERT INTO financial_calculations.periods (agency_id, period, status, closed_at, closed_by)
@@ -114,7 +115,7 @@ def mark_period_closed(uow, agency_id: uuid.UUID, period: Period, closed_by: uui
     )
 
 
-def lock_calculation(uow, agency_id: uuid.UUID, period: Period) -> None:
+def lock_calculation(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> None:
     """The period's calculation lock (transaction advisory): recalculations and earnings versions serialize on it."""
     uow.execute("SELECT pg_advisory_xact_lock(hashtext('calc:' || :a || ':' || :p))",
                 {"a": str(agency_id), "p": str(period)})
@@ -123,7 +124,7 @@ def lock_calculation(uow, agency_id: uuid.UUID, period: Period) -> None:
 # --- the stored result ---------------------------------------------------------------------------------------
 
 
-def period_figures(uow, agency_id: uuid.UUID, period: Period):
+def period_figures(uow: UnitOfWork, agency_id: uuid.UUID, period: Period):
     """The period's stored totals (FIGURES) and calculated_at; None before its first calculation."""
     return uow.execute(
         f"SELECT {', '.join(FIGURES)}, calculated_at FROM financial_calculations.period_results "
@@ -132,7 +133,7 @@ def period_figures(uow, agency_id: uuid.UUID, period: Period):
     ).one_or_none()
 
 
-def stored_payouts(uow, agency_id: uuid.UUID, period: Period) -> dict[uuid.UUID, PayoutValues]:
+def stored_payouts(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> dict[uuid.UUID, PayoutValues]:
     """Each user's stored total and lines, in the shape of calc.payouts_by_user, to tell what a recalculation
     changed."""
     rows = uow.execute(
@@ -153,7 +154,7 @@ def stored_payouts(uow, agency_id: uuid.UUID, period: Period) -> dict[uuid.UUID,
     return {u: PayoutValues(total, normalized_lines(lines)) for u, (total, lines) in out.items()}
 
 
-def next_earnings_version(uow) -> int:
+def next_earnings_version(uow: UnitOfWork) -> int:
     return uow.execute("SELECT nextval('financial_calculations.earnings_version')").scalar_one()
 
 
@@ -161,7 +162,7 @@ def _json(rows: list[dict[str, Any]]) -> str:
     return json.dumps(rows, default=str)
 
 
-def replace_result(uow, agency_id: uuid.UUID, result: Result) -> None:
+def replace_result(uow: UnitOfWork, agency_id: uuid.UUID, result: Result) -> None:
     """Replace the period's stored result (summary, lines, model payouts, ledger posting) in this transaction."""
     p = str(result.period)
     params = {"a": agency_id, "p": p}
@@ -210,7 +211,7 @@ def replace_result(uow, agency_id: uuid.UUID, result: Result) -> None:
     _post_ledger(uow, agency_id, result)
 
 
-def _post_ledger(uow, agency_id: uuid.UUID, result: Result) -> None:
+def _post_ledger(uow: UnitOfWork, agency_id: uuid.UUID, result: Result) -> None:
     """One balanced posting per calculation (the database re-checks the balance at commit)."""
     legs = [{"account": a, "party": p, "amount": x} for a, p, x in ledger_legs(result)]
     posting_id = uow.execute(
@@ -228,7 +229,7 @@ def _post_ledger(uow, agency_id: uuid.UUID, result: Result) -> None:
     )
 
 
-def earnings_readers(uow, user_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+def earnings_readers(uow: UnitOfWork, user_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
     """Each user's Firebase uid and their manager's, now (the earnings documents carry both for firestore.rules:
     the user reads their own, the manager their team's)."""
     rows = uow.execute("SELECT u.id::text AS id, u.firebase_uid, m.firebase_uid AS manager_uid "
@@ -242,7 +243,7 @@ def earnings_readers(uow, user_ids: list[str]) -> dict[str, tuple[str | None, st
 # PostgreSQL compared, never a Python re-computation of lower() that could disagree with it.
 
 
-def payout_summaries_page(uow, *, agency_id: uuid.UUID, period: Period, scope: str, params: dict[str, Any],
+def payout_summaries_page(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period, scope: str, params: dict[str, Any],
                           user_id: uuid.UUID | None, after: tuple[str, uuid.UUID] | None, limit: int) -> list:
     """The visible users' totals of the period, by (lower(display_name), user_id), from after `after`."""
     return uow.execute(
@@ -262,7 +263,7 @@ def payout_summaries_page(uow, *, agency_id: uuid.UUID, period: Period, scope: s
     ).all()
 
 
-def payout_lines_of(uow, *, agency_id: uuid.UUID, period: Period, user_ids: list[uuid.UUID]) -> list:
+def payout_lines_of(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period, user_ids: list[uuid.UUID]) -> list:
     return uow.execute(
         """
         SELECT user_id, kind, model_id, basis, rate, amount, detail
@@ -274,7 +275,7 @@ def payout_lines_of(uow, *, agency_id: uuid.UUID, period: Period, user_ids: list
     ).all()
 
 
-def model_payouts_page(uow, *, agency_id: uuid.UUID, period: Period,
+def model_payouts_page(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period,
                        after: tuple[str, uuid.UUID, Any] | None, limit: int) -> list:
     """The period's model payouts by (lower(model name), model_id, effective_from), from after `after`."""
     return uow.execute(
@@ -298,7 +299,7 @@ def model_payouts_page(uow, *, agency_id: uuid.UUID, period: Period,
 # --- statements ----------------------------------------------------------------------------------------------
 
 
-def statement_person(uow, agency_id: uuid.UUID, user_id: uuid.UUID):
+def statement_person(uow: UnitOfWork, agency_id: uuid.UUID, user_id: uuid.UUID):
     """Who a statement is for, and the agency it is from; None outside the agency."""
     return uow.execute(
         """
@@ -310,7 +311,7 @@ def statement_person(uow, agency_id: uuid.UUID, user_id: uuid.UUID):
     ).one_or_none()
 
 
-def user_total(uow, agency_id: uuid.UUID, period: Period, user_id: uuid.UUID) -> Decimal | None:
+def user_total(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, user_id: uuid.UUID) -> Decimal | None:
     return uow.execute(
         "SELECT total FROM financial_calculations.calculated_payouts_summary "
         "WHERE agency_id = :a AND period = :p AND user_id = :u",
@@ -318,12 +319,12 @@ def user_total(uow, agency_id: uuid.UUID, period: Period, user_id: uuid.UUID) ->
     ).scalar_one_or_none()
 
 
-def model_names(uow, agency_id: uuid.UUID) -> dict[uuid.UUID, str]:
+def model_names(uow: UnitOfWork, agency_id: uuid.UUID) -> dict[uuid.UUID, str]:
     return dict(uow.execute("SELECT id, name FROM user_service.models WHERE agency_id = :a",
                             {"a": agency_id}).all())
 
 
-def statement_model(uow, agency_id: uuid.UUID, model_id: uuid.UUID):
+def statement_model(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID):
     """The model (creator) a statement is for, and the agency; None outside the agency."""
     return uow.execute(
         """
@@ -335,7 +336,7 @@ def statement_model(uow, agency_id: uuid.UUID, model_id: uuid.UUID):
     ).one_or_none()
 
 
-def model_payouts_of(uow, agency_id: uuid.UUID, period: Period, model_id: uuid.UUID) -> list:
+def model_payouts_of(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, model_id: uuid.UUID) -> list:
     """One model's payout items of the period, one per settings version in effect."""
     return uow.execute(
         """
