@@ -27,6 +27,7 @@ from shared_lib import registry
 log = logging.getLogger(__name__)
 
 HANDLED_MEMORY = 100_000  # outbox event ids the memory transport remembers as handled
+OUTAGE_BACKOFF = (0.1, 2.0)  # first and longest pause of delivery while the database is unreachable (seconds)
 
 
 @dataclass
@@ -227,6 +228,7 @@ class EventBus:
         # again instead of a second delivery (bounded: older ids fall out; the inbox still dedupes those).
         self._handled: collections.OrderedDict[uuid.UUID, None] = collections.OrderedDict()
         self._owed_lock = threading.Lock()
+        self._outage_backoff = 0.0  # seconds delivery pauses while the database is unreachable (0: it is not)
 
     @property
     def marks_when_handled(self) -> bool:
@@ -343,6 +345,8 @@ class EventBus:
             with self._cv:
                 pass_began_at = self._seq
             found = 0
+            if self._outage_backoff:  # the database was down at the last failure: wait before trying again
+                self._stop.wait(self._outage_backoff)
             for sub in self.subscriptions:
                 if self._stop.is_set():
                     return
@@ -369,7 +373,7 @@ class EventBus:
             return 0
         spec = registry.REGISTRY[sub.function]
         acks, nacks, finished = [], [], []
-        for m in messages:
+        for index, m in enumerate(messages):
             key = (sub.name, m.message_id)
             try:
                 spec.entry_point(cloud_event_for(self.project, sub, m))
@@ -377,7 +381,18 @@ class EventBus:
                 finished.append(m.message_id)
                 self._attempts.pop(key, None)
                 self.delivered += 1
+                self._outage_backoff = 0.0
             except Exception as exc:
+                if self._database_down():
+                    # Not the message's fault: this and the batch's rest go back uncounted, delivery pauses.
+                    # (Pub/Sub's backoff, 10 s doubling to 600 s over 10 attempts, outlasts such an outage too;
+                    # the local bus redelivers at once and would otherwise dead-letter within milliseconds.)
+                    log.warning("%s: %s failed while the database is unreachable; retrying later: %s",
+                                sub.name, m.message_id, exc)
+                    nacks.extend(x.ack_id for x in messages[index:])
+                    self._outage_backoff = min(max(self._outage_backoff * 2, OUTAGE_BACKOFF[0]), OUTAGE_BACKOFF[1])
+                    break
+                self._outage_backoff = 0.0
                 n = self._attempts.get(key, 0) + 1
                 self._attempts[key] = n
                 if n >= self.max_attempts:
@@ -397,6 +412,20 @@ class EventBus:
         with self._cv:
             self._seq += 1  # handling is activity: what a handler published must be seen by a later pass
         return len(messages)
+
+    @staticmethod
+    def _database_down() -> bool:
+        """Asked after a handler failed: can the database be reached at all right now?"""
+        from sqlalchemy import text
+
+        from shared_lib.db import engine
+
+        try:
+            with engine().connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return False
+        except Exception:
+            return True
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Block until every message published so far (by anyone) has been handled; False on timeout."""

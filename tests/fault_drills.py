@@ -93,8 +93,9 @@ class Served:
         served.kill()
         raise AssertionError(f"the platform did not answer /api/health/ in {timeout:.0f} s:\n" + served.output())
 
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-6000:]
+    def output(self, tail: int | None = 6000) -> str:
+        text = self.log.read_text(errors="replace")
+        return text if tail is None else text[-tail:]
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -190,3 +191,61 @@ def burst(served: Served, seeded: Seeded, n: int, acknowledged: list[int], *, st
             return  # killed
         if r.status_code == 201:
             acknowledged.append(i)
+
+
+# --- a PostgreSQL of the drill's own, to stop and start -----------------------------------------------------------
+
+
+@dataclass
+class OwnPostgres:
+    """An embedded PostgreSQL (PyPI pgserver) in a mkdtemp directory: never the shared server on :5432."""
+
+    base: Path
+    url: str
+    server: object
+
+    @classmethod
+    def start(cls) -> "OwnPostgres":
+        from emulator.platform import embedded_database_url
+
+        # Not under pytest's basetemp: pgserver runs the server as its own user when we are root, and a new pytest
+        # session chmods /tmp/pytest-of-<user> back to 0700.
+        base = Path(tempfile.mkdtemp(prefix="om-drill-pg-"))
+        base.chmod(0o755)
+        url = embedded_database_url(base, cleanup_mode=None)
+        import pgserver
+
+        return cls(base, url, pgserver.get_server(base / "pg", cleanup_mode=None))
+
+    def _pg_ctl(self, *args: str) -> None:
+        from pgserver._commands import pg_ctl
+
+        pg_ctl(["-w", *args], pgdata=self.server.pgdata, user=self.server.system_user, timeout=60)
+
+    def stop(self) -> None:
+        """pg_ctl stop -m fast: every connection is cut, as in a failover or a restart for maintenance."""
+        self._pg_ctl("-m", "fast", "stop")
+
+    def start_again(self) -> None:
+        self.server.ensure_postgres_running()
+
+    def query(self, sql: str) -> list:
+        import pg8000.native
+
+        from sqlalchemy.engine import make_url
+
+        u = make_url(self.url)
+        conn = pg8000.native.Connection("postgres", unix_sock=u.query["unix_sock"], database=u.database)
+        try:
+            return conn.run(sql) or []
+        finally:
+            conn.close()
+
+    def destroy(self) -> None:
+        import shutil
+
+        try:
+            self.stop()
+        except Exception:
+            pass  # already stopped
+        shutil.rmtree(self.base, ignore_errors=True)
