@@ -249,3 +249,14 @@ class OwnPostgres:
         except Exception:
             pass  # already stopped
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def drop_pubsub_project(project: str) -> None:
+    """Delete the subscriptions and topics a drill's platform created on the shared Pub/Sub fake."""
+    from google.cloud import pubsub_v1
+
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    for sub in subscriber.list_subscriptions(request={"project": f"projects/{project}"}):
+        subscriber.delete_subscription(request={"subscription": sub.name})
+    for topic in publisher.list_topics(request={"project": f"projects/{project}"}):
+        publisher.delete_topic(request={"topic": topic.name})

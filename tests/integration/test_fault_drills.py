@@ -19,6 +19,7 @@ from tests.fault_drills import (
     Served,
     burst,
     daily_stats,
+    drop_pubsub_project,
     income_truth,
     ok,
     seed_agency,
@@ -89,7 +90,8 @@ def test_kill_9_mid_burst_then_restart_every_committed_sale_reaches_payouts_and_
         behind = committed - sum(n for n, _ in daily_stats(db).values())
         assert behind > 0, "the kill must land while events are still in flight, or the drill proves nothing"
 
-        served = Served.start(env, drop=drop)
+        killed, served = served, Served.start(env, drop=drop)
+        killed.log.unlink(missing_ok=True)
         if bus == "pstest":
             # Messages the dead process had pulled come back when their 10 s ack deadline runs out, as on Pub/Sub.
             time.sleep(max(0.0, killed_at + 11 - time.monotonic()))
@@ -102,6 +104,8 @@ def test_kill_9_mid_burst_then_restart_every_committed_sale_reaches_payouts_and_
     finally:
         served.stop()
         db.drop()
+        if "PUBSUB_PROJECT" in env:
+            drop_pubsub_project(env["PUBSUB_PROJECT"])
 
 
 # --- a handler failing N times, then succeeding ---------------------------------------------------------------------
@@ -351,6 +355,8 @@ def test_postgres_restarted_mid_run_answers_503_then_recovers_and_loses_nothing(
     finally:
         served.stop()
         pg.destroy()
+        if "PUBSUB_PROJECT" in env:
+            drop_pubsub_project(env["PUBSUB_PROJECT"])
 
 
 class _PgAdapter:
