@@ -178,9 +178,9 @@ def daily_stats(db: Database) -> dict[str, tuple[int, str]]:
 
 
 def burst(served: Served, seeded: Seeded, n: int, acknowledged: list[int], *, stop_at: float, start: int = 0,
-          step: int = 1) -> None:
+          step: int = 1, answers: list[requests.Response] | None = None) -> None:
     """POST sales start, start+step, … below n one after another until the platform stops answering;
-    acknowledged gets each one answered 201."""
+    acknowledged gets each one answered 201, answers (when given) every answer."""
     s = requests.Session()
     for i in range(start, n, step):
         if time.monotonic() > stop_at:
@@ -189,6 +189,8 @@ def burst(served: Served, seeded: Seeded, n: int, acknowledged: list[int], *, st
             r = s.post(served.url("/api/income/register/"), json=sale(seeded, i), headers=seeded.owner, timeout=10)
         except requests.RequestException:
             return  # killed
+        if answers is not None:
+            answers.append(r)
         if r.status_code == 201:
             acknowledged.append(i)
 
