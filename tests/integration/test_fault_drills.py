@@ -228,7 +228,6 @@ def test_a_poisoned_connection_never_serves_another_agencys_request(client, one_
     from datetime import datetime, timedelta, timezone
 
     from functions.income import queries
-    from tests.conftest import bearer
     from tests.income_factories import add_model, add_user, make_agency, set_fee
 
     a, b = make_agency("pa"), make_agency("pb")
