@@ -243,7 +243,7 @@ class OwnPostgres:
         finally:
             conn.close()
 
-    def destroy(self) -> None:
+    def drop(self) -> None:
         import shutil
 
         try:
@@ -251,6 +251,14 @@ class OwnPostgres:
         except Exception:
             pass  # already stopped
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def drill_database(prefix: str) -> "Database | OwnPostgres":
+    """A database of the drill's own: on the server at 127.0.0.1:5432 when one answers (as tests/conftest.py
+    chooses), else an embedded one."""
+    from tests.conftest import _port_open
+
+    return Database.create(prefix) if _port_open("127.0.0.1", 5432) else OwnPostgres.start()
 
 
 def drop_pubsub_project(project: str) -> None:

@@ -15,10 +15,10 @@ import requests
 from tests.fault_drills import (
     MONEY_FIELDS,
     PERIODS,
-    Database,
     Served,
     burst,
     daily_stats,
+    drill_database,
     drop_pubsub_project,
     income_truth,
     ok,
@@ -37,7 +37,7 @@ def _bus_env(bus: str) -> tuple[dict[str, str], tuple[str, ...]]:
     return {"PUBSUB_PROJECT": f"demo-om-drill-{uuid.uuid4().hex[:8]}"}, ()
 
 
-def _assert_payouts_and_statistics_are_the_truth(served: Served, db: Database, seeded) -> dict[str, tuple[int, str]]:
+def _assert_payouts_and_statistics_are_the_truth(served: Served, db, seeded) -> dict[str, tuple[int, str]]:
     truth = income_truth(db)
     assert daily_stats(db) == truth  # every committed sale in its day's statistics, count and net
     burst_days = {d: v for d, v in truth.items() if d.startswith(PERIODS)}
@@ -65,7 +65,7 @@ def _assert_payouts_and_statistics_are_the_truth(served: Served, db: Database, s
 @pytest.mark.parametrize("bus", ["memory", "pstest"])
 def test_kill_9_mid_burst_then_restart_every_committed_sale_reaches_payouts_and_statistics(bus):
     env, drop = _bus_env(bus)
-    db = Database.create(bus)
+    db = drill_database(bus)
     env["DATABASE_URL"] = db.url
     served = Served.start(env, drop=drop)
     try:
@@ -347,7 +347,7 @@ def test_postgres_restarted_mid_run_answers_503_then_recovers_and_loses_nothing(
 
         # Events of step 1 that were in flight when the server stopped went out after it came back.
         assert ok(requests.post(served.url("/_emulator/scheduler/outbox-relay")))["drained"] is True
-        _assert_payouts_and_statistics_are_the_truth(served, _PgAdapter(pg), seeded)
+        _assert_payouts_and_statistics_are_the_truth(served, pg, seeded)
         assert pg.query("SELECT count(*) FROM eventing.outbox WHERE published_at IS NULL") == [[0]]
         log = served.output(tail=None)
         failed_in_outage = log.count("failed while the database is unreachable")
@@ -357,13 +357,6 @@ def test_postgres_restarted_mid_run_answers_503_then_recovers_and_loses_nothing(
               f"{len(acknowledged)} committed after")
     finally:
         served.stop()
-        pg.destroy()
+        pg.drop()
         if "PUBSUB_PROJECT" in env:
             drop_pubsub_project(env["PUBSUB_PROJECT"])
-
-
-class _PgAdapter:
-    """income_truth/daily_stats read through .query."""
-
-    def __init__(self, pg):
-        self.query = pg.query
