@@ -4,8 +4,8 @@ who were created through the API. Positive and negative examples, a fixed seed (
 `random` schemathesis also draws from: the same requests every run), a bounded number per operation. Every answer must be: no 5xx, a documented status code and content type, a body that
 conforms to the documented schema, and every error application/problem+json with its status.
 
-Half of the examples of an operation with ids in its path get real ids of the agency (a model, a sale, a victim
-user), so the handlers behind the 404 are fuzzed too. Those ids never name the callers themselves, and the
+Half of the examples get real ids of the agency in their path and query (a model, a sale, a victim user), so the
+handlers behind the 404 are fuzzed too. Those ids never name the callers themselves, and the
 operations that can end a membership (DELETE/PATCH /api/users/{user_id}/) run last: a run never blinds itself
 (`test_the_callers_survive_the_run` checks it).
 """
@@ -197,11 +197,12 @@ def fuzz(world, role: str, run: Run, *, app=None, only: set[tuple[str, str]] | N
                 @given(case=op.as_strategy(generation_mode=mode))
                 def one(case):
                     seen["n"] += 1
-                    if seen["n"] % 2 == 0 and case.path_parameters:
+                    if seen["n"] % 2 == 0:
                         real = _real_ids(world, op)
-                        for name in list(case.path_parameters):
-                            if name in real:
-                                case.path_parameters[name] = real[name]
+                        for params in (case.path_parameters, case.query):
+                            for name in list(params or {}):
+                                if name in real or name == "chatter_id":
+                                    params[name] = real.get(name, real["user_id"])
                     if key in LAST and str(case.path_parameters.get("user_id")) in world["callers"]:
                         case.path_parameters["user_id"] = world["ids"]["user_id"]
                     errors.records.clear()
