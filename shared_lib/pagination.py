@@ -125,17 +125,7 @@ def decode_cursor(cursor: str, types: tuple[type, ...]) -> tuple[Any, ...]:
         raise ValueError("invalid cursor") from None
 
 
-def clamp_limit(limit: int | None, default: int = 50, maximum: int = 500) -> int:
-    """The page size: `default` when not given; ValueError outside 1..maximum."""
-    if limit is None:
-        return default
-    if not 1 <= limit <= maximum:
-        raise ValueError(f"limit must be between 1 and {maximum}")
-    return limit
-
-
 PageT = TypeVar("PageT", bound=BaseModel)
-
 
 
 def cursor_key(cursor: str | None, types: tuple[type, ...]) -> tuple[Any, ...] | None:

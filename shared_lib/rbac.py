@@ -6,8 +6,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import Forbidden, NotFound
-
 
 class Role(str, enum.Enum):
     owner = "owner"
@@ -46,15 +44,6 @@ class Caller:
     def is_owner(self) -> bool:
         return self.role is Role.owner
 
-    def require(self, roles: frozenset[Role]) -> None:
-        if self.role not in roles:
-            raise Forbidden(f"role {self.role.value} may not do this")
-
-    def same_agency(self, agency_id: Any, what: str = "resource") -> None:
-        """Another agency's data answers 404, never 403 and never data."""
-        if agency_id is None or str(agency_id) != str(self.agency_id):
-            raise NotFound(f"{what} not found")
-
 
 def user_scope(caller: Caller, column: str) -> tuple[str, dict[str, Any]]:
     """SQL predicate limiting `column` (a user id) to what the caller may see, with its parameters.
@@ -79,3 +68,9 @@ def can_see_user(uow, caller: Caller, user_id: Any) -> bool:
         {**params, "uid": user_id},
     ).first()
     return row is not None
+
+
+def model_in_agency(uow, agency_id: uuid.UUID, model_id: uuid.UUID) -> bool:
+    """Whether the model exists in the agency (the users service's table, read by the services that name models)."""
+    return uow.execute("SELECT 1 FROM user_service.models WHERE id = :m AND agency_id = :a",
+                       {"m": model_id, "a": agency_id}).first() is not None

@@ -32,11 +32,6 @@ def record_scope(caller: Caller) -> tuple[str, dict[str, Any]]:
 # --- user_service look-ups (read-only) -------------------------------------------------------------------------
 
 
-def model_in_agency(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID) -> bool:
-    return uow.execute("SELECT 1 FROM user_service.models WHERE id = :m AND agency_id = :a",
-                       {"m": model_id, "a": agency_id}).first() is not None
-
-
 def chatter_facts(uow: UnitOfWork, agency_id: uuid.UUID, user_id: uuid.UUID, model_id: uuid.UUID):
     """The user's role, active flag and manager, and whether the model is assigned to them; None if not in
     the agency."""

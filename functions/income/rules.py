@@ -7,11 +7,12 @@ from decimal import Decimal
 
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import Forbidden, NotFound, invalid
+from shared_lib.income_types import CHATTING
 from shared_lib.money import percent_of
-from shared_lib.rbac import Caller, Role
+from shared_lib.rbac import Caller, Role, model_in_agency
 
 from . import queries
-from .schemas import CHATTING, IncomeRegister
+from .schemas import IncomeRegister
 
 ZERO = Decimal("0.00")
 
@@ -41,7 +42,7 @@ def attribute(uow: UnitOfWork, *, caller: Caller, cmd: IncomeRegister, current=N
     if not cmd.chatting:
         if caller.role is Role.chatter:
             raise invalid(["body", "type"], "only an Owner or a Manager registers other income", Forbidden)
-        if cmd.model_id is not None and not queries.model_in_agency(uow, caller.agency_id, cmd.model_id):
+        if cmd.model_id is not None and not model_in_agency(uow, caller.agency_id, cmd.model_id):
             raise invalid(["body", "model_id"], "model not found", NotFound)
         return Attribution(None, None)
 
@@ -56,7 +57,7 @@ def attribute(uow: UnitOfWork, *, caller: Caller, cmd: IncomeRegister, current=N
 
     if current is not None and current.chatter_id == chatter_id and current.model_id == cmd.model_id:
         return Attribution(chatter_id, current.manager_id)
-    if not queries.model_in_agency(uow, caller.agency_id, cmd.model_id):
+    if not model_in_agency(uow, caller.agency_id, cmd.model_id):
         raise invalid(["body", "model_id"], "model not found", NotFound)
     facts = queries.chatter_facts(uow, caller.agency_id, chatter_id, cmd.model_id)
     if facts is None:

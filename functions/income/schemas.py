@@ -9,13 +9,13 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from shared_lib.income_types import CHATTING
 from shared_lib.isodate import IsoDate
 from shared_lib.money import Money, Rate
 from shared_lib.recurrence import RecurrenceFields, StoredSchedule
 from shared_lib.record_fields import Amount, DatedPageQuery, NotAncientDate, PageQuery, Strict
 
 IncomeType = Literal["message_sale", "tip_sale", "other_income"]
-CHATTING = frozenset({"message_sale", "tip_sale"})
 
 
 def _positive_rate(d: Decimal) -> Decimal:

@@ -8,11 +8,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Iterable, NamedTuple, Sequence
 
+from shared_lib.income_types import CHATTING
 from shared_lib.money import percent_of, prorate, to_cents
 from shared_lib.periods import Period, overlap_days
 
 ZERO = Decimal("0.00")
-CHATTING = ("message_sale", "tip_sale")
 # A period's totals, named as period_results stores them and the Totals reply shows them.
 FIGURES = ("gross_income", "platform_fees", "net_income", "employee_payouts", "model_payouts", "expenses",
            "agency_profit")

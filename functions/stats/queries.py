@@ -7,11 +7,10 @@ from datetime import date, datetime
 from typing import Any, Sequence
 
 from shared_lib.db import UnitOfWork
+from shared_lib.income_types import CHATTING_SQL
 from shared_lib.rbac import Caller, user_scope
 
 from .rules import Bucket
-
-CHATTING = "('message_sale', 'tip_sale')"
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ def recompute_income(uow: UnitOfWork, agency_id: uuid.UUID, *, days: Sequence[da
         SELECT r.agency_id, r.sale_date, r.chatter_id, r.model_id, r.type,
                sum(r.gross_amount), sum(r.fee_amount), sum(r.net_amount), count(*)
         FROM income_service.income_records r
-        WHERE r.agency_id = :a AND {on_sale} AND r.type IN {CHATTING}
+        WHERE r.agency_id = :a AND {on_sale} AND r.type IN {CHATTING_SQL}
         GROUP BY r.agency_id, r.sale_date, r.chatter_id, r.model_id, r.type
         """, params).rowcount
     return models, chatters
@@ -116,7 +115,8 @@ def summary(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date):
         sql = f"""
             SELECT coalesce(sum(s.gross), 0) AS gross, coalesce(sum(s.fees), 0) AS fees,
                    coalesce(sum(s.net), 0) AS net,
-                   CAST(coalesce(sum(s.sales_count) FILTER (WHERE s.type IN {CHATTING}), 0) AS bigint) AS sales_count,
+                   CAST(coalesce(sum(s.sales_count) FILTER (WHERE s.type IN {CHATTING_SQL}), 0) AS bigint)
+                       AS sales_count,
                    (SELECT coalesce(sum(e.amount), 0) FROM statistics_service.daily_expense_stats e
                     WHERE e.agency_id = :_agency AND e.day BETWEEN :f AND :t) AS expenses
             FROM statistics_service.daily_model_stats s
@@ -256,11 +256,6 @@ def afv_trend(uow: UnitOfWork, scope: Scope, buckets: Sequence[Bucket], model_id
         LEFT JOIN per_bucket pb ON pb.start_day = b.start_day
         ORDER BY b.start_day
         """, scope.bind(model=None if model_id is None else str(model_id), **_buckets(buckets))).all()
-
-
-def model_in_agency(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID) -> bool:
-    return uow.execute("SELECT 1 FROM user_service.models WHERE id = :m AND agency_id = :a",
-                       {"m": model_id, "a": agency_id}).first() is not None
 
 
 def period_profit(uow: UnitOfWork, agency_id: uuid.UUID, period: str):

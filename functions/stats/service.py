@@ -9,9 +9,9 @@ from typing import Iterable
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import NotFound, invalid
 from shared_lib.isodate import EARLIEST
-from shared_lib.pagination import cursor_key, encode_cursor
+from shared_lib.pagination import cursor_key, page_of
 from shared_lib.periods import Period, local_date_of, local_today
-from shared_lib.rbac import Caller
+from shared_lib.rbac import Caller, model_in_agency
 
 from . import dashboard, figures, queries, rules
 from .queries import Scope
@@ -67,7 +67,7 @@ def stats_income_trend(*, uow: UnitOfWork, caller: Caller, q: TrendQuery) -> Tre
 def stats_afv_trend(*, uow: UnitOfWork, caller: Caller, q: AfvTrendQuery) -> Trend:
     start, end = _range(caller, q)
     bucket_list = rules.checked_buckets(start, end, q.granularity)
-    if q.model_id is not None and not queries.model_in_agency(uow, caller.agency_id, q.model_id):
+    if q.model_id is not None and not model_in_agency(uow, caller.agency_id, q.model_id):
         raise invalid(["query", "model_id"], "model not found", NotFound)
     buckets = figures.afv_trend(uow, Scope.of(caller), bucket_list, q.model_id)
     return Trend(granularity=q.granularity, date_from=start, date_to=end, buckets=buckets)
@@ -129,12 +129,11 @@ def subscriber_count_ingest(*, uow: UnitOfWork, agency_id: uuid.UUID, model_id: 
 def subscriber_counts_list(*, uow: UnitOfWork, caller: Caller, q: SubscriberCountsQuery) -> SubscriberCountsPage:
     """The agency's observations, newest first (optionally one model's)."""
     after = cursor_key(q.cursor, (datetime, int))
-    if q.model_id is not None and not queries.model_in_agency(uow, caller.agency_id, q.model_id):
+    if q.model_id is not None and not model_in_agency(uow, caller.agency_id, q.model_id):
         raise invalid(["query", "model_id"], "model not found", NotFound)
     rows = queries.list_snapshots(uow, caller.agency_id, model_id=q.model_id, after=after, limit=q.limit + 1)
-    items = [SubscriberCount.model_validate(r, from_attributes=True) for r in rows[: q.limit]]
-    next_cursor = encode_cursor(items[-1].observed_at, items[-1].id) if len(rows) > q.limit else None
-    return SubscriberCountsPage(items=items, next_cursor=next_cursor)
+    return page_of(rows, limit=q.limit, item=SubscriberCount, page=SubscriberCountsPage,
+                   key=lambda c: (c.observed_at, c.id))
 
 
 # --- keeping the aggregates and the dashboards current -----------------------------------------------------------

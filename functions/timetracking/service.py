@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from shared_lib.closing import ensure_open
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import Conflict, Forbidden, NotFound, invalid
-from shared_lib.pagination import cursor_key, encode_cursor
+from shared_lib.pagination import cursor_key, page_of
 from shared_lib.periods import Period, local_date_of, local_today
 from shared_lib.rbac import Caller, Role, can_see_user, user_scope
 
@@ -76,19 +75,12 @@ def _range(uow: UnitOfWork, caller: Caller, q: RangeQuery, cursor_types: tuple[t
     return after, queries.local_bounds(uow, caller.agency_timezone, q.date_from, q.date_to)
 
 
-def _page(rows: list[Any], limit: int, model: type, key: str) -> dict[str, Any]:
-    items = [model.model_validate(r._mapping) for r in rows[:limit]]
-    more = len(rows) > limit
-    return {"items": items, "next_cursor": encode_cursor(getattr(rows[limit - 1], key), rows[limit - 1].id) if more
-            else None}
-
-
 def shift_list(*, uow: UnitOfWork, caller: Caller, q: RangeQuery) -> ShiftPage:
     """Shifts newest first; Owner all, Manager their team and themselves, Chatter their own."""
     after, b = _range(uow, caller, q, (datetime, uuid.UUID))
     rows = queries.shift_page(uow, agency_id=caller.agency_id, scope=user_scope(caller, "s.user_id"),
                               user_id=q.user_id, lo=b.lo, hi=b.hi, after=after, limit=q.limit + 1)
-    return ShiftPage(**_page(rows, q.limit, Shift, "starts_at"))
+    return page_of(rows, limit=q.limit, item=Shift, page=ShiftPage, key=lambda s: (s.starts_at, s.id))
 
 
 # --- check-in / check-out -------------------------------------------------------------------------------------
@@ -168,7 +160,7 @@ def entry_list(*, uow: UnitOfWork, caller: Caller, q: RangeQuery) -> EntryPage:
     after, b = _range(uow, caller, q, (datetime, uuid.UUID))
     rows = queries.entry_page(uow, agency_id=caller.agency_id, scope=user_scope(caller, "e.user_id"),
                               user_id=q.user_id, lo=b.lo, hi=b.hi, after=after, limit=q.limit + 1)
-    return EntryPage(**_page(rows, q.limit, Entry, "checked_in_at"))
+    return page_of(rows, limit=q.limit, item=Entry, page=EntryPage, key=lambda e: (e.checked_in_at, e.id))
 
 
 # --- summary --------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import NotFound, field_error
-from shared_lib.pagination import cursor_key, encode_cursor
+from shared_lib.pagination import cursor_key, page_of
 from shared_lib.rbac import Caller
 
 from . import queries
@@ -28,10 +28,10 @@ def model_list(*, uow: UnitOfWork, caller: Caller, query: ModelsQuery) -> ModelP
     after = cursor_key(query.cursor, (datetime, uuid.UUID))
     rows = queries.list_models(uow, caller, limit=query.limit + 1, after=after, active=query.active,
                                user_id=query.user_id)
-    page = rows[: query.limit]
-    assigned = queries.assigned_user_ids(uow, caller, [r.id for r in page])
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > query.limit else None
-    return ModelPage(items=[_model(r, assigned[r.id]) for r in page], next_cursor=next_cursor)
+    assigned = queries.assigned_user_ids(uow, caller, [r.id for r in rows[: query.limit]])
+    # The row beyond the page (if any) only tells page_of there is a next page: no assignments looked up for it.
+    items = [_model(r, assigned.get(r.id, [])) for r in rows]
+    return page_of(items, limit=query.limit, item=Model, page=ModelPage, key=lambda m: (m.created_at, m.id))
 
 
 def model_get(*, uow: UnitOfWork, caller: Caller, model_id: uuid.UUID) -> Model:

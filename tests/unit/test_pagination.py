@@ -7,7 +7,7 @@ from uuid import UUID
 
 import pytest
 
-from shared_lib.pagination import clamp_limit, decode_cursor, encode_cursor
+from shared_lib.pagination import decode_cursor, encode_cursor
 
 ROW_ID = UUID("0b9f6c1e-7d2a-4c3b-9e8f-1a2b3c4d5e6f")
 
@@ -98,15 +98,3 @@ def test_decode_refuses_unsupported_types_as_a_programming_error():
     with pytest.raises(TypeError):
         decode_cursor(encode_cursor(1), (float,))
 
-
-def test_clamp_limit():
-    assert clamp_limit(None) == 50
-    assert clamp_limit(None, default=5, maximum=50) == 5
-    assert clamp_limit(1) == 1
-    assert clamp_limit(500) == 500
-
-
-@pytest.mark.parametrize(("limit", "maximum"), [(0, 500), (-1, 500), (501, 500), (51, 50)])
-def test_clamp_limit_refuses_out_of_range(limit, maximum):
-    with pytest.raises(ValueError, match=f"^limit must be between 1 and {maximum}$"):
-        clamp_limit(limit, maximum=maximum)
