@@ -27,7 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 20261201
 # Examples per operation, role and generation mode (positive, negative): 12 is ~1,500 requests per role, about a
-# minute each on this 2-core machine; FUZZ_EXAMPLES=40 for a longer hunt (~10,000 requests, ~4 min).
+# minute each on this 2-core machine; FUZZ_EXAMPLES=40 for a longer hunt (~10,000 requests, 4-5 min).
 EXAMPLES_PER_MODE = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 ROLES = ("owner", "chatter")
 LAST = {("DELETE", "/api/users/{user_id}/"), ("PATCH", "/api/users/{user_id}/"),
