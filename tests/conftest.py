@@ -158,3 +158,33 @@ def bearer(uid: str, email: str | None = None, name: str | None = None) -> dict[
 @pytest.fixture
 def auth():
     return bearer
+
+
+class RegistrySandbox:
+    """The declaration tables as a test found them: shared_lib's REGISTRY, JOBS and PUBLISHED and
+    functions-framework's own registry (what @functions_framework.http/cloud_event record by name)."""
+
+    def __init__(self):
+        from functions_framework import _function_registry
+
+        from shared_lib import registry
+
+        self._tables = (registry.REGISTRY, registry.JOBS, registry.PUBLISHED, _function_registry.REGISTRY_MAP,
+                        _function_registry.INPUT_TYPE_MAP)
+        # PUBLISHED's values are sets a declaration adds to: copied, not shared.
+        self._saved = [{k: set(v) if isinstance(v, set) else v for k, v in t.items()} for t in self._tables]
+
+    def restore(self) -> None:
+        """Put every table back (idempotent): for a fixture that must rebuild something after the restore."""
+        for table, saved in zip(self._tables, self._saved):
+            table.clear()
+            table.update({k: set(v) if isinstance(v, set) else v for k, v in saved.items()})
+
+
+@pytest.fixture
+def registry_sandbox():
+    """Declare test-only functions freely: the registries are restored afterwards (functions-framework's own
+    tests reset its registry between loads the same way), so no declaration outlives its test."""
+    sandbox = RegistrySandbox()
+    yield sandbox
+    sandbox.restore()

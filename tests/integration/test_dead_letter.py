@@ -85,7 +85,8 @@ def test_pstest_stores_but_does_not_apply_a_dead_letter_policy(pubsub):
     assert _pull(subscriber, inspect, attempts=5) == []  # nothing was dead-lettered
 
 
-def test_a_message_that_keeps_failing_is_dead_lettered_after_terraforms_max_attempts(pubsub, db):
+def test_a_message_that_keeps_failing_is_dead_lettered_after_terraforms_max_attempts(pubsub, db,
+                                                                                     registry_sandbox):
     from emulator.bus import EventBus, PubSubTransport, Subscription
 
     publisher, subscriber, created = pubsub
@@ -103,39 +104,36 @@ def test_a_message_that_keeps_failing_is_dead_lettered_after_terraforms_max_atte
         deliveries.append(message.data)
         raise RuntimeError("the database is down")  # transient: raised, so retried
 
-    try:
-        bus = EventBus(PubSubTransport(PROJECT), PROJECT, max_attempts=attempts)
-        sub = Subscription(name=name, topic=topic, function=name)
-        inspector = Subscription(name=f"{dead_letters}.inspect-{uuid.uuid4().hex[:6]}", topic=dead_letters,
-                                 function="-")
-        bus.transport.ensure([topic, dead_letters], [sub, inspector])
-        created += [("topic", publisher.topic_path(PROJECT, topic)),
-                    ("topic", publisher.topic_path(PROJECT, dead_letters)),
-                    ("subscription", subscriber.subscription_path(PROJECT, sub.name)),
-                    ("subscription", subscriber.subscription_path(PROJECT, inspector.name))]
-        bus.subscriptions = [sub]
+    bus = EventBus(PubSubTransport(PROJECT), PROJECT, max_attempts=attempts)
+    sub = Subscription(name=name, topic=topic, function=name)
+    inspector = Subscription(name=f"{dead_letters}.inspect-{uuid.uuid4().hex[:6]}", topic=dead_letters,
+                             function="-")
+    bus.transport.ensure([topic, dead_letters], [sub, inspector])
+    created += [("topic", publisher.topic_path(PROJECT, topic)),
+                ("topic", publisher.topic_path(PROJECT, dead_letters)),
+                ("subscription", subscriber.subscription_path(PROJECT, sub.name)),
+                ("subscription", subscriber.subscription_path(PROJECT, inspector.name))]
+    bus.subscriptions = [sub]
 
-        bus.publish_raw(topic, b'{"income_id": "42"}', {"source": "test"})
-        for attempt in range(1, attempts + 1):
-            assert bus.transport.pull(inspector, 10) == [], f"dead-lettered early, at delivery {attempt}"
-            handled = 0
-            for _ in range(20):  # pstest hands a nacked message back after a moment
-                handled = bus._deliver_batch(sub)
-                if handled:
-                    break
-                time.sleep(0.05)
-            assert handled == 1, f"delivery {attempt} did not happen"
-            assert len(deliveries) == attempt
+    bus.publish_raw(topic, b'{"income_id": "42"}', {"source": "test"})
+    for attempt in range(1, attempts + 1):
+        assert bus.transport.pull(inspector, 10) == [], f"dead-lettered early, at delivery {attempt}"
+        handled = 0
+        for _ in range(20):  # pstest hands a nacked message back after a moment
+            handled = bus._deliver_batch(sub)
+            if handled:
+                break
+            time.sleep(0.05)
+        assert handled == 1, f"delivery {attempt} did not happen"
+        assert len(deliveries) == attempt
 
-        # Exactly `attempts` deliveries, then the message is on the dead-letter topic, acknowledged at the source.
-        assert deliveries == [b'{"income_id": "42"}'] * attempts
-        dead = _pull(subscriber, subscriber.subscription_path(PROJECT, inspector.name))
-        assert len(dead) == 1
-        assert dead[0].message.data == b'{"income_id": "42"}'
-        attrs = dict(dead[0].message.attributes)
-        assert attrs == {"source": "test", "function": name, "error": "the database is down"}
-        assert bus.dead_lettered == [(name, bus.dead_lettered[0][1])]
-        assert bus.transport.pull(sub, 10) == []  # not redelivered any more
-        assert len(deliveries) == attempts
-    finally:
-        registry.REGISTRY.pop(name, None)
+    # Exactly `attempts` deliveries, then the message is on the dead-letter topic, acknowledged at the source.
+    assert deliveries == [b'{"income_id": "42"}'] * attempts
+    dead = _pull(subscriber, subscriber.subscription_path(PROJECT, inspector.name))
+    assert len(dead) == 1
+    assert dead[0].message.data == b'{"income_id": "42"}'
+    attrs = dict(dead[0].message.attributes)
+    assert attrs == {"source": "test", "function": name, "error": "the database is down"}
+    assert bus.dead_lettered == [(name, bus.dead_lettered[0][1])]
+    assert bus.transport.pull(sub, 10) == []  # not redelivered any more
+    assert len(deliveries) == attempts

@@ -27,7 +27,7 @@ def _handled() -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def ping_service(platform, db):
+def ping_service(platform, db, registry_sandbox):
     """A test-only service with one subscriber on test.ping, removed again afterwards."""
     with engine().begin() as c:
         c.execute(text("CREATE TABLE IF NOT EXISTS eventing.test_received "
@@ -50,8 +50,7 @@ def ping_service(platform, db):
 
     platform.bus.setup()
     yield state
-    registry.REGISTRY.pop("ping_recorder", None)
-    registry.PUBLISHED.pop(TOPIC, None)
+    registry_sandbox.restore()  # first, so the bus is set up again without this subscriber
     platform.bus.setup()
 
 

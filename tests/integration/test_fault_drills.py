@@ -114,12 +114,11 @@ FLAKY = "test.flaky"
 
 
 @pytest.fixture
-def flaky_service(platform, db):
+def flaky_service(platform, db, registry_sandbox):
     """A test-only subscriber on test.flaky whose effect is additive (one row per run that commits); the test
     seam `fail_first` makes its first N deliveries raise *after* writing, inside the handler's transaction."""
     from sqlalchemy import text
 
-    from shared_lib import registry
     from shared_lib.db import engine
     from shared_lib.registry import Service
 
@@ -141,8 +140,7 @@ def flaky_service(platform, db):
 
     platform.bus.setup()
     yield state
-    registry.REGISTRY.pop("flaky_effect", None)
-    registry.PUBLISHED.pop(FLAKY, None)
+    registry_sandbox.restore()  # first, so the bus is set up again without this subscriber
     platform.bus.setup()
 
 

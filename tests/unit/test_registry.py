@@ -15,49 +15,40 @@ def test_path_regex_accepts_the_path_with_and_without_trailing_slash():
     assert rx.match("/api/models/abc/assignments/x") is None
 
 
+@pytest.mark.usefixtures("registry_sandbox")
 def test_same_function_name_in_two_services_is_refused():
     a, b = Service("svc_a"), Service("svc_b")
     a.http("dup_name_fn", "/api/dup-a/")
-    try:
-        with pytest.raises(RegistryError, match="declared by both"):
-            b.http("dup_name_fn", "/api/dup-b/")
-    finally:
-        registry.REGISTRY.pop("dup_name_fn", None)
+    with pytest.raises(RegistryError, match="declared by both"):
+        b.http("dup_name_fn", "/api/dup-b/")
 
 
+@pytest.mark.usefixtures("registry_sandbox")
 def test_one_path_one_function():
     a = Service("svc_a")
     a.http("path_one", "/api/same-path/")
-    try:
-        with pytest.raises(RegistryError, match="served by both"):
-            a.http("path_two", "/api/same-path/")
-    finally:
-        registry.REGISTRY.pop("path_one", None)
+    with pytest.raises(RegistryError, match="served by both"):
+        a.http("path_two", "/api/same-path/")
 
 
+@pytest.mark.usefixtures("registry_sandbox")
 def test_literal_paths_route_before_parameterised_ones():
     s = Service("svc_route")
     s.http("route_param", "/api/things/{thing_id}/")
     s.http("route_literal", "/api/things/special/")
-    try:
-        assert registry.route("/api/things/special")[0].name == "route_literal"
-        spec, params = registry.route("/api/things/42/")
-        assert spec.name == "route_param" and params == {"thing_id": "42"}
-    finally:
-        registry.REGISTRY.pop("route_param", None)
-        registry.REGISTRY.pop("route_literal", None)
+    assert registry.route("/api/things/special")[0].name == "route_literal"
+    spec, params = registry.route("/api/things/42/")
+    assert spec.name == "route_param" and params == {"thing_id": "42"}
 
 
+@pytest.mark.usefixtures("registry_sandbox")
 def test_handler_asking_for_an_unknown_argument_is_refused():
     s = Service("svc_args")
     fn = s.http("args_fn", "/api/args/")
-    try:
-        with pytest.raises(RegistryError, match="cannot inject"):
-            @fn.get()
-            def handler(caller, something_else):
-                return None
-    finally:
-        registry.REGISTRY.pop("args_fn", None)
+    with pytest.raises(RegistryError, match="cannot inject"):
+        @fn.get()
+        def handler(caller, something_else):
+            return None
 
 
 def test_every_service_declares_through_the_registry():
@@ -90,36 +81,31 @@ def _handler(params: tuple[str, ...]):
     return namespace["handler"]
 
 
+@pytest.mark.usefixtures("registry_sandbox")
 @pytest.mark.parametrize("kind", sorted(_EVENT_DECLARATIONS))
 def test_event_handler_taking_what_dispatch_injects_is_accepted(kind):
     declare, injected = _EVENT_DECLARATIONS[kind]
     name = "sig_ok_" + kind.replace(", ", "_")
-    try:
-        entry = declare(Service("svc_sig"), name)(_handler(injected))
-        assert registry.REGISTRY[name].entry_point is entry
-        assert registry.event_arguments(registry.REGISTRY[name]) == frozenset(injected)
-        # a handler may take fewer (the outbox relay takes only as_of)
-        declare(Service("svc_sig"), name + "_fewer")(_handler(injected[1:]))
-    finally:
-        registry.REGISTRY.pop(name, None)
-        registry.REGISTRY.pop(name + "_fewer", None)
-        registry.JOBS.pop("sig-job", None)
+    entry = declare(Service("svc_sig"), name)(_handler(injected))
+    assert registry.REGISTRY[name].entry_point is entry
+    assert registry.event_arguments(registry.REGISTRY[name]) == frozenset(injected)
+    # a handler may take fewer (the outbox relay takes only as_of)
+    declare(Service("svc_sig"), name + "_fewer")(_handler(injected[1:]))
 
 
+@pytest.mark.usefixtures("registry_sandbox")
 @pytest.mark.parametrize("kind", sorted(_EVENT_DECLARATIONS))
 def test_event_handler_asking_for_what_its_trigger_never_passes_is_refused_at_declaration(kind):
     declare, injected = _EVENT_DECLARATIONS[kind]
     not_injected = [a for a in _ALL_EVENT_ARGS if a not in injected] + ["caller"]
-    try:
-        for i, extra in enumerate(not_injected):
-            name = f"sig_bad_{i}"
-            with pytest.raises(RegistryError, match=f"cannot inject '{extra}'"):
-                declare(Service("svc_sig"), name)(_handler(("uow", extra)))
-            assert name not in registry.REGISTRY
-    finally:
-        registry.JOBS.pop("sig-job", None)
+    for i, extra in enumerate(not_injected):
+        name = f"sig_bad_{i}"
+        with pytest.raises(RegistryError, match=f"cannot inject '{extra}'"):
+            declare(Service("svc_sig"), name)(_handler(("uow", extra)))
+        assert name not in registry.REGISTRY
 
 
+@pytest.mark.usefixtures("registry_sandbox")
 def test_event_handler_with_positional_only_or_varargs_is_refused():
     s = Service("svc_sig")
     for params in (("uow", "/", "event"), ("*args",), ("**kwargs",)):
