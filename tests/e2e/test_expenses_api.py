@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from shared_lib.periods import local_today
-from tests.income_factories import (
+from tests.factories import (
     assert_nothing_written,
     close_period,
     error_locs,
@@ -134,7 +134,7 @@ def test_list_filters_by_date_and_pages(client, g):
 def test_another_agencys_expenses_are_404(client, g):
     e = record(client, g)
     s = client.post(RECURRING, json=SCHEDULE, headers=g.h()).get_json()
-    other = make_agency("other", client=client)
+    other = make_agency(prefix="other", client=client)
     sql("DELETE FROM eventing.outbox")
     problem(client.get(f"{URL}{e['id']}/", headers=other.h()), 404)
     problem(client.put(f"{URL}{e['id']}/", json=EXPENSE, headers=other.h()), 404)

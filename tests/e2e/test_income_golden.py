@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.income_factories import golden_agency, outbox
+from tests.factories import golden_agency, outbox
 
 SALES = [  # (who registers, chatter, model, type, gross) → fee, net
     ("C1", None, "A", "message_sale", "5000.00", "1000.00", "4000.00"),

@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-from tests.income_factories import (
-    add_model,
-    add_user,
+from tests.factories import (
+    make_model,
+    make_user,
     close_period,
     error_locs,
     golden_agency,
@@ -16,7 +16,7 @@ from tests.income_factories import (
     make_agency,
     outbox,
     problem,
-    set_fee,
+    set_platform_fee,
     set_manager,
     sql,
 )
@@ -117,9 +117,9 @@ def test_get_one_follows_the_same_scope(client, g):
 
 
 def test_another_agencys_records_are_404_everywhere(client, g):
-    other = make_agency("other", client=client)
-    add_user(other, "X", "chatter")
-    add_model(other, "Z", "X")
+    other = make_agency(prefix="other", client=client)
+    make_user(other, "chatter", name="X")
+    make_model(other, "Z", "X")
     rid = g.recs["c1"]["id"]
     problem(client.get(one(rid), headers=other.h()), 404)
     problem(client.put(one(rid), headers=other.h(), json={"type": "other_income", "gross_amount": "1.00",
@@ -139,7 +139,7 @@ def put_body(rec, **change):
 
 
 def test_put_recomputes_fee_and_net_and_publishes_old_and_new_dates(client, g):
-    set_fee(g, "25.00", date(2026, 11, 10))
+    set_platform_fee(g, date(2026, 11, 10), "25.00")
     rec = g.recs["c1"]
     r = client.put(one(rec["id"]), headers=g.h(),
                    json=put_body(rec, gross_amount="6000.00", sale_date="2026-11-12",

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.income_factories import (
-    add_model,
-    add_user,
+from tests.factories import (
+    make_model,
+    make_user,
     assert_nothing_written,
     error_locs,
     golden_agency,
@@ -109,9 +109,9 @@ def test_bad_schedules_are_400_naming_the_field(client, g, change, loc):
 
 
 def test_foreign_model_or_user_is_404(client, g):
-    other = make_agency("other", client=client)
-    add_user(other, "X", "manager")
-    add_model(other, "Z")
+    other = make_agency(prefix="other", client=client)
+    make_user(other, "manager", name="X")
+    make_model(other, "Z")
     r = client.post(URL, json=body(model_id=str(other.models["Z"])), headers=g.h())
     assert error_locs(r, 404) == [["body", "model_id"]]
     r = client.post(URL, json=body(assigned_to_user_id=str(other.users["X"]), split_percent="1.00"), headers=g.h())

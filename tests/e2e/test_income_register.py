@@ -6,9 +6,9 @@ from datetime import date, timedelta
 import pytest
 
 from shared_lib.periods import local_today
-from tests.income_factories import (
-    add_model,
-    add_user,
+from tests.factories import (
+    make_model,
+    make_user,
     assert_nothing_written,
     assign,
     close_period,
@@ -18,7 +18,7 @@ from tests.income_factories import (
     make_agency,
     outbox,
     problem,
-    set_fee,
+    set_platform_fee,
     set_manager,
 )
 
@@ -96,7 +96,7 @@ def test_owner_credits_only_chatters(client, g):
 
 
 def test_a_deactivated_chatter_cannot_be_credited(client, g):
-    add_user(g, "C4", "chatter", active=False)
+    make_user(g, "chatter", name="C4", active=False)
     assign(g, "A", "C4")
     r = client.post(URL, json=sale(g, chatter_id=str(g.users["C4"])), headers=g.h())
     assert problem(r, 400)["errors"] == [{"loc": ["body", "chatter_id"], "msg": "this chatter is deactivated"}]
@@ -137,7 +137,7 @@ def test_a_manager_splits_other_income_only_to_themselves_or_their_team(client, 
 
 
 def test_fee_percent_in_effect_on_the_sale_date(client, g):
-    set_fee(g, "25.00", date(2026, 11, 10))
+    set_platform_fee(g, date(2026, 11, 10), "25.00")
     before = client.post(URL, json=sale(g, gross_amount="1000.00", sale_date="2026-11-09"), headers=g.h("C1"))
     after = client.post(URL, json=sale(g, gross_amount="1000.00", sale_date="2026-11-10"), headers=g.h("C1"))
     assert [(x.get_json()["fee_percent"], x.get_json()["fee_amount"], x.get_json()["net_amount"])
@@ -145,14 +145,14 @@ def test_fee_percent_in_effect_on_the_sale_date(client, g):
 
 
 def test_the_default_fee_is_20_percent_and_rounds_half_up(client):
-    a = make_agency("plain", client=client)
-    add_user(a, "C", "chatter")
-    add_model(a, "X", "C")
+    a = make_agency(prefix="plain", client=client)
+    make_user(a, "chatter", name="C")
+    make_model(a, "X", "C")
     r = client.post(URL, headers=a.h("C"), json={"type": "tip_sale", "gross_amount": "0.10",
                                                   "sale_date": "2026-11-05", "model_id": str(a.models["X"])})
     # 0.10 × 20 % = 0.02 exactly; at 25 % 0.025 must round up, not to even:
     assert (r.get_json()["fee_amount"], r.get_json()["net_amount"]) == ("0.02", "0.08")
-    set_fee(a, "25.00", date(2026, 1, 1))
+    set_platform_fee(a, date(2026, 1, 1), "25.00")
     r = client.post(URL, headers=a.h("C"), json={"type": "tip_sale", "gross_amount": "0.10",
                                                   "sale_date": "2026-11-05", "model_id": str(a.models["X"])})
     assert (r.get_json()["fee_percent"], r.get_json()["fee_amount"], r.get_json()["net_amount"]) == \
@@ -173,9 +173,9 @@ def test_the_managers_snapshot_does_not_follow_later_team_moves(client, g):
 
 def test_future_sale_dates_are_refused_in_the_agencys_time_zone(client):
     for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago"):  # UTC+14 and UTC−11
-        a = make_agency(zone.split("/")[1].lower(), client=client, timezone=zone)
-        add_user(a, "C", "chatter")
-        add_model(a, "X", "C")
+        a = make_agency(prefix=zone.split("/")[1].lower(), client=client, timezone=zone)
+        make_user(a, "chatter", name="C")
+        make_model(a, "X", "C")
         today = local_today(zone)
         body = {"type": "message_sale", "gross_amount": "10.00", "model_id": str(a.models["X"])}
         ok = client.post(URL, json={**body, "sale_date": today.isoformat()}, headers=a.h("C"))
@@ -260,9 +260,9 @@ def test_bad_other_income_splits_are_400(client, g, split, loc, msg):
 
 
 def test_unknown_or_foreign_ids_are_404_naming_the_field(client, g):
-    other = make_agency("other", client=client)
-    add_user(other, "X", "chatter")
-    add_model(other, "Z", "X")
+    other = make_agency(prefix="other", client=client)
+    make_user(other, "chatter", name="X")
+    make_model(other, "Z", "X")
     cases = [
         (g.h("C1"), sale(g, model_id="00000000-0000-4000-8000-000000000000"), "model_id"),
         (g.h("C1"), sale(g, model_id=str(other.models["Z"])), "model_id"),

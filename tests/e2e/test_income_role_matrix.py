@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.income_factories import golden_agency, income_count, outbox, scalar, sql
+from tests.factories import golden_agency, income_count, outbox, scalar, sql
 
 OTHER_INCOME = {"type": "other_income", "gross_amount": "400.00", "sale_date": "2026-11-05"}
 SCHEDULE = {"source": "Brand deal", "amount": "400.00", "frequency": "daily", "start_date": "2026-11-01"}

@@ -14,12 +14,13 @@ from functions.income import service
 from functions.income.schemas import IncomeRegister
 from shared_lib.db import engine, unit_of_work
 from shared_lib.money import percent_of
-from tests.income_factories import caller, close_period, golden_agency, outbox, set_fee, sql
+from tests.factories import close_period, golden_agency, outbox, set_platform_fee, sql
 
 
 def register(g, who: str, **body):
     with unit_of_work() as uow:
-        return service.income_register(uow=uow, caller=caller(g, who), cmd=IncomeRegister.model_validate(body))
+        return service.income_register(uow=uow, caller=g.person(who).caller(),
+                                       cmd=IncomeRegister.model_validate(body))
 
 
 def fees() -> dict[date, tuple[Decimal, Decimal, Decimal]]:
@@ -43,7 +44,7 @@ def seeded(app, platform):
     register(g, "C1", type="message_sale", gross_amount="1000.00", sale_date="2026-11-05", model_id=str(g.models["A"]))
     register(g, "C2", type="tip_sale", gross_amount="1255.50", sale_date="2026-11-12", model_id=str(g.models["A"]))
     register(g, "owner", type="other_income", gross_amount="400.00", sale_date="2026-11-12")
-    set_fee(g, "30.00", date(2026, 11, 20))
+    set_platform_fee(g, date(2026, 11, 20), "30.00")
     register(g, "C3", type="message_sale", gross_amount="1000.00", sale_date="2026-11-21", model_id=str(g.models["B"]))
     close_period(g, "2026-10")
     platform.drain(10)
@@ -65,7 +66,7 @@ def test_seeded_records_carry_the_fee_in_effect_on_their_dates(seeded):
 
 
 def test_a_new_fee_version_recomputes_the_records_it_covers_until_the_next_version(seeded, platform):
-    set_fee(seeded, "25.00", date(2026, 11, 10))
+    set_platform_fee(seeded, date(2026, 11, 10), "25.00")
     publish_fee_change(seeded, "2026-11-10")
     assert platform.drain(10)
     # Only the 11-12 sale moves: 11-05 is before the version, 11-21 is under the 30.00 % version of 11-20,
@@ -88,7 +89,7 @@ def test_a_new_fee_version_recomputes_the_records_it_covers_until_the_next_versi
 
 def test_records_in_a_closed_period_never_change(seeded, platform):
     # A version reaching back into closed 2026-10 (the users service refuses that; the recompute holds anyway).
-    set_fee(seeded, "15.00", date(2026, 10, 1))
+    set_platform_fee(seeded, date(2026, 10, 1), "15.00")
     publish_fee_change(seeded, "2026-10-01")
     assert platform.drain(10)
     assert fees() == BEFORE
@@ -96,7 +97,7 @@ def test_records_in_a_closed_period_never_change(seeded, platform):
 
 
 def test_a_redelivered_or_repeated_fee_event_changes_nothing_more(seeded, platform):
-    set_fee(seeded, "25.00", date(2026, 11, 10))
+    set_platform_fee(seeded, date(2026, 11, 10), "25.00")
     event = publish_fee_change(seeded, "2026-11-10")
     assert platform.drain(10)
     after = fees()

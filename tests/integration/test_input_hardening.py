@@ -15,14 +15,14 @@ from sqlalchemy import text
 
 from shared_lib.config import reset_settings, settings
 from shared_lib.db import dispose_engine, engine, unit_of_work
-from tests.income_factories import (
-    add_model,
-    add_user,
+from tests.factories import (
+    make_model,
+    make_user,
     assert_nothing_written,
     make_agency,
     outbox,
     scalar,
-    set_fee,
+    set_platform_fee,
 )
 
 REGISTER = "/api/income/register/"
@@ -44,10 +44,10 @@ def _locs(r, status: int = 400) -> list[list]:
 @pytest.fixture
 def seller(client):
     """An agency with a chatter C who sells for model A (20 % OnlyFans fee)."""
-    agency = make_agency("h")
-    add_user(agency, "C", "chatter")
-    add_model(agency, "A", "C")
-    set_fee(agency, "20.00", date(2026, 1, 1))
+    agency = make_agency(prefix="h")
+    make_user(agency, "chatter", name="C")
+    make_model(agency, "A", "C")
+    set_platform_fee(agency, date(2026, 1, 1), "20.00")
     return agency
 
 
@@ -78,9 +78,9 @@ def _backend_pid() -> int:
 
 
 def test_a_poisoning_parameter_drops_the_connection_and_the_pool_serves_everyone_else(client, seller, small_pool):
-    other = make_agency("o")
-    add_user(other, "C", "chatter")
-    add_model(other, "A", "C")
+    other = make_agency(prefix="o")
+    make_user(other, "chatter", name="C")
+    make_model(other, "A", "C")
     for day in (1, 2, 3):
         assert client.post(REGISTER, json={**_sale(other), "sale_date": f"2026-11-0{day}"},
                            headers=other.h("C")).status_code == 201
@@ -257,8 +257,8 @@ def test_a_fixed_salary_over_the_limit_is_400_and_writes_nothing(client, seller)
 
 
 def test_the_largest_accepted_amounts_calculate_a_period(client, seller, platform):
-    add_user(seller, "C2", "chatter")
-    add_user(seller, "M", "manager")
+    make_user(seller, "chatter", name="C2")
+    make_user(seller, "manager", name="M")
     for person in ("C", "C2", "M"):
         r = client.put(f"/api/users/{seller.users[person]}/financial-settings/", json={
             "compensation_type": "fixed_plus_commission", "commission_rate": "100.00", "fixed_salary": "1000000.00",

@@ -18,20 +18,20 @@ from functions.income import service as income_service
 from functions.income.schemas import IncomeScheduleCreate, IncomeSchedulePatch
 from shared_lib.db import UnitOfWork, engine, unit_of_work
 from shared_lib.periods import clamp_day
-from tests.income_factories import add_user, caller, close_period, make_agency, outbox, scalar, sql
+from tests.factories import close_period, make_agency, make_user, outbox, scalar, sql
 
 
 def income_schedule(agency, **fields):
     body = {"source": "Sponsorship", "amount": "400.00", **fields}
     with unit_of_work() as uow:
-        return income_recurring.income_schedule_create(uow=uow, caller=caller(agency),
+        return income_recurring.income_schedule_create(uow=uow, caller=agency.owner.caller(),
                                                        cmd=IncomeScheduleCreate.model_validate(body))
 
 
 def expense_schedule(agency, **fields):
     body = {"source": "Software", "amount": "1200.00", **fields}
     with unit_of_work() as uow:
-        return expense_recurring.expense_schedule_create(uow=uow, caller=caller(agency),
+        return expense_recurring.expense_schedule_create(uow=uow, caller=agency.owner.caller(),
                                                          cmd=ExpenseScheduleCreate.model_validate(body))
 
 
@@ -58,7 +58,7 @@ def expense_dates() -> list[date]:
 @pytest.fixture
 def agency(db, platform):
     # With the platform running, the events these tests commit reach every subscriber as in production.
-    return make_agency("gen")
+    return make_agency(prefix="gen")
 
 
 # --- due dates -------------------------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def test_many_racing_runs_leave_each_occurrence_once(agency):
 
 
 def test_generated_income_is_other_income_with_the_schedules_split_and_one_event(agency):
-    manager = add_user(agency, "M", "manager")
+    manager = make_user(agency, "manager", name="M").id
     s = income_schedule(agency, frequency="monthly", day_of_month=15, start_date="2026-11-01",
                         split_percent="25.00", assigned_to_user_id=str(manager), notes="monthly retainer")
     assert run_income(date(2026, 11, 30)) == 1
@@ -284,7 +284,7 @@ def test_a_deleted_occurrence_is_never_generated_again(agency):
     run_income(date(2026, 11, 3))
     victim = sql("SELECT id FROM income_service.income_records WHERE sale_date = '2026-11-02'")[0][0]
     with unit_of_work() as uow:
-        income_service.income_delete(uow=uow, caller=caller(agency), income_id=victim)
+        income_service.income_delete(uow=uow, caller=agency.owner.caller(), income_id=victim)
     assert run_income(date(2026, 11, 4)) == 1
     assert income_dates() == [date(2026, 11, 1), date(2026, 11, 3), date(2026, 11, 4)]
     assert sql("SELECT income_record_id FROM income_service.recurring_income_occurrences "
@@ -297,9 +297,9 @@ def test_ending_a_schedule_stops_future_occurrences_and_keeps_past_ones(agency):
     run_income(date(2026, 11, 6))
     run_expenses(date(2026, 11, 6))
     with unit_of_work() as uow:
-        income_recurring.income_schedule_end(uow=uow, caller=caller(agency), schedule_id=s.id,
+        income_recurring.income_schedule_end(uow=uow, caller=agency.owner.caller(), schedule_id=s.id,
                                              cmd=IncomeSchedulePatch(end_date=date(2026, 11, 3)))
-        expense_recurring.expense_schedule_end(uow=uow, caller=caller(agency), schedule_id=e.id,
+        expense_recurring.expense_schedule_end(uow=uow, caller=agency.owner.caller(), schedule_id=e.id,
                                                cmd=ExpenseSchedulePatch(end_date=date(2026, 11, 8)))
     assert run_income(date(2026, 11, 20)) == 0
     assert run_expenses(date(2026, 11, 20)) == 2
@@ -312,7 +312,7 @@ def test_clearing_the_end_date_resumes_and_catches_up(agency):
     s = income_schedule(agency, frequency="weekly", day_of_week=1, start_date="2026-11-01", end_date="2026-11-02")
     run_income(date(2026, 11, 20))
     with unit_of_work() as uow:
-        income_recurring.income_schedule_end(uow=uow, caller=caller(agency), schedule_id=s.id,
+        income_recurring.income_schedule_end(uow=uow, caller=agency.owner.caller(), schedule_id=s.id,
                                              cmd=IncomeSchedulePatch(end_date=None))
     assert run_income(date(2026, 11, 20)) == 2
     assert income_dates() == [date(2026, 11, 2), date(2026, 11, 9), date(2026, 11, 16)]
