@@ -1,8 +1,12 @@
-"""The function registry: every Cloud Function is declared once here, with its trigger; artifacts are generated from it."""
+"""The function registry: every Cloud Function is declared once here, with its trigger; artifacts are generated from it.
+
+The declaration model (FunctionSpec, Operation, Job and the tables of them), the Service API a main.py declares
+with, and the questions asked of the declarations (routing, topics, describe). Turning a declaration into a
+functions-framework entry point, and checking a handler's signature against what is injected, is the adapter's
+job: shared_lib/entrypoints.py, imported on the first declaration."""
 from __future__ import annotations
 
 import importlib
-import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,7 +122,12 @@ def path_regex(path: str) -> re.Pattern[str]:
     return re.compile(f"^{pattern}/?$")
 
 
-def _register(spec: FunctionSpec) -> None:
+def path_params(path: str) -> set[str]:
+    """The {parameters} of a path."""
+    return set(_PARAM_RE.findall(path))
+
+
+def register(spec: FunctionSpec) -> None:
     if not _NAME_RE.match(spec.name):
         raise RegistryError(f"function name {spec.name!r} must be snake_case, 2-61 chars")
     existing = REGISTRY.get(spec.name)
@@ -142,11 +151,6 @@ def declare_job(job: Job) -> Job:
     return job
 
 
-def _entry(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn.__name__ = fn.__qualname__ = name
-    return fn
-
-
 class HttpFunction:
     """A path served by one Cloud Function; methods are added with .get/.post/.put/.patch/.delete."""
 
@@ -156,13 +160,11 @@ class HttpFunction:
     def _method(self, method: str, *, request=None, query=None, response=None, auth="user", roles=ANY_ROLE,
                 status=None, idempotent=False, summary="", conflicts=(), produces=()):
         def deco(handler: Callable[..., Any]) -> Callable[..., Any]:
+            from .entrypoints import http_arguments
+
             if method in self.spec.operations and self.spec.operations[method].handler.__module__ != handler.__module__:
                 raise RegistryError(f"{method} {self.spec.path} declared twice")
-            params = tuple(inspect.signature(handler).parameters)
-            path_params = set(_PARAM_RE.findall(self.spec.path or ""))
-            unknown = set(params) - path_params - {"caller", "identity", "body", "query", "uow", "request"}
-            if unknown:
-                raise RegistryError(f"{handler.__name__}: cannot inject {sorted(unknown)}")
+            params = http_arguments(self.spec, handler)
             bad = [c for c in conflicts if not _SLUG_RE.match(c)]
             if bad or isinstance(conflicts, str):
                 raise RegistryError(f"{handler.__name__}: conflicts= takes problem slugs like 'period-closed', got {conflicts!r}")
@@ -204,31 +206,21 @@ class Service:
 
     def http(self, name: str, path: str) -> Callable[..., Any]:
         """Declare the Cloud Function serving `path`; returns its entry point (flask request → response)."""
-        import functions_framework
+        from . import entrypoints
 
-        from .config import settings
-
-        settings()  # validates the environment at import: refuses emulator auth on Cloud Run
+        entrypoints.check_environment()
         if not path.startswith("/api/") or not path.endswith("/"):
             raise RegistryError(f"{path}: paths start with /api/ and end with /")
         spec = FunctionSpec(name=name, service=self.name, trigger="http", path=path)
         existing = REGISTRY.get(name)
         if existing is not None and existing.service == self.name and existing.path == path:
             spec.operations = {}  # module reload: operations are declared again below
-        _register(spec)
+        register(spec)
         fn = HttpFunction(spec)
-
-        def entry(request):
-            from .http import handle
-
-            return handle(spec, request)
-
-        entry = functions_framework.http(_entry(name, entry))
-        spec.entry_point = entry
+        entry = entrypoints.http_entry(spec)
         # `@records.get(...)` reads naturally in main.py: expose the method decorators on the entry point.
         for m in ("get", "post", "put", "patch", "delete"):
             setattr(entry, m, getattr(fn, m))
-        entry.spec = spec
         return entry
 
     def on_event(self, topic: str, *, name: str | None = None, model: type | None = None, envelope: bool = True,
@@ -270,47 +262,12 @@ class Service:
         return deco
 
     def _event_entry(self, spec: FunctionSpec, handler: Callable[..., Any]) -> Callable[..., Any]:
-        import functions_framework
+        from . import entrypoints
 
-        from .config import settings
-
-        settings()
-        _check_event_handler(spec, handler)
-        _register(spec)
-
-        def entry(cloud_event):
-            from .eventfn import dispatch
-
-            return dispatch(spec, handler, cloud_event)
-
-        entry = functions_framework.cloud_event(_entry(spec.name, entry))
-        entry.spec = spec
-        entry.handler = handler
-        spec.entry_point = entry
-        return entry
-
-
-def event_arguments(spec: FunctionSpec) -> frozenset[str]:
-    """What shared_lib.eventfn.dispatch can pass to a handler of `spec`, by keyword."""
-    if spec.trigger == "schedule":
-        return frozenset({"uow", "as_of"})
-    if spec.trigger == "firestore":
-        return frozenset({"uow", "change", "params", "event_id"})
-    if spec.envelope:
-        return frozenset({"uow", "event"} | ({"data"} if spec.message_model is not None else set()))
-    return frozenset({"uow", "message"})
-
-
-def _check_event_handler(spec: FunctionSpec, handler: Callable[..., Any]) -> None:
-    # Refused here, at import, rather than as a TypeError on every delivery until the message ages out.
-    injectable = event_arguments(spec)
-    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    for p in inspect.signature(handler).parameters.values():
-        if p.kind not in keyword:
-            raise RegistryError(f"{spec.name}: handler parameter {p.name!r} must be passable by keyword")
-        if p.name not in injectable:
-            raise RegistryError(f"{spec.name}: cannot inject {p.name!r} into a {spec.trigger} handler "
-                                f"(it may take {', '.join(sorted(injectable))})")
+        entrypoints.check_environment()
+        entrypoints.check_event_handler(spec, handler)
+        register(spec)
+        return entrypoints.event_entry(spec, handler)
 
 
 def service_names() -> list[str]:

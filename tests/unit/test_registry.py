@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from shared_lib import registry
+from shared_lib.entrypoints import event_arguments
 from shared_lib.registry import RegistryError, Service, path_regex
 
 
@@ -88,7 +89,7 @@ def test_event_handler_taking_what_dispatch_injects_is_accepted(kind):
     name = "sig_ok_" + kind.replace(", ", "_")
     entry = declare(Service("svc_sig"), name)(_handler(injected))
     assert registry.REGISTRY[name].entry_point is entry
-    assert registry.event_arguments(registry.REGISTRY[name]) == frozenset(injected)
+    assert event_arguments(registry.REGISTRY[name]) == frozenset(injected)
     # a handler may take fewer (the outbox relay takes only as_of)
     declare(Service("svc_sig"), name + "_fewer")(_handler(injected[1:]))
 
@@ -121,4 +122,4 @@ def test_every_declared_event_handler_takes_only_what_dispatch_injects():
     events = [s for s in registry.REGISTRY.values() if s.trigger != "http" and not s.service.startswith("svc_")]
     assert len(events) >= 20
     for spec in events:
-        assert set(inspect.signature(spec.entry_point.handler).parameters) <= registry.event_arguments(spec), spec.name
+        assert set(inspect.signature(spec.entry_point.handler).parameters) <= event_arguments(spec), spec.name
