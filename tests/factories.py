@@ -298,9 +298,14 @@ def outbox(type: str | None = None) -> list[dict[str, Any]]:
     return [r[0] if isinstance(r[0], dict) else json.loads(r[0]) for r in rows]
 
 
+def outbox_data(type: str) -> list[dict[str, Any]]:
+    """The data of every outbox event of that type (or family), in write order."""
+    return [e["data"] for e in outbox(type)]
+
+
 def time_events() -> list[dict[str, Any]]:
     """The data of every employee.time.event in the outbox, in write order."""
-    return [e["data"] for e in outbox("employee.time.event")]
+    return outbox_data("employee.time.event")
 
 
 def kinds() -> list[str]:

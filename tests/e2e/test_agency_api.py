@@ -7,8 +7,7 @@ from datetime import date
 from sqlalchemy import text
 
 from shared_lib.db import engine
-from tests.conftest import bearer
-from tests.users_factories import (bearer_for, close_period, make_agency, make_model, make_user, set_platform_fee)
+from tests.factories import bearer, close_period, make_agency, make_model, make_user, set_platform_fee
 
 
 def _agency_row(agency_id) -> dict:
@@ -51,7 +50,7 @@ def test_owner_reads_the_agency_with_the_settings_in_effect_today(client):
         c.execute(text("INSERT INTO timetracking_service.settings (agency_id, effective_from, grace_minutes, "
                        "late_event_threshold_minutes, max_shift_hours, fee_per_late_minute, fee_per_missed_shift) "
                        "VALUES (:a, '2020-01-01', 7, 20, 10, 0.50, 25.00)"), {"a": agency.id})
-    r = client.get("/api/agency/", headers=bearer_for(agency.owner))
+    r = client.get("/api/agency/", headers=agency.owner.headers)
     assert r.status_code == 200, r.get_json()
     body = r.get_json()
     assert body.pop("created_at")
@@ -69,7 +68,7 @@ def test_members_read_the_agency_without_the_owner_only_settings(client):
     chatter = make_user(agency, role="chatter")
     manager = make_user(agency, role="manager")
     for person in (chatter, manager):
-        r = client.get("/api/agency/", headers=bearer_for(person))
+        r = client.get("/api/agency/", headers=person.headers)
         assert r.status_code == 200, r.get_json()
         body = r.get_json()
         assert (body["id"], body["name"], body["currency"], body["timezone"], body["settings"]) == (
@@ -78,7 +77,7 @@ def test_members_read_the_agency_without_the_owner_only_settings(client):
 
 def test_defaults_before_any_settings_version(client):
     agency = make_agency("Fresh")
-    settings = client.get("/api/agency/", headers=bearer_for(agency.owner)).get_json()["settings"]
+    settings = client.get("/api/agency/", headers=agency.owner.headers).get_json()["settings"]
     settings.pop("on")
     assert settings == {"onlyfans_fee_percent": "20.00", "grace_minutes": 5, "late_event_threshold_minutes": 15,
                         "max_shift_hours": 12, "fee_per_late_minute": "0.00", "fee_per_missed_shift": "0.00"}
@@ -87,12 +86,12 @@ def test_defaults_before_any_settings_version(client):
 def test_owner_changes_name_currency_and_time_zone_while_nothing_is_recorded(client):
     agency = make_agency("Velvet")
     r = client.patch("/api/agency/", json={"name": "Velvet Rope", "currency": "EUR", "timezone": "Asia/Tokyo"},
-                     headers=bearer_for(agency.owner))
+                     headers=agency.owner.headers)
     assert r.status_code == 200, r.get_json()
     body = r.get_json()
     assert (body["name"], body["currency"], body["timezone"]) == ("Velvet Rope", "EUR", "Asia/Tokyo")
     assert _agency_row(agency.id) == {"name": "Velvet Rope", "currency": "EUR", "timezone": "Asia/Tokyo"}
-    me = client.get("/api/me/", headers=bearer_for(agency.owner)).get_json()
+    me = client.get("/api/me/", headers=agency.owner.headers).get_json()
     assert me["agency"] == {"id": str(agency.id), "name": "Velvet Rope", "currency": "EUR", "timezone": "Asia/Tokyo"}
 
 
@@ -100,14 +99,14 @@ def test_only_the_owner_changes_the_agency(client):
     agency = make_agency("Velvet")
     for role in ("manager", "chatter"):
         person = make_user(agency, role=role)
-        _problem(client.patch("/api/agency/", json={"name": "Mine now"}, headers=bearer_for(person)), 403)
+        _problem(client.patch("/api/agency/", json={"name": "Mine now"}, headers=person.headers), 403)
     _problem(client.patch("/api/agency/", json={"name": "Mine now"}), 401)
     assert _agency_row(agency.id) == {"name": "Velvet", "currency": "USD", "timezone": "UTC"}
 
 
 def test_bad_values_answer_400_naming_each_field_and_change_nothing(client):
     agency = make_agency("Velvet")
-    owner = bearer_for(agency.owner)
+    owner = agency.owner.headers
     r = client.patch("/api/agency/", json={"name": "", "currency": "JPY", "timezone": "Mars/Olympus",
                                            "owner_user_id": str(uuid.uuid4())}, headers=owner)
     body = _problem(r, 400)
@@ -128,7 +127,7 @@ def test_bad_values_answer_400_naming_each_field_and_change_nothing(client):
 
 def test_currency_and_time_zone_are_fixed_once_money_is_recorded(client):
     agency = make_agency("Velvet", timezone="Europe/Berlin")
-    owner = bearer_for(agency.owner)
+    owner = agency.owner.headers
     model = make_model(agency, "Mia")
     sale = client.post("/api/income/register/", headers=owner, json={
         "type": "other_income", "gross_amount": "100.00", "sale_date": "2026-01-15", "source": "brand deal",
@@ -151,7 +150,7 @@ def test_currency_and_time_zone_are_fixed_once_money_is_recorded(client):
 def test_a_closed_period_alone_also_fixes_the_time_zone(client):
     agency = make_agency("Velvet")
     close_period(agency, "2026-01")
-    body = _problem(client.patch("/api/agency/", json={"timezone": "Asia/Tokyo"}, headers=bearer_for(agency.owner)),
+    body = _problem(client.patch("/api/agency/", json={"timezone": "Asia/Tokyo"}, headers=agency.owner.headers),
                     409)
     assert "closed periods" in body["detail"]
     assert _agency_row(agency.id)["timezone"] == "UTC"
@@ -160,12 +159,12 @@ def test_a_closed_period_alone_also_fixes_the_time_zone(client):
 def test_another_agency_cannot_be_addressed(client):
     ours, theirs = make_agency("Ours"), make_agency("Theirs")
     # "The agency" is always the caller's own: there is no id to name, and an attempt to add one is refused.
-    r = client.get(f"/api/agency/?agency_id={theirs.id}", headers=bearer_for(ours.owner))
+    r = client.get(f"/api/agency/?agency_id={theirs.id}", headers=ours.owner.headers)
     assert [e["loc"] for e in _problem(r, 400)["errors"]] == [["query", "agency_id"]]
-    r = client.patch(f"/api/agency/?agency_id={theirs.id}", json={"name": "Taken"}, headers=bearer_for(ours.owner))
+    r = client.patch(f"/api/agency/?agency_id={theirs.id}", json={"name": "Taken"}, headers=ours.owner.headers)
     _problem(r, 400)
-    assert client.patch("/api/agency/", json={"name": "Ours 2"}, headers=bearer_for(ours.owner)).status_code == 200
-    assert client.get("/api/agency/", headers=bearer_for(theirs.owner)).get_json()["name"] == "Theirs"
+    assert client.patch("/api/agency/", json={"name": "Ours 2"}, headers=ours.owner.headers).status_code == 200
+    assert client.get("/api/agency/", headers=theirs.owner.headers).get_json()["name"] == "Theirs"
     assert _agency_row(theirs.id) == {"name": "Theirs", "currency": "USD", "timezone": "UTC"}
     assert _agency_row(ours.id)["name"] == "Ours 2"
 

@@ -8,10 +8,8 @@ import pytest
 from sqlalchemy import text
 
 from shared_lib.db import engine
-from tests import timetracking_factories as tt
-from tests.conftest import bearer
-from tests.users_factories import (assign, bearer_for, make_agency, make_model, make_user, set_financial_settings,
-                                   set_model_settings)
+from tests.factories import (assign, bearer, counts, make_agency, make_model, make_user, set_financial_settings,
+                             set_model_settings, shift)
 
 NOV = date(2026, 11, 1)
 
@@ -54,13 +52,13 @@ def salaried(client):
                          ("Dave", "1400.00")):
         people[name] = make_user(agency, role="chatter", display_name=name)
         set_financial_settings(people[name], NOV, compensation_type="fixed", fixed_salary=salary)
-    _ok(client.post("/api/financials/calculate/", json={"period": "2026-11"}, headers=bearer_for(agency.owner)))
+    _ok(client.post("/api/financials/calculate/", json={"period": "2026-11"}, headers=agency.owner.headers))
     return agency, people
 
 
 def test_payouts_walk_two_pages_by_name_with_no_gap_or_duplicate(client, salaried):
     agency, people = salaried
-    pages = _walk(client, "/api/financials/payouts/?period=2026-11", bearer_for(agency.owner), limit=2)
+    pages = _walk(client, "/api/financials/payouts/?period=2026-11", agency.owner.headers, limit=2)
     assert [[p["display_name"] for p in page] for page in pages] == [["alice", "Bob"], ["carol", "Dave"], ["Zoe"]]
     items = [p for page in pages for p in page]
     assert [p["user_id"] for p in items] == [str(people[n].id) for n in ("alice", "Bob", "carol", "Dave", "Zoe")]
@@ -70,32 +68,32 @@ def test_payouts_walk_two_pages_by_name_with_no_gap_or_duplicate(client, salarie
                                      "amount": "1100.00", "detail": "30/30 days"}]}
     assert [p["total"] for p in items] == ["1100.00", "1200.00", "1300.00", "1400.00", "1000.00"]
     # One page of everything says the same, with no cursor.
-    whole = _ok(client.get("/api/financials/payouts/?period=2026-11", headers=bearer_for(agency.owner)))
+    whole = _ok(client.get("/api/financials/payouts/?period=2026-11", headers=agency.owner.headers))
     assert whole["items"] == items and whole["next_cursor"] is None
 
 
 def test_payout_pages_keep_the_role_scope(client, salaried):
     agency, people = salaried
-    assert _walk(client, "/api/financials/payouts/?period=2026-11", bearer_for(people["Bob"]), limit=1) == [[
+    assert _walk(client, "/api/financials/payouts/?period=2026-11", people["Bob"].headers, limit=1) == [[
         {"user_id": str(people["Bob"].id), "display_name": "Bob", "period": "2026-11", "total": "1200.00",
          "status": "open", "lines": [{"kind": "fixed_salary", "model_id": None, "basis": "1200.00", "rate": None,
                                       "amount": "1200.00", "detail": "30/30 days"}]}]]
     other = make_agency("Other")
-    page = _ok(client.get("/api/financials/payouts/?period=2026-11&limit=500", headers=bearer_for(other.owner)))
+    page = _ok(client.get("/api/financials/payouts/?period=2026-11&limit=500", headers=other.owner.headers))
     assert page == {"items": [], "next_cursor": None}
     # Naming another agency's person is 404 (never their figures), on every page size.
     for query in ("", "&limit=1"):
         r = client.get(f"/api/financials/payouts/?period=2026-11&user_id={people['Bob'].id}{query}",
-                       headers=bearer_for(other.owner))
+                       headers=other.owner.headers)
         assert _problem(r, 404)["status"] == 404
     one = _ok(client.get(f"/api/financials/payouts/?period=2026-11&user_id={people['Bob'].id}&limit=1",
-                         headers=bearer_for(agency.owner)))
+                         headers=agency.owner.headers))
     assert [p["display_name"] for p in one["items"]] == ["Bob"] and one["next_cursor"] is None
 
 
 def test_payout_limits_and_cursors_are_validated(client, salaried):
     agency, _ = salaried
-    h = bearer_for(agency.owner)
+    h = agency.owner.headers
     for query, loc in (("limit=0", "limit"), ("limit=501", "limit"), ("limit=ten", "limit"),
                        ("cursor=not-a-cursor", "cursor")):
         body = _problem(client.get(f"/api/financials/payouts/?period=2026-11&{query}", headers=h), 400)
@@ -109,12 +107,12 @@ def test_payout_limits_and_cursors_are_validated(client, salaried):
 
 def test_model_payouts_walk_pages_by_model_name(client):
     agency = make_agency("Velvet")
-    owner = bearer_for(agency.owner)
+    owner = agency.owner.headers
     chatter = make_user(agency, role="chatter", display_name="Cleo")
     models = {}
     for name, share, gross in (("mia", "50.00", "1000.00"), ("Luna", "40.00", "500.00"), ("ava", "10.00", "200.00")):
         models[name] = make_model(agency, name)
-        assign(models[name], chatter)
+        assign(agency, models[name], chatter)
         set_model_settings(agency, models[name], NOV, model_share_percent=share)
         _ok(client.post("/api/income/register/", headers=owner, json={
             "type": "message_sale", "gross_amount": gross, "sale_date": "2026-11-10",
@@ -132,10 +130,10 @@ def test_model_payouts_walk_pages_by_model_name(client):
         ("160.00", "16.00"), ("400.00", "160.00"), ("800.00", "400.00")]
     # Another agency's Owner sees none of them; a Manager may not list model payouts at all.
     other = make_agency("Other")
-    assert _ok(client.get("/api/financials/model-payouts/?period=2026-11", headers=bearer_for(other.owner))) == {
+    assert _ok(client.get("/api/financials/model-payouts/?period=2026-11", headers=other.owner.headers)) == {
         "items": [], "next_cursor": None}
     manager = make_user(agency, role="manager")
-    _problem(client.get("/api/financials/model-payouts/?period=2026-11", headers=bearer_for(manager)), 403)
+    _problem(client.get("/api/financials/model-payouts/?period=2026-11", headers=manager.headers), 403)
 
 
 # --- one rule for unknown query parameters ---------------------------------------------------------------------
@@ -143,7 +141,7 @@ def test_model_payouts_walk_pages_by_model_name(client):
 
 def test_unknown_query_parameters_answer_400_on_every_endpoint(client):
     agency = make_agency("Velvet")
-    h = bearer_for(agency.owner)
+    h = agency.owner.headers
     user = make_user(agency, role="chatter")
     paths = ["/api/me/", "/api/agency/", "/api/users/", f"/api/users/{user.id}/", "/api/models/",
              "/api/platform-settings/", "/api/financials/payouts/?period=2026-11",
@@ -162,7 +160,7 @@ def test_unknown_query_parameters_answer_400_on_every_endpoint(client):
 
 def test_an_unknown_parameter_on_a_write_writes_nothing(client):
     agency = make_agency("Velvet")
-    h = bearer_for(agency.owner)
+    h = agency.owner.headers
     before = _count("user_service.models")
     body = _problem(client.post("/api/models/?dry_run=true", json={"name": "Mia"}, headers=h), 400)
     assert [e["loc"] for e in body["errors"]] == [["query", "dry_run"]]
@@ -174,7 +172,7 @@ def test_an_unknown_parameter_on_a_write_writes_nothing(client):
 
 def test_dates_in_query_strings_are_iso_text_only(client):
     agency = make_agency("Velvet")
-    h = bearer_for(agency.owner)
+    h = agency.owner.headers
     body = _problem(client.get("/api/platform-settings/?on=1699920000", headers=h), 400)
     assert [e["loc"] for e in body["errors"]] == [["query", "on"]]
     assert _ok(client.get("/api/platform-settings/?on=2026-11-14", headers=h))["on"] == "2026-11-14"
@@ -184,10 +182,10 @@ def test_dates_in_query_strings_are_iso_text_only(client):
 
 
 def test_check_in_and_out_with_an_empty_body(client):
-    owner = tt.agency()
-    chatter = tt.user(owner)
+    owner = make_agency().owner
+    chatter = make_user(owner)
     now = datetime.now(UTC)
-    tt.shift(chatter, now - timedelta(minutes=3), now + timedelta(hours=6))
+    shift(chatter, now - timedelta(minutes=3), now + timedelta(hours=6))
     # No bytes and no Content-Type, as fetch(url, {method: "POST"}) sends it.
     r = client.post("/api/timetracking/check-in/", headers=bearer(chatter.uid))
     entry = _ok(r, 201)
@@ -201,17 +199,17 @@ def test_check_in_and_out_with_an_empty_body(client):
 
 
 def test_a_non_empty_body_still_has_to_be_json(client):
-    owner = tt.agency()
-    chatter = tt.user(owner)
+    owner = make_agency().owner
+    chatter = make_user(owner)
     now = datetime.now(UTC)
-    tt.shift(chatter, now - timedelta(minutes=3), now + timedelta(hours=6))
-    before = tt.counts()
+    shift(chatter, now - timedelta(minutes=3), now + timedelta(hours=6))
+    before = counts()
     _problem(client.post("/api/timetracking/check-in/", data="now", content_type="text/plain",
                          headers=bearer(chatter.uid)), 415)
     body = _problem(client.post("/api/timetracking/check-in/", data="{", content_type="application/json",
                                 headers=bearer(chatter.uid)), 400)
     assert body["errors"] == [{"loc": ["body"], "msg": "invalid JSON"}]
-    assert tt.counts() == before
+    assert counts() == before
     # Where fields are required, an empty body is still refused as before.
     _problem(client.post("/api/models/", headers=bearer(owner.uid)), 415)
     assert _count("user_service.models") == 0
@@ -222,7 +220,7 @@ def test_a_crafted_cursor_is_a_400_and_the_next_request_is_served(client, salari
     import json
 
     agency, people = salaried
-    h = bearer_for(agency.owner)
+    h = agency.owner.headers
 
     def raw(*values) -> str:
         return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode().rstrip("=")
@@ -237,18 +235,18 @@ def test_a_crafted_cursor_is_a_400_and_the_next_request_is_served(client, salari
 
 
 def test_time_tracking_dates_are_iso_text_only(client):
-    owner = tt.agency()
+    owner = make_agency().owner
     h = bearer(owner.uid)
     for path, loc in (("/api/timetracking/shifts/?date_from=1699920000", "date_from"),
                       ("/api/timetracking/entries/?date_to=1699920000", "date_to"),
                       (f"/api/timetracking/summary/{owner.id}/?date_from=1699920000", "date_from")):
         assert [e["loc"] for e in _problem(client.get(path, headers=h), 400)["errors"]] == [["query", loc]], path
-    before = tt.counts()
+    before = counts()
     body = _problem(client.put("/api/timetracking/settings/", headers=h, json={
         "grace_minutes": 5, "late_event_threshold_minutes": 15, "max_shift_hours": 12, "fee_per_late_minute": "0.00",
         "fee_per_missed_shift": "0.00", "effective_from": 1699920000}), 400)
     assert [e["loc"] for e in body["errors"]] == [["body", "effective_from"]]
-    assert tt.counts() == before
+    assert counts() == before
     assert _ok(client.get("/api/timetracking/shifts/?date_from=2026-11-01&date_to=2026-11-30", headers=h)) == {
         "items": [], "next_cursor": None}
 
@@ -256,7 +254,7 @@ def test_time_tracking_dates_are_iso_text_only(client):
 def test_a_parameter_given_twice_is_400_not_silently_the_first(client):
     agency = make_agency("Velvet")
     chatter = make_user(agency, role="chatter")
-    r = client.get("/api/users/?role=owner&role=chatter&limit=5", headers=bearer_for(agency.owner))
+    r = client.get("/api/users/?role=owner&role=chatter&limit=5", headers=agency.owner.headers)
     assert _problem(r, 400)["errors"] == [{"loc": ["query", "role"], "msg": "given more than once"}]
-    page = _ok(client.get("/api/users/?role=chatter", headers=bearer_for(agency.owner)))
+    page = _ok(client.get("/api/users/?role=chatter", headers=agency.owner.headers))
     assert [u["id"] for u in page["items"]] == [str(chatter.id)]

@@ -389,7 +389,7 @@ def pubsub_project():
 
 @pytest.fixture(scope="module")
 def world(database_url):
-    from tests.users_factories import make_agency, make_model, make_user
+    from tests.factories import make_agency, make_model, make_user
 
     agency = make_agency("Packaged Agency")
     chatter = make_user(agency, role="chatter")

@@ -5,8 +5,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import bearer
-from tests.users_factories import auth_emulator_host
+from tests.factories import auth_emulator_host, bearer
 
 SALES = [("C1", "A", "message_sale", "5000.00"), ("C1", "A", "tip_sale", "2500.00"),
          ("C1", "B", "message_sale", "10000.00"), ("C2", "A", "tip_sale", "1255.50"),

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text
 
 from shared_lib.db import engine
-from tests import timetracking_factories as f
-from tests.conftest import bearer
+from tests import factories as f
+from tests.factories import bearer
 
 API = "/api/timetracking"
 
@@ -21,9 +21,10 @@ def team(client):
                     headers=bearer("tt-owner", name="Olga"))
     assert r.status_code == 201, r.get_json()
     a = r.get_json()
-    owner = f.Person(uuid.UUID(a["owner_user_id"]), "tt-owner", uuid.UUID(a["id"]), "owner", "Europe/Berlin")
-    manager = f.user(owner, "manager", uid="tt-manager")
-    chatter = f.user(owner, "chatter", manager=manager, uid="tt-chatter")
+    owner = f.Person(uuid.UUID(a["owner_user_id"]), uuid.UUID(a["id"]), "tt-owner", "owner",
+                     timezone="Europe/Berlin")
+    manager = f.make_user(owner, "manager", uid="tt-manager")
+    chatter = f.make_user(owner, "chatter", manager=manager, uid="tt-chatter")
     return owner, manager, chatter
 
 
@@ -56,7 +57,7 @@ def test_owner_plans_shifts_and_everyone_lists_what_they_may_see(client, team):
     for person in (owner, manager, chatter):
         page = client.get(f"{API}/shifts/", headers=h(person)).get_json()
         assert [s["id"] for s in page["items"]] == [shift["id"]] and page["next_cursor"] is None
-    outsider = f.user(owner, uid="tt-outsider")
+    outsider = f.make_user(owner, uid="tt-outsider")
     assert client.get(f"{API}/shifts/", headers=h(outsider)).get_json()["items"] == []
     assert client.get(f"{API}/shifts?user_id={chatter.id}", headers=h(owner)).status_code == 200
     refused(client, "get", f"{API}/shifts/?user_id={chatter.id}", outsider, 404)
@@ -100,7 +101,7 @@ def test_a_chatter_checks_in_and_out_at_server_time(client, team):
 
 def test_a_chatter_cannot_check_in_someone_else_or_backdate(client, team):
     owner, _, chatter = team
-    colleague = f.user(owner, uid="tt-colleague")
+    colleague = f.make_user(owner, uid="tt-colleague")
     now = datetime.now(UTC)
     f.shift(colleague, now - timedelta(hours=1), now + timedelta(hours=1))
     refused(client, "post", f"{API}/check-in/", chatter, 403, "forbidden", json={"user_id": str(colleague.id)})
@@ -141,11 +142,11 @@ def test_the_owner_records_the_worked_example_and_reads_the_summary(client, team
         assert r.status_code == 200 and r.get_json() == expected
     r = client.get(f"{API}/summary/{chatter.id}/?date_from=2026-11-01", headers=h(owner))
     assert r.get_json()["date_to"] == "2026-11-30"
-    outsider = f.user(owner, uid="tt-outsider2")
+    outsider = f.make_user(owner, uid="tt-outsider2")
     refused(client, "get", f"{API}/summary/{chatter.id}/", outsider, 404, "not-found")
     refused(client, "get", f"{API}/summary/not-a-uuid/", owner, 404)
     refused(client, "get", f"{API}/summary/{chatter.id}/?date_from=2026-11-30&date_to=2026-11-01", owner, 400)
-    stranger = f.agency(owner_uid="tt-stranger")
+    stranger = f.make_agency(owner_uid="tt-stranger").owner
     refused(client, "get", f"{API}/summary/{chatter.id}/", stranger, 404, "not-found")
 
 

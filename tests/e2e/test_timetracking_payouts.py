@@ -7,8 +7,8 @@ from decimal import Decimal
 from sqlalchemy import text
 
 from shared_lib.db import engine
-from tests import timetracking_factories as f
-from tests.conftest import bearer
+from tests import factories as f
+from tests.factories import bearer
 
 API = "/api/timetracking"
 
@@ -17,8 +17,8 @@ def test_late_minutes_and_a_missed_shift_become_deduction_lines_in_the_payout(cl
     r = client.post("/api/agencies/", json={"name": "Late Birds"}, headers=bearer("pay-owner"))
     assert r.status_code == 201
     a = r.get_json()
-    owner = f.Person(uuid.UUID(a["owner_user_id"]), "pay-owner", uuid.UUID(a["id"]), "owner", "UTC")
-    chatter = f.user(owner, uid="pay-chatter")
+    owner = f.Person(uuid.UUID(a["owner_user_id"]), uuid.UUID(a["id"]), "pay-owner", "owner", timezone="UTC")
+    chatter = f.make_user(owner, uid="pay-chatter")
     with engine().begin() as c:  # the users service owns these; seeded as test data
         c.execute(text("INSERT INTO user_service.user_financial_settings (agency_id, user_id, compensation_type, "
                        "fixed_salary, effective_from) VALUES (:a, :u, 'fixed', 3000.00, '2026-11-01')"),

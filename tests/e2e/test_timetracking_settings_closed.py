@@ -2,19 +2,13 @@
 settings (409 period-closed whenever the version would apply on a day of a closed period), nothing written."""
 from __future__ import annotations
 
-from tests import timetracking_factories as f
+from tests import factories as f
 from tests.e2e.test_timetracking_api import API, h, refused, team
-from tests.users_factories import close_period
 
 __all__ = ["team"]
 
 BODY = {"grace_minutes": 3, "late_event_threshold_minutes": 20, "max_shift_hours": 14,
         "fee_per_late_minute": "0.25", "fee_per_missed_shift": "40.00"}
-
-
-class _Agency:  # close_period takes anything with the agency's id
-    def __init__(self, agency_id):
-        self.id = agency_id
 
 
 def _put(client, owner, effective_from, **over):
@@ -29,11 +23,11 @@ def _history(client, owner):
 
 def test_a_version_taking_effect_in_a_closed_period_is_409_and_writes_nothing(client, team):
     owner = team[0]
-    close_period(_Agency(owner.agency_id), "2026-10")
+    f.close_period(owner, "2026-10")
     before = f.counts()
     refused(client, "put", f"{API}/settings/", owner, 409, "period-closed",
             json={**BODY, "effective_from": "2026-10-15"})
-    assert f.counts() == before and f.outbox("timetracking.settings.updated") == []
+    assert f.counts() == before and f.outbox_data("timetracking.settings.updated") == []
     r = _put(client, owner, "2026-11-01")   # the first day after the closed period
     assert r.status_code == 200, r.get_json()
     assert _history(client, owner) == [("2026-11-01", 3)]
@@ -42,7 +36,7 @@ def test_a_version_taking_effect_in_a_closed_period_is_409_and_writes_nothing(cl
 def test_a_back_dated_version_reaching_into_a_closed_period_is_409_and_writes_nothing(client, team):
     owner = team[0]
     assert _put(client, owner, "2026-11-01").status_code == 200
-    close_period(_Agency(owner.agency_id), "2026-10")
+    f.close_period(owner, "2026-10")
     before = f.counts()
     # From 2026-09-01 the version would apply through 2026-10-31 (the November version follows): the closed
     # October would be re-priced and its lateness graced differently.
@@ -53,13 +47,13 @@ def test_a_back_dated_version_reaching_into_a_closed_period_is_409_and_writes_no
     assert _put(client, owner, "2026-10-01", grace_minutes=10).status_code == 409
     assert f.counts() == before
     assert _history(client, owner) == [("2026-11-01", 3)]
-    assert len(f.outbox("timetracking.settings.updated")) == 1   # only the accepted November version
+    assert len(f.outbox_data("timetracking.settings.updated")) == 1   # only the accepted November version
 
 
 def test_a_back_dated_version_that_ends_before_the_closed_period_is_accepted(client, team):
     owner = team[0]
     assert _put(client, owner, "2026-10-01").status_code == 200
-    close_period(_Agency(owner.agency_id), "2026-11")
+    f.close_period(owner, "2026-11")
     # From 2026-09-15 it applies only until 2026-09-30 (the October version follows): November is untouched.
     r = _put(client, owner, "2026-09-15", grace_minutes=7)
     assert r.status_code == 200, r.get_json()
@@ -71,6 +65,6 @@ def test_a_back_dated_version_that_ends_before_the_closed_period_is_accepted(cli
 
 def test_another_agencys_closed_period_does_not_matter(client, team):
     owner = team[0]
-    other = f.agency()
-    close_period(_Agency(other.agency_id), "2026-10")
+    other = f.make_agency().owner
+    f.close_period(other, "2026-10")
     assert _put(client, owner, "2026-10-15").status_code == 200

@@ -11,11 +11,10 @@ from sqlalchemy import text
 
 from shared_lib.auth import verify_id_token
 from shared_lib.db import engine
-from tests.users_factories import (
-    AgencyRef,
+from tests.factories import (
+    Agency,
     Person,
     auth_emulator_host,
-    bearer_for,
     firebase_user,
     firebase_user_by_email,
     make_agency,
@@ -55,10 +54,10 @@ def owner(client, emulator):
     r = client.post("/api/agencies/", json={"name": "Velvet"}, headers=_bearer(account["idToken"]))
     assert r.status_code == 201, r.get_json()
     agency_id, user_id = r.get_json()["id"], r.get_json()["owner_user_id"]
-    person = Person(uuid.UUID(user_id), uuid.UUID(agency_id), account["localId"], email, "Owner", "owner")
+    person = Person(uuid.UUID(user_id), uuid.UUID(agency_id), account["localId"], "owner", "Owner", email)
     return SimpleNamespace(email=email, uid=account["localId"], agency_id=agency_id, user_id=user_id,
                            h=_bearer(account["idToken"]), person=person,
-                           agency=AgencyRef(id=uuid.UUID(agency_id), owner=person))
+                           agency=Agency(id=uuid.UUID(agency_id), owner=person))
 
 
 # --- the real end-to-end sign-in ------------------------------------------------------------------------------------
@@ -248,7 +247,7 @@ def test_firebase_auth_down_is_503_and_writes_nothing(client, emulator, owner, m
     auth.reset_for_tests()
     try:
         r = client.post("/api/users/", json={"email": email, "display_name": "D", "role": "chatter"},
-                        headers=bearer_for(owner.person))
+                        headers=owner.person.headers)
     finally:
         monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", emulator)
         reset_settings()
@@ -262,7 +261,7 @@ def test_only_an_owner_creates_users(client, emulator, owner):
     email = unique_email("nope")
     chatter = make_user(owner.agency, role="chatter")
     r = client.post("/api/users/", json={"email": email, "display_name": "N", "role": "chatter"},
-                    headers=bearer_for(chatter))
+                    headers=chatter.headers)
     assert r.status_code == 403
     assert firebase_user_by_email(email) is None and _users_with_email(email) == 0
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from shared_lib.db import engine
-from tests.users_factories import assign, bearer_for, make_agency, make_model, make_user
+from tests.factories import assign, make_agency, make_model, make_user
 
 
 def _assigned(model_id) -> set[str]:
@@ -23,13 +23,13 @@ def world(db):
     c1 = make_user(a, role="chatter", manager=m)
     c2 = make_user(a, role="chatter")
     x, y = make_model(a, "X"), make_model(a, "Y")
-    assign(x, c1)
-    assign(y, c2)
+    assign(a, x, c1)
+    assign(a, y, c2)
     return {"a": a, "o": a.owner, "m": m, "c1": c1, "c2": c2, "x": x, "y": y}
 
 
 def test_owner_creates_a_model(client, world):
-    r = client.post("/api/models/", json={"name": "  Luna  "}, headers=bearer_for(world["o"]))
+    r = client.post("/api/models/", json={"name": "  Luna  "}, headers=world["o"].headers)
     assert r.status_code == 201, r.get_json()
     body = r.get_json()
     assert body["name"] == "Luna" and body["active"] is True and body["user_ids"] == []
@@ -37,7 +37,7 @@ def test_owner_creates_a_model(client, world):
 
 
 def test_model_create_is_idempotent_by_key(client, world):
-    h = {**bearer_for(world["o"]), "Idempotency-Key": "model-luna"}
+    h = {**world["o"].headers, "Idempotency-Key": "model-luna"}
     first = client.post("/api/models/", json={"name": "Luna"}, headers=h)
     again = client.post("/api/models/", json={"name": "Luna"}, headers=h)
     assert first.status_code == again.status_code == 201
@@ -50,7 +50,7 @@ def test_model_create_is_idempotent_by_key(client, world):
                                        ({"name": "x" * 201}, ["body", "name"]),
                                        ({"name": "A", "share": 1}, ["body", "share"])])
 def test_bad_model_bodies_are_400_and_write_nothing(client, world, body, loc):
-    r = client.post("/api/models/", json=body, headers=bearer_for(world["o"]))
+    r = client.post("/api/models/", json=body, headers=world["o"].headers)
     assert r.status_code == 400 and loc in [e["loc"] for e in r.get_json()["errors"]]
     with engine().connect() as c:
         assert c.execute(text("SELECT count(*) FROM user_service.models")).scalar() == 2
@@ -58,7 +58,7 @@ def test_bad_model_bodies_are_400_and_write_nothing(client, world, body, loc):
 
 def test_model_visibility_follows_assignments(client, world):
     def listed(who):
-        r = client.get("/api/models/", headers=bearer_for(world[who]))
+        r = client.get("/api/models/", headers=world[who].headers)
         assert r.status_code == 200
         return {m["id"]: set(m["user_ids"]) for m in r.get_json()["items"]}
 
@@ -70,15 +70,15 @@ def test_model_visibility_follows_assignments(client, world):
 
 
 def test_a_chatter_sees_only_themselves_among_a_shared_models_assignees(client, world):
-    assign(world["x"], world["c2"])
-    r = client.get(f"/api/models/{world['x']}/", headers=bearer_for(world["c2"]))
+    assign(world["a"], world["x"], world["c2"])
+    r = client.get(f"/api/models/{world['x']}/", headers=world["c2"].headers)
     assert r.status_code == 200 and r.get_json()["user_ids"] == [str(world["c2"].id)]
-    r = client.get(f"/api/models/{world['x']}/assignments/", headers=bearer_for(world["c2"]))
+    r = client.get(f"/api/models/{world['x']}/assignments/", headers=world["c2"].headers)
     assert r.get_json() == {"model_id": str(world["x"]), "user_ids": [str(world["c2"].id)]}
 
 
 def test_model_list_pages_and_filters(client, world):
-    h = bearer_for(world["o"])
+    h = world["o"].headers
     for i in range(3):
         make_model(world["a"], f"M{i}")
     r = client.get("/api/models/?limit=2", headers=h).get_json()
@@ -95,15 +95,15 @@ def test_model_list_pages_and_filters(client, world):
 
 def test_models_of_another_agency_or_scope_are_404(client, world):
     other = make_agency("Other")
-    assert client.get(f"/api/models/{world['x']}/", headers=bearer_for(other.owner)).status_code == 404
-    assert client.get(f"/api/models/{world['y']}/", headers=bearer_for(world["c1"])).status_code == 404
-    assert client.get(f"/api/models/{world['y']}/", headers=bearer_for(world["m"])).status_code == 404
-    assert client.get(f"/api/models/{uuid.uuid4()}/", headers=bearer_for(world["o"])).status_code == 404
+    assert client.get(f"/api/models/{world['x']}/", headers=other.owner.headers).status_code == 404
+    assert client.get(f"/api/models/{world['y']}/", headers=world["c1"].headers).status_code == 404
+    assert client.get(f"/api/models/{world['y']}/", headers=world["m"].headers).status_code == 404
+    assert client.get(f"/api/models/{uuid.uuid4()}/", headers=world["o"].headers).status_code == 404
 
 
 def test_owner_renames_and_deactivates_a_model(client, world):
     r = client.patch(f"/api/models/{world['x']}/", json={"name": "X2", "active": False},
-                     headers=bearer_for(world["o"]))
+                     headers=world["o"].headers)
     assert r.status_code == 200
     assert (r.get_json()["name"], r.get_json()["active"]) == ("X2", False)
 
@@ -112,7 +112,7 @@ def test_owner_renames_and_deactivates_a_model(client, world):
 
 
 def test_put_assignments_replaces_the_set(client, world):
-    h = bearer_for(world["o"])
+    h = world["o"].headers
     want = [str(world["c2"].id), str(world["m"].id), str(world["c2"].id)]  # duplicates count once
     r = client.put(f"/api/models/{world['x']}/assignments/", json={"user_ids": want}, headers=h)
     assert r.status_code == 200, r.get_json()
@@ -126,7 +126,7 @@ def test_assigning_another_agencys_user_or_an_owner_is_400_naming_each_and_write
     other = make_agency("Other")
     foreign = make_user(other, role="chatter")
     body = {"user_ids": [str(world["c2"].id), str(foreign.id), str(world["o"].id), str(uuid.uuid4())]}
-    r = client.put(f"/api/models/{world['x']}/assignments/", json=body, headers=bearer_for(world["o"]))
+    r = client.put(f"/api/models/{world['x']}/assignments/", json=body, headers=world["o"].headers)
     assert r.status_code == 400
     errors = {tuple(e["loc"]): e["msg"] for e in r.get_json()["errors"]}
     assert errors == {("body", "user_ids", 1): "no such user in this agency",
@@ -136,7 +136,7 @@ def test_assigning_another_agencys_user_or_an_owner_is_400_naming_each_and_write
 
 
 def test_a_deactivated_user_can_stay_assigned_but_not_be_added(client, world):
-    h = bearer_for(world["o"])
+    h = world["o"].headers
     client.delete(f"/api/users/{world['c1'].id}/", headers=h)
     client.delete(f"/api/users/{world['c2'].id}/", headers=h)
     # c1 is already on X: keeping them is fine. c2 is not: adding them is refused.
@@ -149,7 +149,7 @@ def test_a_deactivated_user_can_stay_assigned_but_not_be_added(client, world):
 
 
 def test_assignments_of_an_unknown_model_are_404(client, world):
-    r = client.put(f"/api/models/{uuid.uuid4()}/assignments/", json={"user_ids": []}, headers=bearer_for(world["o"]))
+    r = client.put(f"/api/models/{uuid.uuid4()}/assignments/", json={"user_ids": []}, headers=world["o"].headers)
     assert r.status_code == 404
 
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from shared_lib.db import engine
-from tests.users_factories import assign, bearer_for, make_agency, make_model, make_user
+from tests.factories import assign, make_agency, make_model, make_user
 
 PAY = {"compensation_type": "commission", "commission_rate": "10.00", "fixed_salary": "0.00",
        "manager_tick_rate": "0.00", "effective_from": "2026-11-01"}
@@ -45,8 +45,8 @@ def world(db):
     c1 = make_user(a, role="chatter", manager=m)
     c2 = make_user(a, role="chatter")
     x, y = make_model(a, "X"), make_model(a, "Y")
-    assign(x, c1)
-    assign(y, c2)
+    assign(a, x, c1)
+    assign(a, y, c2)
     b = make_agency("Other agency")
     make_user(b, role="chatter")
     make_model(b, "B's model")
@@ -91,7 +91,7 @@ CASES = [(caller, method, template, body, status)
                          ids=[f"{c}: {m} {p} -> {s}" for c, m, p, _, s in CASES])
 def test_rbac_matrix(client, world, caller, method, template, body, status):
     before = _fingerprint(world["a"].id)
-    r = _send(client, method, _path(template, world), body, bearer_for(world[caller]))
+    r = _send(client, method, _path(template, world), body, world[caller].headers)
     assert r.status_code == status, r.get_data(as_text=True)
     if status >= 400:
         assert r.mimetype == "application/problem+json"
@@ -105,12 +105,12 @@ def test_rbac_matrix(client, world, caller, method, template, body, status):
     ("manager", "/api/users/{c2}/financial-settings/"), ("manager", "/api/models/{y}/assignments/"),
 ])
 def test_same_agency_resources_outside_the_callers_scope_are_404(client, world, who, template):
-    assert client.get(_path(template, world), headers=bearer_for(world[who])).status_code == 404
+    assert client.get(_path(template, world), headers=world[who].headers).status_code == 404
 
 
 def test_another_agencys_lists_show_nothing_of_this_agency(client, world):
-    users = client.get("/api/users/", headers=bearer_for(world["other"])).get_json()["items"]
-    models = client.get("/api/models/", headers=bearer_for(world["other"])).get_json()["items"]
+    users = client.get("/api/users/", headers=world["other"].headers).get_json()["items"]
+    models = client.get("/api/models/", headers=world["other"].headers).get_json()["items"]
     assert {u["id"] for u in users}.isdisjoint({str(world[k].id) for k in ("owner", "manager", "chatter", "c2")})
     assert {m["id"] for m in models}.isdisjoint({str(world["x"]), str(world["y"])})
     assert len(users) == 2 and len(models) == 1
@@ -126,14 +126,14 @@ def test_no_token_is_401(client, world, method, template, body):
                          ids=[f"{m} {p}" for m, p, *_ in MATRIX])
 def test_a_deactivated_owner_gets_401_everywhere(client, world, method, template, body):
     second = make_user(world["a"], role="owner")
-    assert client.delete(f"/api/users/{world['owner'].id}/", headers=bearer_for(second)).status_code == 200
+    assert client.delete(f"/api/users/{world['owner'].id}/", headers=second.headers).status_code == 200
     before = _fingerprint(world["a"].id)
-    assert _send(client, method, _path(template, world), body, bearer_for(world["owner"])).status_code == 401
+    assert _send(client, method, _path(template, world), body, world["owner"].headers).status_code == 401
     assert _fingerprint(world["a"].id) == before
 
 
 def test_a_signed_in_user_without_an_agency_gets_403_no_agency(client, world):
-    from tests.conftest import bearer
+    from tests.factories import bearer
 
     r = client.get("/api/users/", headers=bearer("stranger"))
     assert r.status_code == 403 and r.get_json()["type"].endswith("/no-agency")

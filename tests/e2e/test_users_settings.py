@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import text
 
 from shared_lib.db import engine
-from tests.users_factories import bearer_for, close_period, make_agency, make_model, make_user
+from tests.factories import close_period, make_agency, make_model, make_user
 
 PAY = {"compensation_type": "fixed_plus_commission", "commission_rate": "5.00", "fixed_salary": "1500.00",
        "manager_tick_rate": "0.00"}
@@ -27,7 +27,7 @@ def shop(db):
     c = make_user(a, role="chatter", manager=m)
     c2 = make_user(a, role="chatter")
     x = make_model(a, "X")
-    return {"a": a, "o": a.owner, "m": m, "c": c, "c2": c2, "x": x, "h": bearer_for(a.owner)}
+    return {"a": a, "o": a.owner, "m": m, "c": c, "c2": c2, "x": x, "h": a.owner.headers}
 
 
 def _put_pay(client, shop, effective_from: str, **over):
@@ -145,12 +145,12 @@ def test_settings_for_an_unknown_user_are_404(client, shop):
 
 def test_a_user_reads_their_own_financial_settings_but_not_a_team_members(client, shop):
     _put_pay(client, shop, "2026-11-01")
-    own = client.get(f"/api/users/{shop['c'].id}/financial-settings/", headers=bearer_for(shop["c"]))
+    own = client.get(f"/api/users/{shop['c'].id}/financial-settings/", headers=shop["c"].headers)
     assert own.status_code == 200 and own.get_json()["history"][0]["commission_rate"] == "5.00"
     assert client.get(f"/api/users/{shop['c'].id}/financial-settings/",
-                      headers=bearer_for(shop["m"])).status_code == 403
+                      headers=shop["m"].headers).status_code == 403
     assert client.get(f"/api/users/{shop['c'].id}/financial-settings/",
-                      headers=bearer_for(shop["c2"])).status_code == 404
+                      headers=shop["c2"].headers).status_code == 404
 
 
 # --- closed periods ------------------------------------------------------------------------------------------------
@@ -271,7 +271,7 @@ def test_platform_settings_are_per_agency(client, shop):
     client.put("/api/platform-settings/", json={"onlyfans_fee_percent": "10.00", "effective_from": "2026-01-01"},
                headers=shop["h"])
     other = make_agency("Other")
-    body = client.get("/api/platform-settings/?on=2026-11-01", headers=bearer_for(other.owner)).get_json()
+    body = client.get("/api/platform-settings/?on=2026-11-01", headers=other.owner.headers).get_json()
     assert body["onlyfans_fee_percent"] == "20.00" and body["history"] == []
 
 

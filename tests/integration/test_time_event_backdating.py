@@ -12,7 +12,7 @@ import pytest
 from functions.timetracking import time_events
 from shared_lib import firestore
 from shared_lib.config import reset_settings
-from tests import timetracking_factories as f
+from tests import factories as f
 from tests.integration.test_stats_firestore_rules import A, CHATTER_A, _event, create, rules_emulator
 from tests.integration.test_timetracking_firestore import deliver, doc, entries
 
@@ -28,7 +28,7 @@ def late_chatter(db, platform):
     reset_settings()
     firestore.reset_client()
     now = datetime.now(UTC).replace(microsecond=0)
-    person = f.user(f.agency())
+    person = f.make_user(f.make_agency().owner)
     f.shift(person, now - timedelta(minutes=90), now + timedelta(hours=6))
     yield person, now - timedelta(minutes=90)
     firestore.reset_client()
@@ -83,7 +83,7 @@ def test_the_handler_bounds_at_by_the_documents_create_time_not_by_when_it_runs(
     [entry] = entries()
     assert (entry.checked_in_at, entry.late_minutes) == (stored, 20)
     # 6 minutes before its create time: refused, even though that is in the past too.
-    other = f.user(person)  # a colleague in the same agency
+    other = f.make_user(person)  # a colleague in the same agency
     f.shift(other, shift_start, shift_start + timedelta(hours=8))
     before = f.counts()
     deliver(f.firestore_event(other.agency_id, "ev-2", doc(other, "check_in", stored - timedelta(minutes=6)),

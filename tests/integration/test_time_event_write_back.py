@@ -11,7 +11,7 @@ import pytest
 from functions.timetracking import time_events
 from shared_lib import firestore, registry
 from shared_lib.config import reset_settings
-from tests import timetracking_factories as f
+from tests import factories as f
 from tests.integration.test_timetracking_firestore import deliver, doc, entries, utc
 
 TT = "timetracking_service"
@@ -22,7 +22,7 @@ def chatter(db):
     assert os.environ.get("FIRESTORE_EMULATOR_HOST"), "run `. .local/services.env` (make test starts the emulator)"
     reset_settings()
     firestore.reset_client()
-    person = f.user(f.agency())
+    person = f.make_user(f.make_agency().owner)
     f.shift(person, utc(9), utc(17))
     yield person
     firestore.reset_client()
@@ -75,15 +75,15 @@ def test_a_document_that_never_applies_is_marked_rejected_and_records_nothing(ch
     if case == "future":
         document["at"] = datetime.now(UTC) + timedelta(minutes=10)
     elif case == "colleague":
-        document["user_id"] = str(f.user(chatter).id)
+        document["user_id"] = str(f.make_user(chatter).id)
     elif case == "bad_kind":
         document["kind"] = "lunch"
     elif case == "stranger":
-        document = doc(f.user(f.agency()), "check_in", utc(9))
+        document = doc(f.make_user(f.make_agency().owner), "check_in", utc(9))
     before = f.counts()
     created(chatter, eid, document)
     assert f.counts() == before
-    assert f.fetch("SELECT count(*) AS n FROM eventing.inbox")[0].n == 0
+    assert f.sql("SELECT count(*) AS n FROM eventing.inbox")[0].n == 0
     d = read(chatter, eid)
     assert (d["status"], d["reason"], d["entry_id"]) == ("rejected", reason, None) and d["detail"]
 
@@ -145,9 +145,9 @@ def test_a_rejection_whose_answer_cannot_be_written_is_still_acknowledged(chatte
 
 def test_every_answer_names_the_users_manager_for_the_rules(chatter):
     """firestore.rules let a Manager read a time event only once the backend names them (`manager_uid`)."""
-    owner = f.agency()
-    manager = f.user(owner, "manager")
-    member = f.user(owner, manager=manager)
+    owner = f.make_agency().owner
+    manager = f.make_user(owner, "manager")
+    member = f.make_user(owner, manager=manager)
     f.shift(member, utc(9), utc(17))
     recorded, rejected = f"in-{uuid.uuid4().hex[:6]}", f"late-{uuid.uuid4().hex[:6]}"
     created(member, recorded, doc(member, "check_in", utc(9, 3)))

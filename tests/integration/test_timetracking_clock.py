@@ -13,7 +13,7 @@ from functions.timetracking import service
 from functions.timetracking.schemas import ClockCommand, EntryCorrection, SummaryQuery
 from shared_lib.db import engine, unit_of_work
 from shared_lib.errors import BadRequest, Conflict, Forbidden, NotFound, PeriodClosed
-from tests import timetracking_factories as f
+from tests import factories as f
 
 
 def utc(y, mo, d, h, mi=0) -> datetime:
@@ -38,9 +38,9 @@ def summary(caller, user, date_from, date_to):
 
 @pytest.fixture
 def team(db):
-    owner = f.agency()
-    manager = f.user(owner, "manager")
-    chatter = f.user(owner, "chatter", manager=manager)
+    owner = f.make_agency().owner
+    manager = f.make_user(owner, "manager")
+    chatter = f.make_user(owner, "chatter", manager=manager)
     return owner, manager, chatter
 
 
@@ -58,7 +58,7 @@ def test_the_business_rules_example_recorded_by_the_owner(team):
     assert (s.worked_minutes, s.late_count, s.late_minutes, s.overtime_minutes, s.missed_shifts,
             s.missed_check_outs) == (498, 1, 12, 30, 0, 0)
     # 12 late minutes are deductible but within the 15-minute threshold: a recompute event, not an alert.
-    assert f.outbox() == [{"agency_id": str(owner.agency_id), "user_id": str(chatter.id), "kind": "adjusted",
+    assert f.time_events() == [{"agency_id": str(owner.agency_id), "user_id": str(chatter.id), "kind": "adjusted",
                            "shift_id": str(shift_id), "entry_id": str(entry.id), "minutes": 12,
                            "local_date": "2026-11-20", "period": "2026-11"}]
 
@@ -67,18 +67,18 @@ def test_check_in_within_the_grace_is_not_late_and_emits_nothing(team):
     owner, _, chatter = team
     f.shift(chatter, utc(2026, 11, 20, 9), utc(2026, 11, 20, 17))
     assert clock_in(owner.caller(), user_id=chatter.id, at=utc(2026, 11, 20, 9, 4)).late_minutes == 0
-    assert f.outbox() == []
+    assert f.time_events() == []
 
 
 def test_lateness_above_the_threshold_publishes_a_late_event(team):
     owner, _, chatter = team
-    f.settings(owner, grace_minutes=5, late_event_threshold_minutes=15)
+    f.set_timetracking_settings(owner, grace_minutes=5, late_event_threshold_minutes=15)
     f.shift(chatter, utc(2026, 11, 20, 9), utc(2026, 11, 20, 17))
     f.shift(chatter, utc(2026, 11, 21, 9), utc(2026, 11, 21, 17))
     clock_in(owner.caller(), user_id=chatter.id, at=utc(2026, 11, 20, 9, 15))
     clock_out(owner.caller(), user_id=chatter.id, at=utc(2026, 11, 20, 17))
     clock_in(owner.caller(), user_id=chatter.id, at=utc(2026, 11, 21, 9, 16))
-    assert [(e["kind"], e["minutes"], e["local_date"]) for e in f.outbox()] == [
+    assert [(e["kind"], e["minutes"], e["local_date"]) for e in f.time_events()] == [
         ("adjusted", 15, "2026-11-20"), ("late", 16, "2026-11-21")]
 
 
@@ -147,7 +147,7 @@ def test_check_in_with_no_shift_or_an_already_checked_in_shift_is_a_conflict(tea
 
 def test_a_chatter_cannot_check_in_another_user_or_set_the_time(team):
     owner, _, chatter = team
-    other = f.user(owner, "chatter")
+    other = f.make_user(owner, "chatter")
     now = datetime.now(UTC)
     f.shift(other, now - timedelta(hours=1), now + timedelta(hours=1))
     f.shift(chatter, now - timedelta(hours=1), now + timedelta(hours=1))
@@ -158,8 +158,8 @@ def test_a_chatter_cannot_check_in_another_user_or_set_the_time(team):
 
 def test_a_manager_records_only_for_their_team_and_never_their_own_time(team):
     owner, manager, chatter = team
-    outsider = f.user(owner, "chatter")
-    stranger = f.user(f.agency(), "chatter")
+    outsider = f.make_user(owner, "chatter")
+    stranger = f.make_user(f.make_agency().owner, "chatter")
     for person in (chatter, outsider, manager):
         f.shift(person, utc(2026, 11, 20, 9), utc(2026, 11, 20, 17))
     err = _refused(NotFound, "not-found", clock_in, manager.caller(), user_id=outsider.id, at=utc(2026, 11, 20, 9))
@@ -205,12 +205,12 @@ def test_a_live_check_out_after_max_shift_hours_is_an_auto_clock_out_at_the_shif
     entry = clock_out(chatter.caller())
     assert (entry.checked_out_at, entry.worked_minutes, entry.overtime_minutes) == (end, 480, 0)
     assert entry.auto_closed is True and entry.missed_check_out is True
-    assert [(e["kind"], e["shift_id"]) for e in f.outbox()] == [("missed_check_out", str(shift_id))]
+    assert [(e["kind"], e["shift_id"]) for e in f.time_events()] == [("missed_check_out", str(shift_id))]
 
 
 def test_a_recorded_check_out_after_max_shift_hours_is_refused(team):
     owner, _, chatter = team
-    f.settings(owner, max_shift_hours=10)
+    f.set_timetracking_settings(owner, max_shift_hours=10)
     f.shift(chatter, utc(2026, 11, 20, 9), utc(2026, 11, 20, 17))
     clock_in(owner.caller(), user_id=chatter.id, at=utc(2026, 11, 20, 9))
     err = _refused(BadRequest, "validation", clock_out, owner.caller(), user_id=chatter.id, at=utc(2026, 11, 20, 19))
@@ -228,8 +228,8 @@ def test_a_check_out_four_hours_after_the_shift_end_is_a_missed_check_out(team):
 
 
 def test_a_night_shift_in_new_york_counts_on_its_local_start_date_across_midnight_and_dst(db):
-    owner = f.agency("America/New_York")
-    chatter = f.user(owner)
+    owner = f.make_agency(timezone="America/New_York").owner
+    chatter = f.make_user(owner)
     ny = ZoneInfo("America/New_York")
     # 2026-10-31 22:00 EDT to 2026-11-01 06:00 EST: clocks go back at 02:00, so the night lasts 9 hours.
     shift_id = f.shift(chatter, datetime(2026, 10, 31, 22, 0, tzinfo=ny), datetime(2026, 11, 1, 6, 0, tzinfo=ny))
@@ -237,7 +237,7 @@ def test_a_night_shift_in_new_york_counts_on_its_local_start_date_across_midnigh
     entry = clock_out(owner.caller(), user_id=chatter.id, at=datetime(2026, 11, 1, 6, 45, tzinfo=ny))
     assert entry.local_date == date(2026, 10, 31)  # in UTC the shift starts on 2026-11-01 02:00
     assert (entry.late_minutes, entry.overtime_minutes, entry.worked_minutes) == (20, 45, 565)
-    assert [(e["shift_id"], e["local_date"], e["period"]) for e in f.outbox()] == [
+    assert [(e["shift_id"], e["local_date"], e["period"]) for e in f.time_events()] == [
         (str(shift_id), "2026-10-31", "2026-10")]
     assert summary(owner.caller(), chatter, date(2026, 10, 31), date(2026, 10, 31)).worked_minutes == 565
     assert summary(owner.caller(), chatter, date(2026, 11, 1), date(2026, 11, 30)).worked_minutes == 0
@@ -254,7 +254,7 @@ def test_a_correction_recomputes_the_minutes_and_announces_the_change(team):
                                                           checked_out_at=utc(2026, 11, 20, 17, 30)))
     assert (fixed.late_minutes, fixed.overtime_minutes, fixed.worked_minutes) == (0, 30, 507)
     assert (fixed.missed_check_out, fixed.corrected_by) == (False, manager.id)
-    assert [(e["kind"], e["minutes"]) for e in f.outbox()] == [("adjusted", 12), ("missed_check_out", 0),
+    assert [(e["kind"], e["minutes"]) for e in f.time_events()] == [("adjusted", 12), ("missed_check_out", 0),
                                                                 ("adjusted", 0)]
 
 
@@ -275,7 +275,8 @@ def test_corrections_are_validated_and_scoped(team):
     assert err.errors[0]["loc"] == ["body", "checked_out_at"]
     _refused(BadRequest, "validation", correct, owner.caller(), entry.id)
     _refused(Forbidden, "forbidden", correct, manager.caller(), own.id, checked_in_at=utc(2026, 11, 20, 9, 1))
-    _refused(NotFound, "not-found", correct, f.agency().caller(), entry.id, checked_in_at=utc(2026, 11, 20, 9, 1))
+    _refused(NotFound, "not-found", correct, f.make_agency().owner.caller(), entry.id,
+             checked_in_at=utc(2026, 11, 20, 9, 1))
     _refused(NotFound, "not-found", correct, owner.caller(), uuid.uuid4(), checked_in_at=utc(2026, 11, 20, 9, 1))
 
 

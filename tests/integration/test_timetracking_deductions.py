@@ -14,7 +14,7 @@ from functions.timetracking.schemas import ClockCommand, SettingsPut
 from shared_lib.db import engine, unit_of_work
 from shared_lib.errors import PeriodClosed
 from shared_lib.money import to_cents
-from tests import timetracking_factories as f
+from tests import factories as f
 
 
 def utc(mo, d, h, mi=0) -> datetime:
@@ -22,7 +22,7 @@ def utc(mo, d, h, mi=0) -> datetime:
 
 
 def deductions(owner, period):
-    return [tuple(r) for r in f.fetch(
+    return [tuple(r) for r in f.sql(
         "SELECT user_id, kind, quantity, rate, amount FROM timetracking_service.deductions_for(:a, :p)",
         a=owner.agency_id, p=period)]
 
@@ -44,14 +44,15 @@ def run_sweep(as_of: date):
 
 @pytest.fixture
 def agency_with_fees(db):
-    owner = f.agency()
-    f.settings(owner, effective_from="2026-01-01", fee_per_late_minute="0.50", fee_per_missed_shift="25.00")
+    owner = f.make_agency().owner
+    f.set_timetracking_settings(owner, effective_from="2026-01-01", fee_per_late_minute="0.50",
+                                fee_per_missed_shift="25.00")
     return owner
 
 
 def test_late_minutes_and_missed_shifts_become_negative_lines(agency_with_fees):
     owner = agency_with_fees
-    c1, c2 = f.user(owner), f.user(owner)
+    c1, c2 = f.make_user(owner), f.make_user(owner)
     late_shift(owner, c1, utc(11, 3, 9), 12)
     late_shift(owner, c1, utc(11, 4, 9), 17)
     late_shift(owner, c1, utc(11, 5, 9), 4)  # within the grace: no late minutes
@@ -73,8 +74,9 @@ def test_late_minutes_and_missed_shifts_become_negative_lines(agency_with_fees):
 
 def test_each_shift_uses_the_fees_in_effect_on_its_local_date(agency_with_fees):
     owner = agency_with_fees
-    f.settings(owner, effective_from="2026-11-15", fee_per_late_minute="0.75", fee_per_missed_shift="0.00")
-    c1 = f.user(owner)
+    f.set_timetracking_settings(owner, effective_from="2026-11-15", fee_per_late_minute="0.75",
+                                fee_per_missed_shift="0.00")
+    c1 = f.make_user(owner)
     late_shift(owner, c1, utc(11, 10, 9), 10)
     late_shift(owner, c1, utc(11, 16, 9), 20)
     late_shift(owner, c1, utc(11, 17, 9), 7)
@@ -87,9 +89,9 @@ def test_each_shift_uses_the_fees_in_effect_on_its_local_date(agency_with_fees):
 
 
 def test_a_shift_counts_in_the_period_of_its_local_start_date(db):
-    owner = f.agency("America/New_York")
-    f.settings(owner, effective_from="2026-01-01", fee_per_late_minute="1.00")
-    chatter = f.user(owner)
+    owner = f.make_agency(timezone="America/New_York").owner
+    f.set_timetracking_settings(owner, effective_from="2026-01-01", fee_per_late_minute="1.00")
+    chatter = f.make_user(owner)
     ny = ZoneInfo("America/New_York")
     # 2026-10-31 23:00 in New York is 2026-11-01 03:00 UTC: October's.
     late_shift(owner, chatter, datetime(2026, 10, 31, 23, 0, tzinfo=ny), 30)
@@ -99,8 +101,8 @@ def test_a_shift_counts_in_the_period_of_its_local_start_date(db):
 
 def test_no_fees_no_lines_and_other_agencies_never_mix(agency_with_fees):
     owner = agency_with_fees
-    free = f.agency()
-    late_shift(free, f.user(free), utc(11, 3, 9), 30)
+    free = f.make_agency().owner
+    late_shift(free, f.make_user(free), utc(11, 3, 9), 30)
     assert deductions(free, "2026-11") == []
     assert deductions(owner, "2026-11") == []
 
@@ -111,14 +113,14 @@ def test_the_period_must_be_a_month(agency_with_fees):
 
 
 def test_settings_versions_are_saved_announced_and_refused_in_a_closed_period(db):
-    owner = f.agency()
+    owner = f.make_agency().owner
     cmd = SettingsPut(grace_minutes=3, late_event_threshold_minutes=10, max_shift_hours=14,
                       fee_per_late_minute="0.20", fee_per_missed_shift="30.00", effective_from=date(2026, 11, 1))
     with unit_of_work() as uow:
         saved = service.settings_put(uow=uow, caller=owner.caller(), cmd=cmd)
     assert (saved.effective_from, saved.grace_minutes, saved.fee_per_late_minute) == (date(2026, 11, 1), 3,
                                                                                       Decimal("0.20"))
-    assert f.outbox("timetracking.settings.updated") == [
+    assert f.outbox_data("timetracking.settings.updated") == [
         {"agency_id": str(owner.agency_id), "effective_from": "2026-11-01", "period": "2026-11"}]
     with unit_of_work() as uow:
         current = service.settings_get(uow=uow, caller=owner.caller())
@@ -135,7 +137,7 @@ def test_settings_versions_are_saved_announced_and_refused_in_a_closed_period(db
 
 
 def test_defaults_before_any_version(db):
-    owner = f.agency()
+    owner = f.make_agency().owner
     with unit_of_work() as uow:
         s = service.settings_get(uow=uow, caller=owner.caller())
     assert s.model_dump(mode="json") == {"current": {

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from functions.timetracking import main, sweep
 from shared_lib import registry
 from shared_lib.db import engine, unit_of_work
-from tests import timetracking_factories as f
+from tests import factories as f
 
 TT = "timetracking_service"
 
@@ -26,7 +26,7 @@ def doc(person, kind, at, **extra):
 
 
 def entries():
-    return f.fetch(f"SELECT * FROM {TT}.time_entries ORDER BY checked_in_at")
+    return f.sql(f"SELECT * FROM {TT}.time_entries ORDER BY checked_in_at")
 
 
 def utc(h, mi=0, d=20) -> datetime:
@@ -35,8 +35,8 @@ def utc(h, mi=0, d=20) -> datetime:
 
 @pytest.fixture
 def chatter(db):
-    owner = f.agency()
-    person = f.user(owner)
+    owner = f.make_agency().owner
+    person = f.make_user(owner)
     f.shift(person, utc(9), utc(17))
     return person
 
@@ -54,7 +54,7 @@ def test_check_in_and_out_documents_are_recorded_like_http(chatter):
     [e] = entries()
     assert (e.late_minutes, e.overtime_minutes, e.worked_minutes) == (12, 30, 498)
     assert (e.source, e.recorded_by, e.user_id) == ("firestore", chatter.id, chatter.id)
-    logged = f.fetch(f"SELECT event_id, status, entry_id FROM {TT}.time_events ORDER BY at")
+    logged = f.sql(f"SELECT event_id, status, entry_id FROM {TT}.time_events ORDER BY at")
     assert [tuple(r) for r in logged] == [("ev-in", "applied", e.id), ("ev-out", "applied", e.id)]
     assert f.kinds() == ["adjusted"]
 
@@ -72,13 +72,13 @@ def test_a_redelivered_document_changes_nothing(chatter):
 def test_a_check_out_delivered_before_its_check_in_waits_and_then_applies(chatter):
     deliver(f.firestore_event(chatter.agency_id, "ev-out", doc(chatter, "check_out", utc(17, 0))))
     assert entries() == []
-    pending = f.fetch(f"SELECT status, last_error FROM {TT}.time_events")[0]
+    pending = f.sql(f"SELECT status, last_error FROM {TT}.time_events")[0]
     assert pending.status == "pending" and "no open entry" in pending.last_error
     assert f.kinds() == []
     deliver(f.firestore_event(chatter.agency_id, "ev-in", doc(chatter, "check_in", utc(9, 0))))
     [e] = entries()
     assert (e.checked_in_at, e.checked_out_at, e.worked_minutes) == (utc(9), utc(17), 480)
-    assert {r.status for r in f.fetch(f"SELECT status FROM {TT}.time_events")} == {"applied"}
+    assert {r.status for r in f.sql(f"SELECT status FROM {TT}.time_events")} == {"applied"}
 
 
 def test_a_next_check_in_delivered_before_the_previous_check_out_waits_for_it(chatter):
@@ -89,7 +89,7 @@ def test_a_next_check_in_delivered_before_the_previous_check_out_waits_for_it(ch
     deliver(f.firestore_event(chatter.agency_id, "b-out", doc(chatter, "check_out", utc(22))))
     deliver(f.firestore_event(chatter.agency_id, "a-out", doc(chatter, "check_out", utc(17))))
     assert [(e.checked_in_at, e.checked_out_at) for e in entries()] == [(utc(9), utc(17)), (utc(18), utc(22))]
-    assert {r.status for r in f.fetch(f"SELECT status FROM {TT}.time_events")} == {"applied"}
+    assert {r.status for r in f.sql(f"SELECT status FROM {TT}.time_events")} == {"applied"}
 
 
 def test_a_document_that_never_applies_stays_pending_then_expires(chatter):
@@ -97,7 +97,7 @@ def test_a_document_that_never_applies_stays_pending_then_expires(chatter):
     assert entries() == [] and f.kinds() == []
     with unit_of_work() as uow:
         sweep.sweep(uow=uow, as_of=datetime.now(UTC).date(), now=datetime.now(UTC) + timedelta(hours=25))
-    row = f.fetch(f"SELECT status, last_error FROM {TT}.time_events")[0]
+    row = f.sql(f"SELECT status, last_error FROM {TT}.time_events")[0]
     assert row.status == "rejected" and "no planned shift" in row.last_error and "expired" in row.last_error
 
 
@@ -105,7 +105,7 @@ def test_a_document_that_never_applies_stays_pending_then_expires(chatter):
                                   "user_not_uuid", "inactive_user", "future_at", "no_value", "colleague_id",
                                   "no_uid"])
 def test_documents_that_can_never_apply_are_acknowledged_and_write_nothing(chatter, case, caplog):
-    stranger = f.user(f.agency())  # so "unknown agency" is not just "the only agency"
+    stranger = f.make_user(f.make_agency().owner)  # so "unknown agency" is not just "the only agency"
     agency_id: object = chatter.agency_id
     document: dict | None = doc(chatter, "check_in", utc(9))
     if case == "other_agency_user":
@@ -128,14 +128,14 @@ def test_documents_that_can_never_apply_are_acknowledged_and_write_nothing(chatt
     elif case == "no_value":
         document = None
     elif case == "colleague_id":  # signed in as the chatter (uid), clocking in a colleague of the same agency
-        colleague = f.user(chatter)  # same agency as the chatter
+        colleague = f.make_user(chatter)  # same agency as the chatter
         document["user_id"] = str(colleague.id)
     elif case == "no_uid":
         del document["uid"]
     before = f.counts()
     deliver(f.firestore_event(agency_id, "ev-bad", document))  # returns: acknowledged, not retried
     assert f.counts() == before
-    assert f.fetch("SELECT count(*) AS n FROM eventing.inbox")[0].n == 0
+    assert f.sql("SELECT count(*) AS n FROM eventing.inbox")[0].n == 0
     assert "permanent failure" in caplog.text
 
 
@@ -154,5 +154,5 @@ def test_a_stray_check_in_with_no_shift_does_not_hold_back_a_check_out(chatter):
     deliver(f.firestore_event(chatter.agency_id, "out", doc(chatter, "check_out", utc(17))))
     [e] = entries()
     assert e.checked_out_at == utc(17)
-    statuses = {r.event_id: r.status for r in f.fetch(f"SELECT event_id, status FROM {TT}.time_events")}
+    statuses = {r.event_id: r.status for r in f.sql(f"SELECT event_id, status FROM {TT}.time_events")}
     assert statuses == {"in": "applied", "stray": "pending", "out": "applied"}

@@ -12,7 +12,7 @@ from functions.timetracking import service
 from functions.timetracking.schemas import RangeQuery, ShiftCreate
 from shared_lib.db import engine, unit_of_work
 from shared_lib.errors import BadRequest, Conflict, NotFound, PeriodClosed
-from tests import timetracking_factories as f
+from tests import factories as f
 
 
 def utc(d, h, mi=0) -> datetime:
@@ -32,9 +32,9 @@ def listing(caller, **q):
 
 @pytest.fixture
 def team(db):
-    owner = f.agency()
-    manager = f.user(owner, "manager")
-    chatter = f.user(owner, "chatter", manager=manager)
+    owner = f.make_agency().owner
+    manager = f.make_user(owner, "manager")
+    chatter = f.make_user(owner, "chatter", manager=manager)
     return owner, manager, chatter
 
 
@@ -66,7 +66,7 @@ def test_end_before_start_or_longer_than_a_day_is_invalid(team):
 
 def test_overlapping_shifts_of_one_user_are_refused_back_to_back_are_fine(team):
     owner, _, chatter = team
-    other = f.user(owner)
+    other = f.make_user(owner)
     first = create(owner.caller(), chatter, utc(20, 9), utc(20, 17))
     for starts_at, ends_at in ((utc(20, 16, 59), utc(20, 20)), (utc(20, 8), utc(20, 9, 1)), (utc(20, 10), utc(20, 11)),
                                (utc(20, 8), utc(20, 18))):
@@ -101,9 +101,9 @@ def test_concurrent_overlapping_shifts_create_exactly_one(team):
 
 def test_who_may_plan_whose_shifts(team):
     owner, manager, chatter = team
-    outsider = f.user(owner)
-    stranger = f.user(f.agency())
-    gone = f.user(owner, active=False)
+    outsider = f.make_user(owner)
+    stranger = f.make_user(f.make_agency().owner)
+    gone = f.make_user(owner, active=False)
     assert create(manager.caller(), chatter, utc(20, 9), utc(20, 17)).created_by == manager.id
     err = refused(NotFound, create, manager.caller(), outsider, utc(20, 9), utc(20, 17))
     assert err.errors == [{"loc": ["body", "user_id"], "msg": "user not found"}]
@@ -123,7 +123,7 @@ def test_a_shift_in_a_closed_period_is_refused(team):
 
 def test_lists_are_scoped_newest_first_and_paged(team):
     owner, manager, chatter = team
-    outsider = f.user(owner)
+    outsider = f.make_user(owner)
     ids = [create(owner.caller(), chatter, utc(d, 9), utc(d, 17)).id for d in (18, 19, 20)]
     other = create(owner.caller(), outsider, utc(20, 9), utc(20, 17)).id
     own = create(owner.caller(), manager, utc(20, 9), utc(20, 17)).id
@@ -147,8 +147,8 @@ def test_lists_are_scoped_newest_first_and_paged(team):
 
 
 def test_list_dates_are_local_dates_of_the_agency(db):
-    owner = f.agency("Asia/Tokyo")
-    chatter = f.user(owner)
+    owner = f.make_agency(timezone="Asia/Tokyo").owner
+    chatter = f.make_user(owner)
     tokyo = ZoneInfo("Asia/Tokyo")
     early = create(owner.caller(), chatter, datetime(2026, 11, 21, 1, 0, tzinfo=tokyo),
                    datetime(2026, 11, 21, 9, 0, tzinfo=tokyo))

@@ -8,7 +8,7 @@ import pytest
 from functions.timetracking import service, sweep
 from functions.timetracking.schemas import ClockCommand, SummaryQuery
 from shared_lib.db import unit_of_work
-from tests import timetracking_factories as f
+from tests import factories as f
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)  # the sweeps below run "at" this instant
 
@@ -29,13 +29,13 @@ def record(owner, person, kind, at):
 
 
 def entry_row(entry_id):
-    return f.fetch("SELECT * FROM timetracking_service.time_entries WHERE id = :id", id=entry_id)[0]
+    return f.sql("SELECT * FROM timetracking_service.time_entries WHERE id = :id", id=entry_id)[0]
 
 
 @pytest.fixture
 def people(db):
-    owner = f.agency()
-    return owner, f.user(owner)
+    owner = f.make_agency().owner
+    return owner, f.make_user(owner)
 
 
 def test_the_sweep_finds_a_missed_shift_once(people):
@@ -44,9 +44,9 @@ def test_the_sweep_finds_a_missed_shift_once(people):
     result = run(date(2026, 11, 20))
     assert (result.missed_shifts, result.missed_check_outs, result.auto_closed) == (1, 0, 0)
     assert result.cutoff == utc(21, 0)
-    row = f.fetch("SELECT status, missed_at FROM timetracking_service.shifts WHERE id = :id", id=shift_id)[0]
+    row = f.sql("SELECT status, missed_at FROM timetracking_service.shifts WHERE id = :id", id=shift_id)[0]
     assert (row.status, row.missed_at) == ("missed", NOW)
-    assert f.outbox() == [{"agency_id": str(owner.agency_id), "user_id": str(chatter.id), "kind": "missed_shift",
+    assert f.time_events() == [{"agency_id": str(owner.agency_id), "user_id": str(chatter.id), "kind": "missed_shift",
                            "shift_id": str(shift_id), "entry_id": None, "minutes": 480,
                            "local_date": "2026-11-20", "period": "2026-11"}]
     before = f.counts()
@@ -67,13 +67,13 @@ def test_as_of_is_the_end_of_that_utc_date_and_never_beyond_now(people):
     ongoing = f.shift(chatter, NOW - timedelta(hours=2), NOW + timedelta(minutes=1))
     assert run(date(2026, 12, 31), now=NOW).missed_shifts == 0  # as_of in the future stops at now
     assert run(date(2026, 12, 31), now=NOW + timedelta(minutes=1)).missed_shifts == 1
-    assert {r.id for r in f.fetch("SELECT id FROM timetracking_service.shifts WHERE status = 'missed'")} \
+    assert {r.id for r in f.sql("SELECT id FROM timetracking_service.shifts WHERE status = 'missed'")} \
         == {late_night, ongoing}
 
 
 def test_a_shift_with_a_check_in_is_not_missed_and_an_inactive_users_shift_is_left_alone(people):
     owner, chatter = people
-    gone = f.user(owner, active=False)
+    gone = f.make_user(owner, active=False)
     f.shift(chatter, utc(20, 9), utc(20, 17))
     f.shift(gone, utc(20, 9), utc(20, 17))
     record(owner, chatter, "in", utc(20, 9))
@@ -88,9 +88,9 @@ def test_recording_a_check_in_for_a_missed_shift_undoes_it(people):
     run(date(2026, 11, 20))
     entry = record(owner, chatter, "in", utc(20, 9, 2))
     assert entry.shift_id == shift_id and entry.late_minutes == 0
-    row = f.fetch("SELECT status, missed_at FROM timetracking_service.shifts WHERE id = :id", id=shift_id)[0]
+    row = f.sql("SELECT status, missed_at FROM timetracking_service.shifts WHERE id = :id", id=shift_id)[0]
     assert (row.status, row.missed_at) == ("attended", None)
-    assert [(e["kind"], e["minutes"]) for e in f.outbox()] == [("missed_shift", 480), ("adjusted", 0)]
+    assert [(e["kind"], e["minutes"]) for e in f.time_events()] == [("missed_shift", 480), ("adjusted", 0)]
 
 
 def test_a_missed_check_out_four_hours_after_the_end_then_auto_clock_out(people):
@@ -109,13 +109,13 @@ def test_a_missed_check_out_four_hours_after_the_end_then_auto_clock_out(people)
     assert (row.checked_out_at, row.worked_minutes, row.overtime_minutes, row.auto_closed) == (utc(20, 17), 477, 0,
                                                                                               True)
     assert run(date(2026, 11, 20), now=utc(20, 22)).auto_closed == 0
-    assert [(e["kind"], e["shift_id"], e["entry_id"]) for e in f.outbox()] == [
+    assert [(e["kind"], e["shift_id"], e["entry_id"]) for e in f.time_events()] == [
         ("missed_check_out", str(shift_id), str(entry.id))]
 
 
 def test_auto_clock_out_when_max_shift_hours_is_shorter_than_the_shift(people):
     owner, chatter = people
-    f.settings(owner, max_shift_hours=6)
+    f.set_timetracking_settings(owner, max_shift_hours=6)
     f.shift(chatter, utc(20, 9), utc(20, 19))
     entry = record(owner, chatter, "in", utc(20, 9))
     result = run(date(2026, 11, 20), now=utc(20, 15))
@@ -126,11 +126,11 @@ def test_auto_clock_out_when_max_shift_hours_is_shorter_than_the_shift(people):
 
 
 def test_the_sweep_is_set_based_across_agencies(db):
-    owners = [f.agency("UTC"), f.agency("Asia/Tokyo")]
-    people = [f.user(o) for o in owners for _ in range(3)]
+    owners = [f.make_agency(timezone="UTC").owner, f.make_agency(timezone="Asia/Tokyo").owner]
+    people = [f.make_user(o) for o in owners for _ in range(3)]
     for p in people:
         f.shift(p, utc(20, 9), utc(20, 17))
     assert run(date(2026, 11, 20)).missed_shifts == 6
-    tokyo_dates = {e["local_date"] for e in f.outbox() if e["agency_id"] == str(owners[1].agency_id)}
+    tokyo_dates = {e["local_date"] for e in f.time_events() if e["agency_id"] == str(owners[1].agency_id)}
     assert tokyo_dates == {"2026-11-20"}  # 18:00 in Tokyo
     assert run(date(2026, 11, 20)).missed_shifts == 0

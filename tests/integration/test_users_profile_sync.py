@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from shared_lib.db import engine
 from shared_lib.firestore_values import document_event_bytes
-from tests.users_factories import make_agency, make_user
+from tests.factories import make_agency, make_user
 
 PROJECT = "demo-onlymanager"
 DOCS = f"projects/{PROJECT}/databases/(default)/documents"

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from functions.users import queries
 from shared_lib.db import engine, unit_of_work
-from tests.users_factories import (
+from tests.factories import (
     make_agency,
     make_model,
     make_user,
