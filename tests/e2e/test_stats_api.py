@@ -5,18 +5,8 @@ import uuid
 from datetime import date
 
 from shared_lib.periods import local_today
-from tests.stats_factories import (
-    add_model,
-    add_user,
-    error_locs,
-    golden_agency,
-    make_agency,
-    problem,
-    rebuild,
-    scalar,
-    seed_income,
-    sql,
-)
+from tests.factories import error_locs, golden_agency, make_agency, make_model, make_user, problem, scalar, sql
+from tests.stats_factories import rebuild, seed_income
 
 NOV = "date_from=2026-11-01&date_to=2026-11-30"
 
@@ -102,7 +92,7 @@ def test_each_role_sees_its_own_scope(client):
 
 
 def test_the_default_range_is_the_current_month_to_date(client):
-    g = make_agency("d", client=client, timezone="Pacific/Auckland")
+    g = make_agency(prefix="d", client=client, timezone="Pacific/Auckland")
     today = local_today("Pacific/Auckland")
     body = ok(client.get("/api/stats/summary/", headers=g.h()))
     assert (body["date_from"], body["date_to"]) == (today.replace(day=1).isoformat(), today.isoformat())
@@ -110,7 +100,7 @@ def test_the_default_range_is_the_current_month_to_date(client):
 
 
 def test_invalid_queries_answer_400_naming_every_field_and_tokens_are_required(client):
-    g = make_agency("v", client=client)
+    g = make_agency(prefix="v", client=client)
     assert error_locs(client.get("/api/stats/summary/?date_from=2026-13-01&date_to=yesterday", headers=g.h()),
                       400) == [["query", "date_from"], ["query", "date_to"]]
     assert error_locs(client.get(f"/api/stats/summary/?{NOV}&chatter=me", headers=g.h()), 400) == \
@@ -131,10 +121,10 @@ def test_invalid_queries_answer_400_naming_every_field_and_tokens_are_required(c
 
 
 def test_top_earners_limit_and_ties_by_name_through_http(client):
-    g = make_agency("t", client=client)
+    g = make_agency(prefix="t", client=client)
     for name in ("Zed", "amy", "Bob"):
-        add_user(g, name, "chatter")
-    add_model(g, "A", "Zed", "amy", "Bob")
+        make_user(g, "chatter", name=name)
+    make_model(g, "A", "Zed", "amy", "Bob")
     for name in ("Zed", "amy", "Bob"):
         seed_income(g, day=date(2026, 11, 2), gross="10.00", model="A", chatter=name)
     rebuild(g)
@@ -143,9 +133,9 @@ def test_top_earners_limit_and_ties_by_name_through_http(client):
 
 
 def test_another_agencys_model_answers_404(client):
-    g = make_agency("x", client=client)
-    other = make_agency("y", client=client)
-    add_model(other, "Theirs")
+    g = make_agency(prefix="x", client=client)
+    other = make_agency(prefix="y", client=client)
+    make_model(other, "Theirs")
     theirs = str(other.models["Theirs"])
     r = client.get(f"/api/stats/trends/afv/?model_id={theirs}", headers=g.h())
     assert problem(r, 404)["errors"][0]["loc"] == ["query", "model_id"]
@@ -163,10 +153,10 @@ def _snapshot_rows():
 
 
 def test_owner_records_subscriber_counts_and_reads_the_history(client):
-    g = make_agency("s", client=client)
-    add_user(g, "M", "manager")
-    add_user(g, "C", "chatter")
-    add_model(g, "A")
+    g = make_agency(prefix="s", client=client)
+    make_user(g, "manager", name="M")
+    make_user(g, "chatter", name="C")
+    make_model(g, "A")
     model = str(g.models["A"])
     first = ok(client.post("/api/stats/subscriber-counts/", json={
         "model_id": model, "subscriber_count": 1000, "observed_at": "2026-11-01T08:00:00+01:00"},
@@ -192,9 +182,9 @@ def test_owner_records_subscriber_counts_and_reads_the_history(client):
 
 
 def test_bad_subscriber_counts_are_refused_and_nothing_is_written(client):
-    g = make_agency("b", client=client)
-    add_user(g, "C", "chatter")
-    add_model(g, "A", "C")
+    g = make_agency(prefix="b", client=client)
+    make_user(g, "chatter", name="C")
+    make_model(g, "A", "C")
     model = str(g.models["A"])
     good = {"model_id": model, "subscriber_count": 10, "observed_at": "2026-11-01T00:00:00Z"}
     assert problem(client.post("/api/stats/subscriber-counts/", json=good, headers=g.h("C")), 403)

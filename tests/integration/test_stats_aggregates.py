@@ -9,20 +9,16 @@ import pytest
 from functions.stats import service
 from functions.stats.schemas import AfvTrendQuery, RangeQuery, TopEarnersQuery, TrendQuery
 from shared_lib.errors import NotFound
+from tests.factories import golden_agency, make_agency, make_model, make_user, scalar
 from tests.stats_factories import (
-    add_model,
     add_snapshot,
-    add_user,
     aggregates,
     deliver,
     deliver_raw,
     event,
     expense_event,
-    golden_agency,
     income_event,
-    make_agency,
     rebuild,
-    scalar,
     seed_expense,
     seed_income,
     update_income,
@@ -116,9 +112,9 @@ def test_an_update_moving_a_sale_to_another_month_recomputes_both_days(db):
 
 
 def test_a_deleted_sale_leaves_no_slice_behind(db):
-    g = make_agency("d")
-    add_user(g, "C", "chatter")
-    add_model(g, "A", "C")
+    g = make_agency(prefix="d")
+    make_user(g, "chatter", name="C")
+    make_model(g, "A", "C")
     sale = seed_income(g, day=date(2026, 11, 2), gross="50.00", model="A", chatter="C")
     registered = income_event("registered", None, sale)
     deleted = income_event("deleted", delete_income(sale["id"]), None)
@@ -128,7 +124,7 @@ def test_a_deleted_sale_leaves_no_slice_behind(db):
 
 
 def test_expense_updates_and_deletes_follow_the_truth(db):
-    g = make_agency("e")
+    g = make_agency(prefix="e")
     a = seed_expense(g, day=date(2026, 11, 2), amount="100.00")
     b = seed_expense(g, day=date(2026, 11, 2), amount="50.00")
     deliver(expense_event("recorded", None, a))
@@ -141,7 +137,7 @@ def test_expense_updates_and_deletes_follow_the_truth(db):
 
 
 def test_an_event_naming_no_date_is_dead_lettered_and_changes_nothing(db):
-    g = make_agency("n")
+    g = make_agency(prefix="n")
     seed_expense(g, day=date(2026, 11, 2), amount="100.00")
     deliver(event("expense.recorded", g.id, {"expense_id": str(uuid.uuid4()), "old": None, "new": None}))
     deliver_raw("stats_on_income_registered", b"{not json")
@@ -186,10 +182,10 @@ def test_a_manager_sees_their_team_and_a_chatter_only_themselves(db):
 
 
 def test_top_earners_ties_are_ordered_by_name_and_limited(db):
-    g = make_agency("t")
+    g = make_agency(prefix="t")
     for name in ("zoe", "Adam", "mia", "Ben"):
-        add_user(g, name, "chatter")
-    add_model(g, "A", "zoe", "Adam", "mia", "Ben")
+        make_user(g, "chatter", name=name)
+    make_model(g, "A", "zoe", "Adam", "mia", "Ben")
     for name, gross in (("zoe", "100.00"), ("Adam", "100.00"), ("mia", "300.00"), ("Ben", "100.00")):
         seed_income(g, day=date(2026, 11, 2), gross=gross, model="A", chatter=name)
     rebuild(g)
@@ -214,11 +210,11 @@ def test_afv_uses_the_latest_snapshot_on_or_before_the_range_end(db):
 
 
 def test_afv_is_null_without_a_snapshot_and_a_model_without_one_adds_zero(db):
-    g = make_agency("s")
-    add_user(g, "C", "chatter")
-    add_model(g, "A", "C")
-    add_model(g, "B", "C")
-    add_model(g, "Quiet")
+    g = make_agency(prefix="s")
+    make_user(g, "chatter", name="C")
+    make_model(g, "A", "C")
+    make_model(g, "B", "C")
+    make_model(g, "Quiet")
     seed_income(g, day=date(2026, 11, 2), gross="100.00", model="A", chatter="C")
     seed_income(g, day=date(2026, 11, 2), gross="50.00", model="B", chatter="C")
     add_snapshot(g, "B", 40, date(2026, 11, 1))
@@ -239,9 +235,9 @@ def test_afv_is_null_without_a_snapshot_and_a_model_without_one_adds_zero(db):
 
 
 def _trend_agency():
-    g = make_agency("w")
-    add_user(g, "C", "chatter")
-    add_model(g, "A", "C")
+    g = make_agency(prefix="w")
+    make_user(g, "chatter", name="C")
+    make_model(g, "A", "C")
     for day, gross in ((date(2026, 11, 8), "100.00"),    # Sunday: the week of Monday 11-02
                        (date(2026, 11, 9), "200.00"),    # Monday: the next week
                        (date(2026, 11, 30), "50.00"),    # last day of November

@@ -12,20 +12,17 @@ from hypothesis import strategies as st
 
 from functions.stats import service
 from functions.stats.schemas import AfvTrendQuery, RangeQuery, TopEarnersQuery, TrendQuery
+from tests.factories import make_agency, make_model, make_user, sql
 from tests.stats_factories import (
-    add_model,
-    add_user,
     aggregates,
     delete_expense,
     delete_income,
     deliver,
     expense_event,
     income_event,
-    make_agency,
     rebuild,
     seed_expense,
     seed_income,
-    sql,
     update_expense,
     update_income,
     use_case,
@@ -62,15 +59,15 @@ class World:
 
 @pytest.fixture
 def world(db):
-    g = make_agency("p")
-    add_user(g, "M", "manager")
+    g = make_agency(prefix="p")
+    make_user(g, "manager", name="M")
     for name in CHATTERS:
-        add_user(g, name, "chatter", manager="M" if name in ("C1", "C2") else None)
+        make_user(g, "chatter", name=name, manager="M" if name in ("C1", "C2") else None)
     for name in MODELS:
-        add_model(g, name, *CHATTERS)
-    other = make_agency("q")
-    add_user(other, "X", "chatter")
-    add_model(other, "Z", "X")
+        make_model(g, name, *CHATTERS)
+    other = make_agency(prefix="q")
+    make_user(other, "chatter", name="X")
+    make_model(other, "Z", "X")
     return World(g, other)
 
 

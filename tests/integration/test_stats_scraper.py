@@ -8,7 +8,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from shared_lib import events, registry
-from tests.stats_factories import add_model, deliver_raw, make_agency, scraper_payload, sql
+from tests.factories import make_agency, make_model, sql
+from tests.stats_factories import deliver_raw, scraper_payload
 
 FN = "stats_scraper_subscriber_counts"
 TOPIC = "scraper.subscriber_counts"
@@ -56,8 +57,8 @@ AT = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc)
 
 
 def test_a_good_message_is_stored_and_announced(bus):
-    g = make_agency("s")
-    add_model(g, "A")
+    g = make_agency(prefix="s")
+    make_model(g, "A")
     deliver_raw(FN, scraper_payload(g.id, g.models["A"], 1000, AT))
     assert snapshots() == [(g.models["A"], 1000, AT, date(2026, 11, 20), "scraper", None)]
     assert [(e.type, e.data["subscriber_count"], e.data["observed_on"]) for e in bus.events] == \
@@ -66,16 +67,16 @@ def test_a_good_message_is_stored_and_announced(bus):
 
 
 def test_observed_on_is_the_agencys_local_date(bus):
-    g = make_agency("b", timezone="Europe/Berlin")
-    add_model(g, "A")
+    g = make_agency(prefix="b", timezone="Europe/Berlin")
+    make_model(g, "A")
     late = datetime(2026, 10, 31, 23, 30, tzinfo=timezone.utc)   # 00:30 on 1 November in Berlin
     deliver_raw(FN, scraper_payload(g.id, g.models["A"], 7, late.isoformat().replace("+00:00", "Z")))
     assert snapshots()[0][3] == date(2026, 11, 1)
 
 
 def test_history_is_kept_a_resend_is_a_no_op_and_a_correction_is_announced(bus):
-    g = make_agency("h")
-    add_model(g, "A")
+    g = make_agency(prefix="h")
+    make_model(g, "A")
     m = g.models["A"]
     deliver_raw(FN, scraper_payload(g.id, m, 1000, AT), message_id="m1")
     deliver_raw(FN, scraper_payload(g.id, m, 1000, AT), message_id="m1")        # Pub/Sub redelivery: inbox
@@ -88,8 +89,8 @@ def test_history_is_kept_a_resend_is_a_no_op_and_a_correction_is_announced(bus):
 
 
 def _other_agency_model():
-    other = make_agency("x")
-    add_model(other, "Theirs")
+    other = make_agency(prefix="x")
+    make_model(other, "Theirs")
     return other.models["Theirs"]
 
 
@@ -98,8 +99,8 @@ def _other_agency_model():
     "missing_field", "naive_timestamp", "unknown_model", "another_agencys_model", "future_observation",
     "count_too_large"])
 def test_bad_input_is_not_stored_and_is_dead_lettered_not_retried(bus, case):
-    g = make_agency("p")
-    add_model(g, "A")
+    g = make_agency(prefix="p")
+    make_model(g, "A")
     good = {"agency_id": str(g.id), "model_id": str(g.models["A"]), "subscriber_count": 10,
             "observed_at": AT.isoformat()}
     payloads = {
@@ -129,8 +130,8 @@ def test_through_pubsub_a_poison_message_is_dead_lettered_once_and_good_ones_sti
     """The whole path (pstest in CI): the bad message is handed to the dead-letter topic and acknowledged."""
     from emulator.bus import Subscription
 
-    g = make_agency("q")
-    add_model(g, "A")
+    g = make_agency(prefix="q")
+    make_model(g, "A")
     dead = registry.dead_letter_topic(TOPIC)
     inspector = Subscription(name=f"inspect-{uuid.uuid4().hex[:8]}", topic=dead, function="-")
     platform.bus.transport.ensure([dead], [inspector])
