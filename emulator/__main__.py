@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--email")
     token.add_argument("--name")
 
-    sub.add_parser("functions", help="print the registry as JSON")
+    sub.add_parser("functions", help="print the registry as JSON (each topic's payload schema included)")
 
     gen = sub.add_parser("generate", help="write openapi.yaml, firebase.json and terraform variables")
     gen.add_argument("--check", action="store_true", help="exit 1 if any generated file is stale")
@@ -46,10 +46,14 @@ def main(argv: list[str] | None = None) -> int:
         print(mint_emulator_token(args.uid, args.email, name=args.name))
         return 0
     if args.cmd == "functions":
-        from shared_lib import registry
+        from shared_lib import contracts, registry
 
         registry.load_all()
-        print(json.dumps(registry.describe_all(), indent=2))
+        described = registry.describe_all()
+        for d in described:  # what each Pub/Sub function is handed: the contract of its topic
+            if d.get("topic") in contracts.CONTRACTS:
+                d["schema"] = contracts.schema(d["topic"])
+        print(json.dumps(described, indent=2))
         return 0
     if args.cmd == "generate":
         from . import artifacts

@@ -325,10 +325,11 @@ class EventBus:
 
     @staticmethod
     def _mark_published(event_ids: list) -> None:
-        from shared_lib.events import mark_published
+        from shared_lib.db import engine
+        from shared_lib.outbox import mark_published
 
         try:
-            mark_published(event_ids)
+            mark_published(event_ids, engine())
         except Exception:  # the rows stay unpublished: the relay sends them again, the inbox skips the repeat
             log.exception("could not mark %d handled event(s) published; the outbox relay will resend them",
                           len(event_ids))

@@ -91,9 +91,10 @@ class Platform:
 
     # --- admin ---------------------------------------------------------------------------------------------
     def drain(self, timeout: float = 30.0) -> bool:
-        from shared_lib.events import relay_outbox
+        from shared_lib.db import engine
+        from shared_lib.outbox import relay_outbox
 
-        relay_outbox(min_age_seconds=0)  # anything a crashed publish left behind goes out first
+        relay_outbox(engine(), min_age_seconds=0)  # anything a crashed publish left behind goes out first
         return self.bus.drain(timeout)
 
     def run_job(self, job: str, as_of: date | None) -> int:

@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from .closing import ensure_open
+from .contracts import CONTRACTS, Contract
 from .db import UnitOfWork
 from .errors import NotFound, invalid
 from .periods import local_today
@@ -48,7 +49,7 @@ class DatedRecords:
     events: str  # the event type prefix: "<events>.updated", "<events>.deleted"
     find: Callable[..., Any]  # (uow, caller, record_id, *, for_update) -> the row in the caller's scope, or None
     remove: Callable[[UnitOfWork, uuid.UUID], None]
-    event_data: Callable[..., dict]  # (row, *, reason, old, new) -> the event's payload
+    event_data: Callable[..., Contract]  # (contract, row, *, reason, old, new) -> the event's payload
 
     def get(self, uow: UnitOfWork, caller: Caller, record_id: uuid.UUID, *, for_update: bool = False):
         """The record, if the caller may see it; out of scope and another agency's alike answer 404."""
@@ -60,8 +61,9 @@ class DatedRecords:
     def emit(self, uow: UnitOfWork, caller: Caller, event: str, *, reason: str, old, new) -> None:
         """One `<events>.<event>` in the outbox of this transaction; old is None when created, new when deleted."""
         row = new if new is not None else old
-        uow.emit(f"{self.events}.{event}", agency_id=caller.agency_id, subject=row.id,
-                 data=self.event_data(row, reason=reason, old=old, new=new))
+        type = f"{self.events}.{event}"
+        uow.emit(type, agency_id=caller.agency_id, subject=row.id,
+                 data=self.event_data(CONTRACTS[type], row, reason=reason, old=old, new=new))
 
     def delete(self, uow: UnitOfWork, caller: Caller, record_id: uuid.UUID) -> None:
         """Delete a record dated in an open period; `<events>.deleted` carries what it was."""

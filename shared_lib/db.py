@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
+from . import outbox
 from .config import settings
 
 if TYPE_CHECKING:  # keep SQLAlchemy's import cost off the module import path of type-only users
@@ -184,19 +185,14 @@ class UnitOfWork:
             statement = text(statement)
         return self.conn.execute(statement, params or {})
 
-    def emit(self, type: str, *, agency_id: Any, subject: Any, data: dict[str, Any]):
-        """Write an event to the outbox in this transaction; it is published right after commit."""
-        from .events import write_outbox
-
-        event = write_outbox(self, type=type, agency_id=agency_id, subject=subject, data=data)
-        self.pending_events.append(event)
-        return event
+    def emit(self, type: str, *, agency_id: Any, subject: Any, data: Any):
+        """Write an event to the outbox in this transaction; it is published right after commit. `data` is the
+        type's contract model (shared_lib/contracts.py)."""
+        return self.emit_many(type, [(agency_id, subject, data)])[0]
 
     def emit_many(self, type: str, items) -> list:
         """emit for each (agency_id, subject, data) in one INSERT: for set-based writers (generators, recomputes)."""
-        from .events import write_outbox_many
-
-        events = write_outbox_many(self, type, items)
+        events = outbox.write(self, type, items)
         self.pending_events.extend(events)
         return events
 
@@ -204,10 +200,8 @@ class UnitOfWork:
         self._after_commit.append(fn)
 
     def run_after_commit(self) -> None:
-        from .events import publish_pending
-
         if self.pending_events:
-            publish_pending(self.pending_events)
+            outbox.publish_pending(self.pending_events, self.conn.engine)
         for fn in self._after_commit:
             try:
                 fn()

@@ -163,6 +163,7 @@ def _request_headers():
 
 def _decode(spec: FunctionSpec, cloud_event, message: PubSubMessage | None) -> tuple[dict[str, Any], str | None]:
     """The handler's arguments and the inbox key; ValidationError/ValueError/PermanentError mean a poison input."""
+    from .contracts import payload_of
     from .events import Event
 
     if spec.trigger == "firestore":
@@ -177,8 +178,8 @@ def _decode(spec: FunctionSpec, cloud_event, message: PubSubMessage | None) -> t
     if spec.envelope:
         event = Event.model_validate_json(message.data)
         kwargs: dict[str, Any] = {"event": event}
-        if spec.message_model is not None:
-            kwargs["data"] = spec.message_model.model_validate(event.data)
+        if spec.message_model is not None:  # the type's contract; its agency must be the envelope's
+            kwargs["data"] = payload_of(event, spec.message_model)
         return kwargs, str(event.event_id)
     model = spec.message_model
     return {"message": model.model_validate_json(message.data) if model else message}, message.message_id

@@ -1,13 +1,12 @@
-"""Events: the envelope, the transactional outbox, the relay, the inbox, and the publisher (Pub/Sub, or the local
-platform's bus installed with set_publisher)."""
+"""Events: the envelope, the inbox, and the publisher (Pub/Sub, or the local platform's bus installed with
+set_publisher). The outbox that feeds the publisher is shared_lib/outbox.py; the payloads, shared_lib/contracts.py."""
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import uuid
-from datetime import date, datetime, timezone
-from typing import Any, Callable, Iterable, Protocol
+from datetime import datetime
+from typing import Any, Callable, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -36,129 +35,6 @@ class Event(BaseModel):
 
     def payload(self) -> bytes:
         return self.model_dump_json().encode()
-
-
-def named_dates(data: Any) -> set[date]:
-    """Every date an event payload names, at any depth (old and new snapshots alike): ISO strings under keys
-    ending in `_date`, or named `effective_from` or `date`. Consumers that recompute from the truth need only
-    these to know which days or periods an event touched."""
-    found: set[date] = set()
-
-    def walk(value: Any, key: str) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(v, str(k))
-        elif isinstance(value, list):
-            for v in value:
-                walk(v, key)
-        elif isinstance(value, str) and (key.endswith("_date") or key in ("effective_from", "date")):
-            try:
-                found.add(date.fromisoformat(value))
-            except ValueError:
-                pass
-
-    walk(data, "")
-    return found
-
-
-# --- outbox --------------------------------------------------------------------------------------------------
-
-
-def write_outbox(uow, *, type: str, agency_id: Any, subject: Any, data: dict[str, Any]) -> Event:
-    """Insert one event in the caller's transaction (uow.emit calls this)."""
-    return write_outbox_many(uow, type, [(agency_id, subject, data)])[0]
-
-
-def write_outbox_many(uow, type: str, items: Iterable[tuple[Any, Any, dict[str, Any]]]) -> list[Event]:
-    """Insert one event per (agency_id, subject, data) with a single statement, in order (uow.emit_many)."""
-    now = datetime.now(timezone.utc)
-    events = [Event(event_id=uuid.uuid4(), type=type, occurred_at=now, agency_id=agency_id,
-                    subject=None if subject is None else str(subject), data=data)
-              for agency_id, subject, data in items]
-    if events:
-        uow.execute(
-            """
-            INSERT INTO eventing.outbox (event_id, type, agency_id, subject, payload, occurred_at)
-            SELECT e.id, :type, e.agency, e.subject, e.payload, :at
-            FROM unnest(CAST(:ids AS uuid[]), CAST(:agencies AS uuid[]), CAST(:subjects AS text[]),
-                        CAST(:payloads AS jsonb[])) WITH ORDINALITY AS e(id, agency, subject, payload, n)
-            ORDER BY e.n
-            """,
-            {"type": type, "at": now,
-             "ids": [str(e.event_id) for e in events],
-             "agencies": [None if e.agency_id is None else str(e.agency_id) for e in events],
-             "subjects": [e.subject for e in events],
-             "payloads": [e.model_dump_json() for e in events]},
-        )
-    return events
-
-
-def publish_pending(events: list[Event]) -> int:
-    """Publish right after commit and mark published; what fails stays for the relay. Returns how many went out."""
-    p = publisher()
-    published = p.publish_many(events)
-    if published and not _marks_when_handled(p):
-        mark_published(published)
-    return len(published)
-
-
-def _marks_when_handled(p: "Publisher") -> bool:
-    return getattr(p, "marks_when_handled", False)  # a publisher that does not say (a test's double) is durable
-
-
-def mark_published(event_ids: list[uuid.UUID]) -> None:
-    """The relay owes these no more: set once the publisher holds them durably (or, for the in-process bus,
-    once every subscriber's handler finished)."""
-    from .db import engine
-    from sqlalchemy import text
-
-    with engine().begin() as conn:
-        conn.execute(text("UPDATE eventing.outbox SET published_at = now(), claimed_until = NULL "
-                          "WHERE event_id = ANY(:ids)"), {"ids": [str(i) for i in event_ids]})
-
-
-def relay_outbox(*, min_age_seconds: int | None = None, batch: int | None = None) -> int:
-    """Republish what is still unpublished. Rows are claimed with FOR UPDATE SKIP LOCKED and a short lease,
-    so concurrent relays never take the same row and nothing is held locked while publishing."""
-    from sqlalchemy import text
-
-    from .db import engine
-
-    s = settings()
-    age = s.outbox_relay_min_age_seconds if min_age_seconds is None else min_age_seconds
-    limit = batch or s.outbox_relay_batch
-    total = 0
-    while True:
-        with engine().begin() as conn:
-            rows = conn.execute(
-                text(
-                    """
-                    UPDATE eventing.outbox o SET claimed_until = now() + interval '60 seconds',
-                           attempts = o.attempts + 1
-                    WHERE o.id IN (
-                        SELECT id FROM eventing.outbox
-                        WHERE published_at IS NULL
-                          AND (claimed_until IS NULL OR claimed_until < now())
-                          AND created_at <= now() - make_interval(secs => :age)
-                        ORDER BY id
-                        LIMIT :limit
-                        FOR UPDATE SKIP LOCKED)
-                    RETURNING o.payload
-                    """
-                ),
-                {"age": age, "limit": limit},
-            ).all()
-        if not rows:
-            return total
-        events = [Event.model_validate(r.payload if isinstance(r.payload, dict) else json.loads(r.payload))
-                  for r in rows]
-        p = publisher()
-        published = p.publish_many(events)
-        if published and not _marks_when_handled(p):
-            mark_published(published)
-        total += len(published)
-        if len(published) < len(events) or len(rows) < limit:
-            return total
 
 
 # --- inbox ---------------------------------------------------------------------------------------------------

@@ -114,37 +114,37 @@ def delete_expense(expense_id: uuid.UUID) -> dict[str, Any]:
 # --- the events those changes publish ------------------------------------------------------------------------------
 
 
-def _income_snapshot(row: dict | None) -> dict | None:
-    if row is None:
-        return None
-    keys = ("type", "sale_date", "model_id", "chatter_id", "manager_id", "assigned_to_user_id", "gross_amount",
-            "fee_amount", "net_amount")
-    return json.loads(json.dumps({k: row[k] for k in keys}, default=str))
-
-
-def _expense_snapshot(row: dict | None) -> dict | None:
-    return None if row is None else {"expense_date": row["expense_date"].isoformat(), "amount": str(row["amount"]),
-                                     "source": row["source"]}
-
-
 def income_event(kind: str, old: dict | None, new: dict | None) -> Event:
-    """income.registered / updated / deleted, shaped as functions/income/schemas.py IncomeEventData."""
+    """income.registered / updated / deleted as the income service publishes them (shared_lib/contracts.py)."""
+    from shared_lib.contracts import CONTRACTS, IncomeSnapshot
+
     row = new or old
+    before = None if old is None else IncomeSnapshot.model_validate(old)
+    after = None if new is None else IncomeSnapshot.model_validate(new)
+    last = after or before
+    data = CONTRACTS[f"income.{kind}"](
+        income_id=row["id"], agency_id=row["agency_id"], schedule_id=None,
+        reason={"registered": "registered", "updated": "edited", "deleted": "deleted"}[kind],
+        sale_date=last.sale_date, old_sale_date=None if before is None else before.sale_date,
+        model_id=last.model_id, chatter_id=last.chatter_id, old=before, new=after)
     return Event(event_id=uuid.uuid4(), type=f"income.{kind}", occurred_at=datetime.now(timezone.utc),
-                 agency_id=row["agency_id"], subject=str(row["id"]), data={
-                     "income_id": str(row["id"]), "agency_id": str(row["agency_id"]), "schedule_id": None,
-                     "reason": {"registered": "registered", "updated": "edited", "deleted": "deleted"}[kind],
-                     "old": _income_snapshot(old), "new": _income_snapshot(new)})
+                 agency_id=row["agency_id"], subject=str(row["id"]), data=data.model_dump(mode="json"))
 
 
 def expense_event(kind: str, old: dict | None, new: dict | None) -> Event:
-    """expense.recorded / updated / deleted, shaped as functions/expenses/schemas.py ExpenseEventData."""
+    """expense.recorded / updated / deleted as the expenses service publishes them (shared_lib/contracts.py)."""
+    from shared_lib.contracts import CONTRACTS, ExpenseSnapshot
+
     row = new or old
+    before = None if old is None else ExpenseSnapshot.model_validate(old)
+    after = None if new is None else ExpenseSnapshot.model_validate(new)
+    data = CONTRACTS[f"expense.{kind}"](
+        expense_id=row["id"], agency_id=row["agency_id"], schedule_id=None,
+        reason={"recorded": "recorded", "updated": "edited", "deleted": "deleted"}[kind],
+        expense_date=(after or before).expense_date,
+        old_expense_date=None if before is None else before.expense_date, old=before, new=after)
     return Event(event_id=uuid.uuid4(), type=f"expense.{kind}", occurred_at=datetime.now(timezone.utc),
-                 agency_id=row["agency_id"], subject=str(row["id"]), data={
-                     "expense_id": str(row["id"]), "agency_id": str(row["agency_id"]), "schedule_id": None,
-                     "reason": {"recorded": "recorded", "updated": "edited", "deleted": "deleted"}[kind],
-                     "old": _expense_snapshot(old), "new": _expense_snapshot(new)})
+                 agency_id=row["agency_id"], subject=str(row["id"]), data=data.model_dump(mode="json"))
 
 
 def event(type: str, agency_id: uuid.UUID, data: dict[str, Any], subject: str = "s") -> Event:

@@ -8,9 +8,10 @@ svc = Service("eventing")
 @svc.scheduled(OUTBOX_RELAY)
 def outbox_relay(as_of):
     """Republish what a crash between commit and publish left behind (claims rows with FOR UPDATE SKIP LOCKED)."""
-    from shared_lib.events import relay_outbox
+    from shared_lib.db import engine
+    from shared_lib.outbox import relay_outbox
 
-    relay_outbox()
+    relay_outbox(engine())
 
 
 @svc.scheduled(RETENTION_PRUNE)

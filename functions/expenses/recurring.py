@@ -5,6 +5,7 @@ import uuid
 from datetime import date
 
 from shared_lib import recurrence
+from shared_lib.contracts import ExpenseRecorded
 from shared_lib.db import UnitOfWork
 from shared_lib.rbac import Caller
 from shared_lib.recurring_schedules import ScheduleTable
@@ -72,5 +73,6 @@ def expenses_recurring_generate(*, uow: UnitOfWork, as_of: date) -> int:
     amount, source, notes and author), one expense.recorded each. Returns how many."""
     rows = recurrence.generate(uow, as_of=as_of, **GENERATOR)
     uow.emit_many("expense.recorded",
-              [(r.agency_id, r.id, event_data(r, reason="generated", old=None, new=r)) for r in rows])
+              [(r.agency_id, r.id, event_data(ExpenseRecorded, r, reason="generated", old=None, new=r))
+               for r in rows])
     return len(rows)

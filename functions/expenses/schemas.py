@@ -1,9 +1,8 @@
-"""Expenses service request, response and event models."""
+"""Expenses service request and response models (its events: shared_lib/contracts.py)."""
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -67,23 +66,3 @@ ExpenseSchedulesQuery = PageQuery
 class ExpenseSchedulesPage(BaseModel):
     items: list[ExpenseSchedule]
     next_cursor: str | None
-
-
-class ExpenseSnapshot(BaseModel):
-    expense_date: date
-    amount: Money
-    source: str
-
-
-class ExpenseEventData(BaseModel):
-    """expense.recorded (old = null), expense.updated (both), expense.deleted (new = null); expense_date is the
-    date now (for a deletion: as it was), old_expense_date the date before the change (null when recorded)."""
-
-    expense_id: uuid.UUID
-    agency_id: uuid.UUID
-    schedule_id: uuid.UUID | None
-    reason: Literal["recorded", "generated", "edited", "deleted"]
-    expense_date: date
-    old_expense_date: date | None
-    old: ExpenseSnapshot | None
-    new: ExpenseSnapshot | None

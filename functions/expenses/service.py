@@ -5,13 +5,14 @@ import uuid
 from datetime import date, datetime
 
 from shared_lib.closing import ensure_open
+from shared_lib.contracts import ExpenseChange, ExpenseSnapshot
 from shared_lib.dated_records import DatedRecords, ensure_not_future
 from shared_lib.db import UnitOfWork
 from shared_lib.pagination import cursor_key, page_of
 from shared_lib.rbac import Caller
 
 from . import queries
-from .schemas import Expense, ExpenseEventData, ExpenseSnapshot, ExpensesPage, ExpensesQuery, ExpenseWrite
+from .schemas import Expense, ExpensesPage, ExpensesQuery, ExpenseWrite
 
 
 def expense_record(*, uow: UnitOfWork, caller: Caller, cmd: ExpenseWrite) -> Expense:
@@ -50,15 +51,16 @@ def expense_list(*, uow: UnitOfWork, caller: Caller, q: ExpensesQuery) -> Expens
                    key=lambda e: (e.expense_date, e.created_at, e.id))
 
 
-def event_data(row, *, reason: str, old, new) -> dict:
-    """The expense.* payload: the expense's date now and before the change, and old and new snapshots."""
+def event_data(contract: type[ExpenseChange], row, *, reason: str, old, new) -> ExpenseChange:
+    """The expense.* payload (`contract`: ExpenseRecorded, ExpenseUpdated or ExpenseDeleted): the expense's date
+    now and before the change, and old and new snapshots."""
     before = None if old is None else ExpenseSnapshot.model_validate(old, from_attributes=True)
     after = None if new is None else ExpenseSnapshot.model_validate(new, from_attributes=True)
-    return ExpenseEventData(
+    return contract(
         expense_id=row.id, agency_id=row.agency_id, schedule_id=row.schedule_id, reason=reason,
         expense_date=(after or before).expense_date, old_expense_date=None if before is None else before.expense_date,
         old=before, new=after,
-    ).model_dump(mode="json")
+    )
 
 
 RECORDS = DatedRecords(noun="expense", date_field="expense_date", events="expense",

@@ -1,4 +1,5 @@
 """Income service entry points: parse → call → respond (the registry decorators do auth, parsing, errors)."""
+from shared_lib.contracts import PlatformSettingsUpdated
 from shared_lib.http import Reply
 from shared_lib.jobs import RECURRING_GENERATE
 from shared_lib.rbac import ANY_ROLE, OWNER_MANAGER
@@ -10,7 +11,6 @@ from .schemas import (
     IncomeRegister,
     IncomeSchedule,
     IncomeScheduleCreate,
-    PlatformSettingsUpdated,
     IncomeRecordsPage,
     IncomeRecordsQuery,
     IncomeSchedulePatch,

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from shared_lib import recurrence
+from shared_lib.contracts import IncomeRegistered
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import NotFound, invalid
 from shared_lib.rbac import Caller, Role, model_in_agency, user_scope
@@ -87,5 +88,6 @@ def income_recurring_generate(*, uow: UnitOfWork, as_of: date) -> int:
     schedule's source, amount, model, split and author), one income.registered each. Returns how many."""
     rows = recurrence.generate(uow, as_of=as_of, **GENERATOR)
     uow.emit_many("income.registered",
-              [(r.agency_id, r.id, event_data(r, reason="generated", old=None, new=r)) for r in rows])
+              [(r.agency_id, r.id, event_data(IncomeRegistered, r, reason="generated", old=None, new=r))
+               for r in rows])
     return len(rows)

@@ -1,21 +1,20 @@
-"""Income service request, response and event models."""
+"""Income service request and response models (its events: shared_lib/contracts.py)."""
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from shared_lib.contracts import IncomeType
 from shared_lib.income_types import CHATTING
 from shared_lib.isodate import IsoDate
 from shared_lib.money import Money, Rate
 from shared_lib.recurrence import RecurrenceFields, StoredSchedule
 from shared_lib.record_fields import Amount, DatedPageQuery, NotAncientDate, PageQuery, Strict
-
-IncomeType = Literal["message_sale", "tip_sale", "other_income"]
 
 
 def _positive_rate(d: Decimal) -> Decimal:
@@ -199,47 +198,3 @@ IncomeSchedulesQuery = PageQuery
 class IncomeSchedulesPage(BaseModel):
     items: list[IncomeSchedule]
     next_cursor: str | None
-
-
-# --- events ----------------------------------------------------------------------------------------------------
-
-
-class IncomeSnapshot(BaseModel):
-    """What a consumer needs to find the slices a record touches: its date, model, chatter, manager, amounts."""
-
-    type: IncomeType
-    sale_date: date
-    model_id: uuid.UUID | None
-    chatter_id: uuid.UUID | None
-    manager_id: uuid.UUID | None
-    assigned_to_user_id: uuid.UUID | None
-    gross_amount: Money
-    fee_amount: Money
-    net_amount: Money
-
-
-class IncomeEventData(BaseModel):
-    """income.registered (old = null), income.updated (both), income.deleted (new = null).
-
-    The flat fields name what a consumer recomputes without reading the snapshots: the record's date, model and
-    chatter now (for a deletion: as it was) and its date before the change (null when registered)."""
-
-    income_id: uuid.UUID
-    agency_id: uuid.UUID
-    schedule_id: uuid.UUID | None
-    reason: Literal["registered", "generated", "edited", "platform_fee_changed", "deleted"]
-    sale_date: date
-    old_sale_date: date | None
-    model_id: uuid.UUID | None
-    chatter_id: uuid.UUID | None
-    old: IncomeSnapshot | None
-    new: IncomeSnapshot | None
-
-
-class PlatformSettingsUpdated(BaseModel):
-    """The part of the users service's platform.settings.updated payload this service reads."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    agency_id: uuid.UUID
-    effective_from: date

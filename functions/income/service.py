@@ -5,20 +5,14 @@ import uuid
 from datetime import date, datetime
 
 from shared_lib.closing import ensure_open
+from shared_lib.contracts import IncomeChange, IncomeSnapshot, IncomeUpdated
 from shared_lib.dated_records import DatedRecords, ensure_not_future
 from shared_lib.db import UnitOfWork
 from shared_lib.pagination import cursor_key, page_of
 from shared_lib.rbac import Caller
 
 from . import queries, rules
-from .schemas import (
-    IncomeEventData,
-    IncomeRecord,
-    IncomeRecordsPage,
-    IncomeRecordsQuery,
-    IncomeRegister,
-    IncomeSnapshot,
-)
+from .schemas import IncomeRecord, IncomeRecordsPage, IncomeRecordsQuery, IncomeRegister
 
 
 def income_register(*, uow: UnitOfWork, caller: Caller, cmd: IncomeRegister) -> IncomeRecord:
@@ -69,7 +63,7 @@ def income_fees_recompute(*, uow: UnitOfWork, agency_id: uuid.UUID, effective_fr
     rows = queries.recompute_fees(uow, agency_id, effective_from)
     uow.emit_many("income.updated", [
         (r.agency_id, r.id,
-         event_data(r, reason="platform_fee_changed", old=_Before(r), new=r)) for r in rows])
+         event_data(IncomeUpdated, r, reason="platform_fee_changed", old=_Before(r), new=r)) for r in rows])
     return len(rows)
 
 
@@ -87,17 +81,17 @@ def _values(uow: UnitOfWork, caller: Caller, cmd: IncomeRegister, who: rules.Att
             "split_percent": cmd.split_percent, "split_fixed_amount": cmd.split_fixed_amount}
 
 
-def event_data(row, *, reason: str, old, new) -> dict:
-    """The income.* payload: the record's date, model and chatter, its previous date, and old and new snapshots
-    (date, model, chatter, manager, amounts)."""
+def event_data(contract: type[IncomeChange], row, *, reason: str, old, new) -> IncomeChange:
+    """The income.* payload (`contract`: IncomeRegistered, IncomeUpdated or IncomeDeleted): the record's date,
+    model and chatter, its previous date, and old and new snapshots (date, model, chatter, manager, amounts)."""
     before = None if old is None else IncomeSnapshot.model_validate(dict(old._mapping))
     after = None if new is None else IncomeSnapshot.model_validate(dict(new._mapping))
     last = after or before
-    return IncomeEventData(
+    return contract(
         income_id=row.id, agency_id=row.agency_id, schedule_id=row.schedule_id, reason=reason,
         sale_date=last.sale_date, old_sale_date=None if before is None else before.sale_date,
         model_id=last.model_id, chatter_id=last.chatter_id, old=before, new=after,
-    ).model_dump(mode="json")
+    )
 
 
 class _Before:

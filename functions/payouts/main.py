@@ -1,4 +1,17 @@
 """Payouts service entry points: calculation, payouts, model payouts, profit, period close, recalculation events."""
+from shared_lib.contracts import (
+    EmployeeTimeEvent,
+    ExpenseDeleted,
+    ExpenseRecorded,
+    ExpenseUpdated,
+    IncomeDeleted,
+    IncomeRegistered,
+    IncomeUpdated,
+    ModelSettingsUpdated,
+    PlatformSettingsUpdated,
+    TimetrackingSettingsUpdated,
+    UserSettingsUpdated,
+)
 from shared_lib.periods import Period
 from shared_lib.rbac import ANY_ROLE, OWNER
 from shared_lib.registry import Service
@@ -74,66 +87,62 @@ def _period(raw: str) -> Period:
         raise invalid(["path", "period"], "must be YYYY-MM") from None
 
 
-# --- events: each names the dates (or the settings' effective date) it changed; those open periods are recalculated
-# from the truth. One Cloud Function per trigger topic, all alike.
+# --- events: each names the days (or the settings' effective date) it changed; those open periods are recalculated
+# from the truth. One Cloud Function per trigger topic, all alike; each validates its payload (shared_lib/contracts).
 
 
-def _recalculate(uow, event) -> None:
-    if event.agency_id is not None:  # a payload with no agency touches no period of ours
-        service.changed_periods_recalculate(uow=uow, agency_id=event.agency_id, event_type=event.type,
-                                            data=event.data)
+@svc.on_event("income.registered", name="payouts_on_income_registered", model=IncomeRegistered)
+def payouts_on_income_registered(uow, data):
+    service.changed_periods_recalculate(uow=uow, data=data)
 
 
-@svc.on_event("income.registered", name="payouts_on_income_registered")
-def payouts_on_income_registered(uow, event):
-    _recalculate(uow, event)
+@svc.on_event("income.updated", name="payouts_on_income_updated", model=IncomeUpdated)
+def payouts_on_income_updated(uow, data):
+    service.changed_periods_recalculate(uow=uow, data=data)
 
 
-@svc.on_event("income.updated", name="payouts_on_income_updated")
-def payouts_on_income_updated(uow, event):
-    _recalculate(uow, event)
+@svc.on_event("income.deleted", name="payouts_on_income_deleted", model=IncomeDeleted)
+def payouts_on_income_deleted(uow, data):
+    service.changed_periods_recalculate(uow=uow, data=data)
 
 
-@svc.on_event("income.deleted", name="payouts_on_income_deleted")
-def payouts_on_income_deleted(uow, event):
-    _recalculate(uow, event)
+@svc.on_event("expense.recorded", name="payouts_on_expense_recorded", model=ExpenseRecorded)
+def payouts_on_expense_recorded(uow, data):
+    service.changed_periods_recalculate(uow=uow, data=data)
 
 
-@svc.on_event("expense.recorded", name="payouts_on_expense_recorded")
-def payouts_on_expense_recorded(uow, event):
-    _recalculate(uow, event)
+@svc.on_event("expense.updated", name="payouts_on_expense_updated", model=ExpenseUpdated)
+def payouts_on_expense_updated(uow, data):
+    service.changed_periods_recalculate(uow=uow, data=data)
 
 
-@svc.on_event("expense.updated", name="payouts_on_expense_updated")
-def payouts_on_expense_updated(uow, event):
-    _recalculate(uow, event)
+@svc.on_event("expense.deleted", name="payouts_on_expense_deleted", model=ExpenseDeleted)
+def payouts_on_expense_deleted(uow, data):
+    service.changed_periods_recalculate(uow=uow, data=data)
 
 
-@svc.on_event("expense.deleted", name="payouts_on_expense_deleted")
-def payouts_on_expense_deleted(uow, event):
-    _recalculate(uow, event)
+@svc.on_event("user.settings.updated", name="payouts_on_user_settings_updated", model=UserSettingsUpdated)
+def payouts_on_user_settings_updated(uow, data):
+    service.changed_periods_recalculate(uow=uow, data=data)
 
 
-@svc.on_event("user.settings.updated", name="payouts_on_user_settings_updated")
-def payouts_on_user_settings_updated(uow, event):
-    _recalculate(uow, event)
+@svc.on_event("model.settings.updated", name="payouts_on_model_settings_updated", model=ModelSettingsUpdated)
+def payouts_on_model_settings_updated(uow, data):
+    service.changed_periods_recalculate(uow=uow, data=data)
 
 
-@svc.on_event("model.settings.updated", name="payouts_on_model_settings_updated")
-def payouts_on_model_settings_updated(uow, event):
-    _recalculate(uow, event)
+@svc.on_event("platform.settings.updated", name="payouts_on_platform_settings_updated",
+              model=PlatformSettingsUpdated)
+def payouts_on_platform_settings_updated(uow, data):
+    service.changed_periods_recalculate(uow=uow, data=data)
 
 
-@svc.on_event("platform.settings.updated", name="payouts_on_platform_settings_updated")
-def payouts_on_platform_settings_updated(uow, event):
-    _recalculate(uow, event)
+@svc.on_event("timetracking.settings.updated", name="payouts_on_timetracking_settings_updated",
+              model=TimetrackingSettingsUpdated)
+def payouts_on_timetracking_settings_updated(uow, data):
+    service.changed_periods_recalculate(uow=uow, data=data)
 
 
-@svc.on_event("timetracking.settings.updated", name="payouts_on_timetracking_settings_updated")
-def payouts_on_timetracking_settings_updated(uow, event):
-    _recalculate(uow, event)
-
-
-@svc.on_event("employee.time.event", name="payouts_on_employee_time_event")
-def payouts_on_employee_time_event(uow, event):
-    _recalculate(uow, event)
+@svc.on_event("employee.time.event", name="payouts_on_employee_time_event", model=EmployeeTimeEvent)
+def payouts_on_employee_time_event(uow, data):
+    service.changed_periods_recalculate(uow=uow, data=data)

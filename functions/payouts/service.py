@@ -4,12 +4,11 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import date, datetime, timezone
-from typing import Any, Iterable
 
 from shared_lib.closing import lock_period_exclusive
+from shared_lib.contracts import CalculationCompleted, Contract, PeriodClosed, SettingsChange
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import Conflict, NotFound
-from shared_lib.events import named_dates
 from shared_lib.pagination import cursor_key, page_of
 from shared_lib.periods import Period, local_today
 from shared_lib.rbac import Caller, can_see_user, user_scope
@@ -47,49 +46,36 @@ def period_recalculate(*, uow: UnitOfWork, agency_id: uuid.UUID, period: Period)
     after = payouts_by_user(result)
     changed = sorted(str(u) for u in set(before) | set(after) if before.get(u) != after.get(u))
     uow.emit("financial_calculation.completed", agency_id=agency_id, subject=str(period),
-             data={"agency_id": str(agency_id), "period": str(period), "user_ids": changed})
+             data=CalculationCompleted(agency_id=agency_id, period=str(period), user_ids=changed))
     earnings.publish_changed(uow, agency_id=agency_id, period=period, result=result, user_ids=changed)
     return result
 
 
-def changed_periods_recalculate(*, uow: UnitOfWork, agency_id: uuid.UUID, event_type: str,
-                                data: dict[str, Any]) -> list[str]:
+def changed_periods_recalculate(*, uow: UnitOfWork, data: Contract) -> list[str]:
     """After an income, expense, settings or time event: recalculate every open period it touches; returns them."""
-    tz = queries.agency_timezone(uow, agency_id)
+    tz = queries.agency_timezone(uow, data.agency_id)
     if tz is None:
-        log.warning("%s for unknown agency %s: nothing to recalculate", event_type, agency_id)
+        log.warning("%s for unknown agency %s: nothing to recalculate", data.event_type, data.agency_id)
         return []
     done = []
-    for period in periods_for_event(event_type, data, tz):
-        if period_recalculate(uow=uow, agency_id=agency_id, period=period) is not None:
+    for period in periods_for_event(data, tz):
+        if period_recalculate(uow=uow, agency_id=data.agency_id, period=period) is not None:
             done.append(str(period))
     return done
 
 
-def periods_for_event(event_type: str, data: dict[str, Any], agency_timezone: str) -> list[Period]:
-    """Which periods an event touches: the periods of every date it names (old and new); for a settings change,
+def periods_for_event(data: Contract, agency_timezone: str) -> list[Period]:
+    """Which periods an event touches: the periods of every day it names (old and new); for a settings change,
     every period from its effective date to the current one."""
-    dates = sorted(named_dates(data))
-    if event_type.endswith("settings.updated"):
-        if not dates:
-            return []
-        first, current = Period.of(dates[0]), Period.of(local_today(agency_timezone))
+    if isinstance(data, SettingsChange):
+        first, current = Period.of(data.effective_from), Period.of(local_today(agency_timezone))
         periods = []
         p = first
         while p <= current and len(periods) < MAX_PERIODS_PER_EVENT:
             periods.append(p)
             p = p.next()
         return periods
-    return sorted({Period.of(d) for d in dates} | set(_named_periods(data)))
-
-
-def _named_periods(data: dict[str, Any]) -> Iterable[Period]:
-    p = data.get("period")
-    if isinstance(p, str):
-        try:
-            yield Period.parse(p)
-        except ValueError:
-            return
+    return sorted({Period.of(d) for d in data.days()})
 
 
 def financials_calculate(*, uow: UnitOfWork, caller: Caller, period: Period, user_id: uuid.UUID | None) -> Totals:
@@ -115,7 +101,7 @@ def period_close(*, uow: UnitOfWork, caller: Caller, period: Period) -> PeriodCl
     period_recalculate(uow=uow, agency_id=caller.agency_id, period=period)
     queries.mark_period_closed(uow, caller.agency_id, period, closed_by=caller.user_id)
     uow.emit("financial_period.closed", agency_id=caller.agency_id, subject=str(period),
-             data={"agency_id": str(caller.agency_id), "period": str(period)})
+             data=PeriodClosed(agency_id=caller.agency_id, period=str(period)))
     # After the close commits, every earnings document of the period says so (a newer version than the
     # final calculation's, which wrote `open` just before).
     earnings.publish_period(uow, agency_id=caller.agency_id, period=period)

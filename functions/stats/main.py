@@ -1,25 +1,31 @@
 """Statistics service entry points: parse → call → respond (the registry decorators do auth, parsing, errors)."""
-import uuid
-
 from shared_lib.eventfn import PermanentError
+from shared_lib.contracts import (
+    CalculationCompleted,
+    ExpenseDeleted,
+    ExpenseRecorded,
+    ExpenseUpdated,
+    IncomeDeleted,
+    IncomeRegistered,
+    IncomeUpdated,
+    ScraperMessage,
+    SubscriberCountUpdated,
+)
 from shared_lib.periods import Period
 from shared_lib.rbac import ANY_ROLE, OWNER, OWNER_MANAGER
 from shared_lib.registry import Service
 
-from . import rules, service
+from . import service
 from .schemas import (
     Afv,
     AfvTrendQuery,
-    CalculationCompleted,
     RangeQuery,
     RebuildRequest,
     RebuildResult,
-    ScraperMessage,
     SubscriberCount,
     SubscriberCountCreate,
     SubscriberCountsPage,
     SubscriberCountsQuery,
-    SubscriberCountUpdated,
     Summary,
     TopEarners,
     TopEarnersQuery,
@@ -88,45 +94,41 @@ def post_stats_rebuild(caller, uow, body):
     return service.stats_rebuild_for(uow=uow, caller=caller, cmd=body)
 
 
-# --- events: income.* and expense.* name the days that changed; those days are recomputed from the truth ------
+# --- events: income.* and expense.* name the days that changed (contracts' days()); those are recomputed -------
 
 
-def _days_changed(uow, event, *, income: bool) -> None:
-    days = rules.changed_days(event.data)
-    agency_id = event.agency_id or event.data.get("agency_id")
-    if agency_id is None or not days:
-        raise PermanentError(f"{event.type} {event.event_id} names no agency or no date")
-    service.stats_days_changed(uow=uow, agency_id=uuid.UUID(str(agency_id)), days=days, income=income)
+def _days_changed(uow, data, *, income: bool) -> None:
+    service.stats_days_changed(uow=uow, agency_id=data.agency_id, days=data.days(), income=income)
 
 
-@svc.on_event("income.registered", name="stats_on_income_registered")
-def stats_on_income_registered(uow, event):
-    _days_changed(uow, event, income=True)
+@svc.on_event("income.registered", name="stats_on_income_registered", model=IncomeRegistered)
+def stats_on_income_registered(uow, data):
+    _days_changed(uow, data, income=True)
 
 
-@svc.on_event("income.updated", name="stats_on_income_updated")
-def stats_on_income_updated(uow, event):
-    _days_changed(uow, event, income=True)
+@svc.on_event("income.updated", name="stats_on_income_updated", model=IncomeUpdated)
+def stats_on_income_updated(uow, data):
+    _days_changed(uow, data, income=True)
 
 
-@svc.on_event("income.deleted", name="stats_on_income_deleted")
-def stats_on_income_deleted(uow, event):
-    _days_changed(uow, event, income=True)
+@svc.on_event("income.deleted", name="stats_on_income_deleted", model=IncomeDeleted)
+def stats_on_income_deleted(uow, data):
+    _days_changed(uow, data, income=True)
 
 
-@svc.on_event("expense.recorded", name="stats_on_expense_recorded")
-def stats_on_expense_recorded(uow, event):
-    _days_changed(uow, event, income=False)
+@svc.on_event("expense.recorded", name="stats_on_expense_recorded", model=ExpenseRecorded)
+def stats_on_expense_recorded(uow, data):
+    _days_changed(uow, data, income=False)
 
 
-@svc.on_event("expense.updated", name="stats_on_expense_updated")
-def stats_on_expense_updated(uow, event):
-    _days_changed(uow, event, income=False)
+@svc.on_event("expense.updated", name="stats_on_expense_updated", model=ExpenseUpdated)
+def stats_on_expense_updated(uow, data):
+    _days_changed(uow, data, income=False)
 
 
-@svc.on_event("expense.deleted", name="stats_on_expense_deleted")
-def stats_on_expense_deleted(uow, event):
-    _days_changed(uow, event, income=False)
+@svc.on_event("expense.deleted", name="stats_on_expense_deleted", model=ExpenseDeleted)
+def stats_on_expense_deleted(uow, data):
+    _days_changed(uow, data, income=False)
 
 
 @svc.on_event("financial_calculation.completed", name="stats_on_financial_calculation_completed",

@@ -1,4 +1,4 @@
-"""Pure statistics rules: date ranges, trend buckets, change_pct, AFV, and which days an event touches."""
+"""Pure statistics rules: date ranges, trend buckets, change_pct, AFV."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,7 +7,6 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any, Iterable
 
 from shared_lib.errors import invalid
-from shared_lib.events import named_dates
 from shared_lib.money import divide_to_cents
 from shared_lib.periods import Period, days_in_month, iso_week_start, month_start
 
@@ -94,11 +93,6 @@ def with_change(values: Iterable[tuple[Bucket, Decimal | None]]) -> list[dict[st
                     "change_pct": change_pct(value, previous)})
         previous = value
     return out
-
-
-# Which days an income.* or expense.* payload touched (old and new dates): the handlers need nothing else from
-# it, they recompute those days from the truth tables.
-changed_days = named_dates
 
 
 def periods_of(days: Iterable[date]) -> list[Period]:

@@ -1,4 +1,4 @@
-"""Statistics service request, response, event and scraper-message models."""
+"""Statistics service request and response models (its events and the scraper message: shared_lib/contracts.py)."""
 from __future__ import annotations
 
 import uuid
@@ -7,14 +7,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
+from shared_lib.contracts import MAX_SUBSCRIBERS
 from shared_lib.isodate import IsoDate, IsoDateTime
 from shared_lib.money import Money
 
 Granularity = Literal["daily", "weekly", "monthly"]
 # JSON integers only: lax int would also take "3", 3.0 and true.
 StrictInt = Annotated[int, Strict()]
-# An integer column; no creator has two billion fans.
-MAX_SUBSCRIBERS = 2_000_000_000
 
 
 class StrictQuery(BaseModel):
@@ -147,39 +146,3 @@ class RebuildResult(BaseModel):
     model_rows: int
     chatter_rows: int
     expense_rows: int
-
-
-# --- incoming messages -----------------------------------------------------------------------------------------
-
-
-class ScraperMessage(BaseModel):
-    """What the external scraper publishes to `scraper.subscriber_counts` (raw JSON, not our envelope)."""
-
-    model_config = ConfigDict(extra="ignore")  # an outside producer may add fields; ours are checked strictly
-
-    agency_id: uuid.UUID
-    model_id: uuid.UUID
-    subscriber_count: StrictInt = Field(ge=0, le=MAX_SUBSCRIBERS)
-    observed_at: IsoDateTime
-
-
-class SubscriberCountUpdated(BaseModel):
-    """model.subscriber_count.updated (published here after a snapshot is stored or corrected)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    agency_id: uuid.UUID
-    model_id: uuid.UUID
-    subscriber_count: int
-    observed_at: datetime
-    observed_on: date
-    source: Literal["scraper", "manual"]
-
-
-class CalculationCompleted(BaseModel):
-    """financial_calculation.completed (payouts service): only the agency and the period matter here."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    agency_id: uuid.UUID
-    period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")

@@ -6,6 +6,7 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 from typing import Iterable
 
+from shared_lib.contracts import SubscriberCountUpdated
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import NotFound, invalid
 from shared_lib.isodate import EARLIEST
@@ -99,10 +100,9 @@ def _store_count(uow: UnitOfWork, *, agency_id: uuid.UUID, model_id: uuid.UUID, 
         "observed_at": observed_at, "observed_on": observed_on, "source": source, "recorded_by": recorded_by})
     if row is None:
         return queries.get_snapshot(uow, model_id, observed_at)
-    uow.emit("model.subscriber_count.updated", agency_id=agency_id, subject=model_id, data={
-        "agency_id": str(agency_id), "model_id": str(model_id), "subscriber_count": subscriber_count,
-        "observed_at": observed_at.astimezone(timezone.utc).isoformat(), "observed_on": observed_on.isoformat(),
-        "source": source})
+    uow.emit("model.subscriber_count.updated", agency_id=agency_id, subject=model_id, data=SubscriberCountUpdated(
+        agency_id=agency_id, model_id=model_id, subscriber_count=subscriber_count, observed_at=observed_at,
+        observed_on=observed_on, source=source))
     return row
 
 

@@ -6,11 +6,12 @@ from datetime import date, datetime
 from typing import Any
 
 from shared_lib.closing import ensure_open
+from shared_lib.contracts import EmployeeTimeEvent
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import Conflict, invalid
 
 from . import queries, rules
-from .schemas import EmployeeTimeEvent, Entry
+from .schemas import Entry
 
 EVENT = "employee.time.event"
 
@@ -107,7 +108,7 @@ def event_item(*, agency_id: uuid.UUID, user_id: uuid.UUID, shift_id: uuid.UUID,
                local_date: date, kind: str, minutes: int) -> tuple:
     data = EmployeeTimeEvent(agency_id=agency_id, user_id=user_id, kind=kind, shift_id=shift_id, entry_id=entry_id,
                              minutes=minutes, local_date=local_date, period=local_date.strftime("%Y-%m"))
-    return agency_id, user_id, data.model_dump(mode="json")
+    return agency_id, user_id, data
 
 
 def to_entry(row: Any) -> Entry:

@@ -1,4 +1,4 @@
-"""Time tracking request, response and event models."""
+"""Time tracking request and response models and its Firestore document (its events: shared_lib/contracts.py)."""
 from __future__ import annotations
 
 import uuid
@@ -130,22 +130,7 @@ class Settings(BaseModel):
     history: list[SettingsVersion]
 
 
-# --- events and Firestore documents ---------------------------------------------------------------------------
-
-TimeEventKind = Literal["late", "missed_shift", "missed_check_out", "adjusted"]
-
-
-class EmployeeTimeEvent(BaseModel):
-    """`employee.time.event` data: enough for the payouts service to recompute the user's period."""
-
-    agency_id: uuid.UUID
-    user_id: uuid.UUID
-    kind: TimeEventKind
-    shift_id: uuid.UUID
-    entry_id: uuid.UUID | None
-    minutes: int
-    local_date: date
-    period: str
+# --- Firestore documents (the employee.time.event payload is shared_lib/contracts.py EmployeeTimeEvent) ----------
 
 
 class TimeEventDocument(BaseModel):

@@ -5,6 +5,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 from shared_lib.closing import ensure_open
+from shared_lib.contracts import TimetrackingSettingsUpdated
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import Conflict, Forbidden, NotFound, invalid
 from shared_lib.pagination import cursor_key, page_of
@@ -222,6 +223,6 @@ def settings_put(*, uow: UnitOfWork, caller: Caller, cmd: SettingsPut) -> Settin
     row = queries.upsert_settings(uow, agency_id=caller.agency_id, effective_from=effective_from, values=values,
                                   updated_by=caller.user_id)
     uow.emit(SETTINGS_EVENT, agency_id=caller.agency_id, subject=caller.agency_id,
-             data={"agency_id": str(caller.agency_id), "effective_from": effective_from.isoformat(),
-                   "period": str(Period.of(effective_from))})
+             data=TimetrackingSettingsUpdated(agency_id=caller.agency_id, effective_from=effective_from,
+                                              period=str(Period.of(effective_from))))
     return SettingsVersion.model_validate(row._mapping)

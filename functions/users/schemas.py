@@ -1,4 +1,4 @@
-"""Users service request/response/event models."""
+"""Users service request/response models (its events: shared_lib/contracts.py)."""
 from __future__ import annotations
 
 import re
@@ -338,29 +338,3 @@ class PlatformSettingsView(BaseModel):
     effective_from: date | None
     effective_to: date | None
     history: list[PlatformSettings]
-
-
-# --- events (data of the outbox envelope) ------------------------------------------------------------------------
-
-
-class SettingsChanged(BaseModel):
-    """What changed: consumers recompute [effective_from, effective_to] (effective_to null: onwards)."""
-
-    version_id: uuid.UUID
-    effective_from: date
-    effective_to: date | None
-    replaced: bool = Field(description="a version with this effective_from existed and was overwritten")
-
-
-class UserSettingsUpdated(SettingsChanged):
-    agency_id: uuid.UUID
-    user_id: uuid.UUID
-
-
-class ModelSettingsUpdated(SettingsChanged):
-    agency_id: uuid.UUID
-    model_id: uuid.UUID
-
-
-class PlatformSettingsUpdated(SettingsChanged):
-    agency_id: uuid.UUID

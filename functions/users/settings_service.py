@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from shared_lib.closing import ensure_open
+from shared_lib.contracts import ModelSettingsUpdated, PlatformSettingsUpdated, UserSettingsUpdated
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import Forbidden, NotFound, field_error
 from shared_lib.periods import Period, local_today
@@ -21,13 +22,10 @@ from .schemas import (
     ModelSettings,
     ModelSettingsHistory,
     ModelSettingsPut,
-    ModelSettingsUpdated,
     PlatformSettings,
     PlatformSettingsPut,
-    PlatformSettingsUpdated,
     PlatformSettingsView,
     SettingsOnQuery,
-    UserSettingsUpdated,
 )
 
 EVENT_TYPES = {"user_financial": "user.settings.updated", "model": "model.settings.updated",
@@ -94,8 +92,7 @@ def financial_settings_put(*, uow: UnitOfWork, caller: Caller, user_id: uuid.UUI
     version, replaced = _save(uow, caller=caller, kind="user_financial", subject_id=user_id,
                               effective_from=cmd.effective_from, values=values)
     data = UserSettingsUpdated(agency_id=caller.agency_id, user_id=user_id, **_event_data(version, replaced))
-    uow.emit(EVENT_TYPES["user_financial"], agency_id=caller.agency_id, subject=user_id,
-             data=data.model_dump(mode="json"))
+    uow.emit(EVENT_TYPES["user_financial"], agency_id=caller.agency_id, subject=user_id, data=data)
     return FinancialSettings.model_validate(version, from_attributes=True)
 
 
@@ -124,7 +121,7 @@ def model_settings_put(*, uow: UnitOfWork, caller: Caller, model_id: uuid.UUID, 
     version, replaced = _save(uow, caller=caller, kind="model", subject_id=model_id,
                               effective_from=cmd.effective_from, values=values)
     data = ModelSettingsUpdated(agency_id=caller.agency_id, model_id=model_id, **_event_data(version, replaced))
-    uow.emit(EVENT_TYPES["model"], agency_id=caller.agency_id, subject=model_id, data=data.model_dump(mode="json"))
+    uow.emit(EVENT_TYPES["model"], agency_id=caller.agency_id, subject=model_id, data=data)
     return ModelSettings.model_validate(version, from_attributes=True)
 
 
@@ -151,8 +148,7 @@ def platform_settings_put(*, uow: UnitOfWork, caller: Caller, cmd: PlatformSetti
     version, replaced = _save(uow, caller=caller, kind="platform", subject_id=caller.agency_id,
                               effective_from=cmd.effective_from, values=values)
     data = PlatformSettingsUpdated(agency_id=caller.agency_id, **_event_data(version, replaced))
-    uow.emit(EVENT_TYPES["platform"], agency_id=caller.agency_id, subject=caller.agency_id,
-             data=data.model_dump(mode="json"))
+    uow.emit(EVENT_TYPES["platform"], agency_id=caller.agency_id, subject=caller.agency_id, data=data)
     return PlatformSettings.model_validate(version, from_attributes=True)
 
 

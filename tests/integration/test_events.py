@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from shared_lib import events, registry
+from shared_lib import events, outbox, registry
 from shared_lib.db import engine, unit_of_work
 from shared_lib.eventfn import PermanentError
 from shared_lib.registry import Service
@@ -124,9 +124,9 @@ def test_poison_message_is_dead_lettered_not_retried(platform, ping_service):
 
 def test_crash_between_commit_and_publish_is_recovered_by_the_relay(platform, ping_service, database_url):
     script = (
-        "import os, shared_lib.events as ev\n"
+        "import os, shared_lib.outbox as ob\n"
         "from shared_lib.db import unit_of_work\n"
-        "ev.publish_pending = lambda events: os._exit(9)  # the process dies right after COMMIT\n"
+        "ob.publish_pending = lambda events, engine: os._exit(9)  # the process dies right after COMMIT\n"
         "with unit_of_work() as uow:\n"
         "    uow.emit('test.ping', agency_id=None, subject='s', data={'note': 'survived'})\n"
         "print('not reached')\n"
@@ -154,8 +154,9 @@ def test_concurrent_relays_publish_each_row_once(platform, ping_service):
                 uow.emit(TOPIC, agency_id=None, subject=str(i), data={"note": str(i)})
         events.set_publisher(_Counting())
         counts = []
-        threads = [threading.Thread(target=lambda: counts.append(events.relay_outbox(min_age_seconds=0, batch=17)))
-                   for _ in range(4)]
+        threads = [threading.Thread(
+            target=lambda: counts.append(outbox.relay_outbox(engine(), min_age_seconds=0, batch=17)))
+            for _ in range(4)]
         for t in threads:
             t.start()
         for t in threads:

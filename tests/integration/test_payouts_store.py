@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from functions.payouts import service
+from shared_lib.contracts import IncomeSnapshot, IncomeUpdated, UserSettingsUpdated
 from shared_lib.db import engine, unit_of_work
 from shared_lib.money import percent_of
 from shared_lib.periods import Period
@@ -159,8 +160,15 @@ def test_closed_period_is_never_recalculated(db):
 
 
 def test_settings_event_touches_every_period_from_its_effective_date():
-    periods = service.periods_for_event("user.settings.updated", {"effective_from": "2026-09-15"}, "UTC")
+    settings_changed = UserSettingsUpdated(version_id=uuid.uuid4(), effective_from=date(2026, 9, 15), effective_to=None,
+                                           replaced=False, agency_id=uuid.uuid4(), user_id=uuid.uuid4())
+    periods = service.periods_for_event(settings_changed, "UTC")
     assert [str(p) for p in periods][:3] == ["2026-09", "2026-10", "2026-11"]
-    moved = service.periods_for_event("income.updated", {"old": {"sale_date": "2026-10-31"},
-                                                         "new": {"sale_date": "2026-11-01"}}, "UTC")
+    snap = dict(type="message_sale", model_id=None, chatter_id=None, manager_id=None, assigned_to_user_id=None,
+                gross_amount=D("1.00"), fee_amount=D("0.00"), net_amount=D("1.00"))
+    sale_moved = IncomeUpdated(income_id=uuid.uuid4(), agency_id=uuid.uuid4(), schedule_id=None, reason="edited",
+                               sale_date=date(2026, 11, 1), old_sale_date=date(2026, 10, 31), model_id=None,
+                               chatter_id=None, old=IncomeSnapshot(sale_date=date(2026, 10, 31), **snap),
+                               new=IncomeSnapshot(sale_date=date(2026, 11, 1), **snap))
+    moved = service.periods_for_event(sale_moved, "UTC")
     assert [str(p) for p in moved] == ["2026-10", "2026-11"]

@@ -146,7 +146,10 @@ def test_an_event_function_runs_as_its_service_role(platform, db):
     spec = registry.REGISTRY["payouts_on_expense_recorded"]
     agency = make_agency()
     event = Event(event_id=uuid.uuid4(), type="expense.recorded", occurred_at=datetime.now(timezone.utc),
-                  agency_id=agency.id, subject=str(uuid.uuid4()), data={"expense_date": "2026-11-10"})
+                  agency_id=agency.id, subject=str(uuid.uuid4()), data={
+                      "expense_id": str(uuid.uuid4()), "agency_id": str(agency.id), "schedule_id": None,
+                      "reason": "recorded", "expense_date": "2026-11-10", "old_expense_date": None, "old": None,
+                      "new": {"expense_date": "2026-11-10", "amount": "10.00", "source": "ads"}})
     cloud_event = CloudEvent({"specversion": "1.0", "id": uuid.uuid4().hex, "type": "google.cloud.pubsub.topic.v1."
                               "messagePublished", "source": "//pubsub.googleapis.com/test"},
                              {"message": {"data": base64.b64encode(event.payload()).decode(), "messageId": "m-1",

@@ -1,13 +1,16 @@
 """Pure statistics rules: ranges, trend buckets (ISO weeks, months), change_pct, AFV rounding, changed days."""
+import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from functions.stats import rules
 from functions.stats.rules import Bucket
+from shared_lib.contracts import ExpenseRecorded, IncomeUpdated
 from shared_lib.errors import BadRequest
 from shared_lib.periods import Period
 
@@ -156,16 +159,30 @@ def test_afv_is_null_without_subscribers():
 # --- which days an event touches -----------------------------------------------------------------------------------
 
 
+def _income_moved(old_day: str, new_day: str) -> dict:
+    """income.updated as published when a sale moves from old_day to new_day (shared_lib/contracts.py)."""
+    snap = {"type": "message_sale", "model_id": None, "chatter_id": None, "manager_id": None,
+            "assigned_to_user_id": None, "gross_amount": "1.00", "fee_amount": "0.00", "net_amount": "1.00"}
+    return {"income_id": str(uuid.uuid4()), "agency_id": str(uuid.uuid4()), "schedule_id": None, "reason": "edited",
+            "sale_date": new_day, "old_sale_date": old_day, "model_id": None, "chatter_id": None,
+            "old": {**snap, "sale_date": old_day}, "new": {**snap, "sale_date": new_day}}
+
+
 def test_changed_days_reads_old_and_new_dates_of_income_and_expense_payloads():
-    income = {"income_id": "x", "old": {"sale_date": "2026-10-31", "net_amount": "1.00"},
-              "new": {"sale_date": "2026-11-01"}}
-    assert rules.changed_days(income) == {D(2026, 10, 31), D(2026, 11, 1)}
-    expense = {"expense_id": "y", "old": None, "new": {"expense_date": "2026-11-05", "amount": "2.00"}}
-    assert rules.changed_days(expense) == {D(2026, 11, 5)}
+    income = IncomeUpdated.model_validate(_income_moved("2026-10-31", "2026-11-01"))
+    assert income.days() == {D(2026, 10, 31), D(2026, 11, 1)}
+    expense = ExpenseRecorded.model_validate({
+        "expense_id": str(uuid.uuid4()), "agency_id": str(uuid.uuid4()), "schedule_id": None, "reason": "recorded",
+        "expense_date": "2026-11-05", "old_expense_date": None, "old": None,
+        "new": {"expense_date": "2026-11-05", "amount": "2.00", "source": "ads"}})
+    assert expense.days() == {D(2026, 11, 5)}
 
 
-def test_changed_days_ignores_what_is_not_a_date():
-    assert rules.changed_days({"old": {"sale_date": "not a date", "amount": "2026-11-05"}, "new": None}) == set()
+def test_changed_days_refuses_what_is_not_a_date():
+    # The contract, not a walk over every key ending in _date: a payload whose date is not one never validates
+    # (the event is dead-lettered); an amount that looks like a date is just an amount.
+    with pytest.raises(ValidationError):
+        IncomeUpdated.model_validate(_income_moved("not a date", "2026-11-05"))
 
 
 def test_a_snapshot_changes_the_periods_from_its_own_up_to_today():

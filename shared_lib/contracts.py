@@ -1,0 +1,281 @@
+"""Event contracts: one pydantic model per event type, the `data` its publisher builds and its consumers validate.
+
+Every model states the payload exactly as it goes out (same keys, in the same order; dates ISO, money strings with
+two places, ids strings) and which dates it touches: consumers recompute those days or periods from the truth and
+need nothing else. Every payload names its agency (`agency_id`), and it must be the envelope's: an event without
+its agency, or with another one, is a publisher bug and is dead-lettered (`payload_of`).
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import date, timezone
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import Strict as _Strict
+
+from .isodate import IsoDate, IsoDateTime
+from .money import Money
+
+if TYPE_CHECKING:
+    from .events import Event
+
+StrictInt = Annotated[int, _Strict()]  # JSON integers only: lax int would also take "3", 3.0 and true
+PeriodText = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
+# An instant as the publisher has always written it: in UTC, isoformat ("…+00:00", not pydantic's "Z").
+UtcDateTime = Annotated[IsoDateTime, PlainSerializer(lambda d: d.astimezone(timezone.utc).isoformat(),
+                                                     return_type=str, when_used="json")]
+MAX_SUBSCRIBERS = 2_000_000_000  # an integer column; no creator has two billion fans
+
+
+class Contract(BaseModel):
+    """The payload of one event type (`event_type`). Each subclass declares `agency_id: uuid.UUID` where its
+    payload has always carried it (key order is part of the bytes)."""
+
+    event_type: ClassVar[str]
+    envelope: ClassVar[bool] = True  # False: a raw message from outside (no Event around it)
+
+    def days(self) -> set[date]:
+        """The days whose records this change touched (old and new); none for a change that is not dated."""
+        return set()
+
+
+class SettingsChange(Contract):
+    """A settings version: it applies from its `effective_from` on, so every period from there may change."""
+
+    if TYPE_CHECKING:  # each subclass declares it where its payload has it (a field here would come first)
+        effective_from: date
+
+
+# --- income.* (income service) ----------------------------------------------------------------------------------
+
+IncomeType = Literal["message_sale", "tip_sale", "other_income"]
+
+
+class IncomeSnapshot(BaseModel):
+    """What a consumer needs to find the slices a record touches: its date, model, chatter, manager, amounts."""
+
+    type: IncomeType
+    sale_date: IsoDate
+    model_id: uuid.UUID | None
+    chatter_id: uuid.UUID | None
+    manager_id: uuid.UUID | None
+    assigned_to_user_id: uuid.UUID | None
+    gross_amount: Money
+    fee_amount: Money
+    net_amount: Money
+
+
+class IncomeChange(Contract):
+    """income.registered (old = null), income.updated (both), income.deleted (new = null).
+
+    The flat fields name what a consumer recomputes without reading the snapshots: the record's date, model and
+    chatter now (for a deletion: as it was) and its date before the change (null when registered)."""
+
+    income_id: uuid.UUID
+    agency_id: uuid.UUID
+    schedule_id: uuid.UUID | None
+    reason: Literal["registered", "generated", "edited", "platform_fee_changed", "deleted"]
+    sale_date: IsoDate
+    old_sale_date: IsoDate | None
+    model_id: uuid.UUID | None
+    chatter_id: uuid.UUID | None
+    old: IncomeSnapshot | None
+    new: IncomeSnapshot | None
+
+    def days(self) -> set[date]:
+        snapshots = {s.sale_date for s in (self.old, self.new) if s is not None}
+        return {d for d in (self.sale_date, self.old_sale_date) if d is not None} | snapshots
+
+
+class IncomeRegistered(IncomeChange):
+    event_type = "income.registered"
+
+
+class IncomeUpdated(IncomeChange):
+    event_type = "income.updated"
+
+
+class IncomeDeleted(IncomeChange):
+    event_type = "income.deleted"
+
+
+# --- expense.* (expenses service) -------------------------------------------------------------------------------
+
+
+class ExpenseSnapshot(BaseModel):
+    expense_date: IsoDate
+    amount: Money
+    source: str
+
+
+class ExpenseChange(Contract):
+    """expense.recorded (old = null), expense.updated (both), expense.deleted (new = null); expense_date is the
+    date now (for a deletion: as it was), old_expense_date the date before the change (null when recorded)."""
+
+    expense_id: uuid.UUID
+    agency_id: uuid.UUID
+    schedule_id: uuid.UUID | None
+    reason: Literal["recorded", "generated", "edited", "deleted"]
+    expense_date: IsoDate
+    old_expense_date: IsoDate | None
+    old: ExpenseSnapshot | None
+    new: ExpenseSnapshot | None
+
+    def days(self) -> set[date]:
+        snapshots = {s.expense_date for s in (self.old, self.new) if s is not None}
+        return {d for d in (self.expense_date, self.old_expense_date) if d is not None} | snapshots
+
+
+class ExpenseRecorded(ExpenseChange):
+    event_type = "expense.recorded"
+
+
+class ExpenseUpdated(ExpenseChange):
+    event_type = "expense.updated"
+
+
+class ExpenseDeleted(ExpenseChange):
+    event_type = "expense.deleted"
+
+
+# --- *.settings.updated (users service: effective-dated versions) -----------------------------------------------
+
+
+class VersionChanged(SettingsChange):
+    """What changed: consumers recompute [effective_from, effective_to] (effective_to null: onwards)."""
+
+    version_id: uuid.UUID
+    effective_from: IsoDate
+    effective_to: IsoDate | None
+    replaced: bool = Field(description="a version with this effective_from existed and was overwritten")
+
+
+class UserSettingsUpdated(VersionChanged):
+    event_type = "user.settings.updated"
+    agency_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+class ModelSettingsUpdated(VersionChanged):
+    event_type = "model.settings.updated"
+    agency_id: uuid.UUID
+    model_id: uuid.UUID
+
+
+class PlatformSettingsUpdated(VersionChanged):
+    event_type = "platform.settings.updated"
+    agency_id: uuid.UUID
+
+
+# --- time tracking ----------------------------------------------------------------------------------------------
+
+
+class TimetrackingSettingsUpdated(SettingsChange):
+    """A time-tracking settings version from effective_from (its period named too)."""
+
+    event_type = "timetracking.settings.updated"
+    agency_id: uuid.UUID
+    effective_from: IsoDate
+    period: PeriodText
+
+
+TimeEventKind = Literal["late", "missed_shift", "missed_check_out", "adjusted"]
+
+
+class EmployeeTimeEvent(Contract):
+    """`employee.time.event`: enough for the payouts service to recompute the user's period."""
+
+    event_type = "employee.time.event"
+    agency_id: uuid.UUID
+    user_id: uuid.UUID
+    kind: TimeEventKind
+    shift_id: uuid.UUID
+    entry_id: uuid.UUID | None
+    minutes: StrictInt
+    local_date: IsoDate
+    period: PeriodText
+
+    def days(self) -> set[date]:
+        return {self.local_date}
+
+
+# --- statistics -------------------------------------------------------------------------------------------------
+
+
+class SubscriberCountUpdated(Contract):
+    """model.subscriber_count.updated: an observation stored or corrected (a resend publishes nothing)."""
+
+    event_type = "model.subscriber_count.updated"
+    agency_id: uuid.UUID
+    model_id: uuid.UUID
+    subscriber_count: StrictInt = Field(ge=0, le=MAX_SUBSCRIBERS)
+    observed_at: UtcDateTime
+    observed_on: IsoDate
+    source: Literal["scraper", "manual"]
+
+
+class ScraperMessage(Contract):
+    """What the external scraper publishes to `scraper.subscriber_counts` (raw JSON, not our envelope)."""
+
+    event_type = "scraper.subscriber_counts"
+    envelope = False
+    model_config = ConfigDict(extra="ignore")  # an outside producer may add fields; ours are checked strictly
+
+    agency_id: uuid.UUID
+    model_id: uuid.UUID
+    subscriber_count: StrictInt = Field(ge=0, le=MAX_SUBSCRIBERS)
+    observed_at: IsoDateTime
+
+
+# --- payouts ----------------------------------------------------------------------------------------------------
+
+
+class CalculationCompleted(Contract):
+    """financial_calculation.completed: a period recalculated; user_ids are those whose payout changed."""
+
+    event_type = "financial_calculation.completed"
+    agency_id: uuid.UUID
+    period: PeriodText
+    user_ids: list[uuid.UUID]
+
+
+class PeriodClosed(Contract):
+    """financial_period.closed: the period's figures are final."""
+
+    event_type = "financial_period.closed"
+    agency_id: uuid.UUID
+    period: PeriodText
+
+
+CONTRACTS: dict[str, type[Contract]] = {m.event_type: m for m in (
+    IncomeRegistered, IncomeUpdated, IncomeDeleted, ExpenseRecorded, ExpenseUpdated, ExpenseDeleted,
+    UserSettingsUpdated, ModelSettingsUpdated, PlatformSettingsUpdated, TimetrackingSettingsUpdated,
+    EmployeeTimeEvent, SubscriberCountUpdated, ScraperMessage, CalculationCompleted, PeriodClosed)}
+
+
+def payload(event_type: str, data: Contract | dict[str, Any]) -> dict[str, Any]:
+    """The JSON `data` of an event (uow.emit): its contract model as JSON; a model of another type is a bug.
+    A plain dict goes out as given (test-only types have no contract, and tests play broken publishers)."""
+    if isinstance(data, BaseModel):
+        if not isinstance(data, Contract) or data.event_type != event_type:
+            raise TypeError(f"{type(data).__name__} is not the contract of {event_type!r}")
+        return data.model_dump(mode="json")
+    return data
+
+
+def payload_of(event: "Event", model: type[BaseModel]) -> BaseModel:
+    """Validate an arriving event's data; ValidationError or ValueError (both dead-lettered) when it is not the
+    contract, or when it and its envelope do not name the same agency."""
+    data = model.model_validate(event.data)
+    agency = getattr(data, "agency_id", None)
+    if isinstance(data, Contract) and (event.agency_id is None or agency != event.agency_id):
+        raise ValueError(f"{event.type} {event.event_id}: the envelope's agency ({event.agency_id}) is not "
+                         f"the payload's ({agency})")
+    return data
+
+
+def schema(event_type: str) -> dict[str, Any] | None:
+    """The JSON schema of an event type's data (`python -m emulator functions` lists it), None without a contract."""
+    model = CONTRACTS.get(event_type)
+    return None if model is None else model.model_json_schema(mode="serialization")
