@@ -32,6 +32,8 @@ from hypothesis import settings as _hypothesis_settings  # noqa: E402
 _hypothesis_settings.register_profile("onlymanager", deadline=None, derandomize=IN_CI, print_blob=True)
 _hypothesis_settings.load_profile("onlymanager")
 
+from tests.factories import bearer  # noqa: E402,F401  (lives there; re-exported for the files importing it from here)
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
@@ -147,12 +149,6 @@ def app(platform, db):
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-def bearer(uid: str, email: str | None = None, name: str | None = None) -> dict[str, str]:
-    from shared_lib.auth import mint_emulator_token
-
-    return {"Authorization": f"Bearer {mint_emulator_token(uid, email or f'{uid}@example.com', name=name)}"}
 
 
 @pytest.fixture

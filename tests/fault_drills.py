@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import bearer
+from tests.factories import bearer
 
 ROOT = Path(__file__).resolve().parent.parent
 MONEY_FIELDS = ("gross_income", "platform_fees", "net_income", "employee_payouts", "model_payouts", "expenses",

@@ -1,5 +1,6 @@
-"""Compatibility names for files not yet speaking tests/factories.py (e2e/test_authorization_matrix.py,
-stats_factories.py): the income tests' former calls, each a one-line translation. New tests use tests.factories."""
+"""Compatibility names for the one file not yet speaking tests/factories.py (e2e/test_authorization_matrix.py, being
+edited by another change): the income tests' former calls, each a one-line translation. New tests use tests.factories;
+remove this module once that file imports tests.factories."""
 from __future__ import annotations
 
 import uuid

@@ -1,5 +1,5 @@
 """The users bootstrap through HTTP on the local platform: health, agencies, me."""
-from tests.conftest import bearer
+from tests.factories import bearer
 
 
 def test_health_answers_without_a_token(client):

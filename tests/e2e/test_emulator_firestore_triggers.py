@@ -1,7 +1,7 @@
 """The local platform delivers Firestore trigger CloudEvents for frontend writes (the emulator emits none)."""
 from __future__ import annotations
 
-from tests.conftest import bearer
+from tests.factories import bearer
 
 
 def test_a_profile_document_write_reaches_the_users_trigger(client):

@@ -279,7 +279,7 @@ def test_unknown_or_foreign_ids_are_404_naming_the_field(client, g):
 
 
 def test_a_signed_in_user_without_an_agency_is_403_and_no_token_is_401(client, g):
-    from tests.conftest import bearer
+    from tests.factories import bearer
 
     assert problem(client.post(URL, json=sale(g), headers=bearer("stranger")), 403)["type"].endswith("/no-agency")
     problem(client.post(URL, json=sale(g)), 401)

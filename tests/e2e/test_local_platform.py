@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import bearer
+from tests.factories import bearer
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_ORIGIN = "http://localhost:5173"  # Vite's port: one of the default OM_CORS_ORIGINS

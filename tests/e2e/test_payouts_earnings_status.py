@@ -9,7 +9,7 @@ from functions.payouts import earnings, service
 from shared_lib import firestore
 from shared_lib.config import reset_settings
 from shared_lib.db import unit_of_work
-from tests.conftest import bearer
+from tests.factories import bearer
 from tests.integration.test_payouts_store import NOV, seed_golden
 
 PEOPLE = ("M", "C1", "C2", "C3")

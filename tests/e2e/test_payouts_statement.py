@@ -15,7 +15,7 @@ from functions.payouts import service
 from shared_lib.db import engine, unit_of_work
 from shared_lib.periods import local_today
 from shared_lib.storage import reset_storage
-from tests.conftest import bearer
+from tests.factories import bearer
 from tests.integration.test_payouts_store import NOV, seed_golden
 
 NAME = "Nguyễn Thị Hồng"

@@ -5,8 +5,18 @@ import uuid
 from datetime import date
 
 from shared_lib.periods import local_today
-from tests.factories import error_locs, golden_agency, make_agency, make_model, make_user, problem, scalar, sql
-from tests.stats_factories import rebuild, seed_income
+from tests.factories import (
+    error_locs,
+    golden_agency,
+    make_agency,
+    make_model,
+    make_user,
+    problem,
+    rebuild,
+    scalar,
+    seed_income,
+    sql,
+)
 
 NOV = "date_from=2026-11-01&date_to=2026-11-30"
 

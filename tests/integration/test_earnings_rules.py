@@ -13,7 +13,7 @@ from functions.payouts import earnings
 from shared_lib import firestore
 from shared_lib.config import reset_settings
 from shared_lib.db import engine, unit_of_work
-from tests.conftest import bearer
+from tests.factories import bearer
 from tests.integration.test_payouts_store import NOV, seed_golden
 from tests.integration.test_stats_firestore_rules import OWNER_B, _headers, get, rules_emulator, token
 

@@ -226,13 +226,13 @@ def test_a_poisoned_connection_never_serves_another_agencys_request(client, one_
     from datetime import datetime, timedelta, timezone
 
     from functions.income import queries
-    from tests.income_factories import add_model, add_user, make_agency, set_fee
+    from tests.factories import make_agency, make_model, make_user, set_platform_fee
 
-    a, b = make_agency("pa"), make_agency("pb")
+    a, b = make_agency(prefix="pa"), make_agency(prefix="pb")
     for agency in (a, b):
-        add_user(agency, "C", "chatter")
-        add_model(agency, "M", "C")
-        set_fee(agency, "20.00", datetime(2026, 1, 1).date())
+        make_user(agency, "chatter", name="C")
+        make_model(agency, "M", "C")
+        set_platform_fee(agency, datetime(2026, 1, 1).date(), "20.00")
     b_ids = []
     for i in range(3):
         r = client.post("/api/income/register/", json={

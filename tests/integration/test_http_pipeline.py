@@ -7,7 +7,7 @@ import threading
 from sqlalchemy import text
 
 from shared_lib.db import engine
-from tests.conftest import bearer
+from tests.factories import bearer
 
 
 def _count(sql: str) -> int:

@@ -13,7 +13,7 @@ from sqlalchemy.exc import ProgrammingError
 from shared_lib import registry
 from shared_lib.config import settings
 from shared_lib.db import engine, unit_of_work
-from tests.users_factories import bearer_for, make_agency
+from tests.factories import make_agency
 
 SCHEMAS = {"users": "user_service", "income": "income_service", "expenses": "expense_service",
            "payouts": "financial_calculations", "stats": "statistics_service",
@@ -126,14 +126,14 @@ def test_an_http_function_runs_as_its_service_role(client, caplog):
     body = {"amount": "300.00", "expense_date": "2026-11-10", "source": "ads"}
     admin("REVOKE INSERT ON expense_service.expenses FROM om_expenses")
     try:
-        r = client.post("/api/expenses/", json=body, headers=bearer_for(agency.owner))
+        r = client.post("/api/expenses/", json=body, headers=agency.owner.headers)
     finally:
         admin("GRANT INSERT ON expense_service.expenses TO om_expenses")
     assert r.status_code == 500 and r.content_type == "application/problem+json"
     assert "permission denied for table expenses" in caplog.text
     assert admin("SELECT count(*) FROM expense_service.expenses") == [(0,)]
     assert admin("SELECT count(*) FROM eventing.outbox") == [(0,)]
-    r = client.post("/api/expenses/", json=body, headers=bearer_for(agency.owner))
+    r = client.post("/api/expenses/", json=body, headers=agency.owner.headers)
     assert r.status_code == 201 and r.get_json()["amount"] == "300.00"
 
 

@@ -9,22 +9,26 @@ import pytest
 from functions.stats import service
 from functions.stats.schemas import AfvTrendQuery, RangeQuery, TopEarnersQuery, TrendQuery
 from shared_lib.errors import NotFound
-from tests.factories import golden_agency, make_agency, make_model, make_user, scalar
-from tests.stats_factories import (
+from tests.factories import (
     add_snapshot,
     aggregates,
+    delete_expense,
+    delete_income,
     deliver,
     deliver_raw,
     event,
     expense_event,
+    golden_agency,
     income_event,
+    make_agency,
+    make_model,
+    make_user,
     rebuild,
+    scalar,
     seed_expense,
     seed_income,
-    update_income,
-    delete_income,
     update_expense,
-    delete_expense,
+    update_income,
     use_case,
 )
 

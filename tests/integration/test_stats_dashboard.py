@@ -12,8 +12,7 @@ from shared_lib import firestore
 from shared_lib.config import reset_settings
 from shared_lib.db import unit_of_work
 from shared_lib.periods import Period
-from tests.factories import scalar, sql
-from tests.stats_factories import deliver, event
+from tests.factories import deliver, event, scalar, sql
 from tests.integration.test_stats_aggregates import worked_example
 
 

@@ -12,17 +12,20 @@ from hypothesis import strategies as st
 
 from functions.stats import service
 from functions.stats.schemas import AfvTrendQuery, RangeQuery, TopEarnersQuery, TrendQuery
-from tests.factories import make_agency, make_model, make_user, sql
-from tests.stats_factories import (
+from tests.factories import (
     aggregates,
     delete_expense,
     delete_income,
     deliver,
     expense_event,
     income_event,
+    make_agency,
+    make_model,
+    make_user,
     rebuild,
     seed_expense,
     seed_income,
+    sql,
     update_expense,
     update_income,
     use_case,

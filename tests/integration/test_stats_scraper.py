@@ -8,8 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from shared_lib import events, registry
-from tests.factories import make_agency, make_model, sql
-from tests.stats_factories import deliver_raw, scraper_payload
+from tests.factories import deliver_raw, make_agency, make_model, scraper_payload, sql
 
 FN = "stats_scraper_subscriber_counts"
 TOPIC = "scraper.subscriber_counts"
