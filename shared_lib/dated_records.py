@@ -10,15 +10,15 @@ from typing import Any
 from .closing import ensure_open
 from .contracts import CONTRACTS, Contract
 from .db import UnitOfWork
-from .errors import NotFound, invalid
+from .errors import Invalid, NotFound
 from .periods import local_today
 from .rbac import Caller
 
 
-def ensure_not_future(caller: Caller, day: date, loc: list[str]) -> None:
-    """A sale or expense date is a local date in the agency's time zone and may not be after its today."""
+def ensure_not_future(caller: Caller, day: date, field: str) -> None:
+    """A sale or expense date (`field`) is a local date in the agency's time zone and may not be after its today."""
     if day > local_today(caller.agency_timezone):
-        raise invalid(loc, "must not be in the future")
+        raise Invalid("must not be in the future", field=field)
 
 
 def date_window(alias: str, date_column: str, *, date_from: date | None, date_to: date | None,

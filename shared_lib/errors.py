@@ -1,7 +1,13 @@
-"""API errors as RFC 9457 problem+json: one exception type per status the contract names."""
+"""Errors: the use cases' domain errors (DomainError) and the HTTP edge's problem+json (ApiError).
+
+A use case refuses with a DomainError — Invalid, Forbidden, NotFound, Conflict, PeriodClosed — naming the field
+by its domain name ("chatter_id"), never by where a request carried it. The HTTP edge (shared_lib.http) locates
+the field from the operation (path parameter, query model, request body) and answers problem+json; the event
+edge (shared_lib.eventfn) dead-letters and acknowledges it, as a refusal that no redelivery changes.
+"""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 PROBLEM_BASE = "https://onlymanager.app/problems/"
 # A dependency that did not answer is usually back within seconds (a Cloud SQL failover, a connector refresh).
@@ -37,19 +43,72 @@ class ApiError(Exception):
         return {**self.extensions, **body}
 
 
+FieldPath = tuple[Any, ...]  # a field's domain name, nested: ("splits", 0, "assigned_to_user_id")
+# Where a request carries a field: "path", "query" or "body" (the HTTP edge's business, see DomainError.locate).
+Locator = Callable[[str], "str | None"]
+
+
+class DomainError(ApiError):
+    """A use case's refusal: permanent for this input (a retry or a redelivery gets the same answer).
+
+    `field` names the one field at fault by its domain name ("chatter_id", or a path such as ("user_ids", 2));
+    `fields` lists (field, message) pairs (detail "invalid fields: ..." unless one is given). The problem's
+    `errors[].loc` is [part, *field]: the HTTP edge takes `part` from the operation (locate); until then (a use
+    case called directly, an event handler) it is `part`, the input the field belongs to: "body" unless given.
+    """
+
+    def __init__(self, detail: str | None = None, *, field: str | Sequence[Any] | None = None,
+                 fields: Iterable[tuple[str | Sequence[Any], str]] = (), part: str = "body",
+                 slug: str | None = None, headers: dict[str, str] | None = None,
+                 extensions: dict[str, Any] | None = None):
+        self.msg = detail or self.title
+        self.fields: list[tuple[FieldPath, str]] = [(_path(f), m) for f, m in fields]
+        # detail: the message; "a.b: message" for one `field`; "invalid fields: a.b, c" for `fields` alone
+        self.listing = bool(self.fields) and detail is None
+        self.field_named = field is not None
+        if field is not None:
+            self.fields.insert(0, (_path(field), self.msg))
+        self.part = part
+        super().__init__(self.msg, slug=slug, headers=headers, extensions=extensions)
+        self.locate(lambda name: None)
+
+    def locate(self, where: Locator) -> None:
+        """Render `errors` and `detail` with each field's part as `where(first name)` says (None: self.part)."""
+        self.errors = [field_error([(where(str(path[0])) if path else None) or self.part, *path], msg)
+                       for path, msg in self.fields]
+        names = [".".join(str(p) for p in e["loc"]) for e in self.errors]
+        if self.listing:
+            self.detail = f"invalid fields: {', '.join(names)}"
+        elif self.errors and self.field_named:
+            self.detail = f"{names[0]}: {self.msg}"
+        else:
+            self.detail = self.msg
+        self.args = (self.detail,)
+
+
+def _path(field: str | Sequence[Any]) -> FieldPath:
+    return (field,) if isinstance(field, str) else tuple(field)
+
+
 class BadRequest(ApiError):
+    """The request itself is malformed (JSON, validation against the operation's models): the HTTP edge's own."""
+
     status, slug, title = 400, "validation", "Invalid request"
+
+
+class Invalid(DomainError, BadRequest):
+    """A use case's 400: a value that is well-formed but not acceptable (e.g. "must not be in the future")."""
 
 
 class Unauthorized(ApiError):
     status, slug, title = 401, "unauthorized", "Not signed in"
 
 
-class Forbidden(ApiError):
+class Forbidden(DomainError):
     status, slug, title = 403, "forbidden", "Not allowed for your role"
 
 
-class NotFound(ApiError):
+class NotFound(DomainError):
     status, slug, title = 404, "not-found", "Not found"
 
 
@@ -57,7 +116,7 @@ class MethodNotAllowed(ApiError):
     status, slug, title = 405, "method-not-allowed", "Method not allowed"
 
 
-class Conflict(ApiError):
+class Conflict(DomainError):
     status, slug, title = 409, "conflict", "Conflict"
 
 
@@ -87,10 +146,12 @@ def field_error(loc: Iterable[Any], msg: str) -> dict[str, Any]:
     return {"loc": list(loc), "msg": msg}
 
 
-def invalid(loc: Iterable[Any], msg: str, status: type[ApiError] = BadRequest) -> ApiError:
-    """One invalid field, named, e.g. invalid(["body", "model_id"], "model is not assigned to the chatter")."""
-    loc = list(loc)
-    return status(f"{'.'.join(str(p) for p in loc)}: {msg}", errors=[field_error(loc, msg)])
+def invalid(loc: Iterable[Any], msg: str, status: type[DomainError] = Invalid) -> DomainError:
+    """One invalid field of a known request part, for a shared rule that only ever reads that part (a page
+    cursor is a query parameter): invalid(["query", "cursor"], "invalid cursor"). A use case names the field
+    alone instead (Invalid(msg, field="cursor")); the HTTP edge locates it either way."""
+    part, *path = list(loc)
+    return status(msg, field=path, part=part)
 
 
 def from_validation_error(exc, prefix: str) -> BadRequest:

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from pydantic import ValidationError
 
 from .config import settings
+from .errors import DomainError
 from .registry import FunctionSpec, dead_letter_topic
 
 log = logging.getLogger(__name__)
@@ -139,9 +140,12 @@ def _dispatch(spec: FunctionSpec, handler: Callable[..., Any], cloud_event) -> N
                 return
             kwargs["uow"] = uow
             handler(**{k: v for k, v in kwargs.items() if k in wanted})
-    except PermanentError as exc:
+    except (PermanentError, DomainError) as exc:
+        # A use case's refusal (invalid, not found, forbidden, a conflict such as a closed period) is the same
+        # on every redelivery: dead-lettered and acknowledged, like a poison payload.
         _dead_letter(spec, message, exc)
-    # Any other exception propagates: the function fails and Pub/Sub redelivers (retry policy on).
+    # Any other exception (an ApiError such as an unreachable directory, a bug, the database down) propagates:
+    # the function fails and Pub/Sub redelivers (retry policy on).
 
 
 def _attribute(cloud_event, name: str) -> str | None:

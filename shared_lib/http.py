@@ -5,7 +5,7 @@ import hashlib
 import json
 import logging
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import BaseModel, ValidationError
 
@@ -13,6 +13,7 @@ from .config import settings
 from .errors import (
     ApiError,
     BadRequest,
+    DomainError,
     Forbidden,
     MethodNotAllowed,
     NotFound,
@@ -118,7 +119,22 @@ def _handle(spec: FunctionSpec, request):
     if op is None:
         allow = ", ".join(sorted(spec.operations))
         raise MethodNotAllowed(f"{request.method} not allowed here; allowed: {allow}", headers={"Allow": allow})
+    try:
+        return _serve(spec, op, request, m)
+    except DomainError as err:
+        err.locate(_field_part(spec, op))  # the use case named the field; the operation says where it was sent
+        raise
 
+
+def _field_part(spec: FunctionSpec, op: Operation) -> Callable[[str], str | None]:
+    """Where `op` takes a field the use case names: a path parameter, a query parameter, the request body; None
+    for a name it does not take (the error's own part stands)."""
+    path, query = set(spec.path_regex.groupindex), _query_names(op.query)
+    body = frozenset() if op.request is None else _query_names(op.request)
+    return lambda name: "path" if name in path else "query" if name in query else "body" if name in body else None
+
+
+def _serve(spec: FunctionSpec, op: Operation, request, m):
     identity = _identity(request) if op.auth != "none" else None
     body_bytes = _read_body(request, op)
     if op.auth != "user" and not op.idempotent and "uow" not in op.params:

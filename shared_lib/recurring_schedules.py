@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .db import UnitOfWork
-from .errors import NotFound, invalid
+from .errors import Invalid, NotFound
 from .pagination import cursor_key, page_of
 from .rbac import Caller
 
@@ -44,7 +44,7 @@ class ScheduleTable:
         """Set or clear end_date: nothing after it is generated; what was generated stays."""
         current = self._row(uow, caller, schedule_id, for_update=True)
         if end_date is not None and end_date < current.start_date:
-            raise invalid(["body", "end_date"], "must not be before start_date")
+            raise Invalid("must not be before start_date", field="end_date")
         row = uow.execute(
             f"UPDATE {self.table} SET end_date = :e, updated_at = now() WHERE id = :id RETURNING {self.columns}",
             {"e": end_date, "id": schedule_id},

@@ -17,7 +17,7 @@ from .schemas import Expense, ExpensesPage, ExpensesQuery, ExpenseWrite
 
 def expense_record(*, uow: UnitOfWork, caller: Caller, cmd: ExpenseWrite) -> Expense:
     """Record a one-off expense; publishes expense.recorded."""
-    ensure_not_future(caller, cmd.expense_date, ["body", "expense_date"])
+    ensure_not_future(caller, cmd.expense_date, "expense_date")
     ensure_open(uow, caller.agency_id, cmd.expense_date)
     row = queries.insert_expense(uow, {**cmd.model_dump(), "agency_id": caller.agency_id,
                                        "created_by": caller.user_id})
@@ -32,7 +32,7 @@ def expense_get(*, uow: UnitOfWork, caller: Caller, expense_id: uuid.UUID) -> Ex
 def expense_update(*, uow: UnitOfWork, caller: Caller, expense_id: uuid.UUID, cmd: ExpenseWrite) -> Expense:
     """Replace an expense; both its old and new date must be in open periods; expense.updated carries both."""
     current = RECORDS.get(uow, caller, expense_id, for_update=True)
-    ensure_not_future(caller, cmd.expense_date, ["body", "expense_date"])
+    ensure_not_future(caller, cmd.expense_date, "expense_date")
     ensure_open(uow, caller.agency_id, current.expense_date, cmd.expense_date)
     row = queries.update_expense(uow, expense_id, cmd.model_dump())
     RECORDS.emit(uow, caller, "updated", reason="edited", old=current, new=row)

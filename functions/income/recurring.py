@@ -8,7 +8,7 @@ from typing import Any
 from shared_lib import recurrence
 from shared_lib.contracts import IncomeRegistered
 from shared_lib.db import UnitOfWork
-from shared_lib.errors import NotFound, invalid
+from shared_lib.errors import NotFound
 from shared_lib.rbac import Caller, Role, model_in_agency, user_scope
 from shared_lib.recurring_schedules import ScheduleTable
 
@@ -45,7 +45,7 @@ SCHEDULES = ScheduleTable(
 def income_schedule_create(*, uow: UnitOfWork, caller: Caller, cmd: IncomeScheduleCreate) -> IncomeSchedule:
     """A recurring other income; the scheduler job generates its occurrences (from start_date, catching up)."""
     if cmd.model_id is not None and not model_in_agency(uow, caller.agency_id, cmd.model_id):
-        raise invalid(["body", "model_id"], "model not found", NotFound)
+        raise NotFound("model not found", field="model_id")
     rules.check_split_user(uow, caller=caller, user_id=cmd.assigned_to_user_id)
     return SCHEDULES.create(uow=uow, caller=caller, cmd=cmd)
 

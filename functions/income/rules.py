@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from shared_lib.db import UnitOfWork
-from shared_lib.errors import Forbidden, NotFound, invalid
+from shared_lib.errors import Forbidden, Invalid, NotFound
 from shared_lib.income_types import CHATTING
 from shared_lib.money import percent_of
 from shared_lib.rbac import Caller, Role, model_in_agency
@@ -41,39 +41,39 @@ def attribute(uow: UnitOfWork, *, caller: Caller, cmd: IncomeRegister, current=N
     """
     if not cmd.chatting:
         if caller.role is Role.chatter:
-            raise invalid(["body", "type"], "only an Owner or a Manager registers other income", Forbidden)
+            raise Forbidden("only an Owner or a Manager registers other income", field="type")
         if cmd.model_id is not None and not model_in_agency(uow, caller.agency_id, cmd.model_id):
-            raise invalid(["body", "model_id"], "model not found", NotFound)
+            raise NotFound("model not found", field="model_id")
         return Attribution(None, None)
 
     if caller.role is Role.chatter:
         if cmd.chatter_id not in (None, caller.user_id):
-            raise invalid(["body", "chatter_id"], "a chatter registers sales for themselves only", Forbidden)
+            raise Forbidden("a chatter registers sales for themselves only", field="chatter_id")
         chatter_id = caller.user_id
     elif cmd.chatter_id is None:
-        raise invalid(["body", "chatter_id"], "required when an Owner or a Manager registers a chatting sale")
+        raise Invalid("required when an Owner or a Manager registers a chatting sale", field="chatter_id")
     else:
         chatter_id = cmd.chatter_id
 
     if current is not None and current.chatter_id == chatter_id and current.model_id == cmd.model_id:
         return Attribution(chatter_id, current.manager_id)
     if not model_in_agency(uow, caller.agency_id, cmd.model_id):
-        raise invalid(["body", "model_id"], "model not found", NotFound)
+        raise NotFound("model not found", field="model_id")
     facts = queries.chatter_facts(uow, caller.agency_id, chatter_id, cmd.model_id)
     if facts is None:
-        raise invalid(["body", "chatter_id"], "chatter not found", NotFound)
+        raise NotFound("chatter not found", field="chatter_id")
     if caller.role is Role.chatter:
         if not facts.assigned:
-            raise invalid(["body", "model_id"], "this model is not assigned to you", Forbidden)
+            raise Forbidden("this model is not assigned to you", field="model_id")
     else:
         if caller.role is Role.manager and facts.manager_id != caller.user_id:
-            raise invalid(["body", "chatter_id"], "a Manager credits only chatters of their team", Forbidden)
+            raise Forbidden("a Manager credits only chatters of their team", field="chatter_id")
         if facts.role != Role.chatter.value:
-            raise invalid(["body", "chatter_id"], "must be a chatter")
+            raise Invalid("must be a chatter", field="chatter_id")
         if not facts.active:
-            raise invalid(["body", "chatter_id"], "this chatter is deactivated")
+            raise Invalid("this chatter is deactivated", field="chatter_id")
         if not facts.assigned:
-            raise invalid(["body", "chatter_id"], "this chatter is not assigned to the model")
+            raise Invalid("this chatter is not assigned to the model", field="chatter_id")
     keep_snapshot = current is not None and current.chatter_id == chatter_id
     return Attribution(chatter_id, current.manager_id if keep_snapshot else facts.manager_id)
 
@@ -85,9 +85,8 @@ def check_split_user(uow: UnitOfWork, *, caller: Caller, user_id: uuid.UUID | No
         return
     facts = queries.user_facts(uow, caller.agency_id, user_id)
     if facts is None:
-        raise invalid(["body", "assigned_to_user_id"], "user not found", NotFound)
+        raise NotFound("user not found", field="assigned_to_user_id")
     if caller.role is Role.manager and user_id != caller.user_id and facts.manager_id != caller.user_id:
-        raise invalid(["body", "assigned_to_user_id"], "a Manager splits only to themselves or their team",
-                      Forbidden)
+        raise Forbidden("a Manager splits only to themselves or their team", field="assigned_to_user_id")
     if not facts.active:
-        raise invalid(["body", "assigned_to_user_id"], "this user is deactivated")
+        raise Invalid("this user is deactivated", field="assigned_to_user_id")

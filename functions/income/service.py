@@ -17,7 +17,7 @@ from .schemas import IncomeRecord, IncomeRecordsPage, IncomeRecordsQuery, Income
 
 def income_register(*, uow: UnitOfWork, caller: Caller, cmd: IncomeRegister) -> IncomeRecord:
     """Register a sale or other income for the caller's agency; publishes income.registered."""
-    ensure_not_future(caller, cmd.sale_date, ["body", "sale_date"])
+    ensure_not_future(caller, cmd.sale_date, "sale_date")
     who = rules.attribute(uow, caller=caller, cmd=cmd)
     rules.check_split_user(uow, caller=caller, user_id=cmd.assigned_to_user_id)
     ensure_open(uow, caller.agency_id, cmd.sale_date)
@@ -33,7 +33,7 @@ def income_get(*, uow: UnitOfWork, caller: Caller, income_id: uuid.UUID) -> Inco
 def income_update(*, uow: UnitOfWork, caller: Caller, income_id: uuid.UUID, cmd: IncomeRegister) -> IncomeRecord:
     """Replace a record (the register body); fee and net recomputed; income.updated carries old and new."""
     current = RECORDS.get(uow, caller, income_id, for_update=True)
-    ensure_not_future(caller, cmd.sale_date, ["body", "sale_date"])
+    ensure_not_future(caller, cmd.sale_date, "sale_date")
     who = rules.attribute(uow, caller=caller, cmd=cmd, current=current)
     rules.check_split_user(uow, caller=caller, user_id=cmd.assigned_to_user_id,
                            current_user_id=current.assigned_to_user_id)

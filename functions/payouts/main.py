@@ -79,12 +79,12 @@ def get_model_statement(caller, uow, model_id, query: StatementQuery):
 
 
 def _period(raw: str) -> Period:
-    from shared_lib.errors import invalid
+    from shared_lib.errors import Invalid
 
     try:
         return Period.parse(raw)
     except ValueError:
-        raise invalid(["path", "period"], "must be YYYY-MM") from None
+        raise Invalid("must be YYYY-MM", field="period", part="path") from None
 
 
 # --- events: each names the days (or the settings' effective date) it changed; those open periods are recalculated

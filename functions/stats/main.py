@@ -1,5 +1,4 @@
 """Statistics service entry points: parse → call → respond (the registry decorators do auth, parsing, errors)."""
-from shared_lib.eventfn import PermanentError
 from shared_lib.contracts import (
     CalculationCompleted,
     ExpenseDeleted,
@@ -149,8 +148,5 @@ def stats_on_subscriber_count_updated(uow, data):
               name="stats_scraper_subscriber_counts")
 def stats_scraper_subscriber_counts(uow, message):
     """The external scraper's counts: stored (history kept); an unknown model or a bad payload is dead-lettered."""
-    try:
-        service.subscriber_count_ingest(uow=uow, agency_id=message.agency_id, model_id=message.model_id,
-                                        subscriber_count=message.subscriber_count, observed_at=message.observed_at)
-    except (service.UnknownModel, service.FutureObservation) as exc:
-        raise PermanentError(str(exc)) from None
+    service.subscriber_count_ingest(uow=uow, agency_id=message.agency_id, model_id=message.model_id,
+                                    subscriber_count=message.subscriber_count, observed_at=message.observed_at)

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any, Iterable
 
-from shared_lib.errors import invalid
+from shared_lib.errors import Invalid
 from shared_lib.money import divide_to_cents
 from shared_lib.periods import Period, days_in_month, iso_week_start, month_start
 
@@ -31,10 +31,10 @@ def resolve_range(date_from: date | None, date_to: date | None, today: date) -> 
     end = date_to if date_to is not None else today
     if end < start:
         if date_to is None:
-            raise invalid(["query", "date_from"], f"must not be after date_to (default: today, {today})")
-        raise invalid(["query", "date_to"], "must not be before date_from")
+            raise Invalid(f"must not be after date_to (default: today, {today})", field="date_from", part="query")
+        raise Invalid("must not be before date_from", field="date_to", part="query")
     if (end - start).days + 1 > MAX_RANGE_DAYS:
-        raise invalid(["query", "date_from"], f"the range may span at most {MAX_RANGE_DAYS} days")
+        raise Invalid(f"the range may span at most {MAX_RANGE_DAYS} days", field="date_from", part="query")
     return start, end
 
 
@@ -63,8 +63,8 @@ def buckets(date_from: date, date_to: date, granularity: str) -> list[Bucket]:
 def checked_buckets(date_from: date, date_to: date, granularity: str) -> list[Bucket]:
     result = buckets(date_from, date_to, granularity)
     if len(result) > MAX_BUCKETS:
-        raise invalid(["query", "granularity"], f"{len(result)} {granularity} buckets is more than {MAX_BUCKETS}: "
-                                                "use a coarser granularity or a shorter range")
+        raise Invalid(f"{len(result)} {granularity} buckets is more than {MAX_BUCKETS}: use a coarser granularity "
+                      "or a shorter range", field="granularity", part="query")
     return result
 
 

@@ -8,7 +8,7 @@ from typing import Iterable
 
 from shared_lib.contracts import SubscriberCountUpdated
 from shared_lib.db import UnitOfWork
-from shared_lib.errors import NotFound, invalid
+from shared_lib.errors import Invalid, NotFound
 from shared_lib.isodate import EARLIEST
 from shared_lib.pagination import cursor_key, page_of
 from shared_lib.periods import Period, local_date_of, local_today
@@ -69,7 +69,7 @@ def stats_afv_trend(*, uow: UnitOfWork, caller: Caller, q: AfvTrendQuery) -> Tre
     start, end = _range(caller, q)
     bucket_list = rules.checked_buckets(start, end, q.granularity)
     if q.model_id is not None and not model_in_agency(uow, caller.agency_id, q.model_id):
-        raise invalid(["query", "model_id"], "model not found", NotFound)
+        raise NotFound("model not found", field="model_id", part="query")
     buckets = figures.afv_trend(uow, Scope.of(caller), bucket_list, q.model_id)
     return Trend(granularity=q.granularity, date_from=start, date_to=end, buckets=buckets)
 
@@ -77,23 +77,16 @@ def stats_afv_trend(*, uow: UnitOfWork, caller: Caller, q: AfvTrendQuery) -> Tre
 # --- subscriber counts -----------------------------------------------------------------------------------------
 
 
-class UnknownModel(LookupError):
-    pass
-
-
-class FutureObservation(ValueError):
-    pass
-
-
 def _store_count(uow: UnitOfWork, *, agency_id: uuid.UUID, model_id: uuid.UUID, subscriber_count: int,
                  observed_at: datetime, source: str, recorded_by: uuid.UUID | None):
     """Store an observation (history kept) and publish model.subscriber_count.updated when it is new or corrects
-    the count of the same instant; a resend changes nothing and publishes nothing."""
+    the count of the same instant; a resend changes nothing and publishes nothing. An unknown model (404) or a
+    future observation (400) is refused, over HTTP and from the scraper alike."""
     tz = queries.model_timezone(uow, agency_id, model_id)
     if tz is None:
-        raise UnknownModel(f"model {model_id} not found in agency {agency_id}")
+        raise NotFound("model not found", field="model_id")
     if observed_at > datetime.now(timezone.utc) + CLOCK_SKEW:
-        raise FutureObservation(f"observed_at {observed_at.isoformat()} is in the future")
+        raise Invalid("must not be in the future", field="observed_at")
     observed_on = local_date_of(observed_at, tz)
     row = queries.upsert_snapshot(uow, {
         "agency_id": agency_id, "model_id": model_id, "subscriber_count": subscriber_count,
@@ -108,20 +101,14 @@ def _store_count(uow: UnitOfWork, *, agency_id: uuid.UUID, model_id: uuid.UUID, 
 
 def subscriber_count_record(*, uow: UnitOfWork, caller: Caller, cmd: SubscriberCountCreate) -> SubscriberCount:
     """An Owner's manual entry; dashboards follow asynchronously (hence 202)."""
-    try:
-        row = _store_count(uow, agency_id=caller.agency_id, model_id=cmd.model_id,
-                           subscriber_count=cmd.subscriber_count, observed_at=cmd.observed_at, source="manual",
-                           recorded_by=caller.user_id)
-    except UnknownModel:
-        raise invalid(["body", "model_id"], "model not found", NotFound) from None
-    except FutureObservation:
-        raise invalid(["body", "observed_at"], "must not be in the future") from None
+    row = _store_count(uow, agency_id=caller.agency_id, model_id=cmd.model_id, subscriber_count=cmd.subscriber_count,
+                       observed_at=cmd.observed_at, source="manual", recorded_by=caller.user_id)
     return SubscriberCount.model_validate(row, from_attributes=True)
 
 
 def subscriber_count_ingest(*, uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID, subscriber_count: int,
                             observed_at: datetime) -> None:
-    """The scraper's message. Raises UnknownModel / FutureObservation for input that can never succeed."""
+    """The scraper's message. An unknown model or a future observation is refused (the event edge dead-letters)."""
     _store_count(uow, agency_id=agency_id, model_id=model_id, subscriber_count=subscriber_count,
                  observed_at=observed_at, source="scraper", recorded_by=None)
 
@@ -130,7 +117,7 @@ def subscriber_counts_list(*, uow: UnitOfWork, caller: Caller, q: SubscriberCoun
     """The agency's observations, newest first (optionally one model's)."""
     after = cursor_key(q.cursor, (datetime, int))
     if q.model_id is not None and not model_in_agency(uow, caller.agency_id, q.model_id):
-        raise invalid(["query", "model_id"], "model not found", NotFound)
+        raise NotFound("model not found", field="model_id", part="query")
     rows = queries.list_snapshots(uow, caller.agency_id, model_id=q.model_id, after=after, limit=q.limit + 1)
     return page_of(rows, limit=q.limit, item=SubscriberCount, page=SubscriberCountsPage,
                    key=lambda c: (c.observed_at, c.id))
@@ -181,7 +168,7 @@ def stats_rebuild(*, uow: UnitOfWork, agency_id: uuid.UUID, date_from: date | No
 def stats_rebuild_for(*, uow: UnitOfWork, caller: Caller, cmd: RebuildRequest) -> RebuildResult:
     """The Owner's repair button: rebuild the range, then the dashboards of its periods (the latest 24 at most)."""
     if cmd.date_from is not None and cmd.date_to is not None and cmd.date_to < cmd.date_from:
-        raise invalid(["body", "date_to"], "must not be before date_from")
+        raise Invalid("must not be before date_from", field="date_to")
     result = stats_rebuild(uow=uow, agency_id=caller.agency_id, date_from=cmd.date_from, date_to=cmd.date_to)
     today = local_today(caller.agency_timezone)
     first = cmd.date_from or EARLIEST

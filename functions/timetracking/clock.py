@@ -8,7 +8,7 @@ from typing import Any
 from shared_lib.closing import ensure_open
 from shared_lib.contracts import EmployeeTimeEvent
 from shared_lib.db import UnitOfWork
-from shared_lib.errors import Conflict, invalid
+from shared_lib.errors import Conflict, Invalid
 
 from . import queries, rules
 from .schemas import Entry
@@ -64,14 +64,14 @@ def check_out(uow: UnitOfWork, *, agency_id: uuid.UUID, user_id: uuid.UUID, at: 
     if row is None or row.agency_id != agency_id:
         raise Conflict("not checked in: there is no open entry to check out", slug="no-open-check-in")
     if at < row.checked_in_at:
-        raise invalid(["body", "at"], f"is before the check-in at {row.checked_in_at.isoformat()}")
+        raise Invalid(f"is before the check-in at {row.checked_in_at.isoformat()}", field="at")
     if correction:
         ensure_open(uow, agency_id, row.local_date)
     settings = queries.settings_on(uow, agency_id, row.local_date)
     auto = rules.auto_close_due(row.checked_in_at, settings.max_shift_hours, at)
     if auto and correction:
-        raise invalid(["body", "at"], f"is {settings.max_shift_hours} h or more after the check-in "
-                                      "(max_shift_hours); raise that setting to record it")
+        raise Invalid(f"is {settings.max_shift_hours} h or more after the check-in (max_shift_hours); raise that "
+                      "setting to record it", field="at")
     out_at = rules.auto_close_at(shift_end=row.shift_ends_at, checked_in_at=row.checked_in_at,
                                  max_shift_hours=settings.max_shift_hours) if auto else at
     missed = row.missed_check_out or auto or rules.missed_check_out(row.shift_ends_at, at)

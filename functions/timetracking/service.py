@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from shared_lib.closing import ensure_open
 from shared_lib.contracts import TimetrackingSettingsUpdated
 from shared_lib.db import UnitOfWork
-from shared_lib.errors import Conflict, Forbidden, NotFound, invalid
+from shared_lib.errors import Conflict, Forbidden, Invalid, NotFound
 from shared_lib.pagination import cursor_key, page_of
 from shared_lib.periods import Period, local_date_of, local_today
 from shared_lib.rbac import Caller, Role, can_see_user, user_scope
@@ -36,10 +36,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _visible_user(uow: UnitOfWork, caller: Caller, user_id: uuid.UUID, loc: list[str]) -> None:
+def _visible_user(uow: UnitOfWork, caller: Caller, user_id: uuid.UUID, field: str, part: str = "body") -> None:
     """Another agency's user, or one outside a Manager's team, answers 404 naming the field."""
     if not can_see_user(uow, caller, user_id):
-        raise invalid(loc, "user not found", NotFound)
+        raise NotFound("user not found", field=field, part=part)
 
 
 # --- shifts ---------------------------------------------------------------------------------------------------
@@ -48,12 +48,12 @@ def _visible_user(uow: UnitOfWork, caller: Caller, user_id: uuid.UUID, loc: list
 def shift_create(*, uow: UnitOfWork, caller: Caller, cmd: ShiftCreate) -> Shift:
     """Plan a shift (Owner; Manager for their team): ends after it starts, at most 24 h, no overlap."""
     if cmd.ends_at <= cmd.starts_at:
-        raise invalid(["body", "ends_at"], "must be after starts_at")
+        raise Invalid("must be after starts_at", field="ends_at")
     if cmd.ends_at - cmd.starts_at > rules.MAX_SHIFT_LENGTH:
-        raise invalid(["body", "ends_at"], "must be at most 24 hours after starts_at")
-    _visible_user(uow, caller, cmd.user_id, ["body", "user_id"])
+        raise Invalid("must be at most 24 hours after starts_at", field="ends_at")
+    _visible_user(uow, caller, cmd.user_id, "user_id")
     if not queries.member(uow, caller.agency_id, cmd.user_id).active:
-        raise invalid(["body", "user_id"], "user is deactivated")
+        raise Invalid("user is deactivated", field="user_id")
     ensure_open(uow, caller.agency_id, local_date_of(cmd.starts_at, caller.agency_timezone))
     # No btree_gist on the embedded server, so no exclusion constraint: the per-user lock makes this
     # check-then-insert safe (every writer of this user's shifts takes it first).
@@ -69,9 +69,9 @@ def shift_create(*, uow: UnitOfWork, caller: Caller, cmd: ShiftCreate) -> Shift:
 
 def _range(uow: UnitOfWork, caller: Caller, q: RangeQuery, cursor_types: tuple[type, ...]):
     if q.user_id is not None:
-        _visible_user(uow, caller, q.user_id, ["query", "user_id"])
+        _visible_user(uow, caller, q.user_id, "user_id", part="query")
     if q.date_from and q.date_to and q.date_from > q.date_to:
-        raise invalid(["query", "date_to"], "must not be before date_from")
+        raise Invalid("must not be before date_from", field="date_to", part="query")
     after = cursor_key(q.cursor, cursor_types)
     return after, queries.local_bounds(uow, caller.agency_timezone, q.date_from, q.date_to)
 
@@ -96,12 +96,12 @@ def _clock_target(uow: UnitOfWork, caller: Caller, cmd: ClockCommand) -> tuple[u
         if cmd.at is not None:
             raise Forbidden("only an Owner or Manager may record a time (at)")
     else:
-        _visible_user(uow, caller, user_id, ["body", "user_id"])
+        _visible_user(uow, caller, user_id, "user_id")
         if cmd.at is not None and caller.role is Role.manager and user_id == caller.user_id:
             raise Forbidden("a Manager cannot record or correct their own time; the Owner can")
     now = _now()
     if cmd.at is not None and cmd.at > now:
-        raise invalid(["body", "at"], "must not be in the future")
+        raise Invalid("must not be in the future", field="at")
     return user_id, cmd.at or now, cmd.at is not None
 
 
@@ -120,7 +120,7 @@ def clock_out(*, uow: UnitOfWork, caller: Caller, cmd: ClockCommand) -> Entry:
 def entry_correct(*, uow: UnitOfWork, caller: Caller, entry_id: uuid.UUID, cmd: EntryCorrection) -> Entry:
     """Owner/Manager (not for themselves) sets the check-in and/or check-out time; the minutes are recomputed."""
     if cmd.checked_in_at is None and cmd.checked_out_at is None:
-        raise invalid(["body"], "give checked_in_at, checked_out_at or both")
+        raise Invalid("give checked_in_at, checked_out_at or both", field=())
     row = queries.entry(uow, caller.agency_id, entry_id)
     if row is None or not can_see_user(uow, caller, row.user_id):
         raise NotFound("entry not found")
@@ -131,19 +131,19 @@ def entry_correct(*, uow: UnitOfWork, caller: Caller, entry_id: uuid.UUID, cmd: 
     now = _now()
     for name, value in (("checked_in_at", cmd.checked_in_at), ("checked_out_at", cmd.checked_out_at)):
         if value is not None and value > now:
-            raise invalid(["body", name], "must not be in the future")
+            raise Invalid("must not be in the future", field=name)
     in_at = cmd.checked_in_at or row.checked_in_at
     out_at = cmd.checked_out_at or row.checked_out_at
     if not rules.can_open(row.shift_starts_at, row.shift_ends_at, in_at):
-        raise invalid(["body", "checked_in_at"], "must be within the shift or at most 2 hours before it starts")
+        raise Invalid("must be within the shift or at most 2 hours before it starts", field="checked_in_at")
     if out_at is not None and out_at < in_at:
         blamed = "checked_out_at" if cmd.checked_out_at is not None else "checked_in_at"
-        raise invalid(["body", blamed], "the check-out must not be before the check-in")
+        raise Invalid("the check-out must not be before the check-in", field=blamed)
     ensure_open(uow, caller.agency_id, row.local_date)
     settings = queries.settings_on(uow, caller.agency_id, row.local_date)
     if out_at is not None and rules.auto_close_due(in_at, settings.max_shift_hours, out_at):
-        raise invalid(["body", "checked_out_at"], f"is {settings.max_shift_hours} h or more after the check-in "
-                                                  "(max_shift_hours); raise that setting to record it")
+        raise Invalid(f"is {settings.max_shift_hours} h or more after the check-in (max_shift_hours); raise that "
+                      "setting to record it", field="checked_out_at")
     att = rules.attendance(shift_start=row.shift_starts_at, shift_end=row.shift_ends_at, checked_in_at=in_at,
                            checked_out_at=out_at, grace_minutes=settings.grace_minutes)
     # The corrected times are the record: a check-out within 4 h of the shift's end was not a missed one.
@@ -172,7 +172,7 @@ def summary_range(q: SummaryQuery, today: date) -> tuple[date, date]:
     date_from = q.date_from or Period.of(q.date_to or today).first_day
     date_to = q.date_to or Period.of(date_from).last_day
     if date_from > date_to:
-        raise invalid(["query", "date_to"], "must not be before date_from")
+        raise Invalid("must not be before date_from", field="date_to", part="query")
     return date_from, date_to
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared_lib import firestore
 from shared_lib.db import UnitOfWork
-from shared_lib.errors import ApiError
+from shared_lib.errors import DomainError
 from shared_lib.eventfn import PermanentError
 
 from . import clock, queries, rules
@@ -178,7 +178,7 @@ def replay_pending(uow: UnitOfWork, *, agency_id: uuid.UUID, user_id: uuid.UUID,
                 with uow.conn.begin_nested():
                     entry = action(uow, agency_id=agency_id, user_id=user_id, at=ev.at, recorded_by=user_id,
                                    source="firestore", correction=False)
-            except ApiError as exc:
+            except DomainError as exc:  # refused for now (409/400): stays pending with the reason
                 del uow.pending_events[events_before:]  # their outbox rows went with the savepoint
                 queries.time_event_waiting(uow, agency_id, ev.event_id, exc.detail)
                 seen[ev.event_id] = _outcome("pending", exc.slug, exc.detail)

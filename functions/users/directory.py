@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from shared_lib.errors import ApiError, invalid
+from shared_lib.errors import ApiError, Invalid
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,9 @@ def create_or_link(*, email: str, display_name: str, firebase_uid: str | None) -
             try:
                 rec = auth.get_user(firebase_uid, app=app)
             except auth.UserNotFoundError:
-                raise invalid(["body", "firebase_uid"], "no Firebase Auth user has this uid") from None
+                raise Invalid("no Firebase Auth user has this uid", field="firebase_uid") from None
             if rec.email and rec.email.lower() != email.lower():  # a typo'd uid must not link a stranger
-                raise invalid(["body", "email"], "does not match the email of that Firebase Auth account")
+                raise Invalid("does not match the email of that Firebase Auth account", field="email")
             return Account(uid=rec.uid, email=rec.email)
         try:
             rec = auth.create_user(email=email, display_name=display_name, app=app)
@@ -54,7 +54,7 @@ def create_or_link(*, email: str, display_name: str, firebase_uid: str | None) -
             rec = auth.get_user_by_email(email, app=app)  # they signed up already: link that account
         return Account(uid=rec.uid, email=rec.email)
     except (ValueError, exceptions.InvalidArgumentError) as exc:  # firebase-admin's own argument checks
-        raise invalid(["body", field], f"Firebase Auth refused it: {exc}") from None
+        raise Invalid(f"Firebase Auth refused it: {exc}", field=field) from None
     except exceptions.FirebaseError as exc:
         log.warning("Firebase Auth call failed (%s): %s", type(exc).__name__, exc)
         raise DirectoryUnavailable("Firebase Auth did not answer; nothing was created, try again") from None

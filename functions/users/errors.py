@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared_lib.errors import BadRequest
+from shared_lib.errors import Invalid
 
 
-def invalid_fields(errors: list[dict[str, Any]]) -> BadRequest:
-    """One 400 listing every invalid field (field_error dicts), like the request validation does."""
-    return BadRequest(f"invalid fields: {', '.join('.'.join(map(str, e['loc'])) for e in errors)}", errors=errors)
+def invalid_fields(errors: list[dict[str, Any]]) -> Invalid:
+    """One 400 listing every invalid field (field_error dicts, loc [part, *field]), like the request validation
+    does; the HTTP edge locates each field from the operation."""
+    return Invalid(fields=[(e["loc"][1:], e["msg"]) for e in errors], part=errors[0]["loc"][0])

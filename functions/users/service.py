@@ -77,7 +77,7 @@ def agency_update(*, uow: UnitOfWork, caller: Caller, cmd: AgencyPatch) -> Agenc
         raise Conflict(f"the agency already has {', '.join(recorded)}; its {' and '.join(bound)} can no longer "
                        "change (they would relabel amounts and move records between days and periods)",
                        slug="agency-has-records",
-                       errors=[field_error(["body", f], "cannot change once records exist") for f in bound])
+                       fields=[(f, "cannot change once records exist") for f in bound])
     return _agency_view(uow, caller, queries.update_agency(uow, agency_id=caller.agency_id, changes=changes))
 
 
@@ -145,8 +145,7 @@ def user_create(*, uow: UnitOfWork, caller: Caller, cmd: UserCreate) -> User:
                               display_name=cmd.display_name, role=cmd.role, manager_id=cmd.manager_id)
     if row is None:
         raise Conflict("this Firebase Auth account already belongs to an agency", slug="already-member",
-                       errors=[field_error(["body", "firebase_uid" if cmd.firebase_uid else "email"],
-                                           "already a member of an agency")])
+                       fields=[("firebase_uid" if cmd.firebase_uid else "email", "already a member of an agency")])
     directory.sync_claims_after_commit(uow, account.uid)
     return _user(row)
 
@@ -202,12 +201,12 @@ def _check_conflicts(uow: UnitOfWork, *, caller: Caller, row, role: str, active:
     if leaves_management and (n := queries.team_size(uow, manager_id=row.id)):
         field = "role" if role != "manager" else "active"
         raise Conflict(f"this manager still has {n} team member(s); move them to another manager first",
-                       slug="team-not-empty", errors=[field_error(["body", field], "manager still has a team")])
+                       slug="team-not-empty", fields=[(field, "manager still has a team")])
     leaves_ownership = row.role == "owner" and row.active and (role != "owner" or not active)
     if leaves_ownership and queries.other_active_owners(uow, agency_id=caller.agency_id, user_id=row.id) == 0:
         field = "role" if role != "owner" else "active"
         raise Conflict("the agency must keep at least one active owner", slug="last-owner",
-                       errors=[field_error(["body", field], "last active owner")])
+                       fields=[(field, "last active owner")])
 
 
 def user_deactivate(*, uow: UnitOfWork, caller: Caller, user_id: uuid.UUID) -> User:
