@@ -1,7 +1,7 @@
 """The tests' one vocabulary for building a world and reading what was written: agencies, people, models,
 assignments, settings and closed periods in plain SQL (the users service's endpoints are not what most tests are
-about), shifts and Firestore time events, income and expense rows with the events they publish, outbox and
-aggregate readers, emulator-mode tokens and the Auth emulator.
+about), shifts and Firestore time events, income and expense rows with the events they publish and their delivery
+to the stats functions, outbox and aggregate readers, emulator-mode tokens and the Auth emulator.
 
     from tests.factories import make_agency, make_user, make_model, assign
     agency = make_agency()                                  # with its owner, agency.owner
@@ -222,6 +222,17 @@ def set_manager(agency: Agency, person: Person | str, manager: Person | str | No
         manager = agency.person(manager)
     sql("UPDATE user_service.users SET manager_id = :m WHERE id = :u",
         {"m": manager.id if manager else None, "u": person.id})
+
+
+def team_agency() -> tuple[Agency, Person, Person, Person, uuid.UUID, uuid.UUID]:
+    """(agency, manager, chatter, other_chatter, x, y): chatter is on the manager's team and assigned to model X,
+    other_chatter is on no team and assigned to model Y."""
+    agency = make_agency()
+    manager = make_user(agency, role="manager")
+    chatter = make_user(agency, role="chatter", manager=manager)
+    other = make_user(agency, role="chatter")
+    x, y = make_model(agency, "X", chatter), make_model(agency, "Y", other)
+    return agency, manager, chatter, other, x, y
 
 
 def golden_agency(prefix: str = "g", *, client=None) -> Agency:

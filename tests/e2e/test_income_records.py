@@ -7,17 +7,17 @@ from datetime import date
 import pytest
 
 from tests.factories import (
-    make_model,
-    make_user,
     close_period,
     error_locs,
     golden_agency,
     income_count,
     make_agency,
+    make_model,
+    make_user,
     outbox,
     problem,
-    set_platform_fee,
     set_manager,
+    set_platform_fee,
     sql,
 )
 

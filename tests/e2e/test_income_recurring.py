@@ -4,12 +4,12 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import (
-    make_model,
-    make_user,
     assert_nothing_written,
     error_locs,
     golden_agency,
     make_agency,
+    make_model,
+    make_user,
     outbox,
     problem,
     scalar,

@@ -7,8 +7,6 @@ import pytest
 
 from shared_lib.periods import local_today
 from tests.factories import (
-    make_model,
-    make_user,
     assert_nothing_written,
     assign,
     close_period,
@@ -16,10 +14,12 @@ from tests.factories import (
     golden_agency,
     income_count,
     make_agency,
+    make_model,
+    make_user,
     outbox,
     problem,
-    set_platform_fee,
     set_manager,
+    set_platform_fee,
 )
 
 URL = "/api/income/register/"

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from shared_lib.db import engine
-from tests.factories import assign, make_agency, make_model, make_user
+from tests.factories import assign, make_agency, make_model, make_user, team_agency
 
 
 def _assigned(model_id) -> set[str]:
@@ -18,13 +18,7 @@ def _assigned(model_id) -> set[str]:
 
 @pytest.fixture
 def world(db):
-    a = make_agency()
-    m = make_user(a, role="manager")
-    c1 = make_user(a, role="chatter", manager=m)
-    c2 = make_user(a, role="chatter")
-    x, y = make_model(a, "X"), make_model(a, "Y")
-    assign(a, x, c1)
-    assign(a, y, c2)
+    a, m, c1, c2, x, y = team_agency()
     return {"a": a, "o": a.owner, "m": m, "c1": c1, "c2": c2, "x": x, "y": y}
 
 

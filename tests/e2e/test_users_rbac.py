@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from shared_lib.db import engine
-from tests.factories import assign, make_agency, make_model, make_user
+from tests.factories import make_agency, make_model, make_user, team_agency
 
 PAY = {"compensation_type": "commission", "commission_rate": "10.00", "fixed_salary": "0.00",
        "manager_tick_rate": "0.00", "effective_from": "2026-11-01"}
@@ -40,13 +40,7 @@ CALLERS = ("owner", "manager", "chatter", "other")
 
 @pytest.fixture
 def world(db):
-    a = make_agency()
-    m = make_user(a, role="manager")
-    c1 = make_user(a, role="chatter", manager=m)
-    c2 = make_user(a, role="chatter")
-    x, y = make_model(a, "X"), make_model(a, "Y")
-    assign(a, x, c1)
-    assign(a, y, c2)
+    a, m, c1, c2, x, y = team_agency()
     b = make_agency("Other agency")
     make_user(b, role="chatter")
     make_model(b, "B's model")

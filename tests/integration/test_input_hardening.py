@@ -16,10 +16,10 @@ from sqlalchemy import text
 from shared_lib.config import reset_settings, settings
 from shared_lib.db import dispose_engine, engine, unit_of_work
 from tests.factories import (
-    make_model,
-    make_user,
     assert_nothing_written,
     make_agency,
+    make_model,
+    make_user,
     outbox,
     scalar,
     set_platform_fee,
