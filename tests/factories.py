@@ -21,11 +21,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 import requests
@@ -366,6 +367,21 @@ def problem(r, status: int) -> dict[str, Any]:
 
 def error_locs(r, status: int) -> list[list[Any]]:
     return [e["loc"] for e in problem(r, status).get("errors", [])]
+
+
+def race(attempt: Callable[[int], Any], n: int = 3) -> None:
+    """Run attempt(0) … attempt(n - 1) in n threads released at the same moment, and wait for all of them."""
+    barrier = threading.Barrier(n)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        attempt(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 # --- time tracking -------------------------------------------------------------------------------------------------
