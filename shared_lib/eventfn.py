@@ -169,6 +169,7 @@ def _decode(spec: FunctionSpec, cloud_event, message: PubSubMessage | None) -> t
     """The handler's arguments and the inbox key; ValidationError/ValueError/PermanentError mean a poison input."""
     from .contracts import payload_of
     from .events import Event
+    from .logs import bind
 
     if spec.trigger == "firestore":
         change = _document_change(cloud_event)
@@ -181,6 +182,7 @@ def _decode(spec: FunctionSpec, cloud_event, message: PubSubMessage | None) -> t
         return {"as_of": _as_of(message.data)}, None  # jobs are idempotent by their own constraints
     if spec.envelope:
         event = Event.model_validate_json(message.data)
+        bind(agency_id=event.agency_id)  # a payload refused below still logs its agency
         kwargs: dict[str, Any] = {"event": event}
         if spec.message_model is not None:  # the type's contract; its agency must be the envelope's
             kwargs["data"] = payload_of(event, spec.message_model)

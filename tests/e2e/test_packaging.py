@@ -329,6 +329,38 @@ def _event_data(world: World) -> dict:
             "source": "scraper"}
 
 
+def _contract_data(topic: str, world: World) -> dict:
+    """A payload on the topic's contract (shared_lib/contracts.py), for today in a live agency."""
+    from shared_lib.contracts import CONTRACTS
+
+    now = datetime.now(UTC)
+    today, period = now.date(), now.strftime("%Y-%m")
+    a, version = world.agency_id, dict(version_id=uuid.uuid4(), effective_from=today.replace(day=1),
+                                       effective_to=None, replaced=False)
+    sale = dict(type="other_income", sale_date=today, model_id=world.model_id, chatter_id=None, manager_id=None,
+                assigned_to_user_id=None, gross_amount="10.00", fee_amount="0.00", net_amount="10.00")
+    income = dict(income_id=uuid.uuid4(), agency_id=a, schedule_id=None, sale_date=today, old_sale_date=None,
+                  model_id=world.model_id, chatter_id=None, old=None, new=sale)
+    expense = dict(expense_id=uuid.uuid4(), agency_id=a, schedule_id=None, expense_date=today, old_expense_date=None,
+                   old=None, new=dict(expense_date=today, amount="10.00", source="ads"))
+    fields = {
+        "income.registered": {**income, "reason": "registered"}, "income.updated": {**income, "reason": "edited"},
+        "income.deleted": {**income, "reason": "deleted"}, "expense.recorded": {**expense, "reason": "recorded"},
+        "expense.updated": {**expense, "reason": "edited"}, "expense.deleted": {**expense, "reason": "deleted"},
+        "user.settings.updated": {**version, "agency_id": a, "user_id": world.chatter_id},
+        "model.settings.updated": {**version, "agency_id": a, "model_id": world.model_id},
+        "platform.settings.updated": {**version, "agency_id": a},
+        "timetracking.settings.updated": dict(agency_id=a, effective_from=today.replace(day=1), period=period),
+        "employee.time.event": dict(agency_id=a, user_id=world.chatter_id, kind="adjusted", shift_id=uuid.uuid4(),
+                                    entry_id=None, minutes=0, local_date=today, period=period),
+        "model.subscriber_count.updated": dict(agency_id=a, model_id=world.model_id, subscriber_count=1200,
+                                               observed_at=now - timedelta(minutes=5), observed_on=today,
+                                               source="scraper"),
+        "financial_calculation.completed": dict(agency_id=a, period=period, user_ids=[]),
+    }[topic]
+    return CONTRACTS[topic](**fields).model_dump(mode="json")
+
+
 def _event_calls(spec: registry.FunctionSpec, world: World) -> list[Call]:
     if spec.trigger == "firestore":
         ce_id = uuid.uuid4().hex
@@ -355,7 +387,8 @@ def _event_calls(spec: registry.FunctionSpec, world: World) -> list[Call]:
             from shared_lib.events import Event
 
             event = Event(event_id=uuid.uuid4(), type=spec.topic, occurred_at=datetime.now(UTC),
-                          agency_id=world.agency_id, subject=str(world.chatter_id), data=_event_data(world))
+                          agency_id=world.agency_id, subject=str(world.chatter_id),
+                          data=_contract_data(spec.topic, world))
             data, attrs, key = event.payload(), event.attributes(), str(event.event_id)
         where = spec.topic if deliver is eventarc_pubsub else f"{spec.deploy_name}-push"
         headers, body = deliver(where, data, attrs, message_id)
