@@ -3,7 +3,6 @@ the Pub/Sub fake when PUBSUB_EMULATOR_HOST is set, emulator-mode tokens, and a c
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -33,6 +32,7 @@ _hypothesis_settings.register_profile("onlymanager", deadline=None, derandomize=
 _hypothesis_settings.load_profile("onlymanager")
 
 from tests.factories import bearer  # noqa: E402,F401  (lives there; re-exported for the files importing it from here)
+from tests.processes import port_open  # noqa: E402
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -45,17 +45,9 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skipped in CI (CI=true forbids skips): {report.longrepr}"
 
 
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def _server_database_url() -> str | None:
     """A fresh database on the local server, when one answers on 127.0.0.1:5432."""
-    if not _port_open("127.0.0.1", 5432):
+    if not port_open("127.0.0.1", 5432):
         return None
     import pg8000.native
 

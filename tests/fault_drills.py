@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,16 +14,11 @@ from pathlib import Path
 import requests
 
 from tests.factories import bearer
+from tests.processes import free_port, port_open
 
 ROOT = Path(__file__).resolve().parent.parent
 MONEY_FIELDS = ("gross_income", "platform_fees", "net_income", "employee_payouts", "model_payouts", "expenses",
                 "agency_profit")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def admin_sql(sql: str, database: str = "postgres") -> list:
@@ -256,9 +250,8 @@ class OwnPostgres:
 def drill_database(prefix: str) -> "Database | OwnPostgres":
     """A database of the drill's own: on the server at 127.0.0.1:5432 when one answers (as tests/conftest.py
     chooses), else an embedded one."""
-    from tests.conftest import _port_open
 
-    return Database.create(prefix) if _port_open("127.0.0.1", 5432) else OwnPostgres.start()
+    return Database.create(prefix) if port_open("127.0.0.1", 5432) else OwnPostgres.start()
 
 
 def drop_pubsub_project(project: str) -> None:

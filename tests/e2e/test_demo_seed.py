@@ -13,15 +13,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.processes import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 PERIOD = "2026-11"
 RANGE = "date_from=2026-11-01&date_to=2026-11-30"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _fresh_database() -> tuple[str | None, callable]:
@@ -56,7 +52,7 @@ def base(tmp_path_factory):
     env.update(OM_DATA_DIR=str(tmp_path_factory.mktemp("om-seed")), PYTHONPATH=str(ROOT))
     if url:
         env["DATABASE_URL"] = url
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "emulator", "serve", "--port", str(port), "--no-scheduler"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     root = f"http://127.0.0.1:{port}"
@@ -180,7 +176,7 @@ def test_a_second_run_adds_nothing(base, seeded):
 
 
 def test_seed_without_a_running_platform_says_so():
-    proc = subprocess.run([sys.executable, "-m", "emulator", "seed", "--url", f"http://127.0.0.1:{_free_port()}"],
+    proc = subprocess.run([sys.executable, "-m", "emulator", "seed", "--url", f"http://127.0.0.1:{free_port()}"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "start the platform first (make run)" in proc.stderr
     assert "Traceback" not in proc.stderr

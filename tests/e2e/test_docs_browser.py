@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,22 +12,18 @@ import pytest
 import requests
 import yaml
 
+from tests.processes import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "e2e" / "browser" / "docs.mjs"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def platform_url(database_url):
     """The platform as make run serves it, on a free port, in its own process (the test's database)."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST")}
     env.update(DATABASE_URL=database_url, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "emulator", "serve", "--port", str(port), "--no-scheduler"],

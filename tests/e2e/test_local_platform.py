@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,20 +14,15 @@ import pytest
 import requests
 
 from tests.factories import bearer
+from tests.processes import alive, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_ORIGIN = "http://localhost:5173"  # Vite's port: one of the default OM_CORS_ORIGINS
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start_serve(data_dir: Path) -> tuple[subprocess.Popen, str]:
     """serve on a free port with the embedded PostgreSQL under data_dir and the in-process bus; waits for health."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "OM_CORS_ORIGINS")}
     env.update(OM_DATA_DIR=str(data_dir), PYTHONPATH=str(ROOT))
@@ -52,14 +46,6 @@ def _data_dir() -> Path:
     """Not under pytest's basetemp: every new pytest session on the machine chmods /tmp/pytest-of-<user> back to
     0700, and the embedded PostgreSQL runs as its own user (pgserver, when we are root), which then loses its way."""
     return Path(tempfile.mkdtemp(prefix="om-serve-"))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +161,7 @@ def test_a_deployed_function_sends_no_cors_headers(tmp_path, database_url):
     from emulator.package import build
 
     build("users", tmp_path)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(DATABASE_URL=database_url)
     ff = str(Path(sys.executable).parent / "functions-framework")
@@ -235,7 +221,7 @@ def test_sigterm_stops_serve_and_its_embedded_postgres():
     data_dir = _data_dir()
     proc, _ = _start_serve(data_dir)
     postmaster = int((data_dir / "pg" / "postmaster.pid").read_text().split()[0])
-    assert _alive(postmaster)
+    assert alive(postmaster)
     proc.send_signal(signal.SIGTERM)
     try:
         rc = proc.wait(60)
@@ -245,9 +231,9 @@ def test_sigterm_stops_serve_and_its_embedded_postgres():
     out = proc.stdout.read()
     assert rc == 0, out
     deadline = time.monotonic() + 30
-    while _alive(postmaster) and time.monotonic() < deadline:
+    while alive(postmaster) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _alive(postmaster), "the embedded PostgreSQL outlived serve\n" + out
+    assert not alive(postmaster), "the embedded PostgreSQL outlived serve\n" + out
     # A clean shutdown (pg_ctl stop), not a kill: PostgreSQL removed its pid file itself.
     assert not (data_dir / "pg" / "postmaster.pid").exists(), out
     shutil.rmtree(data_dir, ignore_errors=True)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import requests
 
+from tests.processes import alive, free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "demo-onlymanager"
 # Measured here: a fresh clone installs in about a minute (pip from the local wheels ~30 s, npm ci from npm's
@@ -25,20 +27,6 @@ PHASES = {"pip install": "-m pip install", "npm ci": "npm ci", "pstest build": "
           "emulators up": "services: wrote", "platform up": "OnlyManager Economy is up"}
 NOT_INHERITED = ("DATABASE_URL", "PUBSUB_EMULATOR_HOST", "FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST",
                  "VIRTUAL_ENV", "PYTHONPATH", "MAKEFLAGS", "MAKELEVEL", "MFLAGS")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def _listening(port: int) -> bool:
@@ -116,17 +104,17 @@ def _stop_and_check(make: subprocess.Popen, parts: dict[str, int], ports: tuple[
     """Ctrl-C (SIGINT to the foreground group, as a terminal sends it) or SIGTERM to make alone (what a process
     manager sends; make passes it on and waits); then nothing of make run may be left. Returns the seconds taken."""
     assert set(parts) == {"pstest", "firestore", "auth", "postgres", "serve"}, parts
-    assert all(_alive(pid) for pid in parts.values()), parts
+    assert all(alive(pid) for pid in parts.values()), parts
     t1 = time.monotonic()
     if ctrl_c:
         os.killpg(make.pid, signal.SIGINT)
     else:
         make.send_signal(signal.SIGTERM)
     make.wait(STOP_TIMEOUT)
-    while any(_alive(pid) for pid in parts.values()) and time.monotonic() - t1 < STOP_TIMEOUT:
+    while any(alive(pid) for pid in parts.values()) and time.monotonic() - t1 < STOP_TIMEOUT:
         time.sleep(0.2)
     took = time.monotonic() - t1
-    left = {name: pid for name, pid in parts.items() if _alive(pid)}
+    left = {name: pid for name, pid in parts.items() if alive(pid)}
     assert left == {}, f"still running {took:.0f} s after {'SIGINT' if ctrl_c else 'SIGTERM'}: {left}\n" + \
         log_path.read_text()[-3000:]
     assert not [p for p in ports if _listening(p)]
@@ -139,7 +127,7 @@ def _cleanup(make: subprocess.Popen | None, parts: dict[str, int]) -> None:
     if make is not None and make.poll() is None:
         os.killpg(make.pid, signal.SIGKILL)
     for name, pid in parts.items():
-        if _alive(pid):
+        if alive(pid):
             if name == "postgres":
                 os.kill(pid, signal.SIGQUIT)  # PostgreSQL's immediate shutdown
             elif name == "serve":
@@ -155,7 +143,7 @@ def test_make_run_from_a_fresh_clone_serves_everything_and_sigterm_or_ctrl_c_sto
     clone = work / "c"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     assert not (clone / ".venv").exists() and not (clone / "node_modules").exists()
-    ports = port, auth_port, firestore_port = _free_port(), _free_port(), _free_port()
+    ports = port, auth_port, firestore_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED and not k.startswith("OM_")}
     base = f"http://127.0.0.1:{port}"
     log_path = work / "make-run.log"

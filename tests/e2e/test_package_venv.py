@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.processes import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 # Keyed by the requirements' hash: a change of pins builds a new one; the same pins reuse it (pip's cache too).
 CACHE = ROOT / ".local" / "package-venv"
@@ -50,14 +52,8 @@ def package(tmp_path_factory):
     return out / "users"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(venv: Path, folder: Path, target: str, env: dict[str, str]):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([str(venv / "bin" / "functions-framework"), "--source", "main.py", "--target", target,
                              "--port", str(port), "--host", "127.0.0.1"], cwd=folder, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)

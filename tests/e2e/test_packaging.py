@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from shared_lib import registry
+from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 FF = str(Path(sys.executable).parent / "functions-framework")
@@ -211,12 +212,6 @@ class Outcome:
     seconds: float
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGQUIT)  # gunicorn: quick shutdown of the arbiter and its worker
@@ -234,8 +229,8 @@ def _run(job: Job, dist: Path, base_env: dict[str, str], logs: Path) -> Outcome:
             env.pop(k, None)
     folder = dist / job.service
     started = time.monotonic()
-    for _attempt in range(3):  # a port taken between _free_port and the bind: take another
-        port = _free_port()
+    for _attempt in range(3):  # a port taken between free_port and the bind: take another
+        port = free_port()
         out, err = (logs / f"{job.name}.{port}.out"), (logs / f"{job.name}.{port}.err")
         with out.open("w") as o, err.open("w") as e:
             # cwd is the package: nothing from the checkout is importable, as in the cloud

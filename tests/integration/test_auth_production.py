@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -24,6 +23,7 @@ from cryptography.x509.oid import NameOID
 from shared_lib import auth
 from shared_lib.auth import TokenError, mint_emulator_token, verify_id_token
 from shared_lib.config import reset_settings
+from tests.processes import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -259,12 +259,6 @@ def _subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _function_source(tmp_path: Path) -> Path:
     # Models an entry module: the registry calls settings() at import of every one.
     source = tmp_path / "main.py"
@@ -302,7 +296,7 @@ def test_functions_framework_refuses_to_start_with_emulator_auth_on_cloud_run(tm
     started = time.monotonic()
     result = subprocess.run(
         [str(BIN / "functions-framework"), "--target", "f", "--source", str(source),
-         "--port", str(_free_port())],
+         "--port", str(free_port())],
         env=_subprocess_env(K_SERVICE="x", FIREBASE_AUTH_EMULATOR_HOST="127.0.0.1:9099"),
         capture_output=True,
         text=True,
@@ -316,7 +310,7 @@ def test_functions_framework_refuses_to_start_with_emulator_auth_on_cloud_run(tm
 def test_functions_framework_starts_on_cloud_run_without_emulator_auth(tmp_path):
     # The control for the test above: the same source and K_SERVICE, no emulator → it serves.
     source = _function_source(tmp_path)
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [str(BIN / "functions-framework"), "--target", "f", "--source", str(source),
          "--port", str(port)],

@@ -9,14 +9,14 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from shared_lib.migrate import SQL_DIR, MigrationError, discover, migrate
-from tests.conftest import _port_open
+from tests.processes import port_open
 
 
 @pytest.fixture
 def fresh_engine(database_url, tmp_path):
     """An empty database beside the test one (same server), dropped afterwards."""
     name = f"om_mig_{uuid.uuid4().hex[:10]}"
-    if database_url.startswith("postgresql+pg8000://postgres@127.0.0.1") and _port_open("127.0.0.1", 5432):
+    if database_url.startswith("postgresql+pg8000://postgres@127.0.0.1") and port_open("127.0.0.1", 5432):
         admin = pg8000.native.Connection("postgres", host="127.0.0.1", database="postgres")
         admin.run(f"CREATE DATABASE {name}")
         url = database_url.rsplit("/", 1)[0] + "/" + name

@@ -5,7 +5,6 @@ import base64
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -15,17 +14,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.processes import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 EMULATOR = os.environ.get("FIRESTORE_RULES_EMULATOR",
                           "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud_firestore_emulator")
 PROJECT = "demo-onlymanager-rules"
 A, B = str(uuid.uuid4()), str(uuid.uuid4())   # two agencies
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +30,7 @@ def rules_emulator():
         pytest.fail(f"the rules tests need Google's Firestore emulator ({EMULATOR}) and Java: "
                     "apt-get install google-cloud-cli-firestore-emulator default-jre-headless, "
                     "or point FIRESTORE_RULES_EMULATOR at cloud_firestore_emulator")
-    port = _free_port()
+    port = free_port()
     log = open(ROOT / ".local" / "firestore-rules-emulator.log", "w") if (ROOT / ".local").is_dir() else \
         subprocess.DEVNULL
     proc = subprocess.Popen([EMULATOR, "start", "--host=127.0.0.1", f"--port={port}",
