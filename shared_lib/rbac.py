@@ -60,12 +60,36 @@ def user_scope(caller: Caller, column: str) -> tuple[str, dict[str, Any]]:
     return f"{column} = :_scope_user", params
 
 
+def model_scope(caller: Caller, column: str) -> tuple[str, dict[str, Any]]:
+    """SQL predicate limiting `column` (a model id) to the models the caller may see, with its parameters.
+
+    Owner: every model of the agency (the query still filters by agency). Manager: models assigned to them or
+    their team. Chatter: models assigned to them. `column` must be qualified by its table's alias: the predicate's
+    subquery has a model_id of its own.
+    """
+    predicate, params = user_scope(caller, "ma.user_id")
+    if caller.role is Role.owner:
+        return "TRUE", params
+    return (f"EXISTS (SELECT 1 FROM user_service.model_assignments ma "
+            f"WHERE ma.model_id = {column} AND ma.agency_id = :_scope_agency AND {predicate})"), params
+
+
 def can_see_user(uow, caller: Caller, user_id: Any) -> bool:
     """Whether `user_id` is in the caller's agency and scope (use for 404 on a single user's resource)."""
     predicate, params = user_scope(caller, "u.id")
     row = uow.execute(
         f"SELECT 1 FROM user_service.users u WHERE u.id = :uid AND u.agency_id = :_scope_agency AND {predicate}",
         {**params, "uid": user_id},
+    ).first()
+    return row is not None
+
+
+def can_see_model(uow, caller: Caller, model_id: Any) -> bool:
+    """Whether `model_id` is in the caller's agency and scope (use for 404 on a single model's figures)."""
+    predicate, params = model_scope(caller, "m.id")
+    row = uow.execute(
+        f"SELECT 1 FROM user_service.models m WHERE m.id = :mid AND m.agency_id = :_scope_agency AND {predicate}",
+        {**params, "mid": model_id},
     ).first()
     return row is not None
 

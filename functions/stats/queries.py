@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 from shared_lib.db import UnitOfWork
 from shared_lib.income_types import CHATTING_SQL
-from shared_lib.rbac import Caller, user_scope
+from shared_lib.rbac import Caller, model_scope, user_scope
 
 from .rules import Bucket
 
@@ -308,17 +308,18 @@ def get_snapshot(uow: UnitOfWork, model_id: uuid.UUID, observed_at: datetime):
         "WHERE model_id = :m AND observed_at = :at", {"m": model_id, "at": observed_at}).one()
 
 
-def list_snapshots(uow: UnitOfWork, agency_id: uuid.UUID, *, model_id: uuid.UUID | None,
+def list_snapshots(uow: UnitOfWork, caller: Caller, *, model_id: uuid.UUID | None,
                    after: tuple[datetime, int] | None, limit: int):
-    """Newest observation first; keyset cursor (observed_at, id)."""
+    """Newest observation first, of the models the caller may see; keyset cursor (observed_at, id)."""
+    scope, params = model_scope(caller, "snap.model_id")  # qualified: the scope's subquery has a model_id too
     return uow.execute(
         f"""
-        SELECT {SNAPSHOT_COLUMNS} FROM statistics_service.subscriber_count_snapshots
-        WHERE agency_id = :a AND (CAST(:m AS uuid) IS NULL OR model_id = CAST(:m AS uuid))
+        SELECT {SNAPSHOT_COLUMNS} FROM statistics_service.subscriber_count_snapshots snap
+        WHERE agency_id = :a AND (CAST(:m AS uuid) IS NULL OR model_id = CAST(:m AS uuid)) AND {scope}
           AND (CAST(:after_at AS timestamptz) IS NULL
                OR (observed_at, id) < (CAST(:after_at AS timestamptz), :after_id))
         ORDER BY observed_at DESC, id DESC
         LIMIT :limit
         """,
-        {"a": agency_id, "m": None if model_id is None else str(model_id),
+        {**params, "a": caller.agency_id, "m": None if model_id is None else str(model_id),
          "after_at": after[0] if after else None, "after_id": after[1] if after else 0, "limit": limit}).all()

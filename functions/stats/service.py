@@ -12,7 +12,7 @@ from shared_lib.errors import Invalid, NotFound
 from shared_lib.isodate import EARLIEST
 from shared_lib.pagination import cursor_key, page_of
 from shared_lib.periods import Period, local_date_of, local_today
-from shared_lib.rbac import Caller, model_in_agency
+from shared_lib.rbac import Caller, can_see_model, model_in_agency
 
 from . import dashboard, figures, queries, rules
 from .queries import Scope
@@ -114,11 +114,11 @@ def subscriber_count_ingest(*, uow: UnitOfWork, agency_id: uuid.UUID, model_id: 
 
 
 def subscriber_counts_list(*, uow: UnitOfWork, caller: Caller, q: SubscriberCountsQuery) -> SubscriberCountsPage:
-    """The agency's observations, newest first (optionally one model's)."""
+    """The observations of the models the caller may see, newest first (optionally one model's)."""
     after = cursor_key(q.cursor, (datetime, int))
-    if q.model_id is not None and not model_in_agency(uow, caller.agency_id, q.model_id):
+    if q.model_id is not None and not can_see_model(uow, caller, q.model_id):
         raise NotFound("model not found", field="model_id", part="query")
-    rows = queries.list_snapshots(uow, caller.agency_id, model_id=q.model_id, after=after, limit=q.limit + 1)
+    rows = queries.list_snapshots(uow, caller, model_id=q.model_id, after=after, limit=q.limit + 1)
     return page_of(rows, limit=q.limit, item=SubscriberCount, page=SubscriberCountsPage,
                    key=lambda c: (c.observed_at, c.id))
 

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from shared_lib.db import UnitOfWork
-from shared_lib.rbac import Caller, Identity, Role, user_scope
+from shared_lib.rbac import Caller, Identity, Role, model_scope, user_scope
 
 # --- agencies and owners ---------------------------------------------------------------------------------------
 
@@ -227,11 +227,7 @@ MODEL_COLUMNS = "m.id, m.name, m.active, m.created_at, m.updated_at"
 
 def _model_scope(caller: Caller) -> tuple[str, dict[str, Any]]:
     """Owner: every model of the agency. Manager: models assigned to them or their team. Chatter: their models."""
-    if caller.role is Role.owner:
-        return "TRUE", {}
-    predicate, params = user_scope(caller, "ma.user_id")
-    return (f"EXISTS (SELECT 1 FROM user_service.model_assignments ma "
-            f"WHERE ma.model_id = m.id AND ma.agency_id = m.agency_id AND {predicate})"), params
+    return model_scope(caller, "m.id")
 
 
 def insert_model(uow: UnitOfWork, *, agency_id: uuid.UUID, name: str):

@@ -404,11 +404,7 @@ EXPECT: dict[tuple[str, str], Row] = {
 
 # Cells where the platform differs from the role table today, each naming the open finding (the coordinator decides).
 # Such a cell must still differ: once fixed, its test fails until the entry is removed (never a silent pass).
-OPEN: dict[tuple[str, str, str], str] = {
-    ("GET", "/api/stats/subscriber-counts/", "outside"):
-        "a Manager lists the subscriber counts of every model of the agency, also those neither they nor their "
-        "team are assigned to (GET /api/models/{id}/ answers them 404): statistics are 'own team' for a Manager",
-}
+OPEN: dict[tuple[str, str, str], str] = {}
 
 
 def _operations() -> list[tuple[str, str]]:

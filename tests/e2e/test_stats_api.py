@@ -166,7 +166,7 @@ def test_owner_records_subscriber_counts_and_reads_the_history(client):
     g = make_agency(prefix="s", client=client)
     make_user(g, "manager", name="M")
     make_user(g, "chatter", name="C")
-    make_model(g, "A")
+    make_model(g, "A", "M")  # a Manager reads the counts of the models assigned to them or their team
     model = str(g.models["A"])
     first = ok(client.post("/api/stats/subscriber-counts/", json={
         "model_id": model, "subscriber_count": 1000, "observed_at": "2026-11-01T08:00:00+01:00"},
@@ -189,6 +189,24 @@ def test_owner_records_subscriber_counts_and_reads_the_history(client):
     assert problem(client.get("/api/stats/subscriber-counts/", headers=g.h("C")), 403)
     assert error_locs(client.get("/api/stats/subscriber-counts/?cursor=garbage", headers=g.h()), 400) == \
         [["query", "cursor"]]
+
+
+def test_a_manager_reads_only_the_subscriber_counts_of_their_teams_models(client):
+    g = make_agency(prefix="t", client=client)
+    make_user(g, "manager", name="M")
+    make_user(g, "chatter", name="C", manager="M")
+    make_user(g, "chatter", name="D")
+    make_model(g, "Ours", "C")
+    make_model(g, "Theirs", "D")
+    for name, count in (("Ours", 100), ("Theirs", 200)):
+        ok(client.post("/api/stats/subscriber-counts/", json={
+            "model_id": str(g.models[name]), "subscriber_count": count, "observed_at": "2026-11-02T00:00:00Z"},
+            headers=g.h()), 202)
+    everything = ok(client.get("/api/stats/subscriber-counts/", headers=g.h()))  # the Owner: both, newest id first
+    assert [i["subscriber_count"] for i in everything["items"]] == [200, 100]
+    mine = ok(client.get("/api/stats/subscriber-counts/", headers=g.h("M")))
+    assert [(i["model_id"], i["subscriber_count"]) for i in mine["items"]] == [(str(g.models["Ours"]), 100)]
+    assert problem(client.get(f"/api/stats/subscriber-counts/?model_id={g.models['Theirs']}", headers=g.h("M")), 404)
 
 
 def test_bad_subscriber_counts_are_refused_and_nothing_is_written(client):
