@@ -31,7 +31,7 @@ from hypothesis import settings as _hypothesis_settings  # noqa: E402
 _hypothesis_settings.register_profile("onlymanager", deadline=None, derandomize=IN_CI, print_blob=True)
 _hypothesis_settings.load_profile("onlymanager")
 
-from tests.factories import bearer  # noqa: E402,F401  (lives there; re-exported for the files importing it from here)
+from tests.factories import bearer  # noqa: E402  (the `auth` fixture hands it out)
 from tests.processes import port_open  # noqa: E402
 
 

@@ -22,8 +22,8 @@ from typing import Any, Callable
 import pytest
 
 from shared_lib import registry
-from tests.conftest import _truncate_all, bearer
-from tests.income_factories import Agency, add_model, add_user, assign, make_agency, scalar, sql
+from tests.conftest import _truncate_all
+from tests.factories import Agency, bearer, make_agency, make_model, make_user, scalar, sql
 
 registry.load_all()
 
@@ -104,17 +104,17 @@ class Subject:
 class World:
     def __init__(self, client):
         self.client = client
-        self.a: Agency = make_agency("mx", client=client)
-        self.b: Agency = make_agency("fx", client=client)
+        self.a: Agency = make_agency(prefix="mx", client=client)
+        self.b: Agency = make_agency(prefix="fx", client=client)
         self.fresh_count = 0
-        add_user(self.a, "M1", "manager")
-        add_user(self.a, "M2", "manager")
-        add_user(self.a, "C1", "chatter", manager="M1")
-        add_user(self.a, "C2", "chatter", manager="M2")
-        add_model(self.a, "X", "C1")
-        add_model(self.a, "Y", "C2")
-        add_user(self.b, "BC", "chatter")
-        add_model(self.b, "BX", "BC")
+        make_user(self.a, "manager", name="M1")
+        make_user(self.a, "manager", name="M2")
+        make_user(self.a, "chatter", name="C1", manager="M1")
+        make_user(self.a, "chatter", name="C2", manager="M2")
+        make_model(self.a, "X", "C1")
+        make_model(self.a, "Y", "C2")
+        make_user(self.b, "chatter", name="BC")
+        make_model(self.b, "BX", "BC")
         self.c1 = Subject(self, "C1", "X", "M1")
         self.c2 = Subject(self, "C2", "Y", "M2")
         for person, pay in (("C1", "10.00"), ("C2", "5.00")):
@@ -168,8 +168,8 @@ class World:
         """A new chatter in `manager`'s team, assigned to a new model, for one mutating row."""
         self.fresh_count += 1
         name, model = f"F{self.fresh_count}", f"FX{self.fresh_count}"
-        add_user(self.a, name, "chatter", manager=manager)
-        add_model(self.a, model, name)
+        make_user(self.a, "chatter", name=name, manager=manager)
+        make_model(self.a, model, name)
         return Subject(self, name, model, manager)
 
     def settle(self) -> None:

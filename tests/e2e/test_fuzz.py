@@ -84,7 +84,8 @@ class _Errors(logging.Handler):
 @pytest.fixture(scope="module")
 def fuzz_world(platform):
     """An agency whose Owner and Chatter were created through the API, plus things to point real ids at."""
-    from tests.conftest import _truncate_all, bearer
+    from tests.conftest import _truncate_all
+    from tests.factories import bearer
 
     _truncate_all()
     client = platform.wsgi_app().test_client()
