@@ -7,34 +7,23 @@ from shared_lib.db import UnitOfWork
 # No FOR UPDATE SKIP LOCKED: it would need UPDATE on tables the eventing role only reads and deletes from, and
 # rows this old see no traffic; the one exception, an expired idempotency key being reclaimed right now, makes
 # the DELETE wait for that request and then skip the row, which its new created_at no longer matches.
+# table -> (its key, the age column the sql/0091 index serves)
+_AGED = {
+    "outbox": ("id", "published_at"),
+    "inbox": ("consumer, event_id", "processed_at"),
+    "idempotency_keys": ("scope, key", "created_at"),
+}
 _PRUNE = {
-    "outbox": """
+    table: f"""
         WITH gone AS (
-            DELETE FROM eventing.outbox WHERE id IN (
-                SELECT id FROM eventing.outbox
-                WHERE published_at < now() - make_interval(hours => :hours)
-                ORDER BY published_at LIMIT :batch)
+            DELETE FROM eventing.{table} WHERE ({key}) IN (
+                SELECT {key} FROM eventing.{table}
+                WHERE {age} < now() - make_interval(hours => :hours)
+                ORDER BY {age} LIMIT :batch)
             RETURNING 1)
         SELECT count(*) FROM gone
-        """,
-    "inbox": """
-        WITH gone AS (
-            DELETE FROM eventing.inbox WHERE (consumer, event_id) IN (
-                SELECT consumer, event_id FROM eventing.inbox
-                WHERE processed_at < now() - make_interval(hours => :hours)
-                ORDER BY processed_at LIMIT :batch)
-            RETURNING 1)
-        SELECT count(*) FROM gone
-        """,
-    "idempotency_keys": """
-        WITH gone AS (
-            DELETE FROM eventing.idempotency_keys WHERE (scope, key) IN (
-                SELECT scope, key FROM eventing.idempotency_keys
-                WHERE created_at < now() - make_interval(hours => :hours)
-                ORDER BY created_at LIMIT :batch)
-            RETURNING 1)
-        SELECT count(*) FROM gone
-        """,
+        """
+    for table, (key, age) in _AGED.items()
 }
 TABLES = tuple(_PRUNE)
 
