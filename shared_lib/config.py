@@ -42,6 +42,9 @@ class Settings(BaseSettings):
 
     # Local platform.
     om_data_dir: str = Field(".local", validation_alias="OM_DATA_DIR")
+    # The clock seam (shared_lib/clock.py): a fixed instant (2026-11-05T12:00:00Z) or an offset (+3d, -12h, +90m)
+    # for every rule that asks "now" or "today". Local platform and tests only: refused on Cloud Run.
+    om_clock: str | None = Field(None, validation_alias="OM_CLOCK")
 
     # Pub/Sub's project when it differs from the Google project: test processes sharing one Pub/Sub fake each take
     # their own, so one process's subscriptions never pull another's events.
@@ -106,6 +109,18 @@ class Settings(BaseSettings):
         if self.in_cloud and self.firebase_cert_url:
             raise EmulatorInCloudError(
                 "FIREBASE_CERT_URL is a test seam and is set on Cloud Run; refusing to start")
+        if self.in_cloud and self.om_clock:
+            raise EmulatorInCloudError(
+                f"OM_CLOCK={self.om_clock!r} is set on Cloud Run (K_SERVICE={self.k_service!r}): the clock seam "
+                "of the local platform and the tests would move every date rule; refusing to start")
+        return self
+
+    @model_validator(mode="after")
+    def _clock_readable(self) -> "Settings":
+        if self.om_clock:
+            from .clock import parse
+
+            parse(self.om_clock)  # a typo fails at startup, not at the first rule that asks the time
         return self
 
 

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
+from . import clock
 from .config import settings
 from .errors import DomainError
 from .registry import FunctionSpec, dead_letter_topic
@@ -212,5 +213,5 @@ def _as_of(data: bytes) -> date:
             raise PermanentError("scheduler payload is not JSON") from None
         if isinstance(body, dict) and body.get("as_of"):
             return date.fromisoformat(body["as_of"])
-    return datetime.now(timezone.utc).date()
+    return clock.now().date()
 

@@ -5,12 +5,14 @@ import calendar
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
+
+from . import clock
 
 # ASCII digits only, and the whole string (re's "$" would let a trailing newline through).
 _PERIOD_TEXT = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
@@ -99,8 +101,8 @@ def local_date_of(ts: datetime, tz_name: str) -> date:
 
 
 def local_today(tz_name: str, now: datetime | None = None) -> date:
-    """Today in the agency's time zone (IANA name); `now` is for tests and defaults to the real instant."""
-    return local_date_of(now if now is not None else datetime.now(UTC), tz_name)
+    """Today in the agency's time zone (IANA name): shared_lib.clock's today, or that of a given instant `now`."""
+    return local_date_of(now, tz_name) if now is not None else clock.today_in(tz_name)
 
 
 def clamp_day(year: int, month: int, day: int) -> date:

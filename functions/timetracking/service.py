@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
+from shared_lib.clock import now as clock_now
 from shared_lib.closing import ensure_open
 from shared_lib.contracts import TimetrackingSettingsUpdated
 from shared_lib.db import UnitOfWork
@@ -30,10 +31,6 @@ from .schemas import (
 )
 
 SETTINGS_EVENT = "timetracking.settings.updated"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _visible_user(uow: UnitOfWork, caller: Caller, user_id: uuid.UUID, field: str, part: str = "body") -> None:
@@ -99,7 +96,7 @@ def _clock_target(uow: UnitOfWork, caller: Caller, cmd: ClockCommand) -> tuple[u
         _visible_user(uow, caller, user_id, "user_id")
         if cmd.at is not None and caller.role is Role.manager and user_id == caller.user_id:
             raise Forbidden("a Manager cannot record or correct their own time; the Owner can")
-    now = _now()
+    now = clock_now()
     if cmd.at is not None and cmd.at > now:
         raise Invalid("must not be in the future", field="at")
     return user_id, cmd.at or now, cmd.at is not None
@@ -128,7 +125,7 @@ def entry_correct(*, uow: UnitOfWork, caller: Caller, entry_id: uuid.UUID, cmd: 
         raise Forbidden("a Manager cannot correct their own time; the Owner can")
     queries.lock_user(uow, row.user_id)
     row = queries.entry(uow, caller.agency_id, entry_id, lock=True)
-    now = _now()
+    now = clock_now()
     for name, value in (("checked_in_at", cmd.checked_in_at), ("checked_out_at", cmd.checked_out_at)):
         if value is not None and value > now:
             raise Invalid("must not be in the future", field=name)

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
+from shared_lib.clock import now as clock_now
 from shared_lib.db import UnitOfWork
 
 from . import clock, queries, rules, time_events
@@ -24,7 +25,7 @@ class SweepResult:
 def sweep(*, uow: UnitOfWork, as_of: date, now: datetime | None = None) -> SweepResult:
     """Everything due up to the end of the UTC date as_of, never beyond now. Idempotent: each statement
     changes only rows not yet changed, and events go out only for those."""
-    now = now or datetime.now(UTC)
+    now = now or clock_now()
     cutoff = rules.sweep_cutoff(as_of, now)
 
     missed = queries.mark_missed_shifts(uow, cutoff=cutoff, now=now)

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared_lib import firestore
+from shared_lib.clock import now as clock_now
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import DomainError
 from shared_lib.eventfn import PermanentError
@@ -87,7 +88,7 @@ def time_event_record(*, uow: UnitOfWork, agency_ref: str, event_id: str, docume
     """
     try:
         outcomes = _record(uow, agency_ref=agency_ref, event_id=event_id, document=document,
-                           received_at=received_at or datetime.now(UTC))
+                           received_at=received_at or clock_now())
     except Rejected as exc:
         if document is not None:  # a created document without fields is not there to answer on
             try:
