@@ -5,7 +5,9 @@
 #                       (PORT=, OM_AUTH_PORT=, OM_FIRESTORE_PORT=; DATABASE_URL= for your own PostgreSQL)
 #   make demo           (beside make run, in another terminal) loads the worked example; prints a token per person
 #   make test           installs what is missing (as root: Debian packages too), starts the test emulators
-#                       (pstest, Firestore 8089, Auth 9099), runs pytest (PYTEST_ARGS=...), stops them
+#                       (pstest, Firestore 8089, Auth 9099), runs pytest (PYTEST_ARGS=...), stops them;
+#                       one pytest-xdist worker per core, a test file stays on one worker
+#                       (PYTEST_WORKERS=auto; PYTEST_WORKERS=0 or PYTEST_ARGS=-n0: one process, to debug)
 #   make services-up    start the test emulators; then `. .local/services.env`
 #   make services-down  stop them
 #   make generate       regenerate openapi.yaml, firebase.json, terraform/registry.auto.tfvars.json
@@ -20,6 +22,9 @@ SHELL := /bin/bash
 
 PORT ?= 8080
 PYTEST_ARGS ?=
+# pytest-xdist workers for make test (auto: one per core; 0: no workers, the tests run in pytest's own process).
+# --dist loadfile: each test file runs on one worker, so a module's fixtures are built once.
+PYTEST_WORKERS ?= auto
 # make run's emulators: ports of their own, so the test emulators (8089, 9099) can run beside them.
 OM_AUTH_PORT ?= 9199
 OM_FIRESTORE_PORT ?= 8189
@@ -120,7 +125,7 @@ test: prereqs-test venv node_modules pstest
 	trap 'emulator/services.sh stop' EXIT; \
 	emulator/services.sh start; \
 	. .local/services.env; \
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Every bench/bench_*.py, one after the other (figures go into the README).
 bench: venv

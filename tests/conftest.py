@@ -16,7 +16,11 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099")
 os.environ.setdefault("GOOGLE_CLOUD_PROJECT", "demo-onlymanager")
 # Each test process its own Pub/Sub project on the shared fake: concurrent runs never take each other's events.
-os.environ.setdefault("PUBSUB_PROJECT", f"demo-om-test-{os.getpid()}")
+# pytest-xdist's workers inherit the environment of the controller, which has imported this file already: a project
+# this file chose in another process (OM_TEST_PUBSUB_PID) is replaced, one set from outside is kept.
+if "PUBSUB_PROJECT" not in os.environ or os.environ.get("OM_TEST_PUBSUB_PID", str(os.getpid())) != str(os.getpid()):
+    os.environ["PUBSUB_PROJECT"] = f"demo-om-test-{os.getpid()}"
+    os.environ["OM_TEST_PUBSUB_PID"] = str(os.getpid())
 os.environ.pop("K_SERVICE", None)
 os.environ["OUTBOX_RELAY_MIN_AGE_SECONDS"] = "0"
 # Every function's database work runs as its service's role, so a missing grant fails here, not in production.
@@ -106,6 +110,44 @@ def platform(database_url):
 _RUNNING: list = []  # the session's platform, once started: tests drain it before resetting the database
 
 
+# Every service table emptied and every identity sequence restarted, in one round trip: only the tables that hold a
+# row are truncated and only the sequences that were used are restarted — the same clean state as truncating all
+# of them (~85 ms a test with 36 tables), in a few milliseconds. Sequences that no column owns
+# (statistics_service.dashboard_version, financial_calculations.earnings_version) are left alone, as before.
+_SERVICE_SCHEMAS = ("eventing", "user_service", "income_service", "expense_service", "financial_calculations",
+                    "statistics_service", "timetracking_service")
+_RESET_SQL = """
+DO $reset$
+DECLARE
+    t text;
+    full_tables text[] := '{}';
+    has_row boolean;
+    s record;
+BEGIN
+    FOR t IN SELECT format('%%I.%%I', schemaname, tablename) FROM pg_tables
+             WHERE schemaname IN (%(schemas)s) AND tablename <> 'schema_migrations'
+    LOOP
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %%s)', t) INTO has_row;
+        IF has_row THEN
+            full_tables := full_tables || t;
+        END IF;
+    END LOOP;
+    IF cardinality(full_tables) > 0 THEN
+        EXECUTE 'TRUNCATE ' || array_to_string(full_tables, ', ') || ' RESTART IDENTITY CASCADE';
+    END IF;
+    FOR s IN SELECT DISTINCT format('%%I.%%I', q.schemaname, q.sequencename) AS name FROM pg_sequences q
+             JOIN pg_depend d ON d.classid = 'pg_class'::regclass
+                             AND d.objid = format('%%I.%%I', q.schemaname, q.sequencename)::regclass
+                             AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')
+             WHERE q.schemaname IN (%(schemas)s) AND q.last_value IS NOT NULL
+    LOOP
+        EXECUTE format('ALTER SEQUENCE %%s RESTART', s.name);
+    END LOOP;
+END
+$reset$
+""" % {"schemas": ", ".join(f"'{name}'" for name in _SERVICE_SCHEMAS)}
+
+
 def _truncate_all() -> None:
     from sqlalchemy import text
 
@@ -115,13 +157,7 @@ def _truncate_all() -> None:
     from shared_lib.db import engine
 
     with engine().begin() as conn:
-        tables = conn.execute(text(
-            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
-            "WHERE schemaname IN ('eventing','user_service','income_service','expense_service',"
-            "'financial_calculations','statistics_service','timetracking_service') "
-            "AND tablename <> 'schema_migrations'")).scalars().all()
-        if tables:
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        conn.execute(text(_RESET_SQL))
 
 
 @pytest.fixture
