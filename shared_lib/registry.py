@@ -6,7 +6,9 @@ functions-framework entry point, and checking a handler's signature against what
 job: shared_lib/entrypoints.py, imported on the first declaration."""
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,7 @@ from .rbac import ANY_ROLE, Role
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,60}$")
 _PARAM_RE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,60}$")
@@ -151,6 +154,27 @@ def declare_job(job: Job) -> Job:
     return job
 
 
+def _audited(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """`handler` first naming its caller as the actor of the transaction's writes (shared_lib/audit.py), so every
+    mutating operation's audit entries carry who: one statement, before the use case. A handler without a unit
+    of work writes nothing and is served as it is."""
+    signature = inspect.signature(handler)
+    own = frozenset(signature.parameters)
+    if "uow" not in own:
+        return handler
+    extra = [inspect.Parameter("caller", inspect.Parameter.KEYWORD_ONLY)] if "caller" not in own else []
+
+    @functools.wraps(handler)
+    def audited(**kwargs):
+        from .audit import set_actor
+
+        set_actor(kwargs["uow"], kwargs.get("caller"))
+        return handler(**{k: v for k, v in kwargs.items() if k in own})
+
+    audited.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *extra])
+    return audited
+
+
 class HttpFunction:
     """A path served by one Cloud Function; methods are added with .get/.post/.put/.patch/.delete."""
 
@@ -164,12 +188,13 @@ class HttpFunction:
 
             if method in self.spec.operations and self.spec.operations[method].handler.__module__ != handler.__module__:
                 raise RegistryError(f"{method} {self.spec.path} declared twice")
-            params = http_arguments(self.spec, handler)
+            served = _audited(handler) if method in MUTATING_METHODS and auth != "none" else handler
+            params = http_arguments(self.spec, served)
             bad = [c for c in conflicts if not _SLUG_RE.match(c)]
             if bad or isinstance(conflicts, str):
                 raise RegistryError(f"{handler.__name__}: conflicts= takes problem slugs like 'period-closed', got {conflicts!r}")
             self.spec.operations[method] = Operation(
-                method=method, handler=handler, request=request, query=query, response=response, auth=auth,
+                method=method, handler=served, request=request, query=query, response=response, auth=auth,
                 roles=frozenset(roles), status=status or (201 if method == "POST" else 200),
                 idempotent=idempotent, summary=summary or (handler.__doc__ or "").strip().split("\n")[0],
                 params=params, conflicts=tuple(conflicts), produces=tuple(produces),
