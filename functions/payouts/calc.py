@@ -26,7 +26,7 @@ class Sale:
     type: str
     gross: Decimal
     net: Decimal
-    sale_date: date
+    sale_date: date  # the pricing date: settings versions apply by it (refunds will carry their original's)
     model_id: uuid.UUID | None = None
     chatter_id: uuid.UUID | None = None
     manager_id: uuid.UUID | None = None  # snapshot at registration
@@ -52,6 +52,43 @@ class ModelSettings:
 
 
 DEFAULT_MODEL_SETTINGS = ModelSettings(effective_from=date(2000, 1, 1))
+
+# Which scope owns a line: a model scope the lines computed from one model's sales alone, a user scope the
+# lines of one user computed from that user's own figures (salary, deductions, other-income shares; later
+# bonus bands, hourly pay, adjustments, carried balances). A new kind goes in exactly one of the two.
+MODEL_KINDS = frozenset({"commission", "manager_tick"})
+USER_KINDS = frozenset({"fixed_salary", "other_income_share", "deduction"})
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The groups a recalculation recomputes: the model scopes of `models` and the user scopes of `users`
+    (None: every one). EVERYTHING is a full recalculation; the same calculate() computes both."""
+
+    models: frozenset[uuid.UUID] | None = frozenset()
+    users: frozenset[uuid.UUID] | None = frozenset()
+
+    def has_model(self, model_id: uuid.UUID | None) -> bool:
+        return self.models is None or model_id in self.models
+
+    def has_user(self, user_id: uuid.UUID) -> bool:
+        return self.users is None or user_id in self.users
+
+    def owns(self, line: "Line") -> bool:
+        return self.has_model(line.model_id) if line.kind in MODEL_KINDS else self.has_user(line.user_id)
+
+    @property
+    def empty(self) -> bool:
+        return self.models == frozenset() and self.users == frozenset()
+
+    def __or__(self, other: "Scope") -> "Scope":
+        def union(a, b):
+            return None if a is None or b is None else a | b
+
+        return Scope(union(self.models, other.models), union(self.users, other.users))
+
+
+EVERYTHING = Scope(None, None)
 
 
 @dataclass(frozen=True)
@@ -187,8 +224,13 @@ def calculate(
     model_settings: dict[uuid.UUID, list[ModelSettings]],
     expenses: Decimal,
     deductions: Iterable[Deduction] = (),
+    scope: Scope = EVERYTHING,
 ) -> Result:
-    """Every payout line, model payout and total of one agency's period, rounded exactly as the rules say."""
+    """Every payout line, model payout and total of one agency's period, rounded exactly as the rules say.
+
+    With a `scope`, only the lines and model payouts it owns are returned (the inputs may be limited to what
+    those groups read: the scope's models' sales, its users' other income and deductions); the totals are then
+    those of the inputs given, so a scoped caller takes the period's figures from the stored result instead."""
     users = _sorted(user_settings)
     models = _sorted(model_settings)
     sales = [s for s in sales if s.sale_date in period]
@@ -242,6 +284,8 @@ def calculate(
         result.model_payouts.append(ModelPayout(model, base, mv.model_share_percent, mv.split_chatting_costs,
                                                 percent_of(base, mv.model_share_percent), mv.effective_from))
 
+    result.lines = [line for line in result.lines if scope.owns(line)]
+    result.model_payouts = [m for m in result.model_payouts if scope.has_model(m.model_id)]
     result.lines.sort(key=lambda l: (str(l.user_id), l.kind, str(l.model_id), l.rate is None, l.rate or ZERO,
                                      l.basis, l.amount, l.detail))
     result.model_payouts.sort(key=lambda m: (str(m.model_id), m.effective_from))

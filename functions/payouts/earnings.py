@@ -13,7 +13,7 @@ from shared_lib.money import Money
 from shared_lib.periods import Period
 
 from . import queries
-from .calc import Line, LineValues, Result
+from .calc import Line, LineValues
 from .schemas import Kind
 
 EarningsStatus = Literal["open", "closed"]
@@ -61,21 +61,21 @@ def path(agency_id: uuid.UUID, user_id: str, period: Period) -> str:
     return f"agencies/{agency_id}/earnings/{user_id}_{period}"
 
 
-def publish_changed(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period, result: Result,
-                    user_ids: list[str]) -> None:
-    """After commit, rewrite the documents of the users a recalculation changed. The caller holds the
-    period's calculation lock, so the version taken here follows commit order."""
+def publish_changed(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period, user_ids: list[str]) -> None:
+    """After commit, rewrite the documents of the users a recalculation changed, from their stored lines now
+    (a scoped recalculation knows only some of a user's lines). The caller holds the period's calculation lock,
+    so the version taken here follows commit order."""
     if not user_ids:
         return
     status = earnings_status(queries.period_status(uow, agency_id, period))
     readers = queries.earnings_readers(uow, user_ids)
     version = queries.next_earnings_version(uow)
-    totals = {str(u): t for u, t in result.totals_by_user().items()}
-    lines: dict[str, list[EarningsLine]] = {u: [] for u in user_ids}
-    for line in result.lines:
-        if str(line.user_id) in lines:
-            lines[str(line.user_id)].append(_line(line))
-    docs = {u: (*readers.get(u, (None, None)), lines[u], totals.get(u, "0.00")) for u in user_ids}
+    stored = {str(u): p for u, p in queries.stored_payouts(uow, agency_id, period, user_ids=user_ids).items()}
+    docs = {}
+    for u in user_ids:
+        payout = stored.get(u)
+        docs[u] = (*readers.get(u, (None, None)), [_line(l) for l in payout.lines] if payout else [],
+                   payout.total if payout else "0.00")
     uow.after_commit(lambda: _write(agency_id, period, status, version, docs))
 
 

@@ -7,33 +7,77 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from shared_lib.db import UnitOfWork
+from shared_lib.income_types import CHATTING_SQL
 from shared_lib.periods import Period
 
-from .calc import (FIGURES, Deduction, LineValues, ModelSettings, PayoutValues, Result, Sale, UserSettings,
-                   ledger_legs, normalized_lines)
+from .calc import (EVERYTHING, FIGURES, MODEL_KINDS, ZERO, Deduction, LineValues, ModelPayout, ModelSettings,
+                   PayoutValues, Result, Sale, Scope, UserSettings, normalized_lines)
 
 
-def load_sales(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> list[Sale]:
-    """Chatting sales summed per (day, model, chatter, manager snapshot, type): settings apply by day, so the
-    sums price exactly like the single sales; other income stays one row per record (each has its own split)."""
-    rows = uow.execute(
-        """
-        SELECT type, sum(gross_amount) AS gross, sum(net_amount) AS net, sale_date, model_id, chatter_id,
-               manager_id, NULL::uuid AS split_user_id, NULL::numeric AS split_percent,
-               NULL::numeric AS split_fixed_amount
-        FROM income_service.income_records
-        WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type <> 'other_income'
-        GROUP BY type, sale_date, model_id, chatter_id, manager_id
-        UNION ALL
-        SELECT type, gross_amount, net_amount, sale_date, model_id, NULL, NULL, assigned_to_user_id,
-               split_percent, split_fixed_amount
-        FROM income_service.income_records
-        WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type = 'other_income'
-        """,
-        {"a": agency_id, "first": period.first_day, "last": period.last_day},
-    ).all()
-    return [Sale(None, r.type, r.gross, r.net, r.sale_date, r.model_id, r.chatter_id, r.manager_id,
+def _scope_params(scope: Scope) -> dict[str, Any]:
+    return {"all_models": scope.models is None, "models": [str(m) for m in scope.models or ()],
+            "all_users": scope.users is None, "users": [str(u) for u in scope.users or ()]}
+
+
+# A scope's filters, in the names _scope_params binds.
+_IN_MODELS = "(CAST(:all_models AS boolean) OR model_id = ANY(CAST(:models AS uuid[])))"
+_IN_USERS = "(CAST(:all_users AS boolean) OR {col} = ANY(CAST(:users AS uuid[])))"
+
+
+def load_sales(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Scope = EVERYTHING) -> list[Sale]:
+    """What the scope's lines are computed from, summed in SQL: chatting sales of its models per (pricing day,
+    model, chatter, manager snapshot, type) — settings apply by day, so the sums price exactly like the single
+    sales — and its users' other income one row per record (each has its own split). The pricing day is the
+    sale date today; a refund (second release) will be grouped under its original sale's date."""
+    params = {"a": agency_id, "first": period.first_day, "last": period.last_day, **_scope_params(scope)}
+    rows = []
+    if scope.models != frozenset():
+        rows += uow.execute(
+            f"""
+            SELECT type, sum(gross_amount) AS gross, sum(net_amount) AS net, sale_date AS pricing_date, model_id,
+                   chatter_id, manager_id, NULL::uuid AS split_user_id, NULL::numeric AS split_percent,
+                   NULL::numeric AS split_fixed_amount
+            FROM income_service.income_records
+            WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type IN {CHATTING_SQL}
+              AND model_id IS NOT NULL AND {_IN_MODELS}
+            GROUP BY type, sale_date, model_id, chatter_id, manager_id
+            """, params).all()
+    if scope.users != frozenset():
+        rows += uow.execute(
+            f"""
+            SELECT type, gross_amount AS gross, net_amount AS net, sale_date AS pricing_date, model_id,
+                   NULL::uuid AS chatter_id, NULL::uuid AS manager_id, assigned_to_user_id AS split_user_id,
+                   split_percent, split_fixed_amount
+            FROM income_service.income_records
+            WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type = 'other_income'
+              AND assigned_to_user_id IS NOT NULL AND {_IN_USERS.format(col="assigned_to_user_id")}
+            """, params).all()
+    return [Sale(None, r.type, r.gross, r.net, r.pricing_date, r.model_id, r.chatter_id, r.manager_id,
                  r.split_user_id, r.split_percent, r.split_fixed_amount) for r in rows]
+
+
+def models_of_users(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, user_ids: list[uuid.UUID]) -> set:
+    """The models whose lines a user's settings reach: those of their sales (as chatter or manager snapshot) in
+    the period, and those of their stored commission/tick lines (a line whose sales went away)."""
+    if not user_ids:
+        return set()
+    return set(uow.execute(
+        f"""
+        SELECT model_id FROM income_service.income_records
+        WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type IN {CHATTING_SQL}
+          AND chatter_id = ANY(CAST(:u AS uuid[])) AND model_id IS NOT NULL
+        UNION
+        SELECT model_id FROM income_service.income_records
+        WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type IN {CHATTING_SQL}
+          AND manager_id = ANY(CAST(:u AS uuid[])) AND model_id IS NOT NULL
+        UNION
+        SELECT model_id FROM financial_calculations.payout_lines
+        WHERE agency_id = :a AND period = :p AND user_id = ANY(CAST(:u AS uuid[])) AND model_id IS NOT NULL
+          AND kind IN ('commission', 'manager_tick')
+        """,
+        {"a": agency_id, "first": period.first_day, "last": period.last_day, "p": str(period),
+         "u": [str(u) for u in user_ids]},
+    ).scalars())
 
 
 def load_user_settings(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> dict[uuid.UUID, list[UserSettings]]:
@@ -133,9 +177,9 @@ def period_figures(uow: UnitOfWork, agency_id: uuid.UUID, period: Period):
     ).one_or_none()
 
 
-def stored_payouts(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> dict[uuid.UUID, PayoutValues]:
-    """Each user's stored total and lines, in the shape of calc.payouts_by_user, to tell what a recalculation
-    changed."""
+def stored_payouts(uow: UnitOfWork, agency_id: uuid.UUID, period: Period,
+                   user_ids: list[str] | None = None) -> dict[uuid.UUID, PayoutValues]:
+    """Each user's stored total and lines (of `user_ids` only, when given), in the shape of calc.payouts_by_user."""
     rows = uow.execute(
         """
         SELECT s.user_id, s.total, l.kind, l.model_id, l.basis, l.rate, l.amount, l.detail
@@ -143,8 +187,9 @@ def stored_payouts(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> dic
         LEFT JOIN financial_calculations.payout_lines l
                ON l.agency_id = s.agency_id AND l.period = s.period AND l.user_id = s.user_id
         WHERE s.agency_id = :a AND s.period = :p
+          AND (CAST(:all AS boolean) OR s.user_id = ANY(CAST(:u AS uuid[])))
         """,
-        {"a": agency_id, "p": str(period)},
+        {"a": agency_id, "p": str(period), "all": user_ids is None, "u": [str(u) for u in user_ids or ()]},
     ).all()
     out: dict[uuid.UUID, tuple[Decimal, list[LineValues]]] = {}
     for r in rows:
@@ -162,62 +207,193 @@ def _json(rows: list[dict[str, Any]]) -> str:
     return json.dumps(rows, default=str)
 
 
-def replace_result(uow: UnitOfWork, agency_id: uuid.UUID, result: Result) -> None:
-    """Replace the period's stored result (summary, lines, model payouts, ledger posting) in this transaction."""
-    p = str(result.period)
-    params = {"a": agency_id, "p": p}
-    uow.execute("DELETE FROM financial_calculations.period_results WHERE agency_id = :a AND period = :p", params)
-    uow.execute(
-        """
-        INSERT INTO financial_calculations.period_results
-            (agency_id, period, gross_income, platform_fees, net_income, employee_payouts, model_payouts,
-             expenses, agency_profit)
-        VALUES (:a, :p, :gross_income, :platform_fees, :net_income, :employee_payouts, :model_payouts,
-                :expenses, :agency_profit)
-        """,
-        {**params, **result.figures()},
-    )
-    totals = result.totals_by_user()
-    uow.execute(
-        """
-        INSERT INTO financial_calculations.calculated_payouts_summary (agency_id, period, user_id, total)
-        SELECT :a, :p, r.user_id, r.total FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(user_id uuid, total numeric)
-        """,
-        {**params, "rows": _json([{"user_id": u, "total": t} for u, t in totals.items()])},
-    )
-    uow.execute(
-        """
-        INSERT INTO financial_calculations.payout_lines
-            (agency_id, period, user_id, kind, model_id, basis, rate, amount, detail)
-        SELECT :a, :p, r.user_id, r.kind, r.model_id, r.basis, r.rate, r.amount, r.detail
-        FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-             AS r(user_id uuid, kind text, model_id uuid, basis numeric, rate numeric, amount numeric, detail text)
-        """,
-        {**params, "rows": _json([{"user_id": l.user_id, "kind": l.kind, "model_id": l.model_id, "basis": l.basis,
-                                   "rate": l.rate, "amount": l.amount, "detail": l.detail} for l in result.lines])},
-    )
-    uow.execute(
-        """
-        INSERT INTO financial_calculations.model_payouts
-            (agency_id, period, model_id, effective_from, base, model_share_percent, split_chatting_costs, amount)
-        SELECT :a, :p, r.model_id, r.effective_from, r.base, r.share, r.split, r.amount
-        FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-             AS r(model_id uuid, effective_from date, base numeric, share numeric, split boolean, amount numeric)
-        """,
-        {**params, "rows": _json([{"model_id": m.model_id, "effective_from": m.effective_from, "base": m.base,
-                                   "share": m.model_share_percent, "split": m.split_chatting_costs,
-                                   "amount": m.amount} for m in result.model_payouts])},
-    )
-    _post_ledger(uow, agency_id, result)
+# --- writing only what changed ---------------------------------------------------------------------------------
+# A recalculation of a scope reads the scope's stored lines and model payouts, deletes the rows it no longer has
+# and inserts the ones it gained (nothing else is touched), then refreshes the changed users' totals, the
+# period's figures (SQL sums over the truth and the stored rows) and posts the ledger's difference.
 
 
-def _post_ledger(uow: UnitOfWork, agency_id: uuid.UUID, result: Result) -> None:
-    """One balanced posting per calculation (the database re-checks the balance at commit)."""
-    legs = [{"account": a, "party": p, "amount": x} for a, p, x in ledger_legs(result)]
+def ensure_period_row(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> None:
+    """The period_results row every stored line and posting hangs on (zeros until the figures are refreshed)."""
+    uow.execute(
+        f"INSERT INTO financial_calculations.period_results (agency_id, period, {', '.join(FIGURES)}) "
+        f"VALUES (:a, :p, {', '.join('0' for _ in FIGURES)}) ON CONFLICT (agency_id, period) DO NOTHING",
+        {"a": agency_id, "p": str(period)},
+    )
+
+
+def scope_lines(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Scope) -> list:
+    """The stored lines the scope owns (calc.Scope.owns), with their ids."""
+    return uow.execute(
+        f"""
+        SELECT id, user_id, kind, model_id, basis, rate, amount, detail
+        FROM financial_calculations.payout_lines
+        WHERE agency_id = :a AND period = :p
+          AND CASE WHEN kind = ANY(CAST(:model_kinds AS text[])) THEN {_IN_MODELS}
+                   ELSE {_IN_USERS.format(col="user_id")} END
+        """,
+        {"a": agency_id, "p": str(period), "model_kinds": sorted(MODEL_KINDS), **_scope_params(scope)},
+    ).all()
+
+
+def scope_model_payouts(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Scope) -> list[ModelPayout]:
+    rows = uow.execute(
+        f"""
+        SELECT model_id, base, model_share_percent, split_chatting_costs, amount, effective_from
+        FROM financial_calculations.model_payouts
+        WHERE agency_id = :a AND period = :p AND {_IN_MODELS}
+        """,
+        {"a": agency_id, "p": str(period), **_scope_params(scope)},
+    ).all()
+    return [ModelPayout(r.model_id, r.base, r.model_share_percent, r.split_chatting_costs, r.amount,
+                        r.effective_from) for r in rows]
+
+
+def write_lines(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, *, delete_ids: list[int],
+                insert: list) -> None:
+    """Delete the lines by id and insert the new ones (calc.Line), each user's summary row first."""
+    params = {"a": agency_id, "p": str(period)}
+    if insert:
+        uow.execute(
+            """
+            INSERT INTO financial_calculations.calculated_payouts_summary (agency_id, period, user_id, total)
+            SELECT DISTINCT CAST(:a AS uuid), :p, u, 0 FROM unnest(CAST(:users AS uuid[])) AS u
+            ON CONFLICT (agency_id, period, user_id) DO NOTHING
+            """, {**params, "users": sorted({str(l.user_id) for l in insert})})
+    if delete_ids:
+        uow.execute("DELETE FROM financial_calculations.payout_lines WHERE id = ANY(CAST(:ids AS bigint[]))",
+                    {"ids": delete_ids})
+    if insert:
+        uow.execute(
+            """
+            INSERT INTO financial_calculations.payout_lines
+                (agency_id, period, user_id, kind, model_id, basis, rate, amount, detail)
+            SELECT :a, :p, r.user_id, r.kind, r.model_id, r.basis, r.rate, r.amount, r.detail
+            FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+                 AS r(user_id uuid, kind text, model_id uuid, basis numeric, rate numeric, amount numeric,
+                      detail text)
+            """,
+            {**params, "rows": _json([{"user_id": l.user_id, "kind": l.kind, "model_id": l.model_id,
+                                       "basis": l.basis, "rate": l.rate, "amount": l.amount, "detail": l.detail}
+                                      for l in insert])},
+        )
+
+
+def refresh_summaries(uow: UnitOfWork, agency_id: uuid.UUID, period: Period,
+                      user_ids: list[uuid.UUID] | None) -> set[uuid.UUID]:
+    """Each given user's total (None: every user's) made the sum of their stored lines; a summary left without
+    lines goes (the user has no payout). Returns the users whose summary changed."""
+    params = {"a": agency_id, "p": str(period), "all": user_ids is None, "u": [str(u) for u in user_ids or ()]}
+    where = "s.agency_id = :a AND s.period = :p AND (CAST(:all AS boolean) OR s.user_id = ANY(CAST(:u AS uuid[])))"
+    updated = uow.execute(
+        f"""
+        UPDATE financial_calculations.calculated_payouts_summary s SET total = l.total, calculated_at = clock_timestamp()
+        FROM (SELECT user_id, sum(amount) AS total FROM financial_calculations.payout_lines
+              WHERE agency_id = :a AND period = :p GROUP BY user_id) l
+        WHERE {where} AND l.user_id = s.user_id AND s.total IS DISTINCT FROM l.total
+        RETURNING s.user_id
+        """, params).scalars().all()
+    deleted = uow.execute(
+        f"""
+        DELETE FROM financial_calculations.calculated_payouts_summary s
+        WHERE {where} AND NOT EXISTS (SELECT 1 FROM financial_calculations.payout_lines l
+                                      WHERE l.agency_id = s.agency_id AND l.period = s.period
+                                        AND l.user_id = s.user_id)
+        RETURNING s.user_id
+        """, params).scalars().all()
+    return set(updated) | set(deleted)
+
+
+def write_model_payouts(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, *,
+                        delete: list[ModelPayout], insert: list[ModelPayout]) -> None:
+    params = {"a": agency_id, "p": str(period)}
+    if delete:
+        uow.execute(
+            """
+            DELETE FROM financial_calculations.model_payouts mp
+            USING jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(model_id uuid, effective_from date)
+            WHERE mp.agency_id = :a AND mp.period = :p AND mp.model_id = r.model_id
+              AND mp.effective_from = r.effective_from
+            """, {**params, "rows": _json([{"model_id": m.model_id, "effective_from": m.effective_from}
+                                           for m in delete])})
+    if insert:
+        uow.execute(
+            """
+            INSERT INTO financial_calculations.model_payouts
+                (agency_id, period, model_id, effective_from, base, model_share_percent, split_chatting_costs,
+                 amount)
+            SELECT :a, :p, r.model_id, r.effective_from, r.base, r.share, r.split, r.amount
+            FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+                 AS r(model_id uuid, effective_from date, base numeric, share numeric, split boolean, amount numeric)
+            """,
+            {**params, "rows": _json([{"model_id": m.model_id, "effective_from": m.effective_from, "base": m.base,
+                                       "share": m.model_share_percent, "split": m.split_chatting_costs,
+                                       "amount": m.amount} for m in insert])},
+        )
+
+
+def refresh_figures(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> dict[str, Decimal]:
+    """The period's figures recomputed in SQL (income and expenses from the truth, payouts from the stored
+    lines and model payouts) and stored; returns them."""
+    row = uow.execute(
+        """
+        WITH f AS (
+            SELECT coalesce((SELECT sum(gross_amount) FROM income_service.income_records
+                             WHERE agency_id = :a AND sale_date BETWEEN :first AND :last), 0) AS gross_income,
+                   coalesce((SELECT sum(net_amount) FROM income_service.income_records
+                             WHERE agency_id = :a AND sale_date BETWEEN :first AND :last), 0) AS net_income,
+                   coalesce((SELECT sum(amount) FROM financial_calculations.payout_lines
+                             WHERE agency_id = :a AND period = :p), 0) AS employee_payouts,
+                   coalesce((SELECT sum(amount) FROM financial_calculations.model_payouts
+                             WHERE agency_id = :a AND period = :p), 0) AS model_payouts,
+                   coalesce((SELECT sum(amount) FROM expense_service.expenses
+                             WHERE agency_id = :a AND expense_date BETWEEN :first AND :last), 0) AS expenses
+        )
+        UPDATE financial_calculations.period_results r
+        SET gross_income = f.gross_income, platform_fees = f.gross_income - f.net_income, net_income = f.net_income,
+            employee_payouts = f.employee_payouts, model_payouts = f.model_payouts, expenses = f.expenses,
+            agency_profit = f.net_income - f.employee_payouts - f.model_payouts - f.expenses,
+            calculated_at = clock_timestamp()
+        FROM f WHERE r.agency_id = :a AND r.period = :p
+        RETURNING r.gross_income, r.platform_fees, r.net_income, r.employee_payouts, r.model_payouts, r.expenses,
+                  r.agency_profit
+        """,
+        {"a": agency_id, "p": str(period), "first": period.first_day, "last": period.last_day},
+    ).one()
+    return dict(row._mapping)
+
+
+def post_ledger_difference(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> list[tuple]:
+    """Post what the ledger lacks to match the stored result: one posting whose legs are the differences per
+    (account, party) between the period's result and the sum of its postings so far; none when they agree.
+    The postings of a period thus show how its figures moved (the database re-checks the balance at commit)."""
+    params = {"a": agency_id, "p": str(period)}
+    legs = uow.execute(
+        """
+        SELECT account, party_id, sum(amount) AS amount FROM (
+            SELECT 'revenue:net_income' AS account, NULL::uuid AS party_id, -net_income AS amount
+            FROM financial_calculations.period_results WHERE agency_id = :a AND period = :p
+            UNION ALL SELECT 'expense:operating', NULL, expenses
+            FROM financial_calculations.period_results WHERE agency_id = :a AND period = :p
+            UNION ALL SELECT 'equity:agency_profit', NULL, agency_profit
+            FROM financial_calculations.period_results WHERE agency_id = :a AND period = :p
+            UNION ALL SELECT 'payable:employee', user_id, total
+            FROM financial_calculations.calculated_payouts_summary WHERE agency_id = :a AND period = :p
+            UNION ALL SELECT 'payable:model', model_id, amount
+            FROM financial_calculations.model_payouts WHERE agency_id = :a AND period = :p
+            UNION ALL SELECT t.account, t.party_id, -t.amount
+            FROM financial_calculations.ledger_postings lp
+            JOIN financial_calculations.transaction_ledger t ON t.posting_id = lp.id
+            WHERE lp.agency_id = :a AND lp.period = :p
+        ) d
+        GROUP BY account, party_id HAVING sum(amount) <> 0
+        ORDER BY account, party_id
+        """, params).all()
+    if not legs:
+        return []
     posting_id = uow.execute(
         "INSERT INTO financial_calculations.ledger_postings (agency_id, period, description) "
-        "VALUES (:a, :p, :d) RETURNING id",
-        {"a": agency_id, "p": str(result.period), "d": f"payout calculation {result.period}"},
+        "VALUES (:a, :p, :d) RETURNING id", {**params, "d": f"payout calculation {period}"},
     ).scalar_one()
     uow.execute(
         """
@@ -225,8 +401,57 @@ def _post_ledger(uow: UnitOfWork, agency_id: uuid.UUID, result: Result) -> None:
         SELECT :posting, r.account, r.party, r.amount
         FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(account text, party uuid, amount numeric)
         """,
-        {"posting": posting_id, "rows": _json(legs)},
+        {"posting": posting_id, "rows": _json([{"account": l.account, "party": l.party_id, "amount": l.amount}
+                                               for l in legs])},
     )
+    return [tuple(l) for l in legs]
+
+
+# --- pending scopes (coalescing) -------------------------------------------------------------------------------
+NIL = uuid.UUID(int=0)
+
+
+def mark_pending(uow: UnitOfWork, agency_id: uuid.UUID, marks: list[tuple[Period, str, uuid.UUID | None]]) -> None:
+    """Record dirty scopes (period, kind, id); a scope already pending stays one row."""
+    if not marks:
+        return
+    uow.execute(
+        """
+        INSERT INTO financial_calculations.pending_scopes (agency_id, period, kind, scope_id)
+        SELECT CAST(:a AS uuid), r.period, r.kind, r.scope_id
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(period text, kind text, scope_id uuid)
+        ON CONFLICT DO NOTHING
+        """,
+        {"a": agency_id, "rows": _json([{"period": str(p), "kind": k, "scope_id": i or NIL} for p, k, i in marks])},
+    )
+
+
+def take_pending(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> list[tuple[str, uuid.UUID]]:
+    """Every pending scope of the period, removed (the caller holds the calculation lock and recomputes them)."""
+    return [tuple(r) for r in uow.execute(
+        "DELETE FROM financial_calculations.pending_scopes WHERE agency_id = :a AND period = :p "
+        "RETURNING kind, scope_id", {"a": agency_id, "p": str(period)}).all()]
+
+
+def pending_periods(uow: UnitOfWork, agency_id: uuid.UUID) -> list[str]:
+    return list(uow.execute("SELECT DISTINCT period FROM financial_calculations.pending_scopes "
+                            "WHERE agency_id = :a ORDER BY 1", {"a": agency_id}).scalars())
+
+
+def open_periods_with_data(uow: UnitOfWork) -> list[tuple[uuid.UUID, str]]:
+    """Every (agency, period) that has income, expenses or a stored result and is not closed."""
+    return [tuple(r) for r in uow.execute(
+        """
+        SELECT d.agency_id, d.period FROM (
+            SELECT DISTINCT agency_id, to_char(sale_date, 'YYYY-MM') AS period FROM income_service.income_records
+            UNION SELECT DISTINCT agency_id, to_char(expense_date, 'YYYY-MM') FROM expense_service.expenses
+            UNION SELECT agency_id, period FROM financial_calculations.period_results
+        ) d
+        JOIN user_service.agencies a ON a.id = d.agency_id
+        WHERE NOT EXISTS (SELECT 1 FROM financial_calculations.periods c
+                          WHERE c.agency_id = d.agency_id AND c.period = d.period AND c.status = 'closed')
+        ORDER BY 1, 2
+        """).all()]
 
 
 def earnings_readers(uow: UnitOfWork, user_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:

@@ -1,20 +1,28 @@
-"""Payouts use cases: recalculate a period from the truth, close it, and read the stored result."""
+"""Payouts use cases: recalculate a period (incrementally by scope, coalesced, or fully) from the truth, close
+it, reconcile it nightly, and read the stored result."""
 from __future__ import annotations
 
+import json
 import logging
 import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from decimal import Decimal
 
 from shared_lib.closing import lock_period_exclusive
-from shared_lib.contracts import CalculationCompleted, Contract, PeriodClosed, SettingsChange
-from shared_lib.db import UnitOfWork
+from shared_lib.contracts import (CalculationCompleted, Contract, EmployeeTimeEvent, IncomeChange,
+                                  ModelSettingsUpdated, PeriodClosed, PlatformSettingsUpdated, SettingsChange,
+                                  TimetrackingSettingsUpdated, UserSettingsUpdated)
+from shared_lib.db import UnitOfWork, unit_of_work
 from shared_lib.errors import Conflict, NotFound
+from shared_lib.income_types import CHATTING
 from shared_lib.pagination import cursor_key, page_of
 from shared_lib.periods import Period, local_today
 from shared_lib.rbac import Caller, can_see_user, user_scope
 
 from . import earnings, queries
-from .calc import FIGURES, ZERO, Result, calculate, payouts_by_user
+from .calc import EVERYTHING, FIGURES, ZERO, LineValues, Result, Scope, calculate
 from .schemas import (ModelPayoutItem, ModelPayoutsPage, ModelPayoutsQuery, PayoutLine, PayoutsPage, PayoutsQuery,
                       PeriodClosedReply, Totals, UserPayout)
 
@@ -24,44 +32,164 @@ log = logging.getLogger(__name__)
 MAX_PERIODS_PER_EVENT = 24
 
 
-def period_recalculate(*, uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> Result | None:
-    """Recompute one open period from the truth and replace its stored result; None when the period is closed.
+@dataclass
+class Recalculation:
+    """What one recalculation of a scope found and wrote: `drift` names every stored row that differed from the
+    truth (in an incremental run that is the event's own effect; in the nightly reconciliation, drift)."""
 
-    Concurrent recalculations of one period serialize on a transaction advisory lock; the one that gets the lock
-    last reads everything committed before it, so the stored result always reflects all committed data.
-    """
+    result: Result  # the scope's lines and model payouts (all of them for a full recalculation)
+    figures: dict[str, Decimal]
+    changed_users: list[str]
+    drift: dict[str, object] = field(default_factory=dict)
+
+
+def period_recalculate(*, uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> Result | None:
+    """Recompute one open period fully from the truth, writing only what changed; None when it is closed."""
+    recalculation = full_recalculate(uow=uow, agency_id=agency_id, period=period)
+    return None if recalculation is None else recalculation.result
+
+
+def full_recalculate(*, uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> Recalculation | None:
+    """The full recalculation (POST calculate, close, reconciliation): every scope, pending ones included.
+
+    Recalculations of one period serialize on a transaction advisory lock; the one that gets the lock last reads
+    everything committed before it, so the stored result always reflects all committed data."""
     queries.lock_calculation(uow, agency_id, period)
+    queries.take_pending(uow, agency_id, period)  # a full recalculation covers them
     if queries.period_status(uow, agency_id, period) == "closed":
         return None
-    before = queries.stored_payouts(uow, agency_id, period)
+    return _recalculate(uow, agency_id, period, EVERYTHING)
+
+
+def pending_recalculate(*, uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> Recalculation | None:
+    """Take every pending scope of the period (under its calculation lock) and recompute their union once;
+    None when another recalculation already took them, or the period is closed."""
+    queries.lock_calculation(uow, agency_id, period)
+    taken = queries.take_pending(uow, agency_id, period)
+    if not taken or queries.period_status(uow, agency_id, period) == "closed":
+        return None
+    return _recalculate(uow, agency_id, period, _scope_of(uow, agency_id, period, taken))
+
+
+def _scope_of(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, pending: list[tuple[str, uuid.UUID]]) -> Scope:
+    """The union of pending scopes; a user's settings (user_sales) reach the model scopes of their sales."""
+    by_kind: dict[str, set[uuid.UUID]] = defaultdict(set)
+    for kind, scope_id in pending:
+        by_kind[kind].add(scope_id)
+    if "all" in by_kind:
+        return EVERYTHING
+    models = by_kind["model"] | queries.models_of_users(uow, agency_id, period, sorted(by_kind["user_sales"]))
+    users = None if "users" in by_kind else frozenset(by_kind["user"] | by_kind["user_sales"])
+    return Scope(frozenset(models), users)
+
+
+def _recalculate(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Scope) -> Recalculation:
+    """Compute the scope's groups from the truth with calc.calculate and write only the rows that differ."""
+    queries.ensure_period_row(uow, agency_id, period)
+    deductions = queries.load_deductions(uow, agency_id, period) if scope.users != frozenset() else []
     result = calculate(
         period=period,
-        sales=queries.load_sales(uow, agency_id, period),
+        sales=queries.load_sales(uow, agency_id, period, scope),
         user_settings=queries.load_user_settings(uow, agency_id, period),
         model_settings=queries.load_model_settings(uow, agency_id, period),
         expenses=queries.load_expenses(uow, agency_id, period),
-        deductions=queries.load_deductions(uow, agency_id, period),
+        deductions=[d for d in deductions if scope.has_user(d.user_id)],
+        scope=scope,
     )
-    queries.replace_result(uow, agency_id, result)
-    after = payouts_by_user(result)
-    changed = sorted(str(u) for u in set(before) | set(after) if before.get(u) != after.get(u))
+    drift: dict[str, object] = {}
+
+    # Lines: a multiset difference, so equal lines (two identical other-income shares) count.
+    stored: dict[tuple, list[int]] = defaultdict(list)
+    for r in queries.scope_lines(uow, agency_id, period, scope):
+        stored[(r.user_id, LineValues(r.kind, r.model_id, r.basis, r.rate, r.amount, r.detail))].append(r.id)
+    wanted = Counter((l.user_id, LineValues(l.kind, l.model_id, l.basis, l.rate, l.amount, l.detail))
+                     for l in result.lines)
+    new_line = {(l.user_id, LineValues(l.kind, l.model_id, l.basis, l.rate, l.amount, l.detail)): l
+                for l in result.lines}
+    delete_ids = [i for key, ids in stored.items() for i in ids[wanted.get(key, 0):]]
+    insert = [new_line[key] for key, n in wanted.items() for _ in range(n - len(stored.get(key, ())))]
+    queries.write_lines(uow, agency_id, period, delete_ids=delete_ids, insert=insert)
+    line_users = {key[0] for key, ids in stored.items() if len(ids) > wanted.get(key, 0)} | {l.user_id for l in insert}
+    summary_users = queries.refresh_summaries(uow, agency_id, period,
+                                              None if scope == EVERYTHING else sorted(line_users))
+    if delete_ids or insert:
+        drift["lines"] = {"removed": len(delete_ids), "added": len(insert)}
+    if summary_users - line_users:
+        drift["summaries"] = sorted(str(u) for u in summary_users - line_users)
+
+    # Model payouts, one per (model, settings version).
+    have = {(m.model_id, m.effective_from): m for m in queries.scope_model_payouts(uow, agency_id, period, scope)}
+    want = {(m.model_id, m.effective_from): m for m in result.model_payouts}
+    gone = [m for k, m in have.items() if want.get(k) != m]
+    came = [m for k, m in want.items() if have.get(k) != m]
+    queries.write_model_payouts(uow, agency_id, period, delete=gone, insert=came)
+    if gone or came:
+        drift["model_payouts"] = sorted({str(m.model_id) for m in gone + came})
+
+    before = queries.period_figures(uow, agency_id, period)
+    figures = queries.refresh_figures(uow, agency_id, period)
+    moved = {k: [str(before._mapping[k]), str(v)] for k, v in figures.items() if before._mapping[k] != v}
+    if moved:
+        drift["figures"] = moved
+    legs = queries.post_ledger_difference(uow, agency_id, period)
+    if legs:
+        drift["ledger_legs"] = len(legs)
+
+    changed = sorted(str(u) for u in line_users | summary_users)
     uow.emit("financial_calculation.completed", agency_id=agency_id, subject=str(period),
              data=CalculationCompleted(agency_id=agency_id, period=str(period), user_ids=changed))
-    earnings.publish_changed(uow, agency_id=agency_id, period=period, result=result, user_ids=changed)
-    return result
+    earnings.publish_changed(uow, agency_id=agency_id, period=period, user_ids=changed)
+    return Recalculation(result, figures, changed, drift)
 
 
 def changed_periods_recalculate(*, uow: UnitOfWork, data: Contract) -> list[str]:
-    """After an income, expense, settings or time event: recalculate every open period it touches; returns them."""
+    """After an income, expense, settings or time event: mark the scopes it dirtied (committed at once, in a
+    transaction of its own, so that a recalculation running meanwhile can see them), then recompute every
+    pending scope of each period it touched, coalesced with whatever other events marked; returns the periods
+    this call recomputed (empty when another handler already took its scopes)."""
     tz = queries.agency_timezone(uow, data.agency_id)
     if tz is None:
         log.warning("%s for unknown agency %s: nothing to recalculate", data.event_type, data.agency_id)
         return []
+    marks = scopes_for_event(data, tz)
+    with unit_of_work("payouts") as marking:
+        queries.mark_pending(marking, data.agency_id, marks)
     done = []
-    for period in periods_for_event(data, tz):
-        if period_recalculate(uow=uow, agency_id=data.agency_id, period=period) is not None:
+    for period in sorted({p for p, _, _ in marks}):
+        if pending_recalculate(uow=uow, agency_id=data.agency_id, period=period) is not None:
             done.append(str(period))
     return done
+
+
+def scopes_for_event(data: Contract, agency_timezone: str) -> list[tuple[Period, str, uuid.UUID | None]]:
+    """The (period, scope kind, id) an event dirties. A sale: its model's scope (a chatting sale) or its split
+    user's (other income), for the old and the new values, and the period's totals; an expense: the totals; a
+    user's settings: their own lines and the model scopes of their sales; a model's settings: its scope;
+    timetracking settings: every user's own lines; a time event: that user's. Platform settings mark nothing:
+    income recomputes the fees and sends income.updated for every record it changed."""
+    if isinstance(data, IncomeChange):
+        marks = []
+        for snap in (data.old, data.new):
+            if snap is None:
+                continue
+            period = Period.of(snap.sale_date)
+            marks.append((period, "totals", None))
+            if snap.type in CHATTING and snap.model_id is not None:
+                marks.append((period, "model", snap.model_id))
+            elif snap.type == "other_income" and snap.assigned_to_user_id is not None:
+                marks.append((period, "user", snap.assigned_to_user_id))
+        return marks or [(p, "all", None) for p in periods_for_event(data, agency_timezone)]
+    if isinstance(data, UserSettingsUpdated):
+        return [(p, k, data.user_id) for p in periods_for_event(data, agency_timezone) for k in ("user", "user_sales")]
+    if isinstance(data, ModelSettingsUpdated):
+        return [(p, "model", data.model_id) for p in periods_for_event(data, agency_timezone)]
+    if isinstance(data, PlatformSettingsUpdated):
+        return []
+    if isinstance(data, TimetrackingSettingsUpdated):
+        return [(p, "users", None) for p in periods_for_event(data, agency_timezone)]
+    if isinstance(data, EmployeeTimeEvent):
+        return [(p, "user", data.user_id) for p in periods_for_event(data, agency_timezone)]
+    return [(p, "totals", None) for p in periods_for_event(data, agency_timezone)]  # expenses
 
 
 def periods_for_event(data: Contract, agency_timezone: str) -> list[Period]:
@@ -78,14 +206,35 @@ def periods_for_event(data: Contract, agency_timezone: str) -> list[Period]:
     return sorted({Period.of(d) for d in data.days()})
 
 
+def reconcile(*, as_of: date | None = None) -> dict[str, object]:
+    """Nightly: every open period with data recomputed fully from the truth, one transaction each; each drift
+    found (a stored row that differed) is logged and repaired through the same write-only-what-changed path,
+    the ledger getting the difference. Scopes still pending are applied first (that is no drift)."""
+    with unit_of_work("payouts") as uow:
+        todo = queries.open_periods_with_data(uow)
+    drifted = []
+    for agency_id, raw in todo:
+        period = Period.parse(raw)
+        with unit_of_work("payouts") as uow:
+            pending_recalculate(uow=uow, agency_id=agency_id, period=period)
+            recalculation = full_recalculate(uow=uow, agency_id=agency_id, period=period)
+        if recalculation is not None and recalculation.drift:
+            drifted.append({"agency_id": str(agency_id), "period": raw, "drift": recalculation.drift})
+            log.warning("payout drift repaired: %s", json.dumps(drifted[-1]))
+    summary = {"as_of": str(as_of) if as_of else None, "periods_checked": len(todo), "drifted": drifted}
+    log.info("payouts reconciliation: %d periods checked, %d drifted", len(todo), len(drifted))
+    return summary
+
+
 def financials_calculate(*, uow: UnitOfWork, caller: Caller, period: Period, user_id: uuid.UUID | None) -> Totals:
     """Recalculate the caller's agency's period now and return its totals; a closed period's stored ones."""
     if user_id is not None and not can_see_user(uow, caller, user_id):
         raise NotFound("user not found")
-    result = period_recalculate(uow=uow, agency_id=caller.agency_id, period=period)
-    if result is None:  # closed: its stored figures are final
+    recalculation = full_recalculate(uow=uow, agency_id=caller.agency_id, period=period)
+    if recalculation is None:  # closed: its stored figures are final
         return profit_get(uow=uow, caller=caller, period=period)
-    return Totals(period=str(period), status="open", calculated_at=datetime.now(timezone.utc), **result.figures())
+    return Totals(period=str(period), status="open", calculated_at=datetime.now(timezone.utc),
+                  **recalculation.figures)
 
 
 def period_close(*, uow: UnitOfWork, caller: Caller, period: Period) -> PeriodClosedReply:
