@@ -3,6 +3,7 @@ the Pub/Sub fake when PUBSUB_EMULATOR_HOST is set, emulator-mode tokens, and a c
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -37,6 +38,17 @@ _hypothesis_settings.load_profile("onlymanager")
 
 from tests.factories import bearer  # noqa: E402  (the `auth` fixture hands it out)
 from tests.processes import port_open  # noqa: E402
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def pytest_make_parametrize_id(config, val, argname):
+    """A random UUID in a parameter (str(uuid.uuid4())) would name the test differently in each pytest-xdist worker,
+    and xdist refuses to run when its workers collect different tests: the id says <uuid> instead."""
+    if isinstance(val, str) and _UUID.search(val):
+        return _UUID.sub("<uuid>", val)
+    return None
 
 
 @pytest.hookimpl(hookwrapper=True)
