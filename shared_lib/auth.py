@@ -88,10 +88,74 @@ def firebase_app():
                 firebase_admin.delete_app(firebase_admin.get_app(APP_NAME))
             except ValueError:
                 pass
-            _app = firebase_admin.initialize_app(
+            app = firebase_admin.initialize_app(
                 _credential(), {"projectId": settings().google_cloud_project}, name=APP_NAME
             )
+            _cache_certificates(app)
+            _app = app
     return _app
+
+
+class CertCache:
+    """A google-auth transport for the certificate GETs of ID-token verification that keeps each answer in
+    process for as long as its Cache-Control max-age allows (less its Age), as Google's endpoint asks.
+
+    firebase-admin's own transport (a cachecontrol-wrapped requests session) honours max-age too, but pays on
+    every verification for the session's work: the proxy environment scan, the cache lookup and the cached
+    response's deserialization (issue #13). Fetches still go through that transport (its timeout, its errors);
+    an answer that is not a 200 with a max-age is never kept. Signature, audience, issuer, expiry and revocation
+    checks are firebase-admin's and google-auth's, unchanged: only the certificates' bytes are reused.
+    """
+
+    def __init__(self, fetch, clock=time.monotonic):
+        self._fetch, self._clock = fetch, clock
+        self._kept: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+        self.fetches = 0
+
+    def __call__(self, url, method="GET", body=None, headers=None, timeout=None, **kwargs):
+        if method != "GET" or body is not None:
+            return self._fetch(url, method=method, body=body, headers=headers, timeout=timeout, **kwargs)
+        kept = self._kept.get(url)
+        if kept is not None and self._clock() < kept[0]:
+            return kept[1]
+        with self._lock:
+            kept = self._kept.get(url)
+            if kept is not None and self._clock() < kept[0]:
+                return kept[1]
+            self.fetches += 1
+            response = self._fetch(url, method=method, headers=headers, timeout=timeout, **kwargs)
+            ttl = _fresh_for(response)
+            if ttl > 0:
+                self._kept[url] = (self._clock() + ttl, response)
+            else:
+                self._kept.pop(url, None)
+            return response
+
+
+def _fresh_for(response) -> float:
+    """Seconds a certificate answer may be reused: max-age less Age; 0 for anything but a cacheable 200."""
+    if getattr(response, "status", None) != 200:
+        return 0
+    headers = {k.lower(): v for k, v in (getattr(response, "headers", None) or {}).items()}
+    directives = [d.strip().lower() for d in headers.get("cache-control", "").split(",")]
+    if "no-store" in directives or "no-cache" in directives:
+        return 0
+    max_age = next((d.partition("=")[2] for d in directives if d.startswith("max-age=")), "")
+    try:
+        return max(0.0, float(int(max_age)) - float(int(headers.get("age", "0") or 0)))
+    except ValueError:
+        return 0
+
+
+def _cache_certificates(app) -> None:
+    # firebase-admin builds the app's auth client, and its TokenVerifier (which reads ID_TOKEN_CERT_URI), on the
+    # first firebase_admin.auth call with the app; here, right after _point_cert_url, once. Its `request` is the
+    # transport every verification fetches the certificates with.
+    from firebase_admin import auth
+
+    verifier = auth._get_client(app)._token_verifier
+    verifier.request = CertCache(verifier.request)
 
 
 def verify_id_token(token: str, *, check_revoked: bool = False) -> dict:

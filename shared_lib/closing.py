@@ -43,7 +43,12 @@ def ensure_open(uow, agency_id: Any, *days: date | None) -> None:
         {"a": str(agency_id), "ps": periods},
     ).scalars().all()
     if closed:
-        raise PeriodClosed(f"period {', '.join(closed)} is closed; its figures can no longer change")
+        raise period_closed(closed)
+
+
+def period_closed(periods: list[str]) -> PeriodClosed:
+    """The 409 period-closed of a change dated in these closed periods ('YYYY-MM', in order)."""
+    return PeriodClosed(f"period {', '.join(periods)} is closed; its figures can no longer change")
 
 
 def lock_period_exclusive(uow, agency_id: Any, period: str) -> None:

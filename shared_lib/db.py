@@ -50,13 +50,83 @@ def _install_role_hook(engine: "Engine") -> None:
         service = _current_service.get()
         if service is None or not settings().db_service_roles or service not in _deployed_services():
             return
-        # Through the DBAPI cursor: SQLAlchemy's transaction is not in place yet during "begin", and the
-        # driver opens the database transaction with this first statement. SET LOCAL ends with it.
-        cursor = conn.connection.dbapi_connection.cursor()
+        # On the driver's connection: SQLAlchemy's transaction is not in place yet during "begin". pg8000 would
+        # open the database transaction with a round trip of its own before the first statement; here the BEGIN
+        # and the SET LOCAL (which ends with the transaction) go as one simple query, one round trip.
+        dbapi = conn.connection.dbapi_connection
+        role = f"SET LOCAL ROLE {service_role(service)}"
+        dbapi.execute_simple(role if dbapi._in_transaction else f"BEGIN TRANSACTION; {role}")
+
+
+# --- pg8000 per-statement cost ----------------------------------------------------------------------------------
+# Two costs of pg8000 (1.31) paid on every execute, whatever the statement (issue #13; docs/DESIGN.md "Register
+# path cost"), removed once per process by _fast_pg8000():
+#
+# 1. convert_paramstyle turns the "format" (%s) text SQLAlchemy sends into PostgreSQL's $n with a Python loop over
+#    every character, on every execute. For the "format" style the result depends on the text alone (the
+#    parameters pass through untouched), so it is cached per text: the same function, computed once.
+# 2. execute_unnamed (every statement with parameters, and COMMIT) waits for the server three times: after
+#    Parse, after Describe, after Execute. Nothing it sends depends on those answers (the parameters are encoded
+#    from their Python types; the row description is read from the same stream), so the pipelined version sends
+#    Parse, Describe, Bind, Execute and one Sync together and reads the answers once: one round trip. An error
+#    anywhere makes the server skip to the Sync and answer ErrorResponse + ReadyForQuery, raised as before.
+
+_PARAMSTYLE_CACHE_MAX = 4096  # distinct SQL texts; the code has a few hundred (filters combine)
+_fast_installed = False
+
+
+def _fast_pg8000() -> None:
+    global _fast_installed
+    if _fast_installed:
+        return
+    import pg8000.core
+    import pg8000.dbapi
+    import pg8000.legacy
+
+    convert = pg8000.dbapi.convert_paramstyle
+    cache: dict[str, str] = {}
+
+    def convert_paramstyle(style, query, args):
+        if style != "format":
+            return convert(style, query, args)
+        statement = cache.get(query)
+        if statement is None:
+            statement, _ = convert(style, query, ())
+            if len(cache) >= _PARAMSTYLE_CACHE_MAX:
+                cache.clear()
+            cache[query] = statement
+        return statement, args
+
+    def execute_unnamed(self, statement, vals=(), oids=(), stream=None):
+        context = pg8000.core.Context(statement, stream=stream)
+        params = pg8000.core.make_params(self.py_types, vals)  # before anything is sent: a bad value sends nothing
+        self.send_PARSE(pg8000.core.NULL_BYTE, statement, oids)
+        self.send_DESCRIBE_STATEMENT(pg8000.core.NULL_BYTE)
+        self.send_BIND(pg8000.core.NULL_BYTE, params)
+        self.send_EXECUTE()
+        pg8000.core._write(self._sock, pg8000.core.SYNC_MSG)
         try:
-            cursor.execute(f"SET LOCAL ROLE {service_role(service)}")
-        finally:
-            cursor.close()
+            pg8000.core._flush(self._sock)
+        except AttributeError:
+            if self._sock is None:
+                raise pg8000.core.InterfaceError("connection is closed") from None
+            raise
+        self.handle_messages(context)
+        return context
+
+    pg8000.dbapi.convert_paramstyle = pg8000.legacy.convert_paramstyle = convert_paramstyle
+    pg8000.core.CoreConnection.execute_unnamed = execute_unnamed
+    _fast_installed = True
+
+
+def _install_ping(engine: "Engine") -> None:
+    # SQLAlchemy's pre-ping runs SELECT 1 through a cursor, which makes pg8000 open a transaction first (two round
+    # trips); a simple query outside any transaction asks the same question in one.
+    def do_ping(dbapi_connection) -> bool:
+        dbapi_connection.execute_simple("SELECT 1")
+        return True
+
+    engine.dialect.do_ping = do_ping
 
 
 def _server_answered(exc: BaseException) -> bool:
@@ -153,6 +223,8 @@ def engine() -> "Engine":
                     raise RuntimeError(
                         "no database configured: set DATABASE_URL (local) or INSTANCE_CONNECTION_NAME (Cloud SQL)"
                     )
+                _fast_pg8000()
+                _install_ping(_engine)
                 _install_role_hook(_engine)
                 _install_invalidation_hook(_engine)
     return _engine

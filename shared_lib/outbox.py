@@ -27,19 +27,17 @@ def write(uow, type: str, items: Iterable[tuple[Any, Any, Contract | dict[str, A
                     subject=None if subject is None else str(subject), data=payload(type, data))
               for agency_id, subject, data in items]
     if events:
+        # One jsonb text of the envelopes, the columns read from it: pg8000 sends a str as it is, where a jsonb[]
+        # parameter would be escaped character by character (issue #13).
         uow.execute(
             """
             INSERT INTO eventing.outbox (event_id, type, agency_id, subject, payload, occurred_at)
-            SELECT e.id, :type, e.agency, e.subject, e.payload, :at
-            FROM unnest(CAST(:ids AS uuid[]), CAST(:agencies AS uuid[]), CAST(:subjects AS text[]),
-                        CAST(:payloads AS jsonb[])) WITH ORDINALITY AS e(id, agency, subject, payload, n)
+            SELECT CAST(e.p ->> 'event_id' AS uuid), :type, CAST(e.p ->> 'agency_id' AS uuid), e.p ->> 'subject',
+                   e.p, :at
+            FROM jsonb_array_elements(CAST(:payloads AS jsonb)) WITH ORDINALITY AS e(p, n)
             ORDER BY e.n
             """,
-            {"type": type, "at": now,
-             "ids": [str(e.event_id) for e in events],
-             "agencies": [None if e.agency_id is None else str(e.agency_id) for e in events],
-             "subjects": [e.subject for e in events],
-             "payloads": [e.model_dump_json() for e in events]},
+            {"type": type, "at": now, "payloads": "[" + ",".join(e.model_dump_json() for e in events) + "]"},
         )
     return events
 

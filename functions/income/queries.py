@@ -46,6 +46,30 @@ def chatter_facts(uow: UnitOfWork, agency_id: uuid.UUID, user_id: uuid.UUID, mod
     ).one_or_none()
 
 
+def register_facts(uow: UnitOfWork, agency_id: uuid.UUID, period: str, *, day: date, model_id: uuid.UUID | None,
+                   chatter_id: uuid.UUID | None):
+    """What a register reads, in one round trip, after taking the period's lock shared (shared_lib/closing.py):
+    whether the model is the agency's (model_found), the chatter's facts (user_id None if not in the agency:
+    role, active, manager_id, assigned to the model) and the fee % on the day.
+
+    The closed check is not here: it must read after the lock is held, with a snapshot of its own, so it is the
+    INSERT's condition (insert_record_if_open), the next statement."""
+    return uow.execute(
+        f"""
+        SELECT {period_lock_shared_sql(":a", ":p")} AS locked,
+               EXISTS (SELECT 1 FROM user_service.models m
+                       WHERE m.id = CAST(:m AS uuid) AND m.agency_id = CAST(:a AS uuid)) AS model_found,
+               u.id AS user_id, u.role, u.active, u.manager_id,
+               EXISTS (SELECT 1 FROM user_service.model_assignments ma
+                       WHERE ma.model_id = CAST(:m AS uuid) AND ma.user_id = u.id) AS assigned,
+               user_service.fee_percent_on(CAST(:a AS uuid), CAST(:d AS date)) AS fee_percent
+        FROM (SELECT 1) one
+        LEFT JOIN user_service.users u ON u.id = CAST(:u AS uuid) AND u.agency_id = CAST(:a AS uuid)
+        """,
+        {"a": str(agency_id), "p": period, "m": model_id, "u": chatter_id, "d": day},
+    ).one()
+
+
 def user_facts(uow: UnitOfWork, agency_id: uuid.UUID, user_id: uuid.UUID):
     return uow.execute("SELECT role, active, manager_id FROM user_service.users WHERE id = :u AND agency_id = :a",
                        {"u": user_id, "a": agency_id}).one_or_none()
@@ -68,20 +92,23 @@ def get_record(uow: UnitOfWork, caller: Caller, income_id: uuid.UUID, *, for_upd
     ).one_or_none()
 
 
-def insert_record(uow: UnitOfWork, values: dict[str, Any]):
+def insert_record_if_open(uow: UnitOfWork, values: dict[str, Any], period: str):
+    """The new record, or None when its period is closed: the closed check of shared_lib/closing.py as the
+    INSERT's condition, read after register_facts took the period's lock shared."""
     return uow.execute(
         f"""
         INSERT INTO income_service.income_records
             (agency_id, type, gross_amount, fee_percent, fee_amount, net_amount, sale_date, model_id, chatter_id,
              manager_id, registered_by_user_id, customer_username, notes, source, assigned_to_user_id,
              split_percent, split_fixed_amount)
-        VALUES (:agency_id, :type, :gross_amount, :fee_percent, :fee_amount, :net_amount, :sale_date, :model_id,
-                :chatter_id, :manager_id, :registered_by_user_id, :customer_username, :notes, :source,
-                :assigned_to_user_id, :split_percent, :split_fixed_amount)
+        SELECT :agency_id, :type, :gross_amount, :fee_percent, :fee_amount, :net_amount, :sale_date, :model_id,
+               :chatter_id, :manager_id, :registered_by_user_id, :customer_username, :notes, :source,
+               :assigned_to_user_id, :split_percent, :split_fixed_amount
+        WHERE NOT {period_closed_sql("CAST(:agency_id AS uuid)", ":_period")}
         RETURNING {_RETURNING}
         """,
-        values,
-    ).one()
+        {**values, "_period": period},
+    ).one_or_none()
 
 
 def update_record(uow: UnitOfWork, income_id: uuid.UUID, values: dict[str, Any]):

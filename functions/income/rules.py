@@ -32,17 +32,28 @@ def amounts(type: str, gross: Decimal, fee_percent: Decimal) -> tuple[Decimal, D
     return fee_percent, fee, gross - fee
 
 
-def attribute(uow: UnitOfWork, *, caller: Caller, cmd: IncomeRegister, current=None) -> Attribution:
+def named_chatter(caller: Caller, cmd: IncomeRegister) -> uuid.UUID | None:
+    """The chatter a chatting sale would credit, as the caller named it (checked by attribute); None otherwise."""
+    if not cmd.chatting:
+        return None
+    return caller.user_id if caller.role is Role.chatter else cmd.chatter_id
+
+
+def attribute(uow: UnitOfWork, *, caller: Caller, cmd: IncomeRegister, current=None, known=None) -> Attribution:
     """The chatter credited and the manager snapshot, or the 400/403/404 naming the field.
 
     On a change (`current` given) that keeps the chatter and the model, the attribution stands as registered:
     the assignment, team and active checks held then, and the snapshot manager is kept (a later team move
-    never rewrites past ticks).
+    never rewrites past ticks). `known`: queries.register_facts for the model and named_chatter, read already
+    (a register reads them with its other look-ups in one statement); else they are read here.
     """
+    def model_found() -> bool:
+        return known.model_found if known is not None else model_in_agency(uow, caller.agency_id, cmd.model_id)
+
     if not cmd.chatting:
         if caller.role is Role.chatter:
             raise Forbidden("only an Owner or a Manager registers other income", field="type")
-        if cmd.model_id is not None and not model_in_agency(uow, caller.agency_id, cmd.model_id):
+        if cmd.model_id is not None and not model_found():
             raise NotFound("model not found", field="model_id")
         return Attribution(None, None)
 
@@ -57,9 +68,12 @@ def attribute(uow: UnitOfWork, *, caller: Caller, cmd: IncomeRegister, current=N
 
     if current is not None and current.chatter_id == chatter_id and current.model_id == cmd.model_id:
         return Attribution(chatter_id, current.manager_id)
-    if not model_in_agency(uow, caller.agency_id, cmd.model_id):
+    if not model_found():
         raise NotFound("model not found", field="model_id")
-    facts = queries.chatter_facts(uow, caller.agency_id, chatter_id, cmd.model_id)
+    if known is not None:
+        facts = known if known.user_id is not None else None
+    else:
+        facts = queries.chatter_facts(uow, caller.agency_id, chatter_id, cmd.model_id)
     if facts is None:
         raise NotFound("chatter not found", field="chatter_id")
     if caller.role is Role.chatter:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 
-from shared_lib.closing import ensure_open
+from shared_lib.closing import ensure_open, period_closed
 from shared_lib.contracts import IncomeChange, IncomeSnapshot, IncomeUpdated
 from shared_lib.dated_records import DatedRecords, ensure_not_future
 from shared_lib.db import UnitOfWork
@@ -18,10 +19,17 @@ from .schemas import IncomeRecord, IncomeRecordsPage, IncomeRecordsQuery, Income
 def income_register(*, uow: UnitOfWork, caller: Caller, cmd: IncomeRegister) -> IncomeRecord:
     """Register a sale or other income for the caller's agency; publishes income.registered."""
     ensure_not_future(caller, cmd.sale_date, "sale_date")
-    who = rules.attribute(uow, caller=caller, cmd=cmd)
+    period = cmd.sale_date.strftime("%Y-%m")
+    # Three statements (docs/income.md "Register path"): the period lock with every look-up, the INSERT that
+    # checks the period is open, the outbox row.
+    known = queries.register_facts(uow, caller.agency_id, period, day=cmd.sale_date, model_id=cmd.model_id,
+                                   chatter_id=rules.named_chatter(caller, cmd))
+    who = rules.attribute(uow, caller=caller, cmd=cmd, known=known)
     rules.check_split_user(uow, caller=caller, user_id=cmd.assigned_to_user_id)
-    ensure_open(uow, caller.agency_id, cmd.sale_date)
-    row = queries.insert_record(uow, {**_values(uow, caller, cmd, who), "registered_by_user_id": caller.user_id})
+    values = _values(caller, cmd, who, known.fee_percent if cmd.chatting else None)
+    row = queries.insert_record_if_open(uow, {**values, "registered_by_user_id": caller.user_id}, period)
+    if row is None:
+        raise period_closed([period])
     RECORDS.emit(uow, caller, "registered", reason="registered", old=None, new=row)
     return IncomeRecord.model_validate(row, from_attributes=True)
 
@@ -38,7 +46,8 @@ def income_update(*, uow: UnitOfWork, caller: Caller, income_id: uuid.UUID, cmd:
     rules.check_split_user(uow, caller=caller, user_id=cmd.assigned_to_user_id,
                            current_user_id=current.assigned_to_user_id)
     ensure_open(uow, caller.agency_id, current.sale_date, cmd.sale_date)
-    row = queries.update_record(uow, income_id, _values(uow, caller, cmd, who))
+    pct = queries.fee_percent_on(uow, caller.agency_id, cmd.sale_date) if cmd.chatting else None
+    row = queries.update_record(uow, income_id, _values(caller, cmd, who, pct))
     RECORDS.emit(uow, caller, "updated", reason="edited", old=current, new=row)
     return IncomeRecord.model_validate(row, from_attributes=True)
 
@@ -70,8 +79,7 @@ def income_fees_recompute(*, uow: UnitOfWork, agency_id: uuid.UUID, effective_fr
 # --- helpers ---------------------------------------------------------------------------------------------------
 
 
-def _values(uow: UnitOfWork, caller: Caller, cmd: IncomeRegister, who: rules.Attribution) -> dict:
-    pct = queries.fee_percent_on(uow, caller.agency_id, cmd.sale_date) if cmd.chatting else None
+def _values(caller: Caller, cmd: IncomeRegister, who: rules.Attribution, pct: Decimal | None) -> dict:
     fee_percent, fee_amount, net_amount = rules.amounts(cmd.type, cmd.gross_amount, pct)
     return {"agency_id": caller.agency_id, "type": cmd.type, "gross_amount": cmd.gross_amount,
             "fee_percent": fee_percent, "fee_amount": fee_amount, "net_amount": net_amount,
