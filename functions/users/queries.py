@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from shared_lib.db import UnitOfWork
@@ -346,7 +347,11 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "versions": "user_service.user_financial_settings_versions",
         "on": "user_service.user_financial_settings_on",
         "subject": "user_id",
-        "values": ("compensation_type", "commission_rate", "fixed_salary", "manager_tick_rate"),
+        "values": ("compensation_type", "commission_rate", "fixed_salary", "manager_tick_rate", "hourly_rate",
+                   "bonus_bands"),
+        "json": ("bonus_bands",),
+        # What a writer that predates them (a test fixture, a script) leaves out: no hourly pay, no bands.
+        "defaults": {"hourly_rate": Decimal("0.00"), "bonus_bands": []},
     },
     "model": {
         "table": "user_service.model_settings",
@@ -388,21 +393,25 @@ def save_version(uow: UnitOfWork, *, kind: str, agency_id: uuid.UUID, subject_id
     settings_changes. Returns (the version with its effective_to, whether one was replaced)."""
     k = SETTINGS[kind]
     table, subject, cols = k["table"], k["subject"], k["values"]
+    values = {**k.get("defaults", {}), **values}
     old = uow.execute(
         f"SELECT {', '.join(cols)} FROM {table} WHERE {subject} = :s AND effective_from = :f",
         {"s": subject_id, "f": effective_from},
     ).one_or_none()
+    json_cols = k.get("json", ())
+    params = {c: json.dumps(v, default=str) if c in json_cols else v for c, v in values.items()}
     agency_col = "" if subject == "agency_id" else "agency_id, "
     agency_val = "" if subject == "agency_id" else ":a, "
     version_id = uow.execute(
         f"""
         INSERT INTO {table} ({agency_col}{subject}, {', '.join(cols)}, effective_from, created_by, updated_by)
-        VALUES ({agency_val}:s, {', '.join(':' + c for c in cols)}, :f, :by, :by)
+        VALUES ({agency_val}:s, {', '.join(f'CAST(:{c} AS jsonb)' if c in json_cols else ':' + c for c in cols)},
+                :f, :by, :by)
         ON CONFLICT ({subject}, effective_from) DO UPDATE
            SET {', '.join(f'{c} = EXCLUDED.{c}' for c in cols)}, updated_at = now(), updated_by = EXCLUDED.updated_by
         RETURNING id
         """,
-        {**values, "a": agency_id, "s": subject_id, "f": effective_from, "by": by},
+        {**params, "a": agency_id, "s": subject_id, "f": effective_from, "by": by},
     ).scalar_one()
     uow.execute(
         """
@@ -419,7 +428,7 @@ def save_version(uow: UnitOfWork, *, kind: str, agency_id: uuid.UUID, subject_id
 
 _VERSION_COLUMNS = {
     "user_financial": "v.version_id AS id, v.user_id, v.compensation_type, v.commission_rate, v.fixed_salary, "
-                      "v.manager_tick_rate",
+                      "v.manager_tick_rate, v.hourly_rate, v.bonus_bands",
     "model": "v.version_id AS id, v.model_id, v.model_share_percent, v.split_chatting_costs",
     "platform": "v.version_id AS id, v.agency_id, v.onlyfans_fee_percent",
 }

@@ -11,13 +11,15 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from pydantic_core import PydanticCustomError
 
 from shared_lib.isodate import IsoDate
-from shared_lib.money import NonNegativeMoney, Rate
-from shared_lib.record_fields import NonNegativeAmount, Strict
+from shared_lib.money import NonNegativeMoney, PositiveMoney, Rate
+from shared_lib.record_fields import Amount, NonNegativeAmount, Strict
 
 from .currencies import CURRENCIES
 
 RoleName = Literal["owner", "manager", "chatter"]
-CompensationType = Literal["commission", "fixed", "fixed_plus_commission"]
+CompensationType = Literal["commission", "fixed", "fixed_plus_commission", "hourly", "hourly_plus_commission"]
+HOURLY_TYPES = frozenset({"hourly", "hourly_plus_commission"})
+MAX_BONUS_BANDS = 20
 
 # Effective dates outside this window are typing mistakes, not plans.
 FIRST_EFFECTIVE_DATE = date(2000, 1, 1)
@@ -265,11 +267,28 @@ class SettingsOnQuery(Query):
     on: IsoDate | None = Field(None, description="the day `current` answers for (default: today, agency time)")
 
 
+class BonusBandIn(Strict):
+    from_net: Amount = Field(description="the employee's own net chatting sales in the period that reach the band "
+                                         "(> 0.00, at most 1000000.00)")
+    bonus: NonNegativeAmount = Field(description="paid as one `bonus` line when this is the highest band reached")
+
+
+class BonusBand(BaseModel):
+    from_net: PositiveMoney
+    bonus: NonNegativeMoney
+
+
 class FinancialSettingsPut(Strict):
     compensation_type: CompensationType
     commission_rate: Rate
     fixed_salary: NonNegativeAmount = Field(description="per month; at most 1000000.00")
     manager_tick_rate: Rate
+    hourly_rate: NonNegativeAmount | None = Field(
+        None, description="per worked hour; required for hourly and hourly_plus_commission, else absent or 0.00")
+    bonus_bands: list[BonusBandIn] = Field(
+        default_factory=list, max_length=MAX_BONUS_BANDS,
+        description="from_net strictly increasing; the highest band reached pays its bonus (the bands of the "
+                    "version in effect on the period's last day apply)")
     effective_from: EffectiveDate
 
 
@@ -280,6 +299,8 @@ class FinancialSettings(BaseModel):
     commission_rate: Rate
     fixed_salary: NonNegativeMoney
     manager_tick_rate: Rate
+    hourly_rate: NonNegativeMoney = Field(description="per worked hour; 0.00 unless compensation_type is hourly*")
+    bonus_bands: list[BonusBand] = Field(description="[] when none")
     effective_from: date
     effective_to: date | None = Field(description="last day in effect (inclusive); null while no later version")
     created_at: datetime

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from shared_lib.closing import ensure_open
@@ -76,19 +77,38 @@ def _on(caller: Caller, query: SettingsOnQuery | None) -> date:
 # --- user financial settings -----------------------------------------------------------------------------------
 
 
+# The parts of pay each compensation type has; a part it does not have must be 0.00 (hourly_rate: absent or 0.00).
+_PAY_PARTS = {"commission": {"commission_rate"}, "fixed": {"fixed_salary"},
+              "fixed_plus_commission": {"fixed_salary", "commission_rate"}, "hourly": {"hourly_rate"},
+              "hourly_plus_commission": {"hourly_rate", "commission_rate"}}
+
+
+def _pay_errors(cmd: FinancialSettingsPut) -> list[dict[str, Any]]:
+    """Every field at fault: a pay part the type does not have that is not 0.00, an hourly type without its rate,
+    and a bonus band whose from_net does not rise above the band before it."""
+    kind, parts, errors = cmd.compensation_type, _PAY_PARTS[cmd.compensation_type], []
+    for name in ("commission_rate", "fixed_salary", "hourly_rate"):
+        if name not in parts and getattr(cmd, name) not in (None, 0):
+            errors.append(field_error(["body", name], f"must be 0.00 when compensation_type is {kind}"))
+    if "hourly_rate" in parts and cmd.hourly_rate is None:
+        errors.append(field_error(["body", "hourly_rate"], f"is required when compensation_type is {kind}"))
+    for i, (before, band) in enumerate(zip(cmd.bonus_bands, cmd.bonus_bands[1:]), start=1):
+        if band.from_net <= before.from_net:
+            errors.append(field_error(["body", "bonus_bands", i, "from_net"],
+                                      f"must be greater than bonus_bands[{i - 1}].from_net ({before.from_net})"))
+    return errors
+
+
 def financial_settings_put(*, uow: UnitOfWork, caller: Caller, user_id: uuid.UUID,
                            cmd: FinancialSettingsPut) -> FinancialSettings:
     """A new version of the user's pay (or the version of that effective_from replaced)."""
     if queries.get_user(uow, agency_id=caller.agency_id, user_id=user_id) is None:
         raise NotFound("user not found")
-    errors = []
-    if cmd.compensation_type == "commission" and cmd.fixed_salary != 0:
-        errors.append(field_error(["body", "fixed_salary"], "must be 0.00 when compensation_type is commission"))
-    if cmd.compensation_type == "fixed" and cmd.commission_rate != 0:
-        errors.append(field_error(["body", "commission_rate"], "must be 0.00 when compensation_type is fixed"))
+    errors = _pay_errors(cmd)
     if errors:
         raise invalid_fields(errors)
     values = cmd.model_dump(exclude={"effective_from"})
+    values["hourly_rate"] = cmd.hourly_rate or Decimal("0.00")  # absent: no hourly pay
     version, replaced = _save(uow, caller=caller, kind="user_financial", subject_id=user_id,
                               effective_from=cmd.effective_from, values=values)
     data = UserSettingsUpdated(agency_id=caller.agency_id, user_id=user_id, **_event_data(version, replaced))

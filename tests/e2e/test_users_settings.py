@@ -112,7 +112,7 @@ def test_user_settings_event_says_what_changed(client, shop):
     ({"manager_tick_rate": "101"}, "manager_tick_rate"),
     ({"fixed_salary": "-0.01"}, "fixed_salary"),
     ({"fixed_salary": "12.345"}, "fixed_salary"),
-    ({"compensation_type": "hourly"}, "compensation_type"),
+    ({"compensation_type": "piecework"}, "compensation_type"),
     ({"effective_from": "2026-13-01"}, "effective_from"),
     ({"effective_from": "1999-12-31"}, "effective_from"),
     ({"compensation_type": "commission"}, "fixed_salary"),        # commission-only pays no fixed salary
