@@ -175,6 +175,25 @@ def _audited(handler: Callable[..., Any]) -> Callable[..., Any]:
     return audited
 
 
+def _written_by(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """A Firestore-triggered `handler` first naming the document's writer as the actor of its writes."""
+    signature = inspect.signature(handler)
+    own = frozenset(signature.parameters)
+    if "uow" not in own:
+        return handler
+    extra = [inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY) for p in ("change", "params") if p not in own]
+
+    @functools.wraps(handler)
+    def audited(**kwargs):
+        from .audit import document_writer, set_writer
+
+        set_writer(kwargs["uow"], document_writer(kwargs.get("change"), kwargs.get("params") or {}))
+        return handler(**{k: v for k, v in kwargs.items() if k in own})
+
+    audited.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *extra])
+    return audited
+
+
 class HttpFunction:
     """A path served by one Cloud Function; methods are added with .get/.post/.put/.patch/.delete."""
 
@@ -282,7 +301,7 @@ class Service:
             fname = name or handler.__name__
             spec = FunctionSpec(name=fname, service=self.name, trigger="firestore", document=document,
                                 document_event=event)
-            return self._event_entry(spec, handler)
+            return self._event_entry(spec, _written_by(handler))
 
         return deco
 

@@ -155,3 +155,27 @@ def test_track_is_the_one_line_that_audits_a_new_table(db):
         with engine().begin() as conn:
             conn.execute(text("DELETE FROM audit.tracked WHERE entity = 'probe'"))
             conn.execute(text("DROP TABLE public.audit_probe"))
+
+
+def test_a_time_event_from_the_app_is_the_writers_and_the_sweep_the_systems(db):
+    from datetime import UTC, datetime, timedelta
+
+    from functions.timetracking import main  # noqa: F401  (declares timetracking_time_event)
+    from shared_lib.db import unit_of_work as uow_of
+    from functions.timetracking import sweep
+    from tests.factories import firestore_event, shift
+
+    agency = make_agency()
+    chatter = make_user(agency)
+    at = datetime(2026, 11, 20, 9, 5, tzinfo=UTC)
+    shift_id = shift(chatter, at - timedelta(minutes=5), at + timedelta(hours=8))
+    registry.REGISTRY["timetracking_time_event"].entry_point(firestore_event(
+        agency.id, "ev-in", {"uid": chatter.uid, "user_id": str(chatter.id), "kind": "check_in", "at": at}))
+    (entry,) = entries(agency.id, "time_entry")
+    assert (entry.action, entry.actor_user_id, entry.actor_role) == ("create", chatter.id, "chatter")
+    with uow_of(service="timetracking") as uow:  # closes the entry left open too long: nobody's but the system's
+        sweep.sweep(uow=uow, as_of=date(2026, 11, 22), now=at + timedelta(hours=30))
+    closed = entries(agency.id, "time_entry")[-1]
+    assert (closed.action, closed.actor_user_id, closed.actor_role) == ("update", None, "system")
+    assert closed.after["checked_out_at"] is not None and closed.before["checked_out_at"] is None
+    assert str(shift_id) in {e.entity_id for e in entries(agency.id, "shift")}
