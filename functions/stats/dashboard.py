@@ -1,6 +1,8 @@
 """The live dashboard read model agencies/{agencyId}/dashboards/{period} in Firestore (replay rebuilds it)."""
 from __future__ import annotations
 
+import hashlib
+import logging
 import uuid
 from datetime import date, datetime, timezone
 from typing import Any, Iterable, Literal
@@ -8,13 +10,15 @@ from typing import Any, Iterable, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared_lib import firestore
-from shared_lib.db import UnitOfWork
+from shared_lib.db import UnitOfWork, unit_of_work
 from shared_lib.money import Money
 from shared_lib.periods import Period
 
 from . import figures, queries
 from .queries import Scope
 from .schemas import ChatterAfv, ModelAfv, TopEarner
+
+log = logging.getLogger(__name__)
 
 TOP_EARNERS = 5
 PATH = "agencies/{agencyId}/dashboards/{period}"
@@ -99,27 +103,44 @@ def _profit(row) -> dict[str, Any]:
     return out
 
 
-def refresh(uow: UnitOfWork, agency_id: uuid.UUID, periods: Iterable[Period]) -> int:
-    """Build the periods' dashboards in this transaction and write them after commit; how many were built.
+def digest(doc: DashboardDocument) -> str:
+    """The document's figures (everything but version and time): equal digests, equal documents."""
+    return hashlib.sha256(doc.model_dump_json(exclude={"version", "updated_at"}).encode()).hexdigest()
+
+
+def refresh(uow: UnitOfWork, agency_id: uuid.UUID, periods: Iterable[Period], *, force: bool = False) -> int:
+    """Build the periods' dashboards in this transaction and write, after commit, those whose figures changed
+    since the last write (all of them with `force`: the rebuild endpoint); how many are written.
 
     Built under the agency's statistics lock with a version from a sequence, so versions follow commit order;
-    the write keeps whichever version is newest, whatever order concurrent handlers finish in.
+    the write keeps whichever version is newest, whatever order concurrent handlers finish in. A write that
+    fails forgets its digest, so the next refresh of that period writes again.
     Nothing is built when Firestore is not configured (local runs without the emulator).
     """
     periods = sorted(set(periods))
     if not periods or not firestore.enabled():
         return 0
     queries.lock_agency(uow, agency_id)
-    version = queries.next_dashboard_version(uow)
     built = datetime.now(timezone.utc)  # replaced at write time; validated here, inside the transaction
-    docs = [(path(agency_id, p), DashboardDocument(**build(uow, agency_id, p), version=version, updated_at=built))
-            for p in periods]
+    docs = {str(p): DashboardDocument(**build(uow, agency_id, p), version=0, updated_at=built) for p in periods}
+    digests = {p: digest(doc) for p, doc in docs.items()}
+    written = {} if force else queries.dashboard_digests(uow, agency_id, list(docs))
+    changed = {p: d for p, d in digests.items() if written.get(p) != d}
+    if not changed:
+        return 0
+    version = queries.next_dashboard_version(uow)
+    queries.save_dashboard_digests(uow, agency_id, changed, version)
+    out = [(p, path(agency_id, Period.parse(p)), docs[p].model_copy(update={"version": version})) for p in changed]
 
     def write() -> None:
         now = datetime.now(timezone.utc)
-        for doc_path, doc in docs:
-            firestore.write_read_model(doc_path, doc.model_copy(update={"updated_at": now}))
+        for period, doc_path, doc in out:
+            try:
+                firestore.write_read_model(doc_path, doc.model_copy(update={"updated_at": now}))
+            except Exception:
+                log.exception("dashboard %s not written; the next refresh of it writes again", doc_path)
+                with unit_of_work() as again:
+                    queries.forget_dashboard_digest(again, agency_id, period, version)
 
     uow.after_commit(write)
-    return len(docs)
-
+    return len(out)

@@ -14,7 +14,7 @@ from shared_lib.periods import Period
 from shared_lib.rbac import ANY_ROLE, OWNER, OWNER_MANAGER
 from shared_lib.registry import Service
 
-from . import service
+from . import rules, service
 from .schemas import (
     Afv,
     AfvTrendQuery,
@@ -93,41 +93,47 @@ def post_stats_rebuild(caller, uow, body):
     return service.stats_rebuild_for(uow=uow, caller=caller, cmd=body)
 
 
-# --- events: income.* and expense.* name the days that changed (contracts' days()); those are recomputed -------
+# --- events: income.* and expense.* name the slices that changed (rules.income_slices / expense_slices); those
+# are marked and recomputed, coalesced with whatever else is pending for the agency ------------------------------
 
 
-def _days_changed(uow, data, *, income: bool) -> None:
-    service.stats_days_changed(uow=uow, agency_id=data.agency_id, days=data.days(), income=income)
+def _income_changed(uow, data) -> None:
+    service.stats_slices_changed(uow=uow, agency_id=data.agency_id, kind="income", slices=rules.income_slices(data))
+
+
+def _expense_changed(uow, data) -> None:
+    service.stats_slices_changed(uow=uow, agency_id=data.agency_id, kind="expense",
+                                 slices=rules.expense_slices(data))
 
 
 @svc.on_event("income.registered", name="stats_on_income_registered", model=IncomeRegistered)
 def stats_on_income_registered(uow, data):
-    _days_changed(uow, data, income=True)
+    _income_changed(uow, data)
 
 
 @svc.on_event("income.updated", name="stats_on_income_updated", model=IncomeUpdated)
 def stats_on_income_updated(uow, data):
-    _days_changed(uow, data, income=True)
+    _income_changed(uow, data)
 
 
 @svc.on_event("income.deleted", name="stats_on_income_deleted", model=IncomeDeleted)
 def stats_on_income_deleted(uow, data):
-    _days_changed(uow, data, income=True)
+    _income_changed(uow, data)
 
 
 @svc.on_event("expense.recorded", name="stats_on_expense_recorded", model=ExpenseRecorded)
 def stats_on_expense_recorded(uow, data):
-    _days_changed(uow, data, income=False)
+    _expense_changed(uow, data)
 
 
 @svc.on_event("expense.updated", name="stats_on_expense_updated", model=ExpenseUpdated)
 def stats_on_expense_updated(uow, data):
-    _days_changed(uow, data, income=False)
+    _expense_changed(uow, data)
 
 
 @svc.on_event("expense.deleted", name="stats_on_expense_deleted", model=ExpenseDeleted)
 def stats_on_expense_deleted(uow, data):
-    _days_changed(uow, data, income=False)
+    _expense_changed(uow, data)
 
 
 @svc.on_event("financial_calculation.completed", name="stats_on_financial_calculation_completed",

@@ -10,7 +10,7 @@ from shared_lib.db import UnitOfWork
 from shared_lib.income_types import CHATTING_SQL
 from shared_lib.rbac import Caller, model_scope, user_scope
 
-from .rules import Bucket
+from .rules import Bucket, Slice
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,95 @@ def recompute_income(uow: UnitOfWork, agency_id: uuid.UUID, *, days: Sequence[da
         FROM income_service.income_records r
         WHERE r.agency_id = :a AND {on_sale} AND r.type IN {CHATTING_SQL}
         GROUP BY r.agency_id, r.sale_date, r.chatter_id, r.model_id, r.type
+        """, params).rowcount
+    return models, chatters
+
+
+def mark_pending(uow: UnitOfWork, agency_id: uuid.UUID, kind: str, slices: Sequence[Slice]) -> None:
+    """Note the slices an event touched; whoever next holds the agency's lock recomputes them (a mark already
+    pending is the same mark)."""
+    if not slices:
+        return
+    uow.execute(
+        """
+        INSERT INTO statistics_service.pending_slices (agency_id, kind, day, model_id, type, chatter_id)
+        SELECT DISTINCT CAST(:a AS uuid), :kind, p.day, p.model_id, p.type, p.chatter_id
+        FROM unnest(CAST(:days AS date[]), CAST(:models AS uuid[]), CAST(:types AS text[]),
+                    CAST(:chatters AS uuid[])) AS p(day, model_id, type, chatter_id)
+        ON CONFLICT ON CONSTRAINT pending_slices_slice DO NOTHING
+        """, {"a": agency_id, "kind": kind, **_slice_arrays(slices)})
+
+
+def take_pending(uow: UnitOfWork, agency_id: uuid.UUID) -> tuple[list[Slice], list[Slice]]:
+    """Every slice pending for the agency, removed (call under the agency's lock): (income, expense)."""
+    rows = uow.execute(
+        "DELETE FROM statistics_service.pending_slices WHERE agency_id = :a "
+        "RETURNING kind, day, model_id, type, chatter_id", {"a": agency_id}).all()
+    income = [Slice(r.day, r.model_id, r.type, r.chatter_id) for r in rows if r.kind == "income"]
+    return income, [Slice(r.day) for r in rows if r.kind == "expense"]
+
+
+def _slice_arrays(slices: Sequence[Slice]) -> dict[str, list]:
+    return {"days": [s.day.isoformat() for s in slices],
+            "models": [None if s.model_id is None else str(s.model_id) for s in slices],
+            "types": [s.type for s in slices],
+            "chatters": [None if s.chatter_id is None else str(s.chatter_id) for s in slices]}
+
+
+_SLICES = """unnest(CAST(:days AS date[]), CAST(:models AS uuid[]), CAST(:types AS text[]),
+                    CAST(:chatters AS uuid[])) AS p(day, model_id, type, chatter_id)"""
+
+
+def recompute_income_slices(uow: UnitOfWork, agency_id: uuid.UUID, slices: Sequence[Slice]) -> tuple[int, int]:
+    """Replace exactly these model and chatter slices with the truth (set-based, any number at once). Each
+    slice's records are found through income_records' (agency, model | chatter | type, sale_date) indexes, so
+    the cost follows the slices, not the size of the day or the month. Rows written."""
+    if not slices:
+        return 0, 0
+    params = {"a": agency_id, **_slice_arrays(slices)}
+    uow.execute(
+        f"""
+        DELETE FROM statistics_service.daily_model_stats s
+        USING (SELECT DISTINCT p.day, p.model_id, p.type FROM {_SLICES}) g
+        WHERE s.agency_id = :a AND s.day = g.day AND s.type = g.type AND s.model_id IS NOT DISTINCT FROM g.model_id
+        """, params)
+    uow.execute(
+        f"""
+        DELETE FROM statistics_service.daily_chatter_stats s
+        USING (SELECT DISTINCT p.day, p.chatter_id, p.model_id, p.type FROM {_SLICES}
+               WHERE p.chatter_id IS NOT NULL) g
+        WHERE s.agency_id = :a AND s.day = g.day AND s.chatter_id = g.chatter_id AND s.model_id = g.model_id
+          AND s.type = g.type
+        """, params)
+    # A slice with a model is found by model, one without (other income) by type: two index paths, one insert.
+    models = uow.execute(
+        f"""
+        WITH g AS (SELECT DISTINCT p.day, p.model_id, p.type FROM {_SLICES})
+        INSERT INTO statistics_service.daily_model_stats
+            (agency_id, day, model_id, type, gross, fees, net, sales_count)
+        SELECT CAST(:a AS uuid), g.day, g.model_id, g.type, sum(r.gross_amount), sum(r.fee_amount), sum(r.net_amount), count(*)
+        FROM g JOIN income_service.income_records r
+          ON r.agency_id = :a AND r.model_id = g.model_id AND r.sale_date = g.day AND r.type = g.type
+        GROUP BY g.day, g.model_id, g.type
+        UNION ALL
+        SELECT CAST(:a AS uuid), g.day, NULL, g.type, sum(r.gross_amount), sum(r.fee_amount), sum(r.net_amount), count(*)
+        FROM g JOIN income_service.income_records r
+          ON r.agency_id = :a AND r.type = g.type AND r.sale_date = g.day AND r.model_id IS NULL
+        WHERE g.model_id IS NULL
+        GROUP BY g.day, g.type
+        """, params).rowcount
+    chatters = uow.execute(
+        f"""
+        WITH g AS (SELECT DISTINCT p.day, p.chatter_id, p.model_id, p.type FROM {_SLICES}
+                   WHERE p.chatter_id IS NOT NULL AND p.type IN {CHATTING_SQL})
+        INSERT INTO statistics_service.daily_chatter_stats
+            (agency_id, day, chatter_id, model_id, type, gross, fees, net, sales_count)
+        SELECT CAST(:a AS uuid), g.day, g.chatter_id, g.model_id, g.type,
+               sum(r.gross_amount), sum(r.fee_amount), sum(r.net_amount), count(*)
+        FROM g JOIN income_service.income_records r
+          ON r.agency_id = :a AND r.chatter_id = g.chatter_id AND r.sale_date = g.day AND r.model_id = g.model_id
+         AND r.type = g.type
+        GROUP BY g.day, g.chatter_id, g.model_id, g.type
         """, params).rowcount
     return models, chatters
 
@@ -272,6 +361,29 @@ def period_profit(uow: UnitOfWork, agency_id: uuid.UUID, period: str):
 
 def next_dashboard_version(uow: UnitOfWork) -> int:
     return uow.execute("SELECT nextval('statistics_service.dashboard_version')").scalar_one()
+
+
+def dashboard_digests(uow: UnitOfWork, agency_id: uuid.UUID, periods: Sequence[str]) -> dict[str, str]:
+    """The digest of the figures last written to each of these periods' dashboards."""
+    rows = uow.execute("SELECT period, digest FROM statistics_service.dashboard_digests "
+                       "WHERE agency_id = :a AND period = ANY(:p)", {"a": agency_id, "p": list(periods)}).all()
+    return {r.period: r.digest for r in rows}
+
+
+def save_dashboard_digests(uow: UnitOfWork, agency_id: uuid.UUID, digests: dict[str, str], version: int) -> None:
+    uow.execute(
+        """
+        INSERT INTO statistics_service.dashboard_digests (agency_id, period, digest, version)
+        SELECT CAST(:a AS uuid), d.period, d.digest, CAST(:v AS bigint) FROM unnest(CAST(:periods AS text[]), CAST(:digests AS text[])) AS d(period, digest)
+        ON CONFLICT (agency_id, period) DO UPDATE
+           SET digest = EXCLUDED.digest, version = EXCLUDED.version, built_at = clock_timestamp()
+        """, {"a": agency_id, "v": version, "periods": list(digests), "digests": list(digests.values())})
+
+
+def forget_dashboard_digest(uow: UnitOfWork, agency_id: uuid.UUID, period: str, version: int) -> None:
+    """A write that failed: the next refresh writes the period again (unless a newer build already took over)."""
+    uow.execute("DELETE FROM statistics_service.dashboard_digests WHERE agency_id = :a AND period = :p "
+                "AND version = :v", {"a": agency_id, "p": period, "v": version})
 
 
 # --- subscriber counts -----------------------------------------------------------------------------------------

@@ -4,10 +4,10 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import date, datetime, timedelta, timezone
-from typing import Iterable
+from typing import Sequence
 
 from shared_lib.contracts import SubscriberCountUpdated
-from shared_lib.db import UnitOfWork
+from shared_lib.db import UnitOfWork, unit_of_work
 from shared_lib.errors import Invalid, NotFound
 from shared_lib.isodate import EARLIEST
 from shared_lib.pagination import cursor_key, page_of
@@ -16,6 +16,7 @@ from shared_lib.rbac import Caller, can_see_model, model_in_agency
 
 from . import dashboard, figures, queries, rules
 from .queries import Scope
+from .rules import Slice
 from .schemas import (
     Afv,
     AfvTrendQuery,
@@ -126,19 +127,35 @@ def subscriber_counts_list(*, uow: UnitOfWork, caller: Caller, q: SubscriberCoun
 # --- keeping the aggregates and the dashboards current -----------------------------------------------------------
 
 
-def stats_days_changed(*, uow: UnitOfWork, agency_id: uuid.UUID, days: Iterable[date], income: bool) -> None:
-    """Recompute the agency's income (or expense) slices of these days from the truth, then its dashboards.
+def stats_slices_changed(*, uow: UnitOfWork, agency_id: uuid.UUID, kind: str, slices: Sequence[Slice]) -> int:
+    """An income (or expense) event: mark the slices it touched, then catch the agency up.
 
-    Idempotent and order-insensitive: whatever events arrive, in any order and however often, each run leaves
-    the slices equal to the truth as committed when it took the agency's lock.
+    The marks commit in a transaction of their own before this one waits for the agency's lock, so a handler
+    already holding it — or the next to take it — recomputes them with its own: events that arrive together are
+    one recomputation, and a handler whose marks were taken finds nothing left. Idempotent and
+    order-insensitive: every recomputation reads the truth as committed when it took the lock.
     """
-    day_list = sorted(set(days))
+    with unit_of_work() as marking:
+        queries.mark_pending(marking, agency_id, kind, slices)
+    return stats_catch_up(uow=uow, agency_id=agency_id)
+
+
+def stats_catch_up(*, uow: UnitOfWork, agency_id: uuid.UUID) -> int:
+    """Under the agency's lock, take every pending slice at once, recompute exactly those from the truth, then
+    the dashboards of their periods (once for all of them); how many slices were taken."""
     queries.lock_agency(uow, agency_id)
-    if income:
-        queries.recompute_income(uow, agency_id, days=day_list)
-    else:
-        queries.recompute_expenses(uow, agency_id, days=day_list)
-    dashboard.refresh(uow, agency_id, rules.periods_of(day_list))
+    income, expenses = queries.take_pending(uow, agency_id)
+    if not income and not expenses:
+        return 0
+    whole_days = sorted({s.day for s in income if s.type is None})
+    if whole_days:
+        queries.recompute_income(uow, agency_id, days=whole_days)
+    queries.recompute_income_slices(uow, agency_id, [s for s in income if s.type is not None
+                                                     and s.day not in whole_days])
+    if expenses:
+        queries.recompute_expenses(uow, agency_id, days=sorted({s.day for s in expenses}))
+    dashboard.refresh(uow, agency_id, rules.periods_of(s.day for s in (*income, *expenses)))
+    return len(income) + len(expenses)
 
 
 def dashboards_for_period(*, uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> int:
@@ -173,5 +190,5 @@ def stats_rebuild_for(*, uow: UnitOfWork, caller: Caller, cmd: RebuildRequest) -
     today = local_today(caller.agency_timezone)
     first = cmd.date_from or EARLIEST
     last = min(cmd.date_to or today, today)
-    dashboard.refresh(uow, caller.agency_id, rules.periods_from(first, max(first, last)))
+    dashboard.refresh(uow, caller.agency_id, rules.periods_from(first, max(first, last)), force=True)
     return result

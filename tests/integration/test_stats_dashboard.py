@@ -105,6 +105,36 @@ def test_a_failed_transaction_writes_no_dashboard(firestore_emulator):
     assert scalar("SELECT count(*) FROM eventing.inbox") == 0
 
 
+def test_a_refresh_whose_figures_did_not_change_writes_nothing(firestore_emulator):
+    g, events = worked_example()
+    for ev in events:
+        deliver(ev)
+    written = read(g.id, "2026-11")["version"]
+    with unit_of_work() as uow:
+        assert dashboard.refresh(uow, g.id, [Period(2026, 11)]) == 0
+    deliver(events[0])  # the same event again (a new message, same id): the inbox skips it
+    assert read(g.id, "2026-11")["version"] == written
+    with unit_of_work() as uow:  # the rebuild endpoint's refresh writes whatever the figures
+        assert dashboard.refresh(uow, g.id, [Period(2026, 11)], force=True) == 1
+    assert read(g.id, "2026-11")["version"] > written
+
+
+def test_a_failed_write_is_written_by_the_next_refresh(firestore_emulator, monkeypatch):
+    g, _ = worked_example()
+
+    def unavailable(path, data, **kw):
+        raise RuntimeError("Firestore unavailable")
+
+    monkeypatch.setattr(firestore, "write_read_model", unavailable)
+    with unit_of_work() as uow:
+        assert dashboard.refresh(uow, g.id, [Period(2026, 11)]) == 1
+    assert read(g.id, "2026-11") is None
+    monkeypatch.undo()
+    with unit_of_work() as uow:
+        assert dashboard.refresh(uow, g.id, [Period(2026, 11)]) == 1
+    assert read(g.id, "2026-11")["summary"]["net_income"] == "0.00"
+
+
 def test_without_firestore_configured_no_dashboard_is_built(db, monkeypatch):
     monkeypatch.delenv("FIRESTORE_EMULATOR_HOST", raising=False)
     monkeypatch.delenv("K_SERVICE", raising=False)

@@ -1,0 +1,148 @@
+"""Coalescing: income events of one agency that arrive together are one recomputation of exactly the slices they
+touched, and the aggregates still equal a rebuild from the truth."""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date
+
+import pg8000.native
+import pytest
+
+from functions.stats import queries, service
+from shared_lib.config import reset_settings
+from shared_lib.db import dispose_engine
+from tests.factories import (
+    aggregates,
+    delete_income,
+    deliver,
+    income_event,
+    make_agency,
+    make_model,
+    make_user,
+    rebuild,
+    seed_income,
+    sql,
+    update_income,
+)
+
+DAY = date(2026, 11, 3)
+
+
+@pytest.fixture
+def agency(db):
+    g = make_agency(prefix="co")
+    for name in ("C1", "C2"):
+        make_user(g, "chatter", name=name)
+    make_model(g, "A", "C1", "C2")
+    make_model(g, "B", "C1", "C2")
+    return g
+
+
+@pytest.fixture
+def wide_pool(monkeypatch):
+    """Room for several handlers at once in this process (each uses two connections: marks, then catch-up)."""
+    monkeypatch.setenv("DB_POOL_SIZE", "5")
+    monkeypatch.setenv("DB_MAX_OVERFLOW", "3")
+    reset_settings()
+    dispose_engine()
+    yield
+    monkeypatch.undo()
+    reset_settings()
+    dispose_engine()
+
+
+@pytest.fixture
+def recomputations(monkeypatch):
+    """How many times a handler recomputed slices (and how many slices each time)."""
+    calls: list[int] = []
+    real = queries.recompute_income_slices
+
+    def counting(uow, agency_id, slices):
+        calls.append(len(slices))
+        return real(uow, agency_id, slices)
+
+    monkeypatch.setattr(queries, "recompute_income_slices", counting)
+    return calls
+
+
+def _pending(agency) -> int:
+    return sql("SELECT count(*) FROM statistics_service.pending_slices WHERE agency_id = :a", {"a": agency.id})[0][0]
+
+
+def test_events_arriving_together_are_one_recomputation(agency, wide_pool, recomputations, database_url):
+    sales = [seed_income(agency, day=DAY, gross=f"{10 + i}.00", model=model, chatter=chatter)
+             for i, (model, chatter) in enumerate((("A", "C1"), ("A", "C2"), ("B", "C1"), ("B", "C2")))]
+    events = [income_event("registered", None, row) for row in sales]
+    # Another handler holds the agency's lock (a long recomputation): the four arrive meanwhile.
+    holder = pg8000.native.Connection("postgres", host="127.0.0.1", database=database_url.rsplit("/", 1)[1])
+    holder.run("BEGIN")
+    holder.run("SELECT pg_advisory_xact_lock(hashtext('stats:' || :a))", a=str(agency.id))
+    errors: list[BaseException] = []
+
+    def handle(ev):
+        try:
+            deliver(ev)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=handle, args=(ev,)) for ev in events]
+    for t in threads:
+        t.start()
+    def pending() -> int:  # asked on the holder's connection: the handlers have the pool
+        return holder.run("SELECT count(*) FROM statistics_service.pending_slices WHERE agency_id = :a",
+                          a=str(agency.id))[0][0]
+
+    deadline = time.monotonic() + 10
+    while pending() < 4 and time.monotonic() < deadline:  # every mark committed, every handler waiting
+        time.sleep(0.02)
+    assert pending() == 4
+    holder.run("COMMIT")
+    holder.close()
+    for t in threads:
+        t.join(timeout=20)
+    assert not errors
+    # The first to get the lock took all four slices; the other three found nothing left.
+    assert recomputations == [4]
+    assert _pending(agency) == 0
+    incrementally = aggregates(agency.id)
+    assert [r[-1] for r in incrementally["daily_chatter_stats"]] == ["1", "1", "1", "1"]
+    rebuild(agency)
+    assert aggregates(agency.id) == incrementally
+
+
+def test_an_event_recomputes_only_its_own_slices(agency, recomputations):
+    for i in range(6):
+        seed_income(agency, day=DAY, gross="5.00", model="A", chatter="C1")
+    rebuild(agency)
+    row = seed_income(agency, day=DAY, gross="7.00", model="B", chatter="C2")
+    deliver(income_event("registered", None, row))
+    assert recomputations == [1]
+    other = sql("SELECT sales_count FROM statistics_service.daily_chatter_stats WHERE agency_id = :a "
+                "AND chatter_id = :c", {"a": agency.id, "c": agency.users["C1"]})
+    assert [r[0] for r in other] == [6]
+    incrementally = aggregates(agency.id)
+    rebuild(agency)
+    assert aggregates(agency.id) == incrementally
+
+
+def test_an_edit_moves_the_sale_between_slices_and_a_delete_empties_its_slice(agency):
+    row = seed_income(agency, day=DAY, gross="40.00", model="A", chatter="C1")
+    deliver(income_event("registered", None, row))
+    old, new = update_income(row["id"], day=date(2026, 12, 1), gross="50.00", chatter_id=agency.users["C2"])
+    deliver(income_event("updated", old, new))
+    assert [(r.day, r.chatter_id, r.net) for r in sql(
+        "SELECT day, chatter_id, net FROM statistics_service.daily_chatter_stats WHERE agency_id = :a",
+        {"a": agency.id})] == [(date(2026, 12, 1), agency.users["C2"], 40)]
+    deliver(income_event("deleted", delete_income(row["id"]), None))
+    assert aggregates(agency.id) == {"daily_model_stats": [], "daily_chatter_stats": [], "daily_expense_stats": []}
+
+
+def test_a_handler_whose_marks_were_taken_does_nothing(agency, recomputations):
+    row = seed_income(agency, day=DAY, gross="12.00", model="A", chatter="C1")
+    ev = income_event("registered", None, row)
+    deliver(ev)
+    from shared_lib.db import unit_of_work
+    with unit_of_work() as uow:
+        assert service.stats_catch_up(uow=uow, agency_id=agency.id) == 0
+    assert recomputations == [1]
