@@ -396,6 +396,10 @@ EXPECT: dict[tuple[str, str], Row] = {
                                                                 "max_shift_hours": 12,
                                                                 "fee_per_late_minute": "0.00",
                                                                 "fee_per_missed_shift": "0.00"}),
+    # audit trail (docs/audit.md): the agency's books of who changed what, Owner only; a filter for another agency's
+    # entity finds nothing
+    ("GET", "/api/audit/"): Row("the audit trail: Owner only", "ok+ 403 403 403 403 ok-",
+                                query=lambda c: {"entity": "user", "entity_id": c.s.id}, marker=lambda c: c.s.id),
     # last: closing a period is final (A's 2026-10 holds nothing the rows above use)
     ("POST", "/api/financials/periods/{period}/close/"): Row(SETTINGS_ROW, "ok 403 403 403 403 ok",
                                                              params=lambda c: {"period": "2026-10"}),
