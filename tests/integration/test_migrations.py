@@ -186,7 +186,7 @@ def test_migrate_job_applies_everything_once_run_twice_and_concurrently(cluster)
     roles = _run(cluster, _url(cluster, "migrator"),
                  "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'om\\_%' ORDER BY 1")
     assert roles == [(f"om_{s}", False) for s in sorted(
-        ["eventing", "expenses", "income", "payouts", "stats", "timetracking", "users"])]
+        ["audit", "eventing", "expenses", "income", "payouts", "stats", "timetracking", "users"])]
 
 
 def test_migrate_job_grants_each_login_its_service_role_and_nothing_more(cluster):
