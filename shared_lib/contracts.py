@@ -180,7 +180,7 @@ class TimetrackingSettingsUpdated(SettingsChange):
     period: PeriodText
 
 
-TimeEventKind = Literal["late", "missed_shift", "missed_check_out", "adjusted"]
+TimeEventKind = Literal["late", "missed_shift", "missed_check_out", "adjusted", "checked_out"]
 
 
 class EmployeeTimeEvent(Contract):

@@ -80,8 +80,12 @@ def check_out(uow: UnitOfWork, *, agency_id: uuid.UUID, user_id: uuid.UUID, at: 
                          worked=rules.worked_minutes(row.checked_in_at, out_at), missed_check_out=missed,
                          auto_closed=auto, corrected_by=None if recorded_by == user_id else recorded_by)
     closed = queries.entry(uow, agency_id, row.id)
+    # Closing gives the entry its worked minutes (the hourly pay line's input): always one event, the alert when
+    # the check-out is a missed one, `checked_out` otherwise.
     if missed and not row.missed_check_out:
         emit(uow, closed, "missed_check_out", 0)
+    else:
+        emit(uow, closed, "checked_out", closed.worked_minutes)
     return to_entry(closed)
 
 

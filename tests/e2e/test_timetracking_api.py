@@ -96,7 +96,7 @@ def test_a_chatter_checks_in_and_out_at_server_time(client, team):
     assert r.status_code == 200
     assert r.get_json()["id"] == entry["id"] and r.get_json()["worked_minutes"] == 0
     refused(client, "post", f"{API}/check-out/", chatter, 409, "no-open-check-in", json={})
-    assert f.kinds() == ["late"]
+    assert f.kinds() == ["late", "checked_out"]
 
 
 def test_a_chatter_cannot_check_in_someone_else_or_backdate(client, team):

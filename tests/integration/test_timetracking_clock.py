@@ -56,10 +56,12 @@ def test_the_business_rules_example_recorded_by_the_owner(team):
     s = summary(owner.caller(), chatter, date(2026, 11, 1), date(2026, 11, 30))
     assert (s.worked_minutes, s.late_count, s.late_minutes, s.overtime_minutes, s.missed_shifts,
             s.missed_check_outs) == (498, 1, 12, 30, 0, 0)
-    # 12 late minutes are deductible but within the 15-minute threshold: a recompute event, not an alert.
-    assert f.time_events() == [{"agency_id": str(owner.agency_id), "user_id": str(chatter.id), "kind": "adjusted",
-                           "shift_id": str(shift_id), "entry_id": str(entry.id), "minutes": 12,
-                           "local_date": "2026-11-20", "period": "2026-11"}]
+    # 12 late minutes are deductible but within the 15-minute threshold: a recompute event, not an alert; the
+    # check-out gives the entry its worked minutes (the hourly pay's input), announced too.
+    assert f.time_events() == [{"agency_id": str(owner.agency_id), "user_id": str(chatter.id), "kind": kind,
+                                "shift_id": str(shift_id), "entry_id": str(entry.id), "minutes": minutes,
+                                "local_date": "2026-11-20", "period": "2026-11"}
+                               for kind, minutes in (("adjusted", 12), ("checked_out", 498))]
 
 
 def test_check_in_within_the_grace_is_not_late_and_emits_nothing(team):
@@ -78,7 +80,7 @@ def test_lateness_above_the_threshold_publishes_a_late_event(team):
     clock_out(owner.caller(), user_id=chatter.id, at=utc(2026, 11, 20, 17))
     clock_in(owner.caller(), user_id=chatter.id, at=utc(2026, 11, 21, 9, 16))
     assert [(e["kind"], e["minutes"], e["local_date"]) for e in f.time_events()] == [
-        ("adjusted", 15, "2026-11-20"), ("late", 16, "2026-11-21")]
+        ("adjusted", 15, "2026-11-20"), ("checked_out", 465, "2026-11-20"), ("late", 16, "2026-11-21")]
 
 
 def test_a_chatter_checks_in_and_out_at_server_time(team):
@@ -237,7 +239,7 @@ def test_a_night_shift_in_new_york_counts_on_its_local_start_date_across_midnigh
     assert entry.local_date == date(2026, 10, 31)  # in UTC the shift starts on 2026-11-01 02:00
     assert (entry.late_minutes, entry.overtime_minutes, entry.worked_minutes) == (20, 45, 565)
     assert [(e["shift_id"], e["local_date"], e["period"]) for e in f.time_events()] == [
-        (str(shift_id), "2026-10-31", "2026-10")]
+        (str(shift_id), "2026-10-31", "2026-10")] * 2  # the check-in's lateness, the check-out
     assert summary(owner.caller(), chatter, date(2026, 10, 31), date(2026, 10, 31)).worked_minutes == 565
     assert summary(owner.caller(), chatter, date(2026, 11, 1), date(2026, 11, 30)).worked_minutes == 0
 

@@ -56,7 +56,7 @@ def test_check_in_and_out_documents_are_recorded_like_http(chatter):
     assert (e.source, e.recorded_by, e.user_id) == ("firestore", chatter.id, chatter.id)
     logged = f.sql(f"SELECT event_id, status, entry_id FROM {TT}.time_events ORDER BY at")
     assert [tuple(r) for r in logged] == [("ev-in", "applied", e.id), ("ev-out", "applied", e.id)]
-    assert f.kinds() == ["adjusted"]
+    assert f.kinds() == ["adjusted", "checked_out"]
 
 
 def test_a_redelivered_document_changes_nothing(chatter):
