@@ -213,13 +213,15 @@ def _json(rows: list[dict[str, Any]]) -> str:
 # period's figures (SQL sums over the truth and the stored rows) and posts the ledger's difference.
 
 
-def ensure_period_row(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> None:
-    """The period_results row every stored line and posting hangs on (zeros until the figures are refreshed)."""
-    uow.execute(
+def ensure_period_row(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> bool:
+    """The period_results row every stored line and posting hangs on (zeros until the figures are refreshed);
+    True when it is new (the period's first calculation)."""
+    return uow.execute(
         f"INSERT INTO financial_calculations.period_results (agency_id, period, {', '.join(FIGURES)}) "
-        f"VALUES (:a, :p, {', '.join('0' for _ in FIGURES)}) ON CONFLICT (agency_id, period) DO NOTHING",
+        f"VALUES (:a, :p, {', '.join('0' for _ in FIGURES)}) ON CONFLICT (agency_id, period) DO NOTHING "
+        "RETURNING 1",
         {"a": agency_id, "p": str(period)},
-    )
+    ).first() is not None
 
 
 def scope_lines(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Scope) -> list:

@@ -84,8 +84,10 @@ def _scope_of(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, pending: li
 
 
 def _recalculate(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Scope) -> Recalculation:
-    """Compute the scope's groups from the truth with calc.calculate and write only the rows that differ."""
-    queries.ensure_period_row(uow, agency_id, period)
+    """Compute the scope's groups from the truth with calc.calculate and write only the rows that differ.
+    A period's first calculation is a full one: salaries are owed before any event names their user."""
+    if queries.ensure_period_row(uow, agency_id, period):
+        scope = EVERYTHING
     deductions = queries.load_deductions(uow, agency_id, period) if scope.users != frozenset() else []
     result = calculate(
         period=period,
