@@ -152,6 +152,9 @@ class VersionChanged(SettingsChange):
 
 
 class UserSettingsUpdated(VersionChanged):
+    """A financial settings version (hourly_rate and bonus_bands included) saved: like every settings change it
+    names the version and its range, never the values, which consumers read from the truth (docs/users.md)."""
+
     event_type = "user.settings.updated"
     agency_id: uuid.UUID
     user_id: uuid.UUID
