@@ -14,7 +14,7 @@ from shared_lib.contracts import (
 )
 from shared_lib.periods import Period
 from shared_lib.rbac import ANY_ROLE, OWNER
-from shared_lib.registry import Service
+from shared_lib.registry import Job, Service
 
 from . import service
 from .schemas import (CalculateRequest, ModelPayoutsPage, ModelPayoutsQuery, PayoutsPage, PayoutsQuery,
@@ -22,6 +22,11 @@ from .schemas import (CalculateRequest, ModelPayoutsPage, ModelPayoutsQuery, Pay
 
 svc = Service("payouts")
 svc.publishes("financial_calculation.completed", "financial_period.closed")
+
+PAYOUTS_RECONCILE = Job(
+    name="payouts-reconcile", topic="payouts.reconcile", schedule="20 2 * * *", time_zone="UTC",
+    description="Recompute every open period with data from the truth; log and repair any drift of the stored payouts",
+)
 
 calculate = svc.http("financials_calculate", "/api/financials/calculate/")
 payouts = svc.http("financials_payouts", "/api/financials/payouts/")
@@ -146,3 +151,9 @@ def payouts_on_timetracking_settings_updated(uow, data):
 @svc.on_event("employee.time.event", name="payouts_on_employee_time_event", model=EmployeeTimeEvent)
 def payouts_on_employee_time_event(uow, data):
     service.changed_periods_recalculate(uow=uow, data=data)
+
+
+@svc.scheduled(PAYOUTS_RECONCILE, name="payouts_reconcile")
+def payouts_reconcile(uow, as_of):
+    """Nightly: every open period recomputed fully; each drift logged and repaired (one transaction per period)."""
+    service.reconcile(as_of=as_of)
