@@ -107,6 +107,12 @@ def take_pending(uow: UnitOfWork, agency_id: uuid.UUID) -> tuple[list[Slice], li
     return income, [Slice(r.day) for r in rows if r.kind == "expense"]
 
 
+def pending_days(uow: UnitOfWork, agency_id: uuid.UUID) -> list[date]:
+    """The days of the slices marked for the agency and not yet taken."""
+    return list(uow.execute("SELECT DISTINCT day FROM statistics_service.pending_slices WHERE agency_id = :a",
+                            {"a": agency_id}).scalars())
+
+
 def _slice_arrays(slices: Sequence[Slice]) -> dict[str, list]:
     return {"days": [s.day.isoformat() for s in slices],
             "models": [None if s.model_id is None else str(s.model_id) for s in slices],

@@ -135,6 +135,27 @@ def test_a_failed_write_is_written_by_the_next_refresh(firestore_emulator, monke
     assert read(g.id, "2026-11")["summary"]["net_income"] == "0.00"
 
 
+def test_a_catch_up_leaves_a_period_marked_meanwhile_to_the_next_one(firestore_emulator, monkeypatch):
+    from functions.stats import queries, service
+    from functions.stats.rules import Slice
+
+    g, events = worked_example()
+    real = queries.recompute_income_slices
+
+    def while_another_event_marks(uow, agency_id, slices):  # another handler marks November meanwhile
+        with unit_of_work() as other:
+            queries.mark_pending(other, agency_id, "income", [Slice(date(2026, 11, 20))])
+        return real(uow, agency_id, slices)
+
+    monkeypatch.setattr(queries, "recompute_income_slices", while_another_event_marks)
+    deliver(events[0])
+    assert read(g.id, "2026-11") is None  # left to the handler whose mark is pending
+    monkeypatch.undo()
+    with unit_of_work() as uow:  # that handler's catch-up
+        assert service.stats_catch_up(uow=uow, agency_id=g.id) == 1
+    assert read(g.id, "2026-11")["summary"]["sales_count"] >= 1
+
+
 def test_without_firestore_configured_no_dashboard_is_built(db, monkeypatch):
     monkeypatch.delenv("FIRESTORE_EMULATOR_HOST", raising=False)
     monkeypatch.delenv("K_SERVICE", raising=False)

@@ -1,0 +1,342 @@
+"""One sale's chain (register → payouts → statistics → Firestore dashboard) and a 50,000-sale burst (issue #13).
+
+Seeds one agency in SQL on a fresh migrated database (bench/common.py): 1,000 people (an owner, 50 managers,
+950 chatters on commission, each manager's team 19 chatters), 50 models (a model share each), every chatter
+assigned to 2 models, SALES sales in MONTH (one INSERT … SELECT generate_series); payouts and statistics are
+computed once by their use cases. Then, on the in-process local platform (emulator/platform.py: the WSGI app
+and the memory bus — never the shared Pub/Sub fake, which a backlog of 100,000 messages would swamp for the
+other engineers), it registers SINGLE sales one at a time through POST /api/income/register/ and measures, per
+sale, the time until the payouts' period result, the statistics aggregates and the Firestore dashboard (when
+FIRESTORE_EMULATOR_HOST is set) include it; then a burst: BURST sales inserted as one batch with one
+income.registered each, written in the same transaction through the outbox helper (uow.emit_many, as the
+recurring generator writes them) and published after commit; it measures the time from that commit until
+payouts and statistics are current (at most BURST_TIMEOUT seconds, then it reports how far each got).
+
+    SALES=100000 .venv/bin/python bench/bench_chain.py          # also SALES=1000000, SINGLE=20, BURST=50000
+    OUT=bench/results/chain.md (default) gets the table; JSON on stdout.
+
+A benchmark, not a test: it drops and recreates the om_bench_chain database.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from common import ROOT, database
+
+SALES = int(os.environ.get("SALES", "100000"))
+SINGLE = int(os.environ.get("SINGLE", "20"))
+BURST = int(os.environ.get("BURST", "50000"))
+BURST_TIMEOUT = float(os.environ.get("BURST_TIMEOUT", "180"))
+SALE_TIMEOUT = float(os.environ.get("SALE_TIMEOUT", "60"))
+OUT = Path(os.environ.get("OUT", str(ROOT / "bench" / "results" / "chain.md")))
+MANAGERS, CHATTERS, MODELS = 50, 950, 50
+MONTH = date(2026, 11, 1)
+PERIOD = "2026-11"
+DAYS = 30
+
+
+def seed(uow, sales: int) -> dict:
+    """The agency, its people, settings, models, assignments and `sales` chatting sales of the month."""
+    agency = uow.execute("INSERT INTO user_service.agencies (name, timezone) VALUES ('Bench chain', 'UTC') "
+                         "RETURNING id").scalar_one()
+    owner = uow.execute("INSERT INTO user_service.users (agency_id, firebase_uid, email, display_name, role) "
+                        "VALUES (:a, 'chain-owner', 'owner@bench.test', 'Owner', 'owner') RETURNING id",
+                        {"a": agency}).scalar_one()
+    uow.execute("UPDATE user_service.agencies SET owner_user_id = :o WHERE id = :a", {"a": agency, "o": owner})
+    p = {"a": agency, "managers": MANAGERS, "chatters": CHATTERS, "models": MODELS, "month": MONTH,
+         "days": DAYS, "sales": sales}
+    uow.execute("""CREATE TEMP TABLE chain_manager ON COMMIT DROP AS
+                   SELECT n, gen_random_uuid() AS id FROM generate_series(0, :managers - 1) n""", p)
+    uow.execute("""CREATE TEMP TABLE chain_chatter ON COMMIT DROP AS
+                   SELECT n, gen_random_uuid() AS id FROM generate_series(0, :chatters - 1) n""", p)
+    uow.execute("""CREATE TEMP TABLE chain_model ON COMMIT DROP AS
+                   SELECT n, gen_random_uuid() AS id FROM generate_series(0, :models - 1) n""", p)
+    uow.execute("""INSERT INTO user_service.users (id, agency_id, firebase_uid, display_name, role)
+                   SELECT id, :a, 'chain-m' || n, 'Manager ' || n, 'manager' FROM chain_manager""", p)
+    uow.execute("""INSERT INTO user_service.users (id, agency_id, firebase_uid, display_name, role, manager_id)
+                   SELECT c.id, :a, 'chain-c' || c.n, 'Chatter ' || c.n, 'chatter', m.id
+                   FROM chain_chatter c JOIN chain_manager m ON m.n = mod(c.n, :managers)""", p)
+    uow.execute("""INSERT INTO user_service.user_financial_settings
+                       (agency_id, user_id, compensation_type, commission_rate, manager_tick_rate, effective_from)
+                   SELECT CAST(:a AS uuid), id, 'commission', 10.00, 0, DATE '2026-01-01' FROM chain_chatter
+                   UNION ALL
+                   SELECT CAST(:a AS uuid), id, 'commission', 0, 2.00, DATE '2026-01-01' FROM chain_manager""", p)
+    uow.execute("""INSERT INTO user_service.models (id, agency_id, name)
+                   SELECT id, :a, 'Model ' || n FROM chain_model""", p)
+    uow.execute("""INSERT INTO user_service.model_settings (agency_id, model_id, model_share_percent, effective_from)
+                   SELECT :a, id, 50.00, DATE '2026-01-01' FROM chain_model""", p)
+    uow.execute("""INSERT INTO user_service.model_assignments (agency_id, model_id, user_id)
+                   SELECT :a, m.id, c.id FROM chain_chatter c
+                   JOIN chain_model m ON m.n IN (mod(c.n, :models), mod(c.n + 1, :models))""", p)
+    insert_sales(uow, agency, sales, first_n=0)
+    return {"agency": agency, "owner": owner}
+
+
+def insert_sales(uow, agency, count: int, *, first_n: int, returning: str = ""):
+    """`count` chatting sales: sale g by chatter g mod 950 for one of their two models, on day g mod 30, of
+    10.00–59.99 with a 20 % fee; the chatter's manager as the tick snapshot."""
+    return uow.execute(f"""
+        INSERT INTO income_service.income_records
+            (agency_id, type, gross_amount, fee_percent, fee_amount, net_amount, sale_date, model_id, chatter_id,
+             manager_id, registered_by_user_id)
+        SELECT CAST(:a AS uuid), x.type, x.gross, 20.00, round(x.gross * 0.20, 2), x.gross - round(x.gross * 0.20, 2),
+               CAST(:month AS date) + CAST(mod(g, :days) AS integer), a.model_id, u.id, u.manager_id, u.id
+        FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) g
+        CROSS JOIN LATERAL (SELECT CASE WHEN mod(g, 3) = 0 THEN 'tip_sale' ELSE 'message_sale' END AS type,
+                                   round(10 + mod(g * 7919, 5000) / 100.0, 2) AS gross) x
+        JOIN (SELECT u.id, u.manager_id, row_number() OVER (ORDER BY u.firebase_uid) - 1 AS n
+              FROM user_service.users u WHERE u.agency_id = :a AND u.role = 'chatter') u
+          ON u.n = mod(g, :chatters)
+        JOIN LATERAL (SELECT ma.model_id FROM user_service.model_assignments ma WHERE ma.user_id = u.id
+                      ORDER BY ma.model_id OFFSET CAST(mod(g / :chatters, 2) AS integer) LIMIT 1) a ON true
+        {returning}
+        """, {"a": agency, "month": MONTH, "days": DAYS, "first": first_n, "last": first_n + count - 1,
+                             "chatters": CHATTERS})
+
+
+class Probe:
+    """What the chain has made current: read on a connection of its own (the platform has the pool)."""
+
+    def __init__(self, url: str, agency):
+        import pg8000.native
+
+        from sqlalchemy.engine import make_url
+
+        u = make_url(url)
+        self.conn = pg8000.native.Connection(u.username or "postgres", host=u.host or "127.0.0.1",
+                                             port=u.port or 5432, database=u.database)
+        self.agency = str(agency)
+        self.firestore = None
+        from shared_lib import firestore
+
+        if firestore.enabled():
+            self.doc = firestore.client().document(f"agencies/{agency}/dashboards/{PERIOD}")
+            self.firestore = True
+
+    def truth(self) -> Decimal:
+        return self.conn.run("SELECT coalesce(sum(gross_amount), 0) FROM income_service.income_records "
+                             "WHERE agency_id = :a AND sale_date >= :f AND sale_date < :t",
+                             a=self.agency, f=MONTH, t=date(2026, 12, 1))[0][0]
+
+    def payouts(self) -> Decimal | None:
+        rows = self.conn.run("SELECT gross_income FROM financial_calculations.period_results "
+                             "WHERE agency_id = :a AND period = :p", a=self.agency, p=PERIOD)
+        return rows[0][0] if rows else None
+
+    def stats(self) -> Decimal:
+        return self.conn.run("SELECT coalesce(sum(gross), 0) FROM statistics_service.daily_model_stats "
+                             "WHERE agency_id = :a AND day >= :f AND day < :t",
+                             a=self.agency, f=MONTH, t=date(2026, 12, 1))[0][0]
+
+    def dashboard(self) -> Decimal | None:
+        if not self.firestore:
+            return None
+        snap = self.doc.get()
+        return Decimal(snap.to_dict()["summary"]["gross_income"]) if snap.exists else None
+
+    def handled(self) -> dict[str, int]:
+        return dict(self.conn.run("SELECT consumer, count(*) FROM eventing.inbox GROUP BY consumer"))
+
+
+def wait_until(probe: Probe, expected: Decimal, started: float, timeout: float, parts: tuple[str, ...]) -> dict:
+    """Seconds from `started` until each part shows `expected` (None: not within the timeout)."""
+    got: dict[str, float | None] = {p: None for p in parts}
+    while time.perf_counter() - started < timeout and any(v is None for v in got.values()):
+        for part in parts:
+            if got[part] is None and getattr(probe, part)() == expected:
+                got[part] = time.perf_counter() - started
+        time.sleep(0.002)
+    return got
+
+
+def percentiles(samples: list[float | None]) -> dict:
+    done = sorted(s for s in samples if s is not None)
+    if not done:
+        return {"p50_ms": None, "p95_ms": None, "max_ms": None, "missed": len(samples)}
+    return {"p50_ms": round(statistics.median(done) * 1000, 1),
+            "p95_ms": round(done[min(len(done) - 1, int(len(done) * 0.95))] * 1000, 1),
+            "max_ms": round(done[-1] * 1000, 1), "missed": len(samples) - len(done)}
+
+
+def stats_per_event(agency, n: int = 20) -> dict:
+    """What one income event costs in stats, use case by use case, each in a transaction rolled back: the whole
+    day's recompute (the path before issue #13, still the rebuild's) against the event's own slices, and the
+    month's dashboard build (done once per catch-up)."""
+    from shared_lib.db import UnitOfWork, engine
+    from shared_lib.periods import Period
+
+    from functions.stats import dashboard, queries
+    from functions.stats.rules import Slice
+
+    with engine().connect() as conn:
+        sales = UnitOfWork(conn).execute(
+            "SELECT sale_date, model_id, type, chatter_id FROM income_service.income_records WHERE agency_id = :a "
+            "ORDER BY id LIMIT :n", {"a": agency, "n": n}).all()
+    timings: dict[str, list[float]] = {"whole_day_recompute": [], "slice_recompute": [], "dashboard_build": []}
+    for r in sales:
+        for name, fn in (
+                ("whole_day_recompute", lambda uow: queries.recompute_income(uow, agency, days=[r.sale_date])),
+                ("slice_recompute", lambda uow: queries.recompute_income_slices(
+                    uow, agency, [Slice(r.sale_date, r.model_id, r.type, r.chatter_id)])),
+                ("dashboard_build", lambda uow: dashboard.build(uow, agency, Period.parse(PERIOD)))):
+            with engine().connect() as conn:
+                trans = conn.begin()
+                t = time.perf_counter()
+                fn(UnitOfWork(conn))
+                timings[name].append(time.perf_counter() - t)
+                trans.rollback()
+    return {k: percentiles(v) for k, v in timings.items()}
+
+
+def database_of_its_own() -> str:
+    """A fresh om_bench_chain on the local server (not common.py's om_bench, which other benches drop while
+    this one runs), migrated by common.database(); DATABASE_URL, when set, is used as it is."""
+    if not os.environ.get("DATABASE_URL"):
+        import pg8000.native
+
+        admin = pg8000.native.Connection("postgres", host="127.0.0.1", database="postgres")
+        admin.run("DROP DATABASE IF EXISTS om_bench_chain WITH (FORCE)")
+        admin.run("CREATE DATABASE om_bench_chain")
+        admin.close()
+        os.environ["DATABASE_URL"] = "postgresql+pg8000://postgres@127.0.0.1:5432/om_bench_chain"
+    return database()
+
+
+def main() -> None:
+    os.environ.pop("PUBSUB_EMULATOR_HOST", None)  # the memory bus: see the docstring
+    url = database_of_its_own()
+    from emulator.platform import Platform
+    from shared_lib import firestore
+    from shared_lib.auth import mint_emulator_token
+    from shared_lib.contracts import IncomeRegistered
+    from shared_lib.db import unit_of_work
+    from shared_lib.periods import Period
+
+    from functions.income.queries import RECORD_COLUMNS
+    from functions.income.service import event_data
+    from functions.payouts import service as payouts
+    from functions.stats import dashboard, service as stats
+
+    out: dict = {"sales_in_month": SALES, "people": 1 + MANAGERS + CHATTERS, "models": MODELS,
+                 "firestore": firestore.enabled(), "bus": "memory"}
+    t = time.perf_counter()
+    with unit_of_work() as uow:
+        ids = seed(uow, SALES)
+    out["seed_s"] = round(time.perf_counter() - t, 1)
+    agency = ids["agency"]
+    with unit_of_work() as uow:
+        for table in ("income_service.income_records", "user_service.users", "user_service.model_assignments"):
+            uow.execute(f"ANALYZE {table}")
+    t = time.perf_counter()
+    with unit_of_work() as uow:
+        stats.stats_rebuild(uow=uow, agency_id=agency)
+        dashboard.refresh(uow, agency, [Period.parse(PERIOD)], force=True)
+    out["stats_rebuild_s"] = round(time.perf_counter() - t, 1)
+    t = time.perf_counter()
+    with unit_of_work() as uow:
+        payouts.period_recalculate(uow=uow, agency_id=agency, period=Period.parse(PERIOD))
+    out["payouts_initial_s"] = round(time.perf_counter() - t, 1)
+    with unit_of_work() as uow:
+        for table in ("daily_model_stats", "daily_chatter_stats"):
+            uow.execute(f"ANALYZE statistics_service.{table}")
+        chatters = [(r.id, r.model_id) for r in uow.execute(
+            """SELECT u.id, min(CAST(ma.model_id AS text)) AS model_id FROM user_service.users u
+               JOIN user_service.model_assignments ma ON ma.user_id = u.id
+               WHERE u.agency_id = :a AND u.role = 'chatter' GROUP BY u.id ORDER BY u.id LIMIT :n""",
+            {"a": agency, "n": max(SINGLE, 1)})]
+
+    out["stats_per_event"] = stats_per_event(agency)
+
+    platform = Platform.start(migrate=False)
+    client = platform.wsgi_app().test_client()
+    headers = {"Authorization": "Bearer " + mint_emulator_token("chain-owner", "owner@bench.test", name="Owner")}
+    probe = Probe(url, agency)
+    parts = ("payouts", "stats") + (("dashboard",) if probe.firestore else ())
+    time.sleep(0.5)
+    platform.drain(60)
+
+    # --- one sale at a time --------------------------------------------------------------------------------
+    per_part: dict[str, list] = {p: [] for p in (*parts, "register")}
+    expected = probe.truth()
+    for i in range(SINGLE):
+        chatter, model = chatters[i % len(chatters)]
+        gross = Decimal("25.00") + i
+        started = time.perf_counter()
+        r = client.post("/api/income/register/", headers={**headers, "Idempotency-Key": uuid.uuid4().hex}, json={
+            "type": "message_sale", "gross_amount": str(gross), "sale_date": f"2026-11-{1 + i % DAYS:02d}",
+            "model_id": str(model), "chatter_id": str(chatter)})
+        per_part["register"].append(time.perf_counter() - started)
+        if r.status_code != 201:
+            raise SystemExit(f"register answered {r.status_code}: {r.get_data(as_text=True)}")
+        expected += gross
+        got = wait_until(probe, expected, started, SALE_TIMEOUT, parts)
+        for p in parts:
+            per_part[p].append(got[p])
+        platform.drain(SALE_TIMEOUT)  # the next sale starts on a quiet bus
+    out["single_sale"] = {p: percentiles(v) for p, v in per_part.items()}
+
+    # --- the burst -------------------------------------------------------------------------------------------
+    before = probe.handled()
+    t = time.perf_counter()
+    with unit_of_work() as uow:
+        rows = insert_sales(uow, agency, BURST, first_n=SALES + 7, returning=f"RETURNING {RECORD_COLUMNS.replace('r.', '')}").all()
+        uow.emit_many("income.registered", [
+            (r.agency_id, r.id, event_data(IncomeRegistered, r, reason="registered", old=None, new=r)) for r in rows])
+        insert_s = time.perf_counter() - t
+    committed = time.perf_counter()  # after commit and the publish to the bus (run_after_commit)
+    out["burst"] = {"sales": BURST, "insert_and_outbox_s": round(insert_s, 1),
+                    "publish_s": round(committed - t - insert_s, 1)}
+    expected = probe.truth()
+    got = wait_until(probe, expected, committed, BURST_TIMEOUT, ("payouts", "stats"))
+    after = probe.handled()
+    waited = time.perf_counter() - committed
+    out["burst"]["current_after_s"] = {p: None if v is None else round(v, 1) for p, v in got.items()}
+    out["burst"]["handled_in_wait"] = {k: after.get(k, 0) - before.get(k, 0) for k in after
+                                       if after.get(k, 0) - before.get(k, 0)}
+    out["burst"]["waited_s"] = round(waited, 1)
+    platform.stop()
+    print(json.dumps(out, indent=2, default=str))
+    write_table(out)
+
+
+def write_table(out: dict) -> None:
+    def ms(v):
+        return "—" if v is None else f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
+
+    lines = [f"# Chain benchmark ({out['sales_in_month']:,} sales in the month)", "",
+             f"{out['people']:,} people, {out['models']} models, bus: {out['bus']}, Firestore: "
+             f"{'emulator' if out['firestore'] else 'off'}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+             f"Seed {out['seed_s']} s, stats rebuild {out['stats_rebuild_s']} s, payouts first calculation "
+             f"{out['payouts_initial_s']} s.", "",
+             f"## One sale at a time ({SINGLE} sales, from the POST until each part shows it)", "",
+             "| part | p50 ms | p95 ms | max ms | missed |", "|---|---|---|---|---|"]
+    for part, v in out["single_sale"].items():
+        lines.append(f"| {part} | {ms(v['p50_ms'])} | {ms(v['p95_ms'])} | {ms(v['max_ms'])} | {v['missed']} |")
+    b = out["burst"]
+    lines += ["", "## Statistics per income event (use cases alone, 20 events, rolled back)", "",
+              "| step | p50 ms | p95 ms |", "|---|---|---|"]
+    for step, v in out["stats_per_event"].items():
+        lines.append(f"| {step} | {ms(v['p50_ms'])} | {ms(v['p95_ms'])} |")
+    lines += ["", f"## Burst: {b['sales']:,} sales in one transaction with their outbox rows", "",
+              f"insert + outbox {b['insert_and_outbox_s']} s, publish {b['publish_s']} s; then, from commit:", "",
+              "| part | current after s |", "|---|---|"]
+    for part, v in b["current_after_s"].items():
+        lines.append(f"| {part} | {'not within ' + str(b['waited_s']) + ' s' if v is None else v} |")
+    lines += ["", f"Events handled during the wait ({b['waited_s']} s): " +
+              ", ".join(f"{k} {v:,}" for k, v in sorted(b["handled_in_wait"].items())), ""]
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    name = OUT if out["sales_in_month"] == 100000 else OUT.with_name(f"{OUT.stem}-{out['sales_in_month']}{OUT.suffix}")
+    name.write_text("\n".join(lines))
+    print(f"wrote {name}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
