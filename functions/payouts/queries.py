@@ -286,21 +286,27 @@ def refresh_summaries(uow: UnitOfWork, agency_id: uuid.UUID, period: Period,
     """Each given user's total (None: every user's) made the sum of their stored lines; a summary left without
     lines goes (the user has no payout). Returns the users whose summary changed."""
     params = {"a": agency_id, "p": str(period), "all": user_ids is None, "u": [str(u) for u in user_ids or ()]}
+    # The sums once (MATERIALIZED), then matched by hash: fresh tables have no statistics yet, and a nested loop
+    # re-aggregating the lines per summary row took seconds at 1,000 users.
+    totals = """
+        WITH l AS MATERIALIZED (
+            SELECT user_id, sum(amount) AS total FROM financial_calculations.payout_lines
+            WHERE agency_id = :a AND period = :p AND (CAST(:all AS boolean) OR user_id = ANY(CAST(:u AS uuid[])))
+            GROUP BY user_id)
+    """
     where = "s.agency_id = :a AND s.period = :p AND (CAST(:all AS boolean) OR s.user_id = ANY(CAST(:u AS uuid[])))"
     updated = uow.execute(
         f"""
+        {totals}
         UPDATE financial_calculations.calculated_payouts_summary s SET total = l.total, calculated_at = clock_timestamp()
-        FROM (SELECT user_id, sum(amount) AS total FROM financial_calculations.payout_lines
-              WHERE agency_id = :a AND period = :p GROUP BY user_id) l
-        WHERE {where} AND l.user_id = s.user_id AND s.total IS DISTINCT FROM l.total
+        FROM l WHERE {where} AND l.user_id = s.user_id AND s.total IS DISTINCT FROM l.total
         RETURNING s.user_id
         """, params).scalars().all()
     deleted = uow.execute(
         f"""
+        {totals}
         DELETE FROM financial_calculations.calculated_payouts_summary s
-        WHERE {where} AND NOT EXISTS (SELECT 1 FROM financial_calculations.payout_lines l
-                                      WHERE l.agency_id = s.agency_id AND l.period = s.period
-                                        AND l.user_id = s.user_id)
+        WHERE {where} AND s.user_id NOT IN (SELECT user_id FROM l)
         RETURNING s.user_id
         """, params).scalars().all()
     return set(updated) | set(deleted)

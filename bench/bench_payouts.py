@@ -1,0 +1,164 @@
+"""Payouts latency: full calculation, one more sale's incremental update, one coalesced recalculation (prints JSON).
+
+One agency of 1,000 people (50 managers, 950 chatters on commission, each chatter selling for 2 of 50 models)
+and SALES sales in November 2026, loaded with INSERT … SELECT generate_series. Then times (a) the full
+calculation (POST calculate's path; the first one writes everything, a second one finds nothing to change),
+(b) the incremental update for one more sale (its income.registered handled as the event function does:
+mark, lock, recompute the model's scope, write the difference; median/p95 of CALLS), (c) one coalesced
+recalculation after MARKS sales' events marked their scopes. SALES=1000000 for the big run. It empties the
+# bench database's tables first (bench/common.py's database(): never the development or test database).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from datetime import date
+from decimal import Decimal
+
+from common import database, summary, timed
+
+SALES = int(os.environ.get("SALES", "100000"))
+CALLS, MARKS = 20, 1000
+MANAGERS, CHATTERS, MODELS = 50, 950, 50
+NOV = "2026-11"
+
+
+def load(uow) -> uuid.UUID:
+    """The agency, its people, models, settings and sales, set-based."""
+    uow.execute("""TRUNCATE financial_calculations.period_results, financial_calculations.pending_scopes,
+                   income_service.income_records, user_service.user_financial_settings,
+                   user_service.model_settings, user_service.models, user_service.users,
+                   user_service.agencies CASCADE""")
+    agency = uow.execute("INSERT INTO user_service.agencies (name, timezone) VALUES ('Bench payouts', 'UTC') "
+                         "RETURNING id").scalar_one()
+    p = {"a": agency}
+    uow.execute("INSERT INTO user_service.users (agency_id, firebase_uid, display_name, role) "
+                "VALUES (:a, 'bench-owner', 'Owner', 'owner')", p)
+    uow.execute("""INSERT INTO user_service.users (agency_id, firebase_uid, display_name, role)
+                   SELECT :a, 'bench-m' || m, 'Manager ' || m, 'manager' FROM generate_series(0, :n - 1) m""",
+                {**p, "n": MANAGERS})
+    uow.execute("""INSERT INTO user_service.users (agency_id, firebase_uid, display_name, role, manager_id)
+                   SELECT :a, 'bench-c' || c, 'Chatter ' || c, 'chatter',
+                          (SELECT id FROM user_service.users WHERE firebase_uid = 'bench-m' || mod(c, :managers))
+                   FROM generate_series(0, :n - 1) c""", {**p, "n": CHATTERS, "managers": MANAGERS})
+    uow.execute("""INSERT INTO user_service.models (agency_id, name)
+                   SELECT :a, 'Model ' || m FROM generate_series(0, :n - 1) m""", {**p, "n": MODELS})
+    uow.execute("""INSERT INTO user_service.user_financial_settings (agency_id, user_id, compensation_type,
+                       commission_rate, fixed_salary, manager_tick_rate, effective_from)
+                   SELECT :a, id, CASE WHEN role = 'manager' THEN 'fixed_plus_commission' ELSE 'commission' END,
+                          CASE WHEN role = 'chatter' THEN 10 ELSE 0 END,
+                          CASE WHEN role = 'manager' THEN 2000 ELSE 0 END,
+                          CASE WHEN role = 'manager' THEN 5 ELSE 0 END, DATE '2026-11-01'
+                   FROM user_service.users WHERE agency_id = :a AND role <> 'owner'""", p)
+    uow.execute("""INSERT INTO user_service.model_settings (agency_id, model_id, model_share_percent,
+                       split_chatting_costs, effective_from)
+                   SELECT :a, id, 50, (row_number() OVER (ORDER BY id)) %% 2 = 0, DATE '2026-11-01'
+                   FROM user_service.models WHERE agency_id = :a""", p)
+    # Sale g: chatter mod(g, 950), one of that chatter's two models, a day of November, 10.00–499.99 gross.
+    uow.execute("""
+        CREATE TEMP TABLE bench_chatter ON COMMIT DROP AS
+        SELECT (row_number() OVER (ORDER BY firebase_uid)) - 1 AS n, id, manager_id
+        FROM user_service.users WHERE agency_id = :a AND role = 'chatter'""", p)
+    uow.execute("""
+        CREATE TEMP TABLE bench_model ON COMMIT DROP AS
+        SELECT (row_number() OVER (ORDER BY id)) - 1 AS n, id FROM user_service.models WHERE agency_id = :a""", p)
+    uow.execute("""
+        INSERT INTO income_service.income_records (agency_id, type, gross_amount, fee_percent, fee_amount,
+            net_amount, sale_date, model_id, chatter_id, manager_id, registered_by_user_id)
+        SELECT :a, CASE WHEN g %% 3 = 0 THEN 'tip_sale' ELSE 'message_sale' END, s.gross, 20,
+               round(s.gross * 0.2, 2), s.gross - round(s.gross * 0.2, 2),
+               DATE '2026-11-01' + (g %% 30), m.id, c.id, c.manager_id,
+               (SELECT id FROM user_service.users WHERE firebase_uid = 'bench-owner')
+        FROM generate_series(0, :sales - 1) g
+        CROSS JOIN LATERAL (SELECT (10 + (g * 7919) %% 49000 / 100.0)::numeric(14,2) AS gross) s
+        JOIN bench_chatter c ON c.n = g %% :chatters
+        JOIN bench_model m ON m.n = (c.n * 2 + (g / :chatters) %% 2) %% :models""",
+                {**p, "sales": SALES, "chatters": CHATTERS, "models": MODELS})
+    uow.execute("ANALYZE income_service.income_records")
+    return agency
+
+
+def one_sale(agency: uuid.UUID, i: int):
+    """A new sale stored as income stores it, and its income.registered contract."""
+    from shared_lib.contracts import IncomeRegistered, IncomeSnapshot
+    from shared_lib.db import unit_of_work
+
+    with unit_of_work() as uow:
+        r = uow.execute("""
+            INSERT INTO income_service.income_records (agency_id, type, gross_amount, fee_percent, fee_amount,
+                net_amount, sale_date, model_id, chatter_id, manager_id, registered_by_user_id)
+            SELECT :a, 'message_sale', 50, 20, 10, 40, DATE '2026-11-15', l.model_id, l.chatter_id, l.manager_id,
+                   l.registered_by_user_id
+            FROM income_service.income_records l WHERE l.agency_id = :a
+            ORDER BY l.id LIMIT 1 OFFSET :i
+            RETURNING id, type, sale_date, model_id, chatter_id, manager_id, gross_amount, fee_amount, net_amount
+            """, {"a": agency, "i": i * 37}).one()
+    snap = IncomeSnapshot(type=r.type, sale_date=r.sale_date, model_id=r.model_id, chatter_id=r.chatter_id,
+                          manager_id=r.manager_id, assigned_to_user_id=None, gross_amount=r.gross_amount,
+                          fee_amount=r.fee_amount, net_amount=r.net_amount)
+    return IncomeRegistered(income_id=r.id, agency_id=agency, schedule_id=None, reason="registered",
+                            sale_date=r.sale_date, old_sale_date=None, model_id=r.model_id, chatter_id=r.chatter_id,
+                            old=None, new=snap)
+
+
+def main() -> None:
+    database()
+    from functions.payouts import queries, service
+    from shared_lib.db import unit_of_work
+    from shared_lib.periods import Period
+
+    period = Period.parse(NOV)
+    t = time.perf_counter()
+    with unit_of_work() as uow:
+        agency = load(uow)
+    seed_s = time.perf_counter() - t
+
+    def full():
+        with unit_of_work("payouts") as uow:
+            service.full_recalculate(uow=uow, agency_id=agency, period=period)
+
+    first_full = timed(full, 1)
+    steady_full = timed(full, 3)
+
+    incremental = []
+    for i in range(CALLS):
+        data = one_sale(agency, i)
+        t = time.perf_counter()
+        with unit_of_work("payouts") as uow:
+            service.changed_periods_recalculate(uow=uow, data=data)
+        incremental.append(time.perf_counter() - t)
+
+    events = [one_sale(agency, CALLS + i) for i in range(MARKS)]
+    t = time.perf_counter()
+    for data in events:  # each handler's first transaction
+        with unit_of_work("payouts") as uow:
+            queries.mark_pending(uow, agency, service.scopes_for_event(data, "UTC"))
+    marking_s = time.perf_counter() - t
+    t = time.perf_counter()
+    with unit_of_work("payouts") as uow:
+        recalculation = service.pending_recalculate(uow=uow, agency_id=agency, period=period)
+    coalesced_s = time.perf_counter() - t
+
+    # The incremental path ends where a full recalculation would: a last full one finds nothing to change.
+    with unit_of_work("payouts") as uow:
+        check = service.full_recalculate(uow=uow, agency_id=agency, period=period)
+    print(json.dumps({
+        "sales": SALES, "people": MANAGERS + CHATTERS, "models": MODELS, "seed_s": round(seed_s, 1),
+        "full_first": summary(first_full), "full_steady": summary(steady_full),
+        "incremental_one_sale": summary(incremental),
+        "coalesced": {"marks": MARKS, "marking_total_ms": round(marking_s * 1000, 1),
+                      "recalculation_ms": round(coalesced_s * 1000, 1),
+                      "models_in_scope": len({e.model_id for e in events}),
+                      "changed_users": len(recalculation.changed_users)},
+        "final_full_found_drift": check.drift,
+        "employee_payouts": str(check.figures["employee_payouts"]),
+        "net_income": str(check.figures["net_income"]),
+    }, indent=2, default=str))
+    assert check.drift == {}, "the incremental path drifted from a full recalculation"
+    assert isinstance(check.figures["net_income"], Decimal)
+
+
+if __name__ == "__main__":
+    main()
