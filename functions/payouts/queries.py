@@ -345,17 +345,18 @@ def refresh_figures(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> di
     lines and model payouts) and stored; returns them."""
     row = uow.execute(
         """
-        WITH f AS (
-            SELECT coalesce((SELECT sum(gross_amount) FROM income_service.income_records
-                             WHERE agency_id = :a AND sale_date BETWEEN :first AND :last), 0) AS gross_income,
-                   coalesce((SELECT sum(net_amount) FROM income_service.income_records
-                             WHERE agency_id = :a AND sale_date BETWEEN :first AND :last), 0) AS net_income,
+        WITH i AS (  -- one scan of the period's income for both sums
+            SELECT coalesce(sum(gross_amount), 0) AS gross, coalesce(sum(net_amount), 0) AS net
+            FROM income_service.income_records WHERE agency_id = :a AND sale_date BETWEEN :first AND :last
+        ), f AS (
+            SELECT i.gross AS gross_income, i.net AS net_income,
                    coalesce((SELECT sum(amount) FROM financial_calculations.payout_lines
                              WHERE agency_id = :a AND period = :p), 0) AS employee_payouts,
                    coalesce((SELECT sum(amount) FROM financial_calculations.model_payouts
                              WHERE agency_id = :a AND period = :p), 0) AS model_payouts,
                    coalesce((SELECT sum(amount) FROM expense_service.expenses
                              WHERE agency_id = :a AND expense_date BETWEEN :first AND :last), 0) AS expenses
+            FROM i
         )
         UPDATE financial_calculations.period_results r
         SET gross_income = f.gross_income, platform_fees = f.gross_income - f.net_income, net_income = f.net_income,
