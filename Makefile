@@ -23,7 +23,8 @@ SHELL := /bin/bash
 PORT ?= 8080
 PYTEST_ARGS ?=
 # pytest-xdist workers for make test (auto: one per core; 0: no workers, the tests run in pytest's own process).
-# --dist loadfile: each test file runs on one worker, so a module's fixtures are built once.
+# --dist loadfile: each test file runs on one worker, so a module's fixtures are built once; --no-loadscope-reorder:
+# files start in collection order, which tests/conftest.py (LONG_FILES) begins with the longest ones.
 PYTEST_WORKERS ?= auto
 # make run's emulators: ports of their own, so the test emulators (8089, 9099) can run beside them.
 OM_AUTH_PORT ?= 9199
@@ -125,7 +126,7 @@ test: prereqs-test venv node_modules pstest
 	trap 'emulator/services.sh stop' EXIT; \
 	emulator/services.sh start; \
 	. .local/services.env; \
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # Every bench/bench_*.py, one after the other (figures go into the README).
 bench: venv

@@ -51,6 +51,31 @@ def pytest_make_parametrize_id(config, val, argname):
     return None
 
 
+# The longest test files, longest first (fresh-clone runs on 2 cores). Under pytest-xdist (`make test`: --dist
+# loadfile --no-loadscope-reorder) each worker takes the next whole file when it is free, in collection order: these
+# start first, so no long file is left running alone at the end while the other worker idles. A new test file that
+# takes more than ~30 s belongs here. Without workers (-n 0) the order is pytest's own.
+LONG_FILES = (
+    "tests/e2e/test_make_run.py",
+    "tests/integration/test_fault_drills.py",
+    "tests/e2e/test_authorization_matrix.py",
+    "tests/e2e/test_fuzz.py",
+    "tests/e2e/test_packaging.py",
+    "tests/e2e/test_docs_browser.py",
+    "tests/e2e/test_package_venv.py",
+    "tests/integration/test_stats_firestore_rules.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    rank = {path: i for i, path in enumerate(LONG_FILES)}
+    # Stable: the tests of a file keep their order, the other files theirs. Every worker sorts the same way, so
+    # their collections stay identical (xdist checks that).
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """In CI a skipped test is a failed test: nothing may silently stop being checked."""
