@@ -242,6 +242,15 @@ def dispose_engine() -> None:
             _connector = None
 
 
+@lru_cache(maxsize=4096)
+def _text(sql: str):
+    """The text() construct of a SQL string, built once per string: building one scans the text for bind
+    parameters with a regular expression; the construct is immutable, so every execute can share it."""
+    from sqlalchemy import text
+
+    return text(sql)
+
+
 class UnitOfWork:
     """One database transaction; events written to the outbox inside it are published after commit."""
 
@@ -251,10 +260,8 @@ class UnitOfWork:
         self._after_commit: list[Callable[[], None]] = []
 
     def execute(self, statement: Any, params: Any = None):
-        from sqlalchemy import text
-
         if isinstance(statement, str):
-            statement = text(statement)
+            statement = _text(statement)
         return self.conn.execute(statement, params or {})
 
     def emit(self, type: str, *, agency_id: Any, subject: Any, data: Any):
