@@ -6,7 +6,8 @@ calculation (POST calculate's path; the first one writes everything, a second on
 (b) the incremental update for one more sale (its income.registered handled as the event function does:
 mark, lock, recompute the model's scope, write the difference; median/p95 of CALLS), (c) one coalesced
 recalculation after MARKS sales' events marked their scopes. SALES=1000000 for the big run. It empties the
-# bench database's tables first (bench/common.py's database(): never the development or test database).
+bench database's tables first (bench/common.py's database(): never the development or test database; with
+DATABASE_URL set it uses that one, e.g. a database of its own while another bench run recreates om_bench).
 """
 from __future__ import annotations
 
@@ -69,9 +70,9 @@ def load(uow) -> uuid.UUID:
             net_amount, sale_date, model_id, chatter_id, manager_id, registered_by_user_id)
         SELECT :a, CASE WHEN g %% 3 = 0 THEN 'tip_sale' ELSE 'message_sale' END, s.gross, 20,
                round(s.gross * 0.2, 2), s.gross - round(s.gross * 0.2, 2),
-               DATE '2026-11-01' + (g %% 30), m.id, c.id, c.manager_id,
+               DATE '2026-11-01' + (g %% 30)::int, m.id, c.id, c.manager_id,
                (SELECT id FROM user_service.users WHERE firebase_uid = 'bench-owner')
-        FROM generate_series(0, :sales - 1) g
+        FROM generate_series(0::bigint, :sales - 1) g
         CROSS JOIN LATERAL (SELECT (10 + (g * 7919) %% 49000 / 100.0)::numeric(14,2) AS gross) s
         JOIN bench_chatter c ON c.n = g %% :chatters
         JOIN bench_model m ON m.n = (c.n * 2 + (g / :chatters) %% 2) %% :models""",
