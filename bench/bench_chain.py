@@ -7,7 +7,7 @@ computed once by their use cases. Then, on the in-process local platform (emulat
 and the memory bus — never the shared Pub/Sub fake, which a backlog of 100,000 messages would swamp for the
 other engineers), it registers SINGLE sales one at a time through POST /api/income/register/ and measures, per
 sale, the time until the payouts' period result, the statistics aggregates and the Firestore dashboard (when
-FIRESTORE_EMULATOR_HOST is set) include it; then a burst: BURST sales inserted as one batch with one
+FIRESTORE_EMULATOR_HOST is set) include it; then a burst (delivered by BURST_WORKERS threads, default 4): BURST sales inserted as one batch with one
 income.registered each, written in the same transaction through the outbox helper (uow.emit_many, as the
 recurring generator writes them) and published after commit; it measures the time from that commit until
 payouts and statistics are current (at most BURST_TIMEOUT seconds, then it reports how far each got).
@@ -36,6 +36,11 @@ SINGLE = int(os.environ.get("SINGLE", "20"))
 BURST = int(os.environ.get("BURST", "50000"))
 BURST_TIMEOUT = float(os.environ.get("BURST_TIMEOUT", "180"))
 SALE_TIMEOUT = float(os.environ.get("SALE_TIMEOUT", "60"))
+# Delivery threads during the burst: Pub/Sub pushes to several instances at once, the local bus is one thread;
+# extra buses on the same memory transport pull the same subscriptions concurrently (each handler needs two
+# pool connections, so the pool is widened to 8 for 4 workers).
+BURST_WORKERS = int(os.environ.get("BURST_WORKERS", "4"))
+ONLY_STATS = os.environ.get("ONLY_STATS") == "1"  # seed, rebuild and the per-event statistics costs only
 OUT = Path(os.environ.get("OUT", str(ROOT / "bench" / "results" / "chain.md")))
 MANAGERS, CHATTERS, MODELS = 50, 950, 50
 MONTH = date(2026, 11, 1)
@@ -83,23 +88,26 @@ def seed(uow, sales: int) -> dict:
 def insert_sales(uow, agency, count: int, *, first_n: int, returning: str = ""):
     """`count` chatting sales: sale g by chatter g mod 950 for one of their two models, on day g mod 30, of
     10.00–59.99 with a 20 % fee; the chatter's manager as the tick snapshot."""
+    uow.execute("""
+        CREATE TEMP TABLE IF NOT EXISTS chain_pick AS
+        SELECT row_number() OVER (ORDER BY u.firebase_uid) - 1 AS n, u.id, u.manager_id,
+               (SELECT array_agg(ma.model_id ORDER BY ma.model_id) FROM user_service.model_assignments ma
+                WHERE ma.user_id = u.id) AS models
+        FROM user_service.users u WHERE u.agency_id = :a AND u.role = 'chatter'""", {"a": agency})
     return uow.execute(f"""
         INSERT INTO income_service.income_records
             (agency_id, type, gross_amount, fee_percent, fee_amount, net_amount, sale_date, model_id, chatter_id,
              manager_id, registered_by_user_id)
         SELECT CAST(:a AS uuid), x.type, x.gross, 20.00, round(x.gross * 0.20, 2), x.gross - round(x.gross * 0.20, 2),
-               CAST(:month AS date) + CAST(mod(g, :days) AS integer), a.model_id, u.id, u.manager_id, u.id
+               CAST(:month AS date) + CAST(mod(g, :days) AS integer),
+               p.models[1 + CAST(mod(g / :chatters, 2) AS integer)], p.id, p.manager_id, p.id
         FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) g
         CROSS JOIN LATERAL (SELECT CASE WHEN mod(g, 3) = 0 THEN 'tip_sale' ELSE 'message_sale' END AS type,
                                    round(10 + mod(g * 7919, 5000) / 100.0, 2) AS gross) x
-        JOIN (SELECT u.id, u.manager_id, row_number() OVER (ORDER BY u.firebase_uid) - 1 AS n
-              FROM user_service.users u WHERE u.agency_id = :a AND u.role = 'chatter') u
-          ON u.n = mod(g, :chatters)
-        JOIN LATERAL (SELECT ma.model_id FROM user_service.model_assignments ma WHERE ma.user_id = u.id
-                      ORDER BY ma.model_id OFFSET CAST(mod(g / :chatters, 2) AS integer) LIMIT 1) a ON true
+        JOIN chain_pick p ON p.n = mod(g, :chatters)
         {returning}
         """, {"a": agency, "month": MONTH, "days": DAYS, "first": first_n, "last": first_n + count - 1,
-                             "chatters": CHATTERS})
+              "chatters": CHATTERS})
 
 
 class Probe:
@@ -202,16 +210,19 @@ def database_of_its_own() -> str:
     if not os.environ.get("DATABASE_URL"):
         import pg8000.native
 
+        name = os.environ.get("BENCH_DB", "om_bench_chain")
         admin = pg8000.native.Connection("postgres", host="127.0.0.1", database="postgres")
-        admin.run("DROP DATABASE IF EXISTS om_bench_chain WITH (FORCE)")
-        admin.run("CREATE DATABASE om_bench_chain")
+        admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.run(f"CREATE DATABASE {name}")
         admin.close()
-        os.environ["DATABASE_URL"] = "postgresql+pg8000://postgres@127.0.0.1:5432/om_bench_chain"
+        os.environ["DATABASE_URL"] = f"postgresql+pg8000://postgres@127.0.0.1:5432/{name}"
     return database()
 
 
 def main() -> None:
     os.environ.pop("PUBSUB_EMULATOR_HOST", None)  # the memory bus: see the docstring
+    os.environ.setdefault("DB_POOL_SIZE", "5")
+    os.environ.setdefault("DB_MAX_OVERFLOW", "3")
     url = database_of_its_own()
     from emulator.platform import Platform
     from shared_lib import firestore
@@ -241,8 +252,9 @@ def main() -> None:
         dashboard.refresh(uow, agency, [Period.parse(PERIOD)], force=True)
     out["stats_rebuild_s"] = round(time.perf_counter() - t, 1)
     t = time.perf_counter()
-    with unit_of_work() as uow:
-        payouts.period_recalculate(uow=uow, agency_id=agency, period=Period.parse(PERIOD))
+    if not ONLY_STATS:
+        with unit_of_work() as uow:
+            payouts.period_recalculate(uow=uow, agency_id=agency, period=Period.parse(PERIOD))
     out["payouts_initial_s"] = round(time.perf_counter() - t, 1)
     with unit_of_work() as uow:
         for table in ("daily_model_stats", "daily_chatter_stats"):
@@ -254,6 +266,9 @@ def main() -> None:
             {"a": agency, "n": max(SINGLE, 1)})]
 
     out["stats_per_event"] = stats_per_event(agency)
+    if ONLY_STATS:
+        print(json.dumps(out, indent=2, default=str))
+        return
 
     platform = Platform.start(migrate=False)
     client = platform.wsgi_app().test_client()
@@ -284,6 +299,10 @@ def main() -> None:
     out["single_sale"] = {p: percentiles(v) for p, v in per_part.items()}
 
     # --- the burst -------------------------------------------------------------------------------------------
+    from emulator.bus import EventBus
+
+    workers = [EventBus(platform.bus.transport, platform.bus.project).start() for _ in range(BURST_WORKERS - 1)]
+    versions = probe.conn.run("SELECT last_value FROM statistics_service.dashboard_version")[0][0]
     before = probe.handled()
     t = time.perf_counter()
     with unit_of_work() as uow:
@@ -302,6 +321,11 @@ def main() -> None:
     out["burst"]["handled_in_wait"] = {k: after.get(k, 0) - before.get(k, 0) for k in after
                                        if after.get(k, 0) - before.get(k, 0)}
     out["burst"]["waited_s"] = round(waited, 1)
+    out["burst"]["workers"] = BURST_WORKERS
+    out["burst"]["dashboard_writes"] = probe.conn.run(
+        "SELECT last_value FROM statistics_service.dashboard_version")[0][0] - versions
+    for w in workers:
+        w.stop()
     platform.stop()
     print(json.dumps(out, indent=2, default=str))
     write_table(out)
@@ -330,8 +354,9 @@ def write_table(out: dict) -> None:
               "| part | current after s |", "|---|---|"]
     for part, v in b["current_after_s"].items():
         lines.append(f"| {part} | {'not within ' + str(b['waited_s']) + ' s' if v is None else v} |")
-    lines += ["", f"Events handled during the wait ({b['waited_s']} s): " +
-              ", ".join(f"{k} {v:,}" for k, v in sorted(b["handled_in_wait"].items())), ""]
+    lines += ["", f"Delivery threads: {b['workers']}. Events handled during the wait ({b['waited_s']} s): " +
+              ", ".join(f"{k} {v:,}" for k, v in sorted(b["handled_in_wait"].items())) +
+              f"; dashboard writes: {b['dashboard_writes']:,}.", ""]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     name = OUT if out["sales_in_month"] == 100000 else OUT.with_name(f"{OUT.stem}-{out['sales_in_month']}{OUT.suffix}")
     name.write_text("\n".join(lines))
