@@ -88,11 +88,9 @@ def firebase_app():
                 firebase_admin.delete_app(firebase_admin.get_app(APP_NAME))
             except ValueError:
                 pass
-            app = firebase_admin.initialize_app(
+            _app = firebase_admin.initialize_app(
                 _credential(), {"projectId": settings().google_cloud_project}, name=APP_NAME
             )
-            _cache_certificates(app)
-            _app = app
     return _app
 
 
@@ -148,14 +146,25 @@ def _fresh_for(response) -> float:
         return 0
 
 
+_certs_cached_for: Any = None  # the app whose token verifier fetches through a CertCache
+
+
 def _cache_certificates(app) -> None:
     # firebase-admin builds the app's auth client, and its TokenVerifier (which reads ID_TOKEN_CERT_URI), on the
-    # first firebase_admin.auth call with the app; here, right after _point_cert_url, once. Its `request` is the
-    # transport every verification fetches the certificates with.
+    # first firebase_admin.auth call with the app: here, on the first verification (not when the app is made:
+    # building the client resolves the credential, which ApplicationDefault does lazily), once per app. Its
+    # `request` is the transport every verification fetches the certificates with.
+    global _certs_cached_for
+    if _certs_cached_for is app:
+        return
     from firebase_admin import auth
 
-    verifier = auth._get_client(app)._token_verifier
-    verifier.request = CertCache(verifier.request)
+    with _app_lock:
+        if _certs_cached_for is not app:
+            verifier = auth._get_client(app)._token_verifier
+            if not isinstance(verifier.request, CertCache):
+                verifier.request = CertCache(verifier.request)
+            _certs_cached_for = app
 
 
 def verify_id_token(token: str, *, check_revoked: bool = False) -> dict:
@@ -169,6 +178,7 @@ def verify_id_token(token: str, *, check_revoked: bool = False) -> dict:
     from firebase_admin import auth, exceptions
 
     app = firebase_app()
+    _cache_certificates(app)
     try:
         return auth.verify_id_token(token, app=app, check_revoked=check_revoked)
     except auth.ExpiredIdTokenError:
