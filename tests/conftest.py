@@ -70,6 +70,9 @@ LONG_FILES = (
     "tests/e2e/test_docs_browser.py",
     "tests/e2e/test_package_venv.py",
     "tests/integration/test_stats_firestore_rules.py",
+    "tests/integration/test_stats_property.py",
+    "tests/unit/test_terraform.py",
+    "tests/e2e/test_payouts_golden.py",
 )
 
 
