@@ -1,0 +1,212 @@
+"""BUSINESS_RULES.md's worked example 2 end to end, through HTTP and events alone (the in-process platform and its
+bus, real emulator tokens): people and settings from 2026-09-01, September's sales and close, October's sales,
+D2's shifts checked in and out, to the cent.
+
+The story is told in order, each step with the clock (shared_lib.clock.frozen) standing at the moment it happens:
+sales are registered on their day, D2 checks in and out at the minutes given, September is closed once it has
+ended.
+"""
+from __future__ import annotations
+
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from shared_lib import clock
+from tests.factories import auth_emulator_host, bearer
+
+FROM = "2026-09-01"
+HOURLY_D2 = 1830  # 600 + 600 + 630 worked minutes
+
+
+def _ok(r, status=200):
+    assert r.status_code == status, r.get_data(as_text=True)
+    return r.get_json()
+
+
+@contextmanager
+def at(instant: str):
+    """The clock stands at `instant` (UTC, "2026-10-12T09:00") for the block."""
+    with clock.frozen(datetime.fromisoformat(instant + "+00:00")):
+        yield
+
+
+@dataclass
+class World:
+    client: Any
+    platform: Any
+    ids: dict[str, str] = field(default_factory=dict)
+    heads: dict[str, dict[str, str]] = field(default_factory=dict)
+    sales: dict[str, dict[str, Any]] = field(default_factory=dict)  # by the story's name for them
+
+    @property
+    def owner(self) -> dict[str, str]:
+        return self.heads["owner"]
+
+    def post(self, path: str, body: dict | None = None, who: str = "owner", status: int = 201):
+        return _ok(self.client.post(path, json=body, headers=self.heads[who]), status)
+
+    def put(self, path: str, body: dict, who: str = "owner"):
+        return _ok(self.client.put(path, json=body, headers=self.heads[who]))
+
+    def get(self, path: str, who: str = "owner"):
+        return _ok(self.client.get(path, headers=self.heads[who]))
+
+    def drain(self) -> None:
+        assert _ok(self.client.post("/_emulator/drain"))["drained"] is True
+
+    def sale(self, name: str, chatter: str, type_: str, gross: str, on: str) -> None:
+        with at(f"{on}T15:00"):  # registered by the chatter on the day of the sale
+            self.sales[name] = self.post("/api/income/register/", {
+                "type": type_, "gross_amount": gross, "sale_date": on, "model_id": self.ids["P"]}, who=chatter)
+
+    def payouts(self, period: str) -> dict[str, dict[str, Any]]:
+        items = self.get(f"/api/financials/payouts/?period={period}")["items"]
+        name = {v: k for k, v in self.ids.items()}
+        return {name[p["user_id"]]: p for p in items}
+
+    def lines(self, period: str) -> dict[str, list[tuple[str, str]]]:
+        return {who: sorted((line["kind"], line["amount"]) for line in p["lines"])
+                for who, p in self.payouts(period).items()}
+
+    def model_payout(self, period: str) -> dict[str, Any]:
+        (item,) = self.get(f"/api/financials/model-payouts/?period={period}")["items"]
+        assert item["model_id"] == self.ids["P"]
+        return item
+
+    def profit(self, period: str) -> dict[str, str]:
+        p = self.get(f"/api/financials/profit/?period={period}")
+        return {k: p[k] for k in ("net_income", "employee_payouts", "model_payouts", "expenses", "agency_profit",
+                                  "status")}
+
+
+def people_and_settings(client, platform) -> World:
+    """The agency (USD, UTC, fee 20 %), N with D1 and D2 in the team, D3 without a manager, model P; every setting
+    effective 2026-09-01."""
+    auth_emulator_host()  # people are created in Firebase Auth (the emulator), as in production
+    w = World(client, platform)
+    tag = uuid.uuid4().hex[:8]
+    with at("2026-09-01T08:00"):
+        w.heads["owner"] = bearer(f"owner2-{tag}", name="Owner")
+        agency = w.post("/api/agencies/", {"name": "Worked Example 2", "currency": "USD", "timezone": "UTC"})
+        w.ids["owner"] = agency["owner_user_id"]
+        for name, role, manager in (("N", "manager", None), ("D1", "chatter", "N"), ("D2", "chatter", "N"),
+                                    ("D3", "chatter", None)):
+            body = {"email": f"{name.lower()}-{tag}@example2.test", "display_name": name, "role": role}
+            if manager:
+                body["manager_id"] = w.ids[manager]
+            user = w.post("/api/users/", body)
+            w.ids[name], w.heads[name] = user["id"], bearer(user["firebase_uid"])
+        w.ids["P"] = w.post("/api/models/", {"name": "P"})["id"]
+        w.put(f"/api/models/{w.ids['P']}/assignments/", {"user_ids": [w.ids[u] for u in ("D1", "D2", "D3")]})
+        w.put("/api/platform-settings/", {"onlyfans_fee_percent": "20.00", "effective_from": FROM})
+        pay = {
+            "N": {"compensation_type": "commission", "commission_rate": "0.00", "manager_tick_rate": "5.00"},
+            "D1": {"compensation_type": "commission", "commission_rate": "10.00",
+                   "bonus_bands": [{"from_net": "5000.00", "bonus": "150.00"},
+                                   {"from_net": "10000.00", "bonus": "400.00"}]},
+            "D2": {"compensation_type": "hourly_plus_commission", "commission_rate": "5.00", "hourly_rate": "6.00"},
+            "D3": {"compensation_type": "commission", "commission_rate": "10.00"},
+        }
+        for name, body in pay.items():
+            version = w.put(f"/api/users/{w.ids[name]}/financial-settings/", {
+                "fixed_salary": "0.00", "manager_tick_rate": "0.00", **body, "effective_from": FROM})
+            assert (version["compensation_type"], version["effective_from"]) == (body["compensation_type"], FROM)
+        w.put(f"/api/models/{w.ids['P']}/settings/", {"model_share_percent": "40.00", "split_chatting_costs": True,
+                                                     "effective_from": FROM})
+    return w
+
+
+def september(w: World) -> None:
+    w.sale("D1 September", "D1", "message_sale", "500.00", "2026-09-20")
+    w.sale("D3 September", "D3", "tip_sale", "300.00", "2026-09-25")
+    w.drain()
+
+
+def close_september(w: World) -> None:
+    with at("2026-10-01T09:00"):  # September has ended (UTC)
+        assert w.post("/api/financials/periods/2026-09/close/", status=200) == {"period": "2026-09",
+                                                                                "status": "closed"}
+    w.drain()
+
+
+def october_sales(w: World) -> None:
+    w.sale("D1 message", "D1", "message_sale", "8000.00", "2026-10-03")
+    w.sale("D1 tip", "D1", "tip_sale", "1000.00", "2026-10-10")
+    w.sale("D2 message", "D2", "message_sale", "2000.00", "2026-10-12")
+    w.drain()
+
+
+def d2_shifts(w: World) -> None:
+    """Three shifts of 09:00-19:00 planned by the Owner; D2 checks in and out herself, "now" each time."""
+    with at("2026-10-01T10:00"):
+        for day in (12, 13, 14):
+            w.post("/api/timetracking/shifts/", {"user_id": w.ids["D2"], "starts_at": f"2026-10-{day}T09:00:00Z",
+                                                "ends_at": f"2026-10-{day}T19:00:00Z"})
+    for day, out in ((12, "19:00"), (13, "19:00"), (14, "19:30")):
+        with at(f"2026-10-{day}T09:00"):
+            entry = w.post("/api/timetracking/check-in/", {}, who="D2")
+        with at(f"2026-10-{day}T{out}"):
+            closed = w.post("/api/timetracking/check-out/", {}, who="D2", status=200)
+        assert closed["id"] == entry["id"]
+    w.drain()
+
+
+def expense(w: World) -> None:
+    with at("2026-10-01T10:00"):
+        w.post("/api/expenses/", {"amount": "1000.00", "expense_date": "2026-10-01", "source": "software"})
+    w.drain()
+
+
+@pytest.fixture
+def example(client, platform) -> World:
+    """Worked example 2 up to the pieces the API has: people, settings, September closed, October's sales, the
+    expense and D2's shifts."""
+    w = people_and_settings(client, platform)
+    september(w)
+    close_september(w)
+    expense(w)
+    october_sales(w)
+    d2_shifts(w)
+    return w
+
+
+def test_the_sales_are_priced_at_the_20_percent_fee(example):
+    w = example
+    assert {name: (s["gross_amount"], s["fee_amount"], s["net_amount"], s["manager_id"])
+            for name, s in w.sales.items()} == {
+        "D1 September": ("500.00", "100.00", "400.00", w.ids["N"]),
+        "D3 September": ("300.00", "60.00", "240.00", None),
+        "D1 message": ("8000.00", "1600.00", "6400.00", w.ids["N"]),
+        "D1 tip": ("1000.00", "200.00", "800.00", w.ids["N"]),
+        "D2 message": ("2000.00", "400.00", "1600.00", w.ids["N"]),
+    }
+
+
+def test_september_closed_with_its_own_figures(example):
+    """Not in the table, but the same rules: D1 10 % × 400.00, D3 10 % × 240.00, N 5 % × 400.00 (D3 has no
+    manager); model P (640.00 − 64.00) × 40 %."""
+    w = example
+    assert w.profit("2026-09") == {"net_income": "640.00", "employee_payouts": "84.00", "model_payouts": "230.40",
+                                   "expenses": "0.00", "agency_profit": "325.60", "status": "closed"}
+    totals = {who: p["total"] for who, p in w.payouts("2026-09").items()}
+    assert {k: totals[k] for k in ("D1", "D3", "N")} == {"D1": "40.00", "D3": "24.00", "N": "20.00"}
+    assert Decimal(totals.get("D2", "0.00")) == 0
+    model = w.model_payout("2026-09")
+    assert (model["base"], model["amount"]) == ("576.00", "230.40")
+    r = w.client.post("/api/income/register/", headers=w.heads["D1"], json={
+        "type": "tip_sale", "gross_amount": "10.00", "sale_date": "2026-09-30", "model_id": w.ids["P"]})
+    assert r.status_code == 409 and r.get_json()["type"].endswith("/period-closed")
+
+
+def test_d2_worked_1830_minutes_in_october(example):
+    w = example
+    summary = w.get(f"/api/timetracking/summary/{w.ids['D2']}/?date_from=2026-10-01&date_to=2026-10-31")
+    assert (summary["worked_minutes"], summary["late_count"], summary["overtime_minutes"]) == (HOURLY_D2, 0, 30)
+    mine = w.get(f"/api/timetracking/summary/{w.ids['D2']}/?date_from=2026-10-01&date_to=2026-10-31", who="D2")
+    assert mine["worked_minutes"] == HOURLY_D2
