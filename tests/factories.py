@@ -255,11 +255,15 @@ def golden_agency(prefix: str = "g", *, client=None) -> Agency:
 
 def set_financial_settings(person: Person, effective_from: date, *, compensation_type: str = "commission",
                            commission_rate: str = "0.00", fixed_salary: str = "0.00",
-                           manager_tick_rate: str = "0.00") -> None:
-    """A version of the person's pay (no closed-period check: test setup only)."""
+                           manager_tick_rate: str = "0.00", hourly_rate: str = "0.00",
+                           bonus_bands: list[tuple[str, str]] | None = None) -> None:
+    """A version of the person's pay (no closed-period check: test setup only); bonus_bands as
+    [(from_net, bonus), ...]."""
     _save("user_financial", person.agency_id, person.id, effective_from, {
         "compensation_type": compensation_type, "commission_rate": Decimal(commission_rate),
-        "fixed_salary": Decimal(fixed_salary), "manager_tick_rate": Decimal(manager_tick_rate)})
+        "fixed_salary": Decimal(fixed_salary), "manager_tick_rate": Decimal(manager_tick_rate),
+        "hourly_rate": Decimal(hourly_rate),
+        "bonus_bands": [{"from_net": f, "bonus": b} for f, b in bonus_bands or ()]})
 
 
 def set_model_settings(agency: Agency | Person, model_id: uuid.UUID, effective_from: date, *,
