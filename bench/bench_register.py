@@ -160,6 +160,20 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def own_database() -> None:
+    """A fresh database of this bench's own on the local server (common.database()'s om_bench is shared with the
+    other benches, which drop it when they start)."""
+    if os.environ.get("DATABASE_URL"):
+        return
+    import pg8000.native
+
+    admin = pg8000.native.Connection("postgres", host="127.0.0.1", database="postgres")
+    admin.run("DROP DATABASE IF EXISTS om_bench_register WITH (FORCE)")
+    admin.run("CREATE DATABASE om_bench_register")
+    admin.close()
+    os.environ["DATABASE_URL"] = "postgresql+pg8000://postgres@127.0.0.1:5432/om_bench_register"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--checkout", action="append", default=[], help="NAME=PATH of a checkout to bench")
@@ -168,6 +182,7 @@ def main() -> None:
     args = parser.parse_args()
     checkouts = dict(c.split("=", 1) for c in args.checkout) or {"main": str(ROOT)}
 
+    own_database()
     url = database()
     from tests.factories import make_agency, make_model, make_user
 
