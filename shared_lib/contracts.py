@@ -49,7 +49,9 @@ class SettingsChange(Contract):
 
 # --- income.* (income service) ----------------------------------------------------------------------------------
 
-IncomeType = Literal["message_sale", "tip_sale", "other_income"]
+# What POST /api/income/register/ creates; refunds and chargebacks are made from a sale (its refunds endpoint).
+RegisteredIncomeType = Literal["message_sale", "tip_sale", "other_income"]
+IncomeType = Literal["message_sale", "tip_sale", "other_income", "refund", "chargeback"]
 
 
 class IncomeSnapshot(BaseModel):
@@ -64,6 +66,7 @@ class IncomeSnapshot(BaseModel):
     gross_amount: Money
     fee_amount: Money
     net_amount: Money
+    refund_of: uuid.UUID | None = Field(None, description="a refund or chargeback: the sale it gives back")
 
 
 class IncomeChange(Contract):

@@ -13,6 +13,7 @@ from .schemas import (
     IncomeScheduleCreate,
     IncomeRecordsPage,
     IncomeRecordsQuery,
+    IncomeRefund,
     IncomeSchedulePatch,
     IncomeSchedulesPage,
     IncomeSchedulesQuery,
@@ -24,6 +25,7 @@ svc.publishes("income.registered", "income.updated", "income.deleted")
 register = svc.http("income_register", "/api/income/register/")
 records = svc.http("income_records", "/api/income/records/")
 record = svc.http("income_record", "/api/income/records/{income_id}/")
+refunds = svc.http("income_refunds", "/api/income/records/{income_id}/refunds/")
 schedules = svc.http("income_recurring", "/api/income/recurring/")
 schedule = svc.http("income_recurring_schedule", "/api/income/recurring/{schedule_id}/")
 
@@ -33,6 +35,13 @@ schedule = svc.http("income_recurring_schedule", "/api/income/recurring/{schedul
 def register_income(uow, caller, body):
     """Register a chatting sale or other income (fee % on the sale date; Idempotency-Key honoured)."""
     return service.income_register(uow=uow, caller=caller, cmd=body)
+
+
+@refunds.post(request=IncomeRefund, response=IncomeRecord, roles=OWNER_MANAGER, idempotent=True,
+              conflicts=("period-closed", "not-refundable", "refund-exceeds-sale"))
+def refund_income_record(uow, caller, income_id, body):
+    """Refund or charge back a chatting sale, in full or in part (Idempotency-Key honoured)."""
+    return service.income_refund(uow=uow, caller=caller, income_id=income_id, cmd=body)
 
 
 @records.get(query=IncomeRecordsQuery, response=IncomeRecordsPage, roles=ANY_ROLE)
@@ -47,15 +56,16 @@ def get_income_record(uow, caller, income_id):
     return service.income_get(uow=uow, caller=caller, income_id=income_id)
 
 
-@record.put(request=IncomeRegister, response=IncomeRecord, roles=ANY_ROLE, conflicts=("period-closed",))
+@record.put(request=IncomeRegister, response=IncomeRecord, roles=ANY_ROLE,
+            conflicts=("period-closed", "has-refunds", "refund-not-editable"))
 def update_income_record(uow, caller, income_id, body):
-    """Replace an income record dated in an open period (the register body)."""
+    """Replace an income record dated in an open period (the register body); not a refund, nor a refunded sale."""
     return service.income_update(uow=uow, caller=caller, income_id=income_id, cmd=body)
 
 
-@record.delete(roles=ANY_ROLE, status=204, conflicts=("period-closed",))
+@record.delete(roles=ANY_ROLE, status=204, conflicts=("period-closed", "has-refunds"))
 def delete_income_record(uow, caller, income_id):
-    """Delete an income record dated in an open period."""
+    """Delete an income record dated in an open period (a sale with refunds: delete those first)."""
     service.income_delete(uow=uow, caller=caller, income_id=income_id)
     return Reply(status=204)
 

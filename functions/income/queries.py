@@ -14,7 +14,8 @@ from shared_lib.rbac import Caller, Role, user_scope
 RECORD_COLUMNS = """
     r.id, r.agency_id, r.type, r.gross_amount, r.fee_percent, r.fee_amount, r.net_amount, r.sale_date, r.model_id,
     r.chatter_id, r.manager_id, r.registered_by_user_id, r.customer_username, r.notes, r.source,
-    r.assigned_to_user_id, r.split_percent, r.split_fixed_amount, r.schedule_id, r.created_at, r.updated_at
+    r.assigned_to_user_id, r.split_percent, r.split_fixed_amount, r.schedule_id, r.refund_of, r.created_at,
+    r.updated_at
 """
 _RETURNING = RECORD_COLUMNS.replace("r.", "")
 
@@ -112,6 +113,8 @@ def insert_record_if_open(uow: UnitOfWork, values: dict[str, Any], period: str):
 
 
 def update_record(uow: UnitOfWork, income_id: uuid.UUID, values: dict[str, Any]):
+    """The changed record, or None when the sale has refunds (409 has-refunds): checked in the UPDATE itself,
+    under the row lock a refund also takes first (get_record / refund_target FOR UPDATE)."""
     return uow.execute(
         f"""
         UPDATE income_service.income_records SET
@@ -120,15 +123,64 @@ def update_record(uow: UnitOfWork, income_id: uuid.UUID, values: dict[str, Any])
             manager_id = :manager_id, customer_username = :customer_username, notes = :notes, source = :source,
             assigned_to_user_id = :assigned_to_user_id, split_percent = :split_percent,
             split_fixed_amount = :split_fixed_amount, updated_at = clock_timestamp()
-        WHERE id = :id
+        WHERE id = :id AND {_NO_REFUNDS}
         RETURNING {_RETURNING}
         """,
         {**values, "id": income_id},
-    ).one()
+    ).one_or_none()
 
 
-def delete_record(uow: UnitOfWork, income_id: uuid.UUID) -> None:
-    uow.execute("DELETE FROM income_service.income_records WHERE id = :id", {"id": income_id})
+def delete_record(uow: UnitOfWork, income_id: uuid.UUID) -> bool:
+    """Delete the record unless it is a sale with refunds (False: 409 has-refunds), under its row lock."""
+    return uow.execute(f"DELETE FROM income_service.income_records WHERE id = :id AND {_NO_REFUNDS} RETURNING id",
+                       {"id": income_id}).one_or_none() is not None
+
+
+_NO_REFUNDS = "NOT EXISTS (SELECT 1 FROM income_service.income_records x WHERE x.refund_of = :id)"
+
+
+# --- refunds ---------------------------------------------------------------------------------------------------
+
+
+def refund_target(uow: UnitOfWork, caller: Caller, income_id: uuid.UUID):
+    """The sale to refund, locked (FOR UPDATE: refunds of one sale, and its change or deletion, take turns), in
+    the caller's scope, with the fee % in effect on its date (what it was priced at); None when not visible."""
+    predicate, params = record_scope(caller)
+    return uow.execute(
+        f"SELECT {RECORD_COLUMNS}, user_service.fee_percent_on(r.agency_id, r.sale_date) AS pricing_fee_percent "
+        f"FROM income_service.income_records r "
+        f"WHERE r.id = :id AND r.agency_id = :_scope_agency AND {predicate} FOR UPDATE OF r",
+        {**params, "id": income_id},
+    ).one_or_none()
+
+
+def insert_refund_within_gross(uow: UnitOfWork, values: dict[str, Any]):
+    """The refund record, or None when it and the sale's other refunds would give back more than its gross.
+
+    Not check-then-act: the sale's row is locked (refund_target), and this statement's own snapshot, taken after
+    the lock was granted, sees every refund committed before it (READ COMMITTED)."""
+    return uow.execute(
+        f"""
+        INSERT INTO income_service.income_records
+            (agency_id, type, gross_amount, fee_percent, fee_amount, net_amount, sale_date, model_id, chatter_id,
+             manager_id, registered_by_user_id, customer_username, notes, refund_of)
+        SELECT :agency_id, :type, :gross_amount, :fee_percent, :fee_amount, :net_amount, :sale_date, :model_id,
+               :chatter_id, :manager_id, :registered_by_user_id, :customer_username, :notes, s.id
+        FROM income_service.income_records s
+        WHERE s.id = :refund_of
+          AND s.gross_amount + :gross_amount + (SELECT coalesce(sum(x.gross_amount), 0)
+                                                FROM income_service.income_records x
+                                                WHERE x.refund_of = :refund_of) >= 0
+        RETURNING {_RETURNING}
+        """,
+        values,
+    ).one_or_none()
+
+
+def refunded_amount(uow: UnitOfWork, income_id: uuid.UUID):
+    """Σ of the sale's refunds so far (positive): the 409's detail."""
+    return uow.execute("SELECT coalesce(-sum(gross_amount), 0) FROM income_service.income_records "
+                       "WHERE refund_of = :id", {"id": income_id}).scalar_one()
 
 
 def list_records(uow: UnitOfWork, caller: Caller, *, chatter_id, model_id, type, date_from, date_to,
@@ -150,11 +202,13 @@ def list_records(uow: UnitOfWork, caller: Caller, *, chatter_id, model_id, type,
 
 def recompute_fees(uow: UnitOfWork, agency_id: uuid.UUID, effective_from: date):
     """Set the fee % in effect on each chatting sale dated >= effective_from in an open period, and its fee and
-    net, in one UPDATE; returns the changed rows with old (o_*) and new values.
+    net, in one UPDATE; returns the changed rows with old (o_*) and new values. A refund takes the fee % of its
+    sale's date (the sale is never after it, so it is in the set whenever its sale's fee can have changed).
 
     The fee % is read per date from user_service.fee_percent_on, so a later version bounds this change by
     itself, and an event replayed out of order recomputes to the same truth. Rounding: round(numeric, 2) is
-    half away from zero, i.e. half up for these positive amounts, like shared_lib.money.percent_of.
+    half away from zero, i.e. half up for positive amounts, like shared_lib.money.percent_of, and for a refund's
+    negative gross −percent_of(amount), as rules.refund_amounts.
     """
     uow.execute(  # the shared period lock on each period touched, in order
         f"""
@@ -170,8 +224,9 @@ def recompute_fees(uow: UnitOfWork, agency_id: uuid.UUID, effective_from: date):
            SET fee_percent = o.pct, fee_amount = o.fee, net_amount = r.gross_amount - o.fee,
                updated_at = clock_timestamp()
         FROM (SELECT x.*, round(x.gross_amount * x.pct / 100, 2) AS fee
-              FROM (SELECT i.*, user_service.fee_percent_on(i.agency_id, i.sale_date) AS pct
+              FROM (SELECT i.*, user_service.fee_percent_on(i.agency_id, coalesce(s.sale_date, i.sale_date)) AS pct
                     FROM income_service.income_records i
+                    LEFT JOIN income_service.income_records s ON s.id = i.refund_of
                     WHERE i.agency_id = :a AND i.sale_date >= :ef AND i.type <> 'other_income'
                       AND NOT {period_closed_sql("i.agency_id", "to_char(i.sale_date, 'YYYY-MM')")}) x) o
         WHERE r.id = o.id AND (r.fee_percent <> o.pct OR r.fee_amount <> o.fee)

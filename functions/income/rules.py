@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from shared_lib.db import UnitOfWork
-from shared_lib.errors import Forbidden, Invalid, NotFound
-from shared_lib.income_types import CHATTING
+from shared_lib.errors import Conflict, Forbidden, Invalid, NotFound
+from shared_lib.income_types import CHATTING, REFUNDS
 from shared_lib.money import percent_of
 from shared_lib.rbac import Caller, Role, model_in_agency
 
 from . import queries
-from .schemas import IncomeRegister
+from .schemas import IncomeRefund, IncomeRegister
 
 ZERO = Decimal("0.00")
 
@@ -104,3 +104,34 @@ def check_split_user(uow: UnitOfWork, *, caller: Caller, user_id: uuid.UUID | No
         raise Forbidden("a Manager splits only to themselves or their team", field="assigned_to_user_id")
     if not facts.active:
         raise Invalid("this user is deactivated", field="assigned_to_user_id")
+
+
+# --- refunds and chargebacks ------------------------------------------------------------------------------------
+
+
+def refund_amounts(amount: Decimal, fee_percent: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+    """(gross, fee, net) of a refund of `amount` priced at the sale's fee %: gross = −amount,
+    fee = −round(amount × fee% / 100), net = gross − fee (all ≤ 0; a full refund mirrors the sale exactly)."""
+    fee = -percent_of(amount, fee_percent)
+    return -amount, fee, -amount - fee
+
+
+def check_refundable(sale, cmd: IncomeRefund) -> None:
+    """Only a chatting sale is refunded (409 not-refundable: other income is corrected by editing it, and a refund
+    is not refunded again), and not before its own date (400 refund_date)."""
+    if sale.type not in CHATTING:
+        what = "a refund" if sale.type in REFUNDS else "other income (correct it by editing it)"
+        raise Conflict(f"only a chatting sale can be refunded, not {what}", slug="not-refundable")
+    if cmd.refund_date < sale.sale_date:
+        raise Invalid(f"must not be before the sale's date ({sale.sale_date})", field="refund_date")
+
+
+def check_changeable(caller: Caller, current, *, deleting: bool) -> None:
+    """A refund is never edited (409 refund-not-editable); it is deleted by an Owner or a Manager only (a Chatter
+    would take back what was clawed back from them: 403)."""
+    if current.type not in REFUNDS:
+        return
+    if not deleting:
+        raise Conflict("a refund can't be edited: delete it and record it again", slug="refund-not-editable")
+    if caller.role is Role.chatter:
+        raise Forbidden("only an Owner or a Manager deletes a refund")

@@ -4,12 +4,12 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from shared_lib.contracts import IncomeType
+from shared_lib.contracts import IncomeType, RegisteredIncomeType
 from shared_lib.income_types import CHATTING
 from shared_lib.isodate import IsoDate
 from shared_lib.money import Money, Rate
@@ -57,7 +57,7 @@ def check_split_user(v: uuid.UUID | None, info: ValidationInfo) -> uuid.UUID | N
 class IncomeRegister(Strict):
     """A sale or other income; PUT /api/income/records/{id}/ takes the same body."""
 
-    type: IncomeType
+    type: RegisteredIncomeType
     gross_amount: Amount
     sale_date: NotAncientDate = Field(description="local date in the agency's time zone; not in the future")
     model_id: uuid.UUID | None = Field(None, validate_default=True, description="required for chatting sales")
@@ -133,8 +133,19 @@ class IncomeRecord(BaseModel):
     split_percent: Rate | None
     split_fixed_amount: Money | None
     schedule_id: uuid.UUID | None = Field(description="the recurring schedule that generated it")
+    refund_of: uuid.UUID | None = Field(description="a refund or chargeback: the sale it gives back")
     created_at: datetime
     updated_at: datetime
+
+
+class IncomeRefund(Strict):
+    """A refund or chargeback of a chatting sale, in full or in part (the record's notes keep the reason)."""
+
+    kind: Literal["refund", "chargeback"]
+    amount: Amount = Field(description="> 0; with the sale's other refunds at most its gross_amount")
+    refund_date: NotAncientDate = Field(description="local date; not before the sale's, not in the future, "
+                                                    "in an open period (the sale's may be closed)")
+    reason: str | None = Field(None, min_length=1, max_length=500)
 
 
 class _RecordFilters(Strict):

@@ -9,11 +9,12 @@ from shared_lib.closing import ensure_open, period_closed
 from shared_lib.contracts import IncomeChange, IncomeSnapshot, IncomeUpdated
 from shared_lib.dated_records import DatedRecords, ensure_not_future
 from shared_lib.db import UnitOfWork
+from shared_lib.errors import Conflict, NotFound
 from shared_lib.pagination import cursor_key, page_of
 from shared_lib.rbac import Caller
 
 from . import queries, rules
-from .schemas import IncomeRecord, IncomeRecordsPage, IncomeRecordsQuery, IncomeRegister
+from .schemas import IncomeRecord, IncomeRecordsPage, IncomeRecordsQuery, IncomeRefund, IncomeRegister
 
 
 def income_register(*, uow: UnitOfWork, caller: Caller, cmd: IncomeRegister) -> IncomeRecord:
@@ -41,6 +42,7 @@ def income_get(*, uow: UnitOfWork, caller: Caller, income_id: uuid.UUID) -> Inco
 def income_update(*, uow: UnitOfWork, caller: Caller, income_id: uuid.UUID, cmd: IncomeRegister) -> IncomeRecord:
     """Replace a record (the register body); fee and net recomputed; income.updated carries old and new."""
     current = RECORDS.get(uow, caller, income_id, for_update=True)
+    rules.check_changeable(caller, current, deleting=False)
     ensure_not_future(caller, cmd.sale_date, "sale_date")
     who = rules.attribute(uow, caller=caller, cmd=cmd, current=current)
     rules.check_split_user(uow, caller=caller, user_id=cmd.assigned_to_user_id,
@@ -48,13 +50,46 @@ def income_update(*, uow: UnitOfWork, caller: Caller, income_id: uuid.UUID, cmd:
     ensure_open(uow, caller.agency_id, current.sale_date, cmd.sale_date)
     pct = queries.fee_percent_on(uow, caller.agency_id, cmd.sale_date) if cmd.chatting else None
     row = queries.update_record(uow, income_id, _values(caller, cmd, who, pct))
+    if row is None:
+        raise _has_refunds()
     RECORDS.emit(uow, caller, "updated", reason="edited", old=current, new=row)
     return IncomeRecord.model_validate(row, from_attributes=True)
 
 
 def income_delete(*, uow: UnitOfWork, caller: Caller, income_id: uuid.UUID) -> None:
-    """Delete a record dated in an open period; income.deleted carries what it was."""
-    RECORDS.delete(uow, caller, income_id)
+    """Delete a record dated in an open period (a sale without refunds, or a refund); income.deleted carries what
+    it was."""
+    current = RECORDS.get(uow, caller, income_id, for_update=True)
+    rules.check_changeable(caller, current, deleting=True)
+    ensure_open(uow, caller.agency_id, current.sale_date)
+    if not queries.delete_record(uow, income_id):
+        raise _has_refunds()
+    RECORDS.emit(uow, caller, "deleted", reason="deleted", old=current, new=None)
+
+
+def income_refund(*, uow: UnitOfWork, caller: Caller, income_id: uuid.UUID, cmd: IncomeRefund) -> IncomeRecord:
+    """Refund or charge back a chatting sale, in full or in part: a record of type `kind` dated refund_date with
+    the sale's model, chatter and manager snapshot, negative amounts priced at the sale's fee %, refund_of the
+    sale; publishes income.registered. The sale's refunds never exceed its gross, however many arrive at once."""
+    ensure_not_future(caller, cmd.refund_date, "refund_date")
+    sale = queries.refund_target(uow, caller, income_id)  # locked: this sale's refunds take turns
+    if sale is None:
+        raise NotFound("income record not found")
+    rules.check_refundable(sale, cmd)
+    ensure_open(uow, caller.agency_id, cmd.refund_date)
+    gross, fee, net = rules.refund_amounts(cmd.amount, sale.pricing_fee_percent)
+    row = queries.insert_refund_within_gross(uow, {
+        "agency_id": caller.agency_id, "type": cmd.kind, "gross_amount": gross,
+        "fee_percent": sale.pricing_fee_percent, "fee_amount": fee, "net_amount": net,
+        "sale_date": cmd.refund_date, "model_id": sale.model_id, "chatter_id": sale.chatter_id,
+        "manager_id": sale.manager_id, "registered_by_user_id": caller.user_id,
+        "customer_username": sale.customer_username, "notes": cmd.reason, "refund_of": sale.id})
+    if row is None:
+        left = sale.gross_amount - queries.refunded_amount(uow, sale.id)
+        raise Conflict(f"the sale's refunds would exceed its gross {sale.gross_amount}: at most {left} is left "
+                       "to refund", slug="refund-exceeds-sale")
+    RECORDS.emit(uow, caller, "registered", reason="registered", old=None, new=row)
+    return IncomeRecord.model_validate(row, from_attributes=True)
 
 
 def income_list(*, uow: UnitOfWork, caller: Caller, q: IncomeRecordsQuery) -> IncomeRecordsPage:
@@ -77,6 +112,10 @@ def income_fees_recompute(*, uow: UnitOfWork, agency_id: uuid.UUID, effective_fr
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
+
+
+def _has_refunds() -> Conflict:
+    return Conflict("this sale has refunds: delete them first to change or delete it", slug="has-refunds")
 
 
 def _values(caller: Caller, cmd: IncomeRegister, who: rules.Attribution, pct: Decimal | None) -> dict:

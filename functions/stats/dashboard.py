@@ -32,6 +32,8 @@ class DashboardSummary(BaseModel):
     net_income: Money
     expenses: Money | None
     sales_count: int
+    refunds_count: int
+    refunds_amount: Money
 
 
 class DashboardAfv(BaseModel):

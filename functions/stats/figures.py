@@ -16,7 +16,8 @@ from .schemas import Afv, ChatterAfv, ModelAfv, Summary, TopEarner, TopEarners, 
 def summary(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date) -> Summary:
     row = queries.summary(uow, scope, date_from, date_to)
     return Summary(date_from=date_from, date_to=date_to, gross_income=row.gross, platform_fees=row.fees,
-                   net_income=row.net, expenses=row.expenses, sales_count=row.sales_count)
+                   net_income=row.net, expenses=row.expenses, sales_count=row.sales_count,
+                   refunds_count=row.refunds_count, refunds_amount=row.refunds_amount)
 
 
 def top_earners(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date, limit: int) -> TopEarners:

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any, Sequence
 
 from shared_lib.db import UnitOfWork
-from shared_lib.income_types import CHATTING_SQL
+from shared_lib.income_types import CHATTING_AND_REFUNDS_SQL, CHATTING_SQL, REFUNDS_SQL
 from shared_lib.rbac import Caller, model_scope, user_scope
 
 from .rules import Bucket, Slice
@@ -77,7 +77,7 @@ def recompute_income(uow: UnitOfWork, agency_id: uuid.UUID, *, days: Sequence[da
         SELECT r.agency_id, r.sale_date, r.chatter_id, r.model_id, r.type,
                sum(r.gross_amount), sum(r.fee_amount), sum(r.net_amount), count(*)
         FROM income_service.income_records r
-        WHERE r.agency_id = :a AND {on_sale} AND r.type IN {CHATTING_SQL}
+        WHERE r.agency_id = :a AND {on_sale} AND r.type IN {CHATTING_AND_REFUNDS_SQL}
         GROUP BY r.agency_id, r.sale_date, r.chatter_id, r.model_id, r.type
         """, params).rowcount
     return models, chatters
@@ -165,7 +165,7 @@ def recompute_income_slices(uow: UnitOfWork, agency_id: uuid.UUID, slices: Seque
     chatters = uow.execute(
         f"""
         WITH g AS (SELECT DISTINCT p.day, p.chatter_id, p.model_id, p.type FROM {_SLICES}
-                   WHERE p.chatter_id IS NOT NULL AND p.type IN {CHATTING_SQL})
+                   WHERE p.chatter_id IS NOT NULL AND p.type IN {CHATTING_AND_REFUNDS_SQL})
         INSERT INTO statistics_service.daily_chatter_stats
             (agency_id, day, chatter_id, model_id, type, gross, fees, net, sales_count)
         SELECT CAST(:a AS uuid), g.day, g.chatter_id, g.model_id, g.type,
@@ -205,13 +205,20 @@ def agency_timezone(uow: UnitOfWork, agency_id: uuid.UUID) -> str | None:
 # --- reads: one query per question, from the pre-aggregates only -----------------------------------------------
 
 
+# Counted apart: sales (message and tip sales) and refunds (refunds and chargebacks, their amount positive).
+_COUNTS = f"""
+    CAST(coalesce(sum(s.sales_count) FILTER (WHERE s.type IN {CHATTING_SQL}), 0) AS bigint) AS sales_count,
+    CAST(coalesce(sum(s.sales_count) FILTER (WHERE s.type IN {REFUNDS_SQL}), 0) AS bigint) AS refunds_count,
+    coalesce(-sum(s.gross) FILTER (WHERE s.type IN {REFUNDS_SQL}), 0) AS refunds_amount
+"""
+
+
 def summary(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date):
+    """Gross, fees and net with refunds on their date (they are negative); sales and refunds counted apart."""
     if scope.whole_agency:
         sql = f"""
             SELECT coalesce(sum(s.gross), 0) AS gross, coalesce(sum(s.fees), 0) AS fees,
-                   coalesce(sum(s.net), 0) AS net,
-                   CAST(coalesce(sum(s.sales_count) FILTER (WHERE s.type IN {CHATTING_SQL}), 0) AS bigint)
-                       AS sales_count,
+                   coalesce(sum(s.net), 0) AS net, {_COUNTS},
                    (SELECT coalesce(sum(e.amount), 0) FROM statistics_service.daily_expense_stats e
                     WHERE e.agency_id = :_agency AND e.day BETWEEN :f AND :t) AS expenses
             FROM statistics_service.daily_model_stats s
@@ -220,8 +227,7 @@ def summary(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date):
     else:
         sql = f"""
             SELECT coalesce(sum(s.gross), 0) AS gross, coalesce(sum(s.fees), 0) AS fees,
-                   coalesce(sum(s.net), 0) AS net, CAST(coalesce(sum(s.sales_count), 0) AS bigint) AS sales_count,
-                   NULL AS expenses
+                   coalesce(sum(s.net), 0) AS net, {_COUNTS}, NULL AS expenses
             FROM statistics_service.daily_chatter_stats s
             WHERE s.agency_id = :_agency AND s.day BETWEEN :f AND :t AND {scope.predicate}
         """
@@ -229,14 +235,17 @@ def summary(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date):
 
 
 def top_earners(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date, limit: int):
+    """The best by net sales, refunds included on their date; only those whose net is > 0 are listed."""
     return uow.execute(
         f"""
         SELECT s.chatter_id AS user_id, u.display_name, sum(s.net) AS net_sales,
-               CAST(sum(s.sales_count) AS bigint) AS sales_count
+               CAST(coalesce(sum(s.sales_count) FILTER (WHERE s.type IN {CHATTING_SQL}), 0) AS bigint)
+                   AS sales_count
         FROM statistics_service.daily_chatter_stats s
         JOIN user_service.users u ON u.id = s.chatter_id
         WHERE s.agency_id = :_agency AND s.day BETWEEN :f AND :t AND {scope.predicate}
         GROUP BY s.chatter_id, u.display_name
+        HAVING sum(s.net) > 0
         ORDER BY net_sales DESC, lower(u.display_name) NULLS LAST, u.display_name, s.chatter_id
         LIMIT :limit
         """, scope.bind(f=date_from, t=date_to, limit=limit)).all()

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 from shared_lib.contracts import ExpenseChange, IncomeChange
 from shared_lib.errors import Invalid
-from shared_lib.income_types import CHATTING
+from shared_lib.income_types import CHATTING_AND_REFUNDS
 from shared_lib.money import divide_to_cents
 from shared_lib.periods import Period, days_in_month, iso_week_start, month_start
 
@@ -101,7 +101,7 @@ def with_change(values: Iterable[tuple[Bucket, Decimal | None]]) -> list[dict[st
 @dataclass(frozen=True)
 class Slice:
     """What one income or expense change touches: an income record's (day, model, type[, chatter]) — its model
-    slice and, for a chatting sale, its chatter slice — or a whole day (type None; expenses are always days)."""
+    slice and, for a chatting sale or a refund of one, its chatter slice — or a whole day (type None; expenses are always days)."""
 
     day: date
     model_id: uuid.UUID | None = None
@@ -112,7 +112,7 @@ class Slice:
 def income_slices(change: IncomeChange) -> list[Slice]:
     """The slices of the record before and after the change; a day the change names without a snapshot of it
     (never sent today, but the contract allows it) is recomputed whole."""
-    out = [Slice(s.sale_date, s.model_id, s.type, s.chatter_id if s.type in CHATTING else None)
+    out = [Slice(s.sale_date, s.model_id, s.type, s.chatter_id if s.type in CHATTING_AND_REFUNDS else None)
            for s in (change.old, change.new) if s is not None]
     covered = {s.day for s in out}
     return out + [Slice(d) for d in sorted(change.days() - covered)]

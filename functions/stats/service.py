@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Sequence
 
+from shared_lib import clock
 from shared_lib.contracts import SubscriberCountUpdated
 from shared_lib.db import UnitOfWork, unit_of_work
 from shared_lib.errors import Invalid, NotFound
@@ -86,7 +87,7 @@ def _store_count(uow: UnitOfWork, *, agency_id: uuid.UUID, model_id: uuid.UUID, 
     tz = queries.model_timezone(uow, agency_id, model_id)
     if tz is None:
         raise NotFound("model not found", field="model_id")
-    if observed_at > datetime.now(timezone.utc) + CLOCK_SKEW:
+    if observed_at > clock.now() + CLOCK_SKEW:
         raise Invalid("must not be in the future", field="observed_at")
     observed_on = local_date_of(observed_at, tz)
     row = queries.upsert_snapshot(uow, {

@@ -67,6 +67,7 @@ AUDIT: dict[tuple[str, str], Writes | NoEntry] = {
     ("PUT", "/api/income/records/{income_id}/"): Writes((("income", "update"),),
                                                         body=lambda c: c.s.sale_body("150.00")),
     ("DELETE", "/api/income/records/{income_id}/"): Writes((("income", "delete"),)),
+    ("POST", "/api/income/records/{income_id}/refunds/"): Writes((("income", "create"),)),
     ("POST", "/api/income/recurring/"): Writes((("income_schedule", "create"),)),
     ("PATCH", "/api/income/recurring/{schedule_id}/"): Writes((("income_schedule", "update"),)),
     ("POST", "/api/expenses/"): Writes((("expense", "create"),)),

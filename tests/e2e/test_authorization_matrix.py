@@ -291,6 +291,10 @@ EXPECT: dict[tuple[str, str], Row] = {
     ("DELETE", "/api/income/records/{income_id}/"): Row("delete income: all / own team + own / own, open period",
                                                         "ok ok 404 ok 404 404", fresh=True,
                                                         params=lambda c: {"income_id": c.s.sale}),
+    ("POST", "/api/income/records/{income_id}/refunds/"): Row(
+        "refund a chatting sale: Owner, Manager for own team's sales; Chatter no", "ok ok 404 403 403 404",
+        fresh=True, params=lambda c: {"income_id": c.s.sale},
+        body=lambda c: {"kind": "refund", "amount": "10.00", "refund_date": "2026-11-06"}),
     ("POST", "/api/income/recurring/"): Row(
         "recur other income: Owner, Manager (split only to self or team); Chatter no", "ok ok 403 403 403 404",
         body=lambda c: {"source": "Brand deal", "amount": "400.00", "frequency": "monthly", "day_of_month": 15,

@@ -231,7 +231,7 @@ def test_delete_publishes_what_the_record_was(client, g):
     assert event["data"]["old"] == {
         "type": "tip_sale", "sale_date": "2026-11-04", "model_id": str(g.models["A"]),
         "chatter_id": str(g.users["C2"]), "manager_id": str(g.users["M"]), "assigned_to_user_id": None,
-        "gross_amount": "1255.50", "fee_amount": "251.10", "net_amount": "1004.40"}
+        "gross_amount": "1255.50", "fee_amount": "251.10", "net_amount": "1004.40", "refund_of": None}
     assert event["data"]["new"] is None and event["data"]["reason"] == "deleted"
     assert (event["data"]["sale_date"], event["data"]["old_sale_date"], event["data"]["chatter_id"]) == \
         ("2026-11-04", "2026-11-04", str(g.users["C2"]))

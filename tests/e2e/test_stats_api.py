@@ -59,7 +59,7 @@ def test_worked_example_statistics_through_the_http_api(client):
     summary = ok(client.get(f"/api/stats/summary/?{NOV}", headers=g.h()))
     assert summary == {"date_from": "2026-11-01", "date_to": "2026-11-30", "gross_income": "22155.50",
                        "platform_fees": "4351.10", "net_income": "17804.40", "expenses": "1500.00",
-                       "sales_count": 5}
+                       "sales_count": 5, "refunds_count": 0, "refunds_amount": "0.00"}
     top = ok(client.get(f"/api/stats/top-earners/?{NOV}", headers=g.h()))
     assert [(i["display_name"], i["net_sales"], i["sales_count"]) for i in top["items"]] == \
         [("C1", "14000.00", 3), ("C3", "2400.00", 1), ("C2", "1004.40", 1)]

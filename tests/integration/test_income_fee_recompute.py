@@ -83,8 +83,8 @@ def test_a_new_fee_version_recomputes_the_records_it_covers_until_the_next_versi
         "income_id": str(record_id), "agency_id": str(seeded.id), "schedule_id": None,
         "reason": "platform_fee_changed", "sale_date": "2026-11-12", "old_sale_date": "2026-11-12",
         "model_id": str(seeded.models["A"]), "chatter_id": str(seeded.users["C2"]),
-        "old": {**snapshot, "fee_amount": "251.10", "net_amount": "1004.40"},
-        "new": {**snapshot, "fee_amount": "313.88", "net_amount": "941.62"}}
+        "old": {**snapshot, "fee_amount": "251.10", "net_amount": "1004.40", "refund_of": None},
+        "new": {**snapshot, "fee_amount": "313.88", "net_amount": "941.62", "refund_of": None}}
 
 
 def test_records_in_a_closed_period_never_change(seeded, platform):

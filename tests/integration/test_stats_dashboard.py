@@ -40,7 +40,8 @@ def test_income_and_expense_events_write_the_periods_dashboard(firestore_emulato
     doc = read(g.id, "2026-11")
     assert doc["period"] == "2026-11" and (doc["date_from"], doc["date_to"]) == ("2026-11-01", "2026-11-30")
     assert doc["summary"] == {"gross_income": "22155.50", "platform_fees": "4351.10", "net_income": "17804.40",
-                              "expenses": "1500.00", "sales_count": 5}
+                              "expenses": "1500.00", "sales_count": 5, "refunds_count": 0,
+                              "refunds_amount": "0.00"}
     assert [(t["display_name"], t["net_sales"], t["sales_count"]) for t in doc["top_earners"]] == \
         [("C1", "14000.00", 3), ("C3", "2400.00", 1), ("C2", "1004.40", 1)]
     assert [(m["name"], m["afv"]) for m in doc["afv"]["models"]] == [("A", "7.00"), ("B", "5.20")]
