@@ -43,6 +43,9 @@ EXAMPLES: dict[str, list[dict[str, Any]]] = {
     "expenses.ExpenseSchedulePatch": [{"end_date": "2026-12-31"}],
     # payouts
     "payouts.CalculateRequest": [{"period": "2026-11"}, {"period": "2026-11", "user_id": _CHATTER}],
+    "payouts.PaymentRequest": [{"user_id": _CHATTER, "paid_at": "2026-12-05", "method": "bank", "reference": "TX-1"},
+                               {"model_id": _MODEL, "paid_at": "2026-12-05", "method": "wise",
+                                "reference": "W-2026-11-A"}],
     # stats
     "stats.SubscriberCountCreate": [{"model_id": _MODEL, "subscriber_count": 1000,
                                      "observed_at": "2026-11-30T12:00:00Z"}],

@@ -254,10 +254,29 @@ class PeriodClosed(Contract):
     period: PeriodText
 
 
+PaymentMethod = Literal["bank", "cash", "crypto", "paypal", "wise", "other"]
+
+
+class PaymentRecorded(Contract):
+    """financial_payment.recorded: a closed period's payout paid to a person (user_id) or a model (model_id);
+    the amount is the closed total. Payments are never changed, so there is no other payment event."""
+
+    event_type = "financial_payment.recorded"
+    agency_id: uuid.UUID
+    payment_id: uuid.UUID
+    period: PeriodText
+    user_id: uuid.UUID | None
+    model_id: uuid.UUID | None
+    amount: Money
+    paid_at: IsoDate
+    method: PaymentMethod
+
+
 CONTRACTS: dict[str, type[Contract]] = {m.event_type: m for m in (
     IncomeRegistered, IncomeUpdated, IncomeDeleted, ExpenseRecorded, ExpenseUpdated, ExpenseDeleted,
     UserSettingsUpdated, ModelSettingsUpdated, PlatformSettingsUpdated, TimetrackingSettingsUpdated,
-    EmployeeTimeEvent, SubscriberCountUpdated, ScraperMessage, CalculationCompleted, PeriodClosed)}
+    EmployeeTimeEvent, SubscriberCountUpdated, ScraperMessage, CalculationCompleted, PeriodClosed,
+    PaymentRecorded)}
 
 
 def payload(event_type: str, data: Contract | dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,7 +16,7 @@ from . import queries
 from .calc import Line, LineValues
 from .schemas import Kind
 
-EarningsStatus = Literal["open", "closed"]
+EarningsStatus = Literal["open", "closed", "paid"]
 
 
 class EarningsLine(BaseModel):
@@ -48,13 +48,14 @@ class EarningsDocument(BaseModel):
     version: int = Field(description="commit order: the newest version wins (shared_lib.firestore)")
 
 
-def earnings_status(period_status: str) -> EarningsStatus:
-    """What an earnings document says about its money: the period's status.
+def earnings_status(period_status: str, paid: bool = False) -> EarningsStatus:
+    """What an earnings document says about its money: `open` while the period is open, `closed` once it is,
+    `paid` once the person's payment of the closed period is recorded (financial_calculations.payments).
 
-    The one place that derives it: payments (issue #15) extend it with `paid` once a payout is paid (from the
-    payments table they add); until then a closed period's earnings stay `closed`.
-    """
-    return "closed" if period_status == "closed" else "open"
+    The one place that derives it."""
+    if period_status != "closed":
+        return "open"
+    return "paid" if paid else "closed"
 
 
 def path(agency_id: uuid.UUID, user_id: str, period: Period) -> str:
@@ -67,7 +68,7 @@ def publish_changed(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period, us
     so the version taken here follows commit order."""
     if not user_ids:
         return
-    status = earnings_status(queries.period_status(uow, agency_id, period))
+    status = _statuses(uow, agency_id, period, user_ids)
     readers = queries.earnings_readers(uow, user_ids)
     version = queries.next_earnings_version(uow)
     stored = {str(u): p for u, p in queries.stored_payouts(uow, agency_id, period, user_ids=user_ids).items()}
@@ -85,9 +86,9 @@ def publish_period(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period) -> 
     repeated close, which heals a write lost after the first one.
     Takes the period's calculation lock, so its version is newer than any recalculation's before it."""
     queries.lock_calculation(uow, agency_id, period)
-    status = earnings_status(queries.period_status(uow, agency_id, period))
     stored = queries.stored_payouts(uow, agency_id, period)
     user_ids = sorted(str(u) for u in stored)
+    status = _statuses(uow, agency_id, period, None)
     readers = queries.earnings_readers(uow, user_ids)
     version = queries.next_earnings_version(uow)
     docs = {}
@@ -98,7 +99,16 @@ def publish_period(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period) -> 
     return len(docs)
 
 
-def _write(agency_id: uuid.UUID, period: Period, status: EarningsStatus, version: int,
+def _statuses(uow: UnitOfWork, agency_id: uuid.UUID, period: Period,
+              user_ids: list[str] | None) -> Callable[[str], EarningsStatus]:
+    """Each user's earnings status now (earnings_status of the period's status and their payment)."""
+    period_status = queries.period_status(uow, agency_id, period)
+    paid = set() if period_status != "closed" else {
+        str(u) for u in queries.payments_of(uow, agency_id, period, user_ids=user_ids)}
+    return lambda user_id: earnings_status(period_status, user_id in paid)
+
+
+def _write(agency_id: uuid.UUID, period: Period, status: Callable[[str], EarningsStatus], version: int,
            docs: dict[str, tuple[str | None, str | None, list[EarningsLine], object]], *,
            whole_period: bool = False) -> None:
     if not firestore.enabled():
@@ -112,7 +122,7 @@ def _write(agency_id: uuid.UUID, period: Period, status: EarningsStatus, version
     for user_id, (uid, manager_uid, lines, total) in docs.items():
         firestore.write_read_model(path(agency_id, user_id, period), EarningsDocument(
             user_id=user_id, uid=uid, manager_uid=manager_uid, period=str(period), lines=lines, total=total,
-            status=status, updated_at=now, version=version))
+            status=status(user_id), updated_at=now, version=version))
 
 
 def _line(line: Line | LineValues) -> EarningsLine:

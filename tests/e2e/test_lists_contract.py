@@ -65,7 +65,8 @@ def test_payouts_walk_two_pages_by_name_with_no_gap_or_duplicate(client, salarie
     assert items[0] == {
         "user_id": str(people["alice"].id), "display_name": "alice", "period": "2026-11", "total": "1100.00",
         "status": "open", "lines": [{"kind": "fixed_salary", "model_id": None, "basis": "1100.00", "rate": None,
-                                     "amount": "1100.00", "detail": "30/30 days"}]}
+                                     "amount": "1100.00", "detail": "30/30 days"}],
+        "payment_status": "unpaid", "paid_at": None, "method": None, "reference": None}
     assert [p["total"] for p in items] == ["1100.00", "1200.00", "1300.00", "1400.00", "1000.00"]
     # One page of everything says the same, with no cursor.
     whole = _ok(client.get("/api/financials/payouts/?period=2026-11", headers=agency.owner.headers))
@@ -77,7 +78,8 @@ def test_payout_pages_keep_the_role_scope(client, salaried):
     assert _walk(client, "/api/financials/payouts/?period=2026-11", people["Bob"].headers, limit=1) == [[
         {"user_id": str(people["Bob"].id), "display_name": "Bob", "period": "2026-11", "total": "1200.00",
          "status": "open", "lines": [{"kind": "fixed_salary", "model_id": None, "basis": "1200.00", "rate": None,
-                                      "amount": "1200.00", "detail": "30/30 days"}]}]]
+                                      "amount": "1200.00", "detail": "30/30 days"}],
+         "payment_status": "unpaid", "paid_at": None, "method": None, "reference": None}]]
     other = make_agency("Other")
     page = _ok(client.get("/api/financials/payouts/?period=2026-11&limit=500", headers=other.owner.headers))
     assert page == {"items": [], "next_cursor": None}
@@ -125,7 +127,7 @@ def test_model_payouts_walk_pages_by_model_name(client):
     # Net is gross less the default 20.00 % fee; the share applies to it.
     assert pages[0][0] == {"model_id": str(models["ava"]), "name": "ava", "effective_from": "2026-11-01",
                            "base": "160.00", "model_share_percent": "10.00", "split_chatting_costs": False,
-                           "amount": "16.00"}
+                           "amount": "16.00", "payment_status": "unpaid", "paid_at": None, "method": None, "reference": None}
     assert [(m["base"], m["amount"]) for page in pages for m in page] == [
         ("160.00", "16.00"), ("400.00", "160.00"), ("800.00", "400.00")]
     # Another agency's Owner sees none of them; a Manager may not list model payouts at all.

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 
 import pytest
 
 from functions.payouts import earnings, service
-from shared_lib import firestore
+from shared_lib import clock, firestore
 from shared_lib.config import reset_settings
 from shared_lib.db import unit_of_work
 from tests.factories import bearer
@@ -34,7 +35,8 @@ def doc(ids, name):
 
 
 def close(client, ids):
-    r = client.post("/api/financials/periods/2026-11/close/", headers=bearer(f"g-owner-{ids['agency']}"))
+    with clock.frozen(datetime(2026, 12, 1, 12, 0, tzinfo=UTC)):  # a period is closed once it has ended
+        r = client.post("/api/financials/periods/2026-11/close/", headers=bearer(f"g-owner-{ids['agency']}"))
     assert r.status_code == 200, r.get_data(as_text=True)
     assert r.get_json() == {"period": "2026-11", "status": "closed"}
 
@@ -60,8 +62,10 @@ def test_closing_again_rewrites_a_lost_document_and_changes_no_figure(client, go
     assert doc(golden, "C2")["status"] == "closed"
 
 
-def test_the_status_derivation_is_the_periods_status():
+def test_the_status_derivation_is_the_periods_status_then_the_payment():
     assert (earnings.earnings_status("open"), earnings.earnings_status("closed")) == ("open", "closed")
+    assert (earnings.earnings_status("closed", paid=True), earnings.earnings_status("open", paid=True)) == \
+        ("paid", "open")
 
 
 def test_a_user_whose_lines_went_away_is_closed_at_zero_too(client, golden):
@@ -79,3 +83,17 @@ def test_a_user_whose_lines_went_away_is_closed_at_zero_too(client, golden):
     assert (doc(golden, "C3")["status"], doc(golden, "C3")["total"]) == ("closed", "0.00")
     assert doc(golden, "C3")["uid"] == f"g-C3-{golden['agency']}"
     assert doc(golden, "C2")["status"] == "closed"
+
+
+def test_a_paid_person_s_document_says_paid_and_a_repeated_close_keeps_it(client, golden):
+    close(client, golden)
+    with clock.frozen(datetime(2026, 12, 2, 12, 0, tzinfo=UTC)):
+        r = client.post("/api/financials/periods/2026-11/payments/", headers=bearer(f"g-owner-{golden['agency']}"),
+                        json={"user_id": str(golden["C1"]), "paid_at": "2026-12-02", "method": "bank",
+                              "reference": "TX-1"})
+    assert (r.status_code, r.get_json()["amount"]) == (201, "1400.00")
+    assert (doc(golden, "C1")["status"], doc(golden, "C1")["total"]) == ("paid", "1400.00")
+    assert doc(golden, "C2")["status"] == "closed"
+    close(client, golden)  # rewrites every document of the period: the paid one stays paid
+    assert {n: doc(golden, n)["status"] for n in PEOPLE} == {"M": "closed", "C1": "paid", "C2": "closed",
+                                                            "C3": "closed"}

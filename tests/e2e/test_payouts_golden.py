@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
+from shared_lib import clock
 from tests.factories import auth_emulator_host, bearer
 
+AFTER_NOVEMBER = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 SALES = [("C1", "A", "message_sale", "5000.00"), ("C1", "A", "tip_sale", "2500.00"),
          ("C1", "B", "message_sale", "10000.00"), ("C2", "A", "tip_sale", "1255.50"),
          ("C3", "B", "message_sale", "3000.00")]
@@ -124,8 +127,9 @@ def test_closing_the_period_freezes_it(client, golden):
     ids, heads = golden
     owner = heads["owner"]
     assert client.post("/api/financials/periods/2026-11/close/", headers=heads["M"]).status_code == 403
-    assert _ok(client.post("/api/financials/periods/2026-11/close/", headers=owner)) == {
-        "period": "2026-11", "status": "closed"}
+    with clock.frozen(AFTER_NOVEMBER):  # a period is closed once it has ended
+        assert _ok(client.post("/api/financials/periods/2026-11/close/", headers=owner)) == {
+            "period": "2026-11", "status": "closed"}
     r = client.post("/api/income/register/", headers=heads["C1"], json={
         "type": "tip_sale", "gross_amount": "10.00", "sale_date": "2026-11-20", "model_id": ids["A"]})
     assert r.status_code == 409 and r.get_json()["type"].endswith("/period-closed")

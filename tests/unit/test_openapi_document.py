@@ -74,7 +74,7 @@ def test_409_only_where_the_operation_can_conflict_with_its_types(doc):
         listed = o["responses"]["409"]["content"]["application/problem+json"]["examples"]
         assert sorted(listed) == sorted(expected), f"{op.method} {spec.path}"
     close = doc["paths"]["/api/financials/periods/{period}/close/"]["post"]["responses"]["409"]
-    assert "period-not-started" in close["description"]
+    assert "period-not-ended" in close["description"] and "previous-period-open" in close["description"]
     register = doc["paths"]["/api/income/register/"]["post"]["responses"]["409"]["content"]
     assert register["application/problem+json"]["examples"]["period-closed"]["value"]["type"] == \
         "https://onlymanager.app/problems/period-closed"
