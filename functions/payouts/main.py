@@ -92,7 +92,7 @@ def get_model_statement(caller, uow, model_id, query: StatementQuery):
 # --- payments and the payroll export (issue #15)
 
 
-@payments.post(request=PaymentRequest, response=Payment, roles=OWNER,
+@payments.post(request=PaymentRequest, response=Payment, roles=OWNER, idempotent=True,
                conflicts=("period-open", "nothing-due", "already-paid"))
 def record_payment(caller, uow, period: str, body: PaymentRequest):
     """Record that a person or a model was paid the closed period's payout (the amount is the server's)."""

@@ -144,3 +144,14 @@ def test_payments_are_listed_as_payouts_are_seen_in_pages(client, closed):
     assert seen == ["C1", "M", "X"]
     assert client.get("/api/financials/periods/2026-09/payments/", headers=a.h()).get_json() == {
         "items": [], "next_cursor": None}
+
+
+def test_a_retried_request_with_its_idempotency_key_replays_the_payment(client, closed):
+    a = closed
+    body = {"user_id": str(a.user("C1")), **TX1}
+    with clock.frozen(NOV_20):
+        first, again = (client.post("/api/financials/periods/2026-10/payments/", json=body,
+                                    headers={**a.h(), "Idempotency-Key": "pay-c1-2026-10"}) for _ in range(2))
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.get_json() == first.get_json() and again.headers.get("Idempotent-Replayed") == "true"
+    assert len(outbox("financial_payment.recorded")) == 1
