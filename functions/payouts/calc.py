@@ -8,8 +8,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Iterable, NamedTuple, Sequence
 
-from shared_lib.income_types import CHATTING
-from shared_lib.money import percent_of, prorate, to_cents
+from shared_lib.income_types import CHATTING_AND_REFUNDS
+from shared_lib.money import divide_to_cents, percent_of, prorate, to_cents
 from shared_lib.periods import Period, overlap_days
 
 ZERO = Decimal("0.00")
@@ -26,22 +26,35 @@ class Sale:
     type: str
     gross: Decimal
     net: Decimal
-    sale_date: date  # the pricing date: settings versions apply by it (refunds will carry their original's)
+    sale_date: date  # the record's own date: the period it counts in
     model_id: uuid.UUID | None = None
     chatter_id: uuid.UUID | None = None
     manager_id: uuid.UUID | None = None  # snapshot at registration
     split_user_id: uuid.UUID | None = None
     split_percent: Decimal | None = None
     split_fixed_amount: Decimal | None = None
+    priced_on: date | None = None  # a refund's original sale date: its settings versions apply by it
+
+    @property
+    def pricing_date(self) -> date:
+        """The day whose settings versions price the record: its own date, a refund its original's."""
+        return self.priced_on or self.sale_date
 
 
 @dataclass(frozen=True)
 class UserSettings:
     effective_from: date
-    compensation_type: str  # commission | fixed | fixed_plus_commission
+    compensation_type: str  # commission | fixed | fixed_plus_commission | hourly | hourly_plus_commission
     commission_rate: Decimal = ZERO
     fixed_salary: Decimal = ZERO
     manager_tick_rate: Decimal = ZERO
+    hourly_rate: Decimal = ZERO
+    bonus_bands: tuple[tuple[Decimal, Decimal], ...] = ()  # (from_net, bonus), from_net increasing
+
+
+COMMISSION_TYPES = frozenset({"commission", "fixed_plus_commission", "hourly_plus_commission"})
+SALARY_TYPES = frozenset({"fixed", "fixed_plus_commission"})
+HOURLY_TYPES = frozenset({"hourly", "hourly_plus_commission"})
 
 
 @dataclass(frozen=True)
@@ -54,10 +67,11 @@ class ModelSettings:
 DEFAULT_MODEL_SETTINGS = ModelSettings(effective_from=date(2000, 1, 1))
 
 # Which scope owns a line: a model scope the lines computed from one model's sales alone, a user scope the
-# lines of one user computed from that user's own figures (salary, deductions, other-income shares; later
-# bonus bands, hourly pay, adjustments, carried balances). A new kind goes in exactly one of the two.
+# lines of one user computed from that user's own figures (salary, deductions, other-income shares, the bonus
+# band of their whole-period net, hourly pay, adjustments, carried balances). A new kind goes in exactly one.
 MODEL_KINDS = frozenset({"commission", "manager_tick"})
-USER_KINDS = frozenset({"fixed_salary", "other_income_share", "deduction"})
+USER_KINDS = frozenset({"fixed_salary", "other_income_share", "deduction", "bonus", "hourly", "adjustment",
+                        "carried_forward", "carried_balance"})
 
 
 @dataclass(frozen=True)
@@ -101,9 +115,37 @@ class Deduction:
 
 
 @dataclass(frozen=True)
+class WorkedDay:
+    """One user's worked minutes of closed time entries on one local shift day (worked_minutes_for)."""
+
+    user_id: uuid.UUID
+    day: date
+    minutes: int
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """A bonus, penalty or correction an Owner recorded for the user and period (a reversal is one too)."""
+
+    user_id: uuid.UUID
+    amount: Decimal
+    reason: str
+
+
+@dataclass(frozen=True)
+class Carry:
+    """A negative total carried at close: `amount` (> 0) paid in from_period, owed back in to_period."""
+
+    user_id: uuid.UUID
+    from_period: str
+    to_period: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
 class Line:
     user_id: uuid.UUID
-    kind: str  # commission | fixed_salary | manager_tick | other_income_share | deduction
+    kind: str  # MODEL_KINDS | USER_KINDS
     model_id: uuid.UUID | None
     basis: Decimal
     rate: Decimal | None
@@ -224,13 +266,21 @@ def calculate(
     model_settings: dict[uuid.UUID, list[ModelSettings]],
     expenses: Decimal,
     deductions: Iterable[Deduction] = (),
+    chatting_net: dict[uuid.UUID, Decimal] | None = None,
+    worked: Iterable[WorkedDay] = (),
+    adjustments: Iterable[Adjustment] = (),
+    carries: Iterable[Carry] = (),
     scope: Scope = EVERYTHING,
 ) -> Result:
     """Every payout line, model payout and total of one agency's period, rounded exactly as the rules say.
 
     With a `scope`, only the lines and model payouts it owns are returned (the inputs may be limited to what
-    those groups read: the scope's models' sales, its users' other income and deductions); the totals are then
-    those of the inputs given, so a scoped caller takes the period's figures from the stored result instead."""
+    those groups read: the scope's models' sales, its users' other income, deductions, worked minutes,
+    adjustments, carries and whole-period net chatting sales); the totals are then those of the inputs given,
+    so a scoped caller takes the period's figures from the stored result instead.
+
+    `chatting_net` is each chatter's own net chatting sales of the period, refunds included (the bonus bands'
+    measure); None: summed from `sales` (which must then be all of the period's)."""
     users = _sorted(user_settings)
     models = _sorted(model_settings)
     sales = [s for s in sales if s.sale_date in period]
@@ -244,15 +294,18 @@ def calculate(
     commission_net: dict[tuple, Decimal] = defaultdict(lambda: ZERO)
     tick_net: dict[tuple, Decimal] = defaultdict(lambda: ZERO)
     model_net: dict[tuple, Decimal] = defaultdict(lambda: ZERO)
+    # A refund (negative net) is priced by its original sale's date: it joins the lines of the same chatter,
+    # manager, model and rates, and the model payout of the model-settings version the sale was priced with.
     for s in sales:
-        if s.type not in CHATTING:
+        if s.type not in CHATTING_AND_REFUNDS:
             continue
-        mv = version_on(models.get(s.model_id, []), s.sale_date) or DEFAULT_MODEL_SETTINGS
+        day = s.pricing_date
+        mv = version_on(models.get(s.model_id, []), day) or DEFAULT_MODEL_SETTINGS
         model_net[(s.model_id, mv)] += s.net
-        cv = version_on(users.get(s.chatter_id, []), s.sale_date) if s.chatter_id else None
-        if cv and cv.compensation_type in ("commission", "fixed_plus_commission") and cv.commission_rate > 0:
+        cv = version_on(users.get(s.chatter_id, []), day) if s.chatter_id else None
+        if cv and cv.compensation_type in COMMISSION_TYPES and cv.commission_rate > 0:
             commission_net[(s.chatter_id, s.model_id, cv.commission_rate, mv)] += s.net
-        tv = version_on(users.get(s.manager_id, []), s.sale_date) if s.manager_id else None
+        tv = version_on(users.get(s.manager_id, []), day) if s.manager_id else None
         if tv and tv.manager_tick_rate > 0:
             tick_net[(s.manager_id, s.model_id, tv.manager_tick_rate)] += s.net
 
@@ -279,6 +332,24 @@ def calculate(
         result.lines.append(Line(d.user_id, "deduction", None, d.quantity, d.rate, to_cents(d.amount),
                                  detail=d.kind))
 
+    if chatting_net is None:
+        chatting_net = defaultdict(lambda: ZERO)
+        for s in sales:
+            if s.type in CHATTING_AND_REFUNDS and s.chatter_id is not None:
+                chatting_net[s.chatter_id] += s.net
+    result.lines += _bonuses(period, users, chatting_net)
+    result.lines += _hourly(period, users, worked)
+    for a in adjustments:
+        result.lines.append(Line(a.user_id, "adjustment", None, to_cents(a.amount), None, to_cents(a.amount),
+                                 detail=a.reason))
+    for c in carries:
+        if c.from_period == str(period):
+            result.lines.append(Line(c.user_id, "carried_forward", None, c.amount, None, to_cents(c.amount),
+                                     detail=f"to {c.to_period}"))
+        if c.to_period == str(period):
+            result.lines.append(Line(c.user_id, "carried_balance", None, c.amount, None, -to_cents(c.amount),
+                                     detail=f"from {c.from_period}"))
+
     for (model, mv), basis in model_net.items():
         base = basis - commission_by_model_version[(model, mv)] if mv.split_chatting_costs else basis
         result.model_payouts.append(ModelPayout(model, base, mv.model_share_percent, mv.split_chatting_costs,
@@ -292,12 +363,43 @@ def calculate(
     return result
 
 
+def _bonuses(period: Period, users: dict[uuid.UUID, list[UserSettings]],
+             chatting_net: dict[uuid.UUID, Decimal]) -> list[Line]:
+    """The highest band the user's own net chatting sales reach, of the version in effect on the period's last
+    day: one `bonus` line (basis: that net; detail: the band's threshold). A band of 0.00 pays nothing."""
+    lines = []
+    for user_id, versions in users.items():
+        v = version_on(versions, period.last_day)
+        net = chatting_net.get(user_id, ZERO)
+        reached = [(from_net, bonus) for from_net, bonus in (v.bonus_bands if v else ()) if net >= from_net]
+        if reached and reached[-1][1] > 0:
+            from_net, bonus = reached[-1]
+            lines.append(Line(user_id, "bonus", None, net, None, to_cents(bonus), detail=f"from_net {from_net}"))
+    return lines
+
+
+def _hourly(period: Period, users: dict[uuid.UUID, list[UserSettings]], worked: Iterable[WorkedDay]) -> list[Line]:
+    """Per user and hourly settings version: round(minutes × hourly_rate / 60), the minutes of the shift days
+    that version is in effect on (basis: the rate; detail: the minutes)."""
+    minutes: dict[tuple[uuid.UUID, date], int] = defaultdict(int)  # (user, version's effective_from)
+    for w in worked:
+        v = version_on(users.get(w.user_id, []), w.day) if w.day in period else None
+        if v is not None and v.compensation_type in HOURLY_TYPES and v.hourly_rate > 0:
+            minutes[(w.user_id, v.effective_from)] += w.minutes
+    lines = []
+    for (user_id, effective_from), total in minutes.items():
+        v = next(v for v in users[user_id] if v.effective_from == effective_from)
+        lines.append(Line(user_id, "hourly", None, v.hourly_rate, None,
+                          divide_to_cents(total * v.hourly_rate, 60), detail=f"{total} min"))
+    return lines
+
+
 def _fixed_salaries(period: Period, users: dict[uuid.UUID, list[UserSettings]]) -> list[Line]:
     """Monthly salary prorated by the days each settings version is in effect within the period."""
     lines = []
     for user_id, versions in users.items():
         for i, v in enumerate(versions):
-            if v.compensation_type not in ("fixed", "fixed_plus_commission") or v.fixed_salary <= 0:
+            if v.compensation_type not in SALARY_TYPES or v.fixed_salary <= 0:
                 continue
             until = versions[i + 1].effective_from - timedelta(days=1) if i + 1 < len(versions) else None
             days = overlap_days(v.effective_from, until, period.first_day, period.last_day)

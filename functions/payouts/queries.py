@@ -6,13 +6,12 @@ import uuid
 from decimal import Decimal
 from typing import Any, Callable
 
-from shared_lib.closing import period_closed_sql
 from shared_lib.db import UnitOfWork
-from shared_lib.income_types import CHATTING_SQL
+from shared_lib.income_types import CHATTING_AND_REFUNDS_SQL
 from shared_lib.periods import Period
 
-from .calc import (EVERYTHING, FIGURES, MODEL_KINDS, ZERO, Deduction, LineValues, ModelPayout, ModelSettings,
-                   PayoutValues, Result, Sale, Scope, UserSettings, normalized_lines)
+from .calc import (EVERYTHING, FIGURES, MODEL_KINDS, ZERO, Adjustment, Carry, Deduction, LineValues, ModelPayout,
+                   ModelSettings, PayoutValues, Result, Sale, Scope, UserSettings, WorkedDay, normalized_lines)
 
 
 def _scope_params(scope: Scope) -> dict[str, Any]:
@@ -26,50 +25,51 @@ _IN_USERS = "(CAST(:all_users AS boolean) OR {col} = ANY(CAST(:users AS uuid[]))
 
 
 def load_sales(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Scope = EVERYTHING) -> list[Sale]:
-    """What the scope's lines are computed from, summed in SQL: chatting sales of its models per (pricing day,
-    model, chatter, manager snapshot, type) — settings apply by day, so the sums price exactly like the single
-    sales — and its users' other income one row per record (each has its own split). The pricing day is the
-    sale date today; a refund (second release) will be grouped under its original sale's date."""
+    """What the scope's lines are computed from, summed in SQL: chatting sales and refunds of its models per
+    (day, pricing day, model, chatter, manager snapshot, type) — settings apply by the pricing day, so the sums
+    price exactly like the single records — and its users' other income one row per record (each has its own
+    split). The pricing day is a sale's own date and a refund's original sale's date (refund_of)."""
     params = {"a": agency_id, "first": period.first_day, "last": period.last_day, **_scope_params(scope)}
     rows = []
     if scope.models != frozenset():
         rows += uow.execute(
             f"""
-            SELECT type, sum(gross_amount) AS gross, sum(net_amount) AS net, sale_date AS pricing_date, model_id,
-                   chatter_id, manager_id, NULL::uuid AS split_user_id, NULL::numeric AS split_percent,
-                   NULL::numeric AS split_fixed_amount
-            FROM income_service.income_records
-            WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type IN {CHATTING_SQL}
-              AND model_id IS NOT NULL AND {_IN_MODELS}
-            GROUP BY type, sale_date, model_id, chatter_id, manager_id
+            SELECT i.type, sum(i.gross_amount) AS gross, sum(i.net_amount) AS net, i.sale_date,
+                   o.sale_date AS priced_on, i.model_id, i.chatter_id, i.manager_id, NULL::uuid AS split_user_id,
+                   NULL::numeric AS split_percent, NULL::numeric AS split_fixed_amount
+            FROM income_service.income_records i
+            LEFT JOIN income_service.income_records o ON o.id = i.refund_of
+            WHERE i.agency_id = :a AND i.sale_date BETWEEN :first AND :last AND i.type IN {CHATTING_AND_REFUNDS_SQL}
+              AND i.model_id IS NOT NULL AND (CAST(:all_models AS boolean) OR i.model_id = ANY(CAST(:models AS uuid[])))
+            GROUP BY i.type, i.sale_date, o.sale_date, i.model_id, i.chatter_id, i.manager_id
             """, params).all()
     if scope.users != frozenset():
         rows += uow.execute(
             f"""
-            SELECT type, gross_amount AS gross, net_amount AS net, sale_date AS pricing_date, model_id,
+            SELECT type, gross_amount AS gross, net_amount AS net, sale_date, NULL::date AS priced_on, model_id,
                    NULL::uuid AS chatter_id, NULL::uuid AS manager_id, assigned_to_user_id AS split_user_id,
                    split_percent, split_fixed_amount
             FROM income_service.income_records
             WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type = 'other_income'
               AND assigned_to_user_id IS NOT NULL AND {_IN_USERS.format(col="assigned_to_user_id")}
             """, params).all()
-    return [Sale(None, r.type, r.gross, r.net, r.pricing_date, r.model_id, r.chatter_id, r.manager_id,
-                 r.split_user_id, r.split_percent, r.split_fixed_amount) for r in rows]
+    return [Sale(None, r.type, r.gross, r.net, r.sale_date, r.model_id, r.chatter_id, r.manager_id,
+                 r.split_user_id, r.split_percent, r.split_fixed_amount, r.priced_on) for r in rows]
 
 
 def models_of_users(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, user_ids: list[uuid.UUID]) -> set:
-    """The models whose lines a user's settings reach: those of their sales (as chatter or manager snapshot) in
-    the period, and those of their stored commission/tick lines (a line whose sales went away)."""
+    """The models whose lines a user's settings reach: those of their sales and refunds (as chatter or manager
+    snapshot) in the period, and those of their stored commission/tick lines (a line whose sales went away)."""
     if not user_ids:
         return set()
     return set(uow.execute(
         f"""
         SELECT model_id FROM income_service.income_records
-        WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type IN {CHATTING_SQL}
+        WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type IN {CHATTING_AND_REFUNDS_SQL}
           AND chatter_id = ANY(CAST(:u AS uuid[])) AND model_id IS NOT NULL
         UNION
         SELECT model_id FROM income_service.income_records
-        WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type IN {CHATTING_SQL}
+        WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type IN {CHATTING_AND_REFUNDS_SQL}
           AND manager_id = ANY(CAST(:u AS uuid[])) AND model_id IS NOT NULL
         UNION
         SELECT model_id FROM financial_calculations.payout_lines
@@ -84,7 +84,8 @@ def models_of_users(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, user_
 def load_user_settings(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> dict[uuid.UUID, list[UserSettings]]:
     rows = uow.execute(
         """
-        SELECT user_id, effective_from, compensation_type, commission_rate, fixed_salary, manager_tick_rate
+        SELECT user_id, effective_from, compensation_type, commission_rate, fixed_salary, manager_tick_rate,
+               hourly_rate, bonus_bands
         FROM user_service.user_financial_settings
         WHERE agency_id = :a AND effective_from <= :last
         ORDER BY user_id, effective_from
@@ -92,7 +93,14 @@ def load_user_settings(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) ->
         {"a": agency_id, "last": period.last_day},
     ).all()
     return _versions_by(rows, lambda r: r.user_id, lambda r: UserSettings(
-        r.effective_from, r.compensation_type, r.commission_rate, r.fixed_salary, r.manager_tick_rate))
+        r.effective_from, r.compensation_type, r.commission_rate, r.fixed_salary, r.manager_tick_rate,
+        r.hourly_rate, _bands(r.bonus_bands)))
+
+
+def _bands(raw) -> tuple[tuple[Decimal, Decimal], ...]:
+    """bonus_bands jsonb ([{"from_net": "5000.00", "bonus": "150.00"}], from_net increasing) as (from_net, bonus)."""
+    bands = json.loads(raw) if isinstance(raw, str) else raw or []
+    return tuple(sorted((Decimal(str(b["from_net"])), Decimal(str(b["bonus"]))) for b in bands))
 
 
 def load_model_settings(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> dict[uuid.UUID, list[ModelSettings]]:
@@ -132,6 +140,60 @@ def load_deductions(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> li
         {"a": agency_id, "p": str(period)},
     ).all()
     return [Deduction(r.user_id, r.kind, r.quantity, r.rate, r.amount) for r in rows]
+
+
+# --- second release inputs (user scope): bonus bands' net, worked minutes, adjustments, carries ---------------
+
+
+def load_chatting_net(uow: UnitOfWork, agency_id: uuid.UUID, period: Period,
+                      scope: Scope) -> dict[uuid.UUID, Decimal]:
+    """The scope's users' own net chatting sales of the period, refunds included (what the bonus bands measure)."""
+    if scope.users == frozenset():
+        return {}
+    return dict(uow.execute(
+        f"""
+        SELECT chatter_id, sum(net_amount) FROM income_service.income_records
+        WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type IN {CHATTING_AND_REFUNDS_SQL}
+          AND chatter_id IS NOT NULL AND {_IN_USERS.format(col="chatter_id")}
+        GROUP BY chatter_id
+        """,
+        {"a": agency_id, "first": period.first_day, "last": period.last_day, **_scope_params(scope)},
+    ).all())
+
+
+def load_worked(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Scope) -> list[WorkedDay]:
+    """The scope's users' worked minutes per local shift day, through time tracking's read function (sql/0113)."""
+    if scope.users == frozenset():
+        return []
+    rows = uow.execute(
+        f"SELECT user_id, shift_day, minutes FROM timetracking_service.worked_minutes_for(:a, :p) "
+        f"WHERE {_IN_USERS.format(col='user_id')}",
+        {"a": agency_id, "p": str(period), **_scope_params(scope)},
+    ).all()
+    return [WorkedDay(r.user_id, r.shift_day, r.minutes) for r in rows]
+
+
+def load_adjustments(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Scope) -> list[Adjustment]:
+    if scope.users == frozenset():
+        return []
+    rows = uow.execute(
+        f"SELECT user_id, amount, reason FROM financial_calculations.adjustments "
+        f"WHERE agency_id = :a AND period = :p AND {_IN_USERS.format(col='user_id')}",
+        {"a": agency_id, "p": str(period), **_scope_params(scope)},
+    ).all()
+    return [Adjustment(r.user_id, r.amount, r.reason) for r in rows]
+
+
+def load_carries(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Scope) -> list[Carry]:
+    """The carries into and out of the period (G2's close writes them), of the scope's users."""
+    if scope.users == frozenset():
+        return []
+    rows = uow.execute(
+        f"SELECT user_id, from_period, to_period, amount FROM financial_calculations.carries "
+        f"WHERE agency_id = :a AND (from_period = :p OR to_period = :p) AND {_IN_USERS.format(col='user_id')}",
+        {"a": agency_id, "p": str(period), **_scope_params(scope)},
+    ).all()
+    return [Carry(r.user_id, r.from_period, r.to_period, r.amount) for r in rows]
 
 
 # --- the agency and the period --------------------------------------------------------------------------------
@@ -584,143 +646,50 @@ def model_payouts_of(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, mode
     ).all()
 
 
-# --- closing in order, carries and payments (issue #15; G2's section) -------------------------------------------
+# --- adjustments (issue #15; G1's section) ------------------------------------------------------------------------
+_ADJUSTMENT_COLUMNS = "id, user_id, period, amount, reason, reverses, created_by, created_at"
 
 
-def open_periods_before(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> list[str]:
-    """The earlier periods that have income, expenses or a payout and are not closed (closing goes in order)."""
-    return list(uow.execute(
-        f"""
-        SELECT d.period FROM (
-            SELECT DISTINCT to_char(sale_date, 'YYYY-MM') AS period FROM income_service.income_records
-            WHERE agency_id = :a AND sale_date < :first
-            UNION SELECT DISTINCT to_char(expense_date, 'YYYY-MM') FROM expense_service.expenses
-            WHERE agency_id = :a AND expense_date < :first
-            UNION SELECT DISTINCT period FROM financial_calculations.calculated_payouts_summary
-            WHERE agency_id = :a AND period < :p
-            UNION SELECT DISTINCT period FROM financial_calculations.model_payouts
-            WHERE agency_id = :a AND period < :p
-        ) d
-        WHERE NOT {period_closed_sql("CAST(:a AS uuid)", "d.period")}
-        ORDER BY 1
-        """, {"a": agency_id, "p": str(period), "first": period.first_day}).scalars())
-
-
-def insert_carries(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> list[uuid.UUID]:
-    """A carry (the sql/0135 table calc reads) of |total| to the next period for every user whose stored total
-    is below zero; the users carried."""
-    return list(uow.execute(
-        """
-        INSERT INTO financial_calculations.carries (agency_id, from_period, to_period, user_id, amount)
-        SELECT agency_id, period, :next, user_id, -total FROM financial_calculations.calculated_payouts_summary
-        WHERE agency_id = :a AND period = :p AND total < 0
-        ON CONFLICT DO NOTHING
-        RETURNING user_id
-        """, {"a": agency_id, "p": str(period), "next": str(period.next())}).scalars())
-
-
-def user_payee(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, user_id: uuid.UUID):
-    """(total,) of a person of the agency in the period (total None: no payout); None outside the agency."""
-    return uow.execute(
-        """
-        SELECT s.total FROM user_service.users u
-        LEFT JOIN financial_calculations.calculated_payouts_summary s
-               ON s.agency_id = u.agency_id AND s.period = :p AND s.user_id = u.id
-        WHERE u.id = :u AND u.agency_id = :a
-        """, {"a": agency_id, "p": str(period), "u": user_id}).one_or_none()
-
-
-def model_payee(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, model_id: uuid.UUID):
-    """(total,) of a model of the agency in the period: the sum of its payout items (None: none); None outside."""
-    return uow.execute(
-        """
-        SELECT (SELECT sum(amount) FROM financial_calculations.model_payouts mp
-                WHERE mp.agency_id = m.agency_id AND mp.period = :p AND mp.model_id = m.id) AS total
-        FROM user_service.models m WHERE m.id = :m AND m.agency_id = :a
-        """, {"a": agency_id, "p": str(period), "m": model_id}).one_or_none()
-
-
-_PAYMENT_COLUMNS = "id, period, user_id, model_id, amount, paid_at, method, reference, created_at"
-
-
-def insert_payment(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period, user_id: uuid.UUID | None,
-                   model_id: uuid.UUID | None, amount: Decimal, paid_at, method: str, reference: str,
-                   created_by: uuid.UUID):
-    """The payment row; None when the payee already has one for the period (the UNIQUE constraint decides)."""
+def insert_adjustment(uow: UnitOfWork, *, agency_id: uuid.UUID, user_id: uuid.UUID, period: Period,
+                      amount: Decimal, reason: str, created_by: uuid.UUID, reverses: uuid.UUID | None = None):
+    """The new adjustment row; None when `reverses` is already reversed (its UNIQUE constraint decides, so two
+    concurrent reversals can't both land)."""
     return uow.execute(
         f"""
-        INSERT INTO financial_calculations.payments
-            (agency_id, period, user_id, model_id, amount, paid_at, method, reference, created_by)
-        VALUES (:a, :p, :u, :m, :amount, :paid_at, :method, :reference, :by)
-        ON CONFLICT ON CONSTRAINT payments_once DO NOTHING
-        RETURNING {_PAYMENT_COLUMNS}
-        """, {"a": agency_id, "p": str(period), "u": user_id, "m": model_id, "amount": amount, "paid_at": paid_at,
-              "method": method, "reference": reference, "by": created_by}).one_or_none()
+        INSERT INTO financial_calculations.adjustments
+            (agency_id, user_id, period, amount, reason, reverses, created_by)
+        VALUES (:a, :u, :p, :amount, :reason, :reverses, :by)
+        ON CONFLICT (reverses) DO NOTHING
+        RETURNING {_ADJUSTMENT_COLUMNS}
+        """,
+        {"a": agency_id, "u": user_id, "p": str(period), "amount": amount, "reason": reason, "reverses": reverses,
+         "by": created_by},
+    ).one_or_none()
 
 
-def payments_page(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period, scope: str, params: dict[str, Any],
-                  models: bool, after: tuple | None, limit: int) -> list:
-    """The period's payments the caller may see (people by `scope` over user_id; models only when `models`),
-    by (created_at, id), from after `after`."""
+def adjustment(uow: UnitOfWork, agency_id: uuid.UUID, adjustment_id: uuid.UUID):
+    return uow.execute(
+        f"SELECT {_ADJUSTMENT_COLUMNS} FROM financial_calculations.adjustments WHERE agency_id = :a AND id = :id",
+        {"a": agency_id, "id": adjustment_id},
+    ).one_or_none()
+
+
+def adjustments_page(uow: UnitOfWork, *, agency_id: uuid.UUID, scope: str, params: dict[str, Any],
+                     period: Period | None, user_id: uuid.UUID | None, after: tuple | None, limit: int) -> list:
+    """The visible adjustments, newest first by (created_at, id), from after `after`."""
     return uow.execute(
         f"""
-        SELECT {_PAYMENT_COLUMNS} FROM financial_calculations.payments
-        WHERE agency_id = :a AND period = :p
-          AND ((user_id IS NOT NULL AND {scope}) OR (model_id IS NOT NULL AND CAST(:models AS boolean)))
+        SELECT {', '.join('a.' + c for c in _ADJUSTMENT_COLUMNS.split(', '))}
+        FROM financial_calculations.adjustments a
+        WHERE a.agency_id = :a AND {scope}
+          AND (CAST(:p AS text) IS NULL OR a.period = CAST(:p AS text))
+          AND (CAST(:u AS uuid) IS NULL OR a.user_id = CAST(:u AS uuid))
           AND (CAST(:c_at AS timestamptz) IS NULL
-               OR (created_at, id) > (CAST(:c_at AS timestamptz), CAST(:c_id AS uuid)))
-        ORDER BY created_at, id
+               OR (a.created_at, a.id) < (CAST(:c_at AS timestamptz), CAST(:c_id AS uuid)))
+        ORDER BY a.created_at DESC, a.id DESC
         LIMIT :limit
-        """, {**params, "a": agency_id, "p": str(period), "models": models,
-              "c_at": after[0] if after else None, "c_id": str(after[1]) if after else None,
-              "limit": limit}).all()
-
-
-def payments_of(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, *, user_ids=None, model_ids=None) -> dict:
-    """The period's payments by payee id (a user's or a model's), of the given payees (None: every one)."""
-    rows = uow.execute(
-        f"""
-        SELECT {_PAYMENT_COLUMNS} FROM financial_calculations.payments
-        WHERE agency_id = :a AND period = :p
-          AND (CAST(:all AS boolean) OR user_id = ANY(CAST(:u AS uuid[])) OR model_id = ANY(CAST(:m AS uuid[])))
-        """, {"a": agency_id, "p": str(period), "all": user_ids is None and model_ids is None,
-              "u": [str(u) for u in user_ids or ()], "m": [str(m) for m in model_ids or ()]}).all()
-    return {r.user_id or r.model_id: r for r in rows}
-
-
-def payroll_people(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> list:
-    """The export's people: each user with a payout in the period, their total and their line sums per kind
-    (`kinds`: {kind: amount}), by name."""
-    return uow.execute(
-        """
-        SELECT s.user_id, u.display_name, u.email, u.role, s.total,
-               coalesce((SELECT jsonb_object_agg(k.kind, k.amount) FROM (
-                   SELECT kind, sum(amount)::text AS amount FROM financial_calculations.payout_lines l
-                   WHERE l.agency_id = s.agency_id AND l.period = s.period AND l.user_id = s.user_id
-                   GROUP BY kind) k), '{}') AS kinds
-        FROM financial_calculations.calculated_payouts_summary s
-        JOIN user_service.users u ON u.agency_id = s.agency_id AND u.id = s.user_id
-        WHERE s.agency_id = :a AND s.period = :p
-        ORDER BY lower(coalesce(u.display_name, '')), s.user_id
-        """, {"a": agency_id, "p": str(period)}).all()
-
-
-def payroll_models(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> list:
-    """The export's models: each model with payout items in the period and their sum, by name."""
-    return uow.execute(
-        """
-        SELECT mp.model_id, m.name, sum(mp.amount) AS total
-        FROM financial_calculations.model_payouts mp
-        JOIN user_service.models m ON m.agency_id = mp.agency_id AND m.id = mp.model_id
-        WHERE mp.agency_id = :a AND mp.period = :p
-        GROUP BY mp.model_id, m.name
-        ORDER BY lower(m.name), mp.model_id
-        """, {"a": agency_id, "p": str(period)}).all()
-
-
-def model_totals(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, model_ids: list[uuid.UUID]) -> dict:
-    """Each given model's payout in the period: the sum of its items (one per settings version)."""
-    return dict(uow.execute(
-        "SELECT model_id, sum(amount) FROM financial_calculations.model_payouts "
-        "WHERE agency_id = :a AND period = :p AND model_id = ANY(CAST(:m AS uuid[])) GROUP BY model_id",
-        {"a": agency_id, "p": str(period), "m": [str(m) for m in model_ids]}).all())
+        """,
+        {**params, "a": agency_id, "p": None if period is None else str(period),
+         "u": None if user_id is None else str(user_id), "c_at": after[0] if after else None,
+         "c_id": str(after[1]) if after else None, "limit": limit},
+    ).all()

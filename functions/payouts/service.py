@@ -16,14 +16,13 @@ from shared_lib.contracts import (CalculationCompleted, Contract, EmployeeTimeEv
                                   TimetrackingSettingsUpdated, UserSettingsUpdated)
 from shared_lib.db import UnitOfWork, unit_of_work
 from shared_lib.errors import Conflict, NotFound
-from shared_lib.income_types import CHATTING
+from shared_lib.income_types import CHATTING_AND_REFUNDS
 from shared_lib.pagination import cursor_key, page_of
 from shared_lib.periods import Period, local_today
 from shared_lib.rbac import Caller, can_see_user, user_scope
 
 from . import earnings, queries
 from .calc import EVERYTHING, FIGURES, ZERO, LineValues, Result, Scope, calculate
-from .payments import payment_fields
 from .schemas import (ModelPayoutItem, ModelPayoutsPage, ModelPayoutsQuery, PayoutLine, PayoutsPage, PayoutsQuery,
                       PeriodClosedReply, Totals, UserPayout)
 
@@ -97,6 +96,10 @@ def _recalculate(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: S
         model_settings=queries.load_model_settings(uow, agency_id, period),
         expenses=queries.load_expenses(uow, agency_id, period),
         deductions=[d for d in deductions if scope.has_user(d.user_id)],
+        chatting_net=queries.load_chatting_net(uow, agency_id, period, scope),
+        worked=queries.load_worked(uow, agency_id, period, scope),
+        adjustments=queries.load_adjustments(uow, agency_id, period, scope),
+        carries=queries.load_carries(uow, agency_id, period, scope),
         scope=scope,
     )
     drift: dict[str, object] = {}
@@ -165,8 +168,9 @@ def changed_periods_recalculate(*, uow: UnitOfWork, data: Contract) -> list[str]
 
 
 def scopes_for_event(data: Contract, agency_timezone: str) -> list[tuple[Period, str, uuid.UUID | None]]:
-    """The (period, scope kind, id) an event dirties. A sale: its model's scope (a chatting sale) or its split
-    user's (other income), for the old and the new values, and the period's totals; an expense: the totals; a
+    """The (period, scope kind, id) an event dirties. A sale: its model's scope and its chatter's user scope (a
+    chatting sale or refund: the bonus bands measure the chatter's whole-period net) or its split user's
+    (other income), for the old and the new values, and the period's totals; an expense: the totals; a
     user's settings: their own lines and the model scopes of their sales; a model's settings: its scope;
     timetracking settings: every user's own lines; a time event: that user's. Platform settings mark nothing:
     income recomputes the fees and sends income.updated for every record it changed."""
@@ -177,8 +181,10 @@ def scopes_for_event(data: Contract, agency_timezone: str) -> list[tuple[Period,
                 continue
             period = Period.of(snap.sale_date)
             marks.append((period, "totals", None))
-            if snap.type in CHATTING and snap.model_id is not None:
+            if snap.type in CHATTING_AND_REFUNDS and snap.model_id is not None:
                 marks.append((period, "model", snap.model_id))
+            if snap.type in CHATTING_AND_REFUNDS and snap.chatter_id is not None:
+                marks.append((period, "user", snap.chatter_id))  # the bonus bands' whole-period net
             elif snap.type == "other_income" and snap.assigned_to_user_id is not None:
                 marks.append((period, "user", snap.assigned_to_user_id))
         return marks or [(p, "all", None) for p in periods_for_event(data, agency_timezone)]
@@ -241,24 +247,16 @@ def financials_calculate(*, uow: UnitOfWork, caller: Caller, period: Period, use
 
 
 def period_close(*, uow: UnitOfWork, caller: Caller, period: Period) -> PeriodClosedReply:
-    """Final calculation, negative totals carried to the next period, then closed for good: later changes dated
-    in it answer 409 period-closed. Closed in order, once ended (docs/payouts.md "Closing")."""
+    """Final calculation, then closed for good: later changes dated in it answer 409 period-closed."""
     lock_period_exclusive(uow, caller.agency_id, str(period))
     status = queries.period_status(uow, caller.agency_id, period)
     if status == "closed":
         # Again after commit: a repeated close heals earnings documents whose write was lost the first time.
         earnings.publish_period(uow, agency_id=caller.agency_id, period=period)
         return PeriodClosedReply(period=str(period), status="closed")
-    # --- closing rules (G2, issue #15): refused before anything is written
-    if period.last_day >= local_today(caller.agency_timezone):
-        raise Conflict(f"period {period} has not ended yet (its last day is {period.last_day})",
-                       slug="period-not-ended")
-    still_open = queries.open_periods_before(uow, caller.agency_id, period)
-    if still_open:
-        raise Conflict(f"close the earlier periods first: {', '.join(still_open)} still open",
-                       slug="previous-period-open")
+    if period > Period.of(local_today(caller.agency_timezone)):
+        raise Conflict(f"period {period} has not started yet", slug="period-not-started")
     period_recalculate(uow=uow, agency_id=caller.agency_id, period=period)
-    _carry_negative_totals(uow, caller.agency_id, period)
     queries.mark_period_closed(uow, caller.agency_id, period, closed_by=caller.user_id)
     uow.emit("financial_period.closed", agency_id=caller.agency_id, subject=str(period),
              data=PeriodClosed(agency_id=caller.agency_id, period=str(period)))
@@ -266,21 +264,6 @@ def period_close(*, uow: UnitOfWork, caller: Caller, period: Period) -> PeriodCl
     # final calculation's, which wrote `open` just before).
     earnings.publish_period(uow, agency_id=caller.agency_id, period=period)
     return PeriodClosedReply(period=str(period), status="closed")
-
-
-def _carry_negative_totals(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> None:
-    """Each employee whose final total is below zero: a carry row (the closing period gets a carried_forward
-    line of +|total|, its total 0.00; the next one a carried_balance line of -|total|, calc reads the rows), then
-    those users' scopes recomputed in both periods in this transaction (the ledger gets the difference)."""
-    users = queries.insert_carries(uow, agency_id, period)
-    if not users:
-        return
-    scope = Scope(frozenset(), frozenset(users))
-    _recalculate(uow, agency_id, period, scope)
-    following = period.next()
-    queries.lock_calculation(uow, agency_id, following)
-    if queries.period_status(uow, agency_id, following) != "closed":
-        _recalculate(uow, agency_id, following, scope)
 
 
 def profit_get(*, uow: UnitOfWork, caller: Caller, period: Period) -> Totals:
@@ -304,10 +287,8 @@ def payouts_list(*, uow: UnitOfWork, caller: Caller, query: PayoutsQuery) -> Pay
     lines: dict[uuid.UUID, list[PayoutLine]] = {r.user_id: [] for r in rows[: query.limit]}
     for line in queries.payout_lines_of(uow, agency_id=caller.agency_id, period=query.period, user_ids=list(lines)):
         lines[line.user_id].append(PayoutLine.model_validate(line, from_attributes=True))
-    paid = queries.payments_of(uow, caller.agency_id, query.period, user_ids=list(lines))  # payments (G2)
     items = [UserPayout(user_id=r.user_id, display_name=r.display_name, period=str(query.period),
-                        lines=lines.get(r.user_id, []), total=r.total, status=status,
-                        **payment_fields(r.total, paid.get(r.user_id))) for r in rows]
+                        lines=lines.get(r.user_id, []), total=r.total, status=status) for r in rows]
     sort_name = {r.user_id: r.sort_name for r in rows}
     return page_of(items, limit=query.limit, item=UserPayout, page=PayoutsPage,
                    key=lambda i: (sort_name[i.user_id], i.user_id))
@@ -319,10 +300,17 @@ def model_payouts_list(*, uow: UnitOfWork, caller: Caller, query: ModelPayoutsQu
     rows = queries.model_payouts_page(uow, agency_id=caller.agency_id, period=query.period, after=after,
                                       limit=query.limit + 1)
     sort_name = {r.model_id: r.sort_name for r in rows}
-    # payments (G2): a model is paid (or owed nothing) as a whole, over its items of every settings version
-    models = sorted({r.model_id for r in rows}, key=str)
-    paid = queries.payments_of(uow, caller.agency_id, query.period, model_ids=models)
-    totals = queries.model_totals(uow, caller.agency_id, query.period, models)
-    rows = [{**r._mapping, **payment_fields(totals[r.model_id], paid.get(r.model_id))} for r in rows]
     return page_of(rows, limit=query.limit, item=ModelPayoutItem, page=ModelPayoutsPage,
                    key=lambda i: (sort_name[i.model_id], i.model_id, i.effective_from))
+
+
+# --- adjustments (issue #15; G1's section) ------------------------------------------------------------------------
+
+
+def scope_recalculate(*, uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Scope) -> Recalculation | None:
+    """Recompute `scope` of one open period now, in the caller's transaction (after it wrote that scope's input,
+    e.g. an adjustment): under the calculation lock, writing only what changed; None when the period is closed."""
+    queries.lock_calculation(uow, agency_id, period)
+    if queries.period_status(uow, agency_id, period) == "closed":
+        return None
+    return _recalculate(uow, agency_id, period, scope)

@@ -24,8 +24,11 @@ from . import queries
 # scripts it lacks. The deployed function has no system fonts, so the TTFs ship inside the package
 # (fonts/LICENSE.*: DejaVu under the Bitstream Vera licence, Droid Sans Fallback under Apache 2.0).
 FONTS = Path(__file__).resolve().parent / "fonts"
+# The groups' order on a statement: the first release's kinds, then the second's, then a model's items.
 KIND_LABEL = {"commission": "Commission", "fixed_salary": "Fixed salary", "manager_tick": "Manager tick",
-              "other_income_share": "Other income share", "deduction": "Deduction", "model_share": "Model share"}
+              "other_income_share": "Other income share", "deduction": "Deduction", "bonus": "Bonus",
+              "hourly": "Hourly pay", "adjustment": "Adjustment", "carried_forward": "Carried forward",
+              "carried_balance": "Carried balance", "model_share": "Model share"}
 ROLE_LABEL = {"owner": "Owner", "manager": "Manager", "chatter": "Chatter", "model": "Model (creator)"}
 CONTENT_TYPE = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
 

@@ -78,6 +78,8 @@ AUDIT: dict[tuple[str, str], Writes | NoEntry] = {
     ("PATCH", "/api/expenses/recurring/{schedule_id}/"): Writes((("expense_schedule", "update"),)),
     ("POST", "/api/financials/calculate/"): NoEntry("payout results are derived from audited records; "
                                                     "recalculating changes none of them"),
+    ("POST", "/api/financials/adjustments/"): Writes((("adjustment", "create"),)),
+    ("POST", "/api/financials/adjustments/{adjustment_id}/reverse/"): Writes((("adjustment", "create"),)),
     ("POST", "/api/stats/subscriber-counts/"): NoEntry("a subscriber count is an observation for statistics, "
                                                        "not an entity of the audit rule"),
     ("POST", "/api/stats/rebuild/"): NoEntry("statistics are derived aggregates"),
@@ -89,7 +91,6 @@ AUDIT: dict[tuple[str, str], Writes | NoEntry] = {
     ("PUT", "/api/timetracking/settings/"): Writes((("timetracking_settings", "create"),), body=lambda c: {
         "grace_minutes": 7, "late_event_threshold_minutes": 15, "max_shift_hours": 12,
         "fee_per_late_minute": "0.10", "fee_per_missed_shift": "5.00"}),
-    ("POST", "/api/financials/periods/{period}/payments/"): Writes((("payment", "create"),)),
     ("POST", "/api/financials/periods/{period}/close/"): Writes((("period", "create"),)),
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -12,13 +12,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from functions.payouts import service
-from shared_lib.contracts import (ExpenseRecorded, IncomeDeleted, IncomeRegistered, IncomeUpdated,
+from functions.payouts.adjustments import adjustment_record
+from functions.payouts.schemas import AdjustmentRequest
+from shared_lib.contracts import (EmployeeTimeEvent, ExpenseRecorded, IncomeDeleted, IncomeRegistered, IncomeUpdated,
                                   ModelSettingsUpdated, UserSettingsUpdated)
 from shared_lib.db import unit_of_work
 from shared_lib.periods import Period
 from tests.factories import (_INCOME_COLUMNS, _row, delete_income, expense_event, golden_agency, income_event,
                              seed_expense, seed_income, set_financial_settings, set_model_settings, sql,
                              update_income)
+from tests.integration.test_payouts_lines_v2 import refund
 
 OCT, NOV = Period(2026, 10), Period(2026, 11)
 CONTRACT_OF = {"registered": IncomeRegistered, "updated": IncomeUpdated, "deleted": IncomeDeleted}
@@ -131,11 +134,57 @@ OPS = st.one_of(
     st.tuples(st.just("expense"), DAYS, GROSS),
     st.tuples(st.just("user"), st.sampled_from(["C1", "C2", "M"]), DAYS, st.sampled_from(["3.00", "12.50"])),
     st.tuples(st.just("model"), MODEL, DAYS, st.sampled_from(["40.00", "55.00"]), st.booleans()),
+    # the second release's inputs: refunds, adjustments, bonus bands, hourly pay and worked minutes
+    st.tuples(st.just("refund"), st.integers(0, 50), DAYS, st.booleans(), st.sampled_from(["refund", "chargeback"])),
+    st.tuples(st.just("adjust"), st.sampled_from(["M", "C1", "C3"]), DAYS,
+              st.sampled_from(["-25.00", "50.00", "0.01"])),
+    st.tuples(st.just("bands"), CHATTER, DAYS, st.sampled_from([(), (("100.00", "10.00"), ("500.00", "55.00"))])),
+    st.tuples(st.just("hourly"), st.sampled_from(["C2", "C3"]), DAYS, st.sampled_from(["6.00", "9.50"])),
+    st.tuples(st.just("work"), st.sampled_from(["C2", "C3"]), DAYS, st.integers(0, 23), st.integers(1, 600)),
 )
+BANDS_OF: dict = {}  # the bands each (agency, person) was last given, kept by later settings versions
+
+
+def refundable(records: list, i: int) -> dict | None:
+    """A chatting sale no refund names yet (one refund each keeps the sum ≤ its gross)."""
+    sales = [r for r in records if r["type"] in ("message_sale", "tip_sale")
+             and not any(x.get("refund_of") == r["id"] for x in records)]
+    return sales[i % len(sales)] if sales else None
+
+
+def has_refunds(records: list, row: dict) -> bool:
+    """A refund, or a sale that has one: neither is edited (409 has-refunds) and the sale isn't deleted."""
+    return row["type"] in ("refund", "chargeback") or any(x.get("refund_of") == row["id"] for x in records)
+
+
+def pay(agency, name: str, compensation_type: str | None = None, hourly_rate: str = "0.00", *, day: date) -> None:
+    """A settings version of `name` from `day` keeping their first-release pay (and bands), with hourly pay."""
+    base = {"M": {"manager_tick_rate": "5.00"}, "C1": {"commission_rate": "10.00"},
+            "C2": {"compensation_type": "fixed_plus_commission", "commission_rate": "5.00", "fixed_salary": "1500.00"},
+            "C3": {"compensation_type": "fixed", "fixed_salary": "2000.00"}}[name]
+    if compensation_type is not None:
+        base = {"compensation_type": compensation_type, "commission_rate": "5.00", "hourly_rate": hourly_rate}
+    user_settings(agency, name, day, **base, bonus_bands=BANDS_OF.get((agency.id, name), ()))
+
+
+def worked(agency, name: str, day: date, hour: int, minutes: int) -> None:
+    """A shift of `name` starting at `hour` with a closed entry of `minutes`, and its checked_out time event."""
+    person, start = agency.person(name), datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+    (shift,) = sql("INSERT INTO timetracking_service.shifts (agency_id, user_id, starts_at, ends_at) "
+                   "VALUES (:a, :u, :s, :e) RETURNING id", {"a": agency.id, "u": person.id, "s": start,
+                                                            "e": start + timedelta(hours=10)})
+    (entry,) = sql("INSERT INTO timetracking_service.time_entries (agency_id, user_id, shift_id, checked_in_at, "
+                   "checked_out_at, overtime_minutes, worked_minutes, source) VALUES (:a, :u, :s, :i, :o, 0, :m, "
+                   "'http') RETURNING id", {"a": agency.id, "u": person.id, "s": shift.id, "i": start,
+                                            "o": start + timedelta(minutes=minutes), "m": minutes})
+    deliver(EmployeeTimeEvent(agency_id=agency.id, user_id=person.id, kind="checked_out", shift_id=shift.id,
+                              entry_id=entry.id, minutes=minutes, local_date=day, period=str(Period.of(day))))
 
 
 def apply(agency, records: list, op: tuple) -> None:
     kind = op[0]
+    if kind in ("edit", "delete") and records and has_refunds(records, records[op[1] % len(records)]):
+        return
     if kind == "sale":
         _, type_, model, chatter, day, gross = op
         row = seed_income(agency, day=day, gross=gross, type=type_, model=model, chatter=chatter)
@@ -170,6 +219,29 @@ def apply(agency, records: list, op: tuple) -> None:
     elif kind == "model":
         _, model, day, share, split = op
         model_settings(agency, model, day, share, split)
+    elif kind == "refund":
+        _, i, day, full, type_ = op
+        sale = refundable(records, i)
+        if sale is not None:
+            amount = sale["gross_amount"] if full else max(D("0.01"), (sale["gross_amount"] / 2).quantize(D("0.01")))
+            row = refund(sale, max(day, sale["sale_date"]), str(amount), kind=type_)
+            records.append(row)
+            income("registered", None, row)
+    elif kind == "adjust":
+        _, name, day, amount = op
+        with unit_of_work("payouts") as uow:
+            adjustment_record(uow=uow, caller=agency.owner.caller(), body=AdjustmentRequest(
+                user_id=agency.user(name), period=str(Period.of(day)), amount=amount, reason=f"op {amount}"))
+    elif kind == "bands":
+        _, name, day, bands = op
+        BANDS_OF[(agency.id, name)] = bands
+        pay(agency, name, day=day)
+    elif kind == "hourly":
+        _, name, day, rate = op
+        pay(agency, name, "hourly_plus_commission", rate, day=day)
+    elif kind == "work":
+        _, name, day, hour, minutes = op
+        worked(agency, name, day, hour, minutes)
 
 
 def test_any_history_applied_event_by_event_ends_equal_to_a_full_recalculation(db):
@@ -187,6 +259,27 @@ def test_any_history_applied_event_by_event_ends_equal_to_a_full_recalculation(d
                 assert incremental == from_scratch(agency.id, period)
 
     check()
+
+
+def test_a_second_release_history_applied_event_by_event_ends_equal_to_a_full_recalculation(db):
+    """Every new input at least once, in an order that makes each one move a line the others made: bands
+    reached then lost by a refund, hourly pay across two versions, refunds priced at an older rate."""
+    nov = [date(2026, 11, d) for d in (1, 3, 17, 30)]
+    ops = [("sale", "message_sale", "A", "C1", nov[1], "700.00"), ("sale", "tip_sale", "B", "C3", nov[1], "300.00"),
+           ("work", "C2", nov[1], 9, 480), ("hourly", "C2", nov[0], "6.00"), ("work", "C2", nov[2], 9, 45),
+           ("user", "C1", nov[2], "12.50"), ("refund", 0, nov[3], False, "chargeback"),
+           ("adjust", "C3", nov[2], "-25.00"), ("hourly", "C2", nov[2], "9.50"), ("adjust", "M", nov[1], "50.00"),
+           ("sale", "tip_sale", "B", "C1", nov[3], "100.00"), ("refund", 1, nov[3], True, "refund"),
+           ("edit", 1, "A", "C1", nov[2], "80.00"), ("bands", "C1", nov[3], (("100.00", "10.00"),
+                                                                               ("500.00", "55.00"))),
+           ("sale", "message_sale", "A", "C2", nov[2], "90.00"), ("delete", 6)]
+    agency = world()
+    records: list = []
+    for op in ops:
+        apply(agency, records, op)
+    kinds = {k for _, k, *_ in stored(agency.id, NOV)["lines"]}
+    assert {"bonus", "hourly", "adjustment", "commission", "manager_tick"} <= kinds
+    assert stored(agency.id, NOV) == from_scratch(agency.id, NOV)
 
 
 def test_one_sale_rewrites_only_its_model_and_posts_only_the_moved_legs(db):
