@@ -19,11 +19,13 @@ from shared_lib.registry import Job, Service
 from . import service
 from .schemas import (Adjustment, AdjustmentRequest, AdjustmentsPage, AdjustmentsQuery,  # adjustments (G1)
                       ReverseRequest)
-from .schemas import (CalculateRequest, ModelPayoutsPage, ModelPayoutsQuery, PayoutsPage, PayoutsQuery,
-                      PeriodClosedReply, PeriodQuery, StatementQuery, Totals)
+from .schemas import (CalculateRequest, ModelPayoutsPage, ModelPayoutsQuery, Payment, PaymentRequest, PaymentsPage,
+                      PaymentsQuery, PayoutsPage, PayoutsQuery, PeriodClosedReply, PeriodQuery, StatementQuery,
+                      Totals)
 
 svc = Service("payouts")
 svc.publishes("financial_calculation.completed", "financial_period.closed")
+svc.publishes("financial_payment.recorded")  # payments (G2)
 
 PAYOUTS_RECONCILE = Job(
     name="payouts-reconcile", topic="payouts.reconcile", schedule="20 2 * * *", time_zone="UTC",
@@ -37,6 +39,9 @@ profit = svc.http("financials_profit", "/api/financials/profit/")
 close = svc.http("financials_period_close", "/api/financials/periods/{period}/close/")
 statement = svc.http("financials_statement", "/api/financials/payouts/{user_id}/statement/")
 model_statement = svc.http("financials_model_statement", "/api/financials/model-payouts/{model_id}/statement/")
+# payments and the payroll export (issue #15; G2's section below)
+payments = svc.http("financials_payments", "/api/financials/periods/{period}/payments/")
+payroll_export = svc.http("financials_payroll_export", "/api/financials/periods/{period}/export.csv/")
 # adjustments (issue #15; G1's section below)
 adjustments = svc.http("financials_adjustments", "/api/financials/adjustments/")
 adjustment_reverse = svc.http("financials_adjustment_reverse", "/api/financials/adjustments/{adjustment_id}/reverse/")
@@ -66,7 +71,8 @@ def get_profit(caller, uow, query: PeriodQuery):
     return service.profit_get(uow=uow, caller=caller, period=query.period)
 
 
-@close.post(response=PeriodClosedReply, roles=OWNER, status=200, conflicts=("period-not-started",))
+@close.post(response=PeriodClosedReply, roles=OWNER, status=200,
+            conflicts=("period-not-ended", "previous-period-open"))
 def close_period(caller, uow, period: str):
     """Close a period: a final calculation, then its figures never change again."""
     return service.period_close(uow=uow, caller=caller, period=_period(period))
@@ -86,6 +92,34 @@ def get_model_statement(caller, uow, model_id, query: StatementQuery):
     from .statement import model_statement_get
 
     return model_statement_get(uow=uow, caller=caller, model_id=model_id, period=query.period, fmt=query.format)
+
+
+# --- payments and the payroll export (issue #15)
+
+
+@payments.post(request=PaymentRequest, response=Payment, roles=OWNER, idempotent=True,
+               conflicts=("period-open", "nothing-due", "already-paid"))
+def record_payment(caller, uow, period: str, body: PaymentRequest):
+    """Record that a person or a model was paid the closed period's payout (the amount is the server's)."""
+    from .payments import payment_record
+
+    return payment_record(uow=uow, caller=caller, period=_period(period), body=body)
+
+
+@payments.get(query=PaymentsQuery, response=PaymentsPage, roles=ANY_ROLE)
+def list_payments(caller, uow, period: str, query: PaymentsQuery):
+    """The period's payments as payouts are seen: Owner all (models too), Manager own team and self, Chatter self."""
+    from .payments import payments_list
+
+    return payments_list(uow=uow, caller=caller, period=_period(period), query=query)
+
+
+@payroll_export.get(roles=OWNER, produces=("text/csv",))
+def get_payroll_export(caller, uow, period: str):
+    """The period's payroll as CSV: one row per person and per model, sums per line kind, total, payment."""
+    from .payments import payroll_export as export
+
+    return export(uow=uow, caller=caller, period=_period(period))
 
 
 # --- adjustments (issue #15; G1's section)

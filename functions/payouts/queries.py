@@ -6,6 +6,7 @@ import uuid
 from decimal import Decimal
 from typing import Any, Callable
 
+from shared_lib.closing import period_closed_sql
 from shared_lib.db import UnitOfWork
 from shared_lib.income_types import CHATTING_AND_REFUNDS_SQL
 from shared_lib.periods import Period
@@ -644,6 +645,148 @@ def model_payouts_of(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, mode
         """,
         {"a": agency_id, "p": str(period), "m": model_id},
     ).all()
+
+
+# --- closing in order, carries and payments (issue #15; G2's section) -------------------------------------------
+
+
+def open_periods_before(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> list[str]:
+    """The earlier periods that have income, expenses or a payout and are not closed (closing goes in order)."""
+    return list(uow.execute(
+        f"""
+        SELECT d.period FROM (
+            SELECT DISTINCT to_char(sale_date, 'YYYY-MM') AS period FROM income_service.income_records
+            WHERE agency_id = :a AND sale_date < :first
+            UNION SELECT DISTINCT to_char(expense_date, 'YYYY-MM') FROM expense_service.expenses
+            WHERE agency_id = :a AND expense_date < :first
+            UNION SELECT DISTINCT period FROM financial_calculations.calculated_payouts_summary
+            WHERE agency_id = :a AND period < :p
+            UNION SELECT DISTINCT period FROM financial_calculations.model_payouts
+            WHERE agency_id = :a AND period < :p
+        ) d
+        WHERE NOT {period_closed_sql("CAST(:a AS uuid)", "d.period")}
+        ORDER BY 1
+        """, {"a": agency_id, "p": str(period), "first": period.first_day}).scalars())
+
+
+def insert_carries(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> list[uuid.UUID]:
+    """A carry (the sql/0135 table calc reads) of |total| to the next period for every user whose stored total
+    is below zero; the users carried."""
+    return list(uow.execute(
+        """
+        INSERT INTO financial_calculations.carries (agency_id, from_period, to_period, user_id, amount)
+        SELECT agency_id, period, :next, user_id, -total FROM financial_calculations.calculated_payouts_summary
+        WHERE agency_id = :a AND period = :p AND total < 0
+        ON CONFLICT DO NOTHING
+        RETURNING user_id
+        """, {"a": agency_id, "p": str(period), "next": str(period.next())}).scalars())
+
+
+def user_payee(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, user_id: uuid.UUID):
+    """(total,) of a person of the agency in the period (total None: no payout); None outside the agency."""
+    return uow.execute(
+        """
+        SELECT s.total FROM user_service.users u
+        LEFT JOIN financial_calculations.calculated_payouts_summary s
+               ON s.agency_id = u.agency_id AND s.period = :p AND s.user_id = u.id
+        WHERE u.id = :u AND u.agency_id = :a
+        """, {"a": agency_id, "p": str(period), "u": user_id}).one_or_none()
+
+
+def model_payee(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, model_id: uuid.UUID):
+    """(total,) of a model of the agency in the period: the sum of its payout items (None: none); None outside."""
+    return uow.execute(
+        """
+        SELECT (SELECT sum(amount) FROM financial_calculations.model_payouts mp
+                WHERE mp.agency_id = m.agency_id AND mp.period = :p AND mp.model_id = m.id) AS total
+        FROM user_service.models m WHERE m.id = :m AND m.agency_id = :a
+        """, {"a": agency_id, "p": str(period), "m": model_id}).one_or_none()
+
+
+_PAYMENT_COLUMNS = "id, period, user_id, model_id, amount, paid_at, method, reference, created_at"
+
+
+def insert_payment(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period, user_id: uuid.UUID | None,
+                   model_id: uuid.UUID | None, amount: Decimal, paid_at, method: str, reference: str,
+                   created_by: uuid.UUID):
+    """The payment row; None when the payee already has one for the period (the UNIQUE constraint decides)."""
+    return uow.execute(
+        f"""
+        INSERT INTO financial_calculations.payments
+            (agency_id, period, user_id, model_id, amount, paid_at, method, reference, created_by)
+        VALUES (:a, :p, :u, :m, :amount, :paid_at, :method, :reference, :by)
+        ON CONFLICT ON CONSTRAINT payments_once DO NOTHING
+        RETURNING {_PAYMENT_COLUMNS}
+        """, {"a": agency_id, "p": str(period), "u": user_id, "m": model_id, "amount": amount, "paid_at": paid_at,
+              "method": method, "reference": reference, "by": created_by}).one_or_none()
+
+
+def payments_page(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period, scope: str, params: dict[str, Any],
+                  models: bool, after: tuple | None, limit: int) -> list:
+    """The period's payments the caller may see (people by `scope` over user_id; models only when `models`),
+    by (created_at, id), from after `after`."""
+    return uow.execute(
+        f"""
+        SELECT {_PAYMENT_COLUMNS} FROM financial_calculations.payments
+        WHERE agency_id = :a AND period = :p
+          AND ((user_id IS NOT NULL AND {scope}) OR (model_id IS NOT NULL AND CAST(:models AS boolean)))
+          AND (CAST(:c_at AS timestamptz) IS NULL
+               OR (created_at, id) > (CAST(:c_at AS timestamptz), CAST(:c_id AS uuid)))
+        ORDER BY created_at, id
+        LIMIT :limit
+        """, {**params, "a": agency_id, "p": str(period), "models": models,
+              "c_at": after[0] if after else None, "c_id": str(after[1]) if after else None,
+              "limit": limit}).all()
+
+
+def payments_of(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, *, user_ids=None, model_ids=None) -> dict:
+    """The period's payments by payee id (a user's or a model's), of the given payees (None: every one)."""
+    rows = uow.execute(
+        f"""
+        SELECT {_PAYMENT_COLUMNS} FROM financial_calculations.payments
+        WHERE agency_id = :a AND period = :p
+          AND (CAST(:all AS boolean) OR user_id = ANY(CAST(:u AS uuid[])) OR model_id = ANY(CAST(:m AS uuid[])))
+        """, {"a": agency_id, "p": str(period), "all": user_ids is None and model_ids is None,
+              "u": [str(u) for u in user_ids or ()], "m": [str(m) for m in model_ids or ()]}).all()
+    return {r.user_id or r.model_id: r for r in rows}
+
+
+def payroll_people(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> list:
+    """The export's people: each user with a payout in the period, their total and their line sums per kind
+    (`kinds`: {kind: amount}), by name."""
+    return uow.execute(
+        """
+        SELECT s.user_id, u.display_name, u.email, u.role, s.total,
+               coalesce((SELECT jsonb_object_agg(k.kind, k.amount) FROM (
+                   SELECT kind, sum(amount)::text AS amount FROM financial_calculations.payout_lines l
+                   WHERE l.agency_id = s.agency_id AND l.period = s.period AND l.user_id = s.user_id
+                   GROUP BY kind) k), '{}') AS kinds
+        FROM financial_calculations.calculated_payouts_summary s
+        JOIN user_service.users u ON u.agency_id = s.agency_id AND u.id = s.user_id
+        WHERE s.agency_id = :a AND s.period = :p
+        ORDER BY lower(coalesce(u.display_name, '')), s.user_id
+        """, {"a": agency_id, "p": str(period)}).all()
+
+
+def payroll_models(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> list:
+    """The export's models: each model with payout items in the period and their sum, by name."""
+    return uow.execute(
+        """
+        SELECT mp.model_id, m.name, sum(mp.amount) AS total
+        FROM financial_calculations.model_payouts mp
+        JOIN user_service.models m ON m.agency_id = mp.agency_id AND m.id = mp.model_id
+        WHERE mp.agency_id = :a AND mp.period = :p
+        GROUP BY mp.model_id, m.name
+        ORDER BY lower(m.name), mp.model_id
+        """, {"a": agency_id, "p": str(period)}).all()
+
+
+def model_totals(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, model_ids: list[uuid.UUID]) -> dict:
+    """Each given model's payout in the period: the sum of its items (one per settings version)."""
+    return dict(uow.execute(
+        "SELECT model_id, sum(amount) FROM financial_calculations.model_payouts "
+        "WHERE agency_id = :a AND period = :p AND model_id = ANY(CAST(:m AS uuid[])) GROUP BY model_id",
+        {"a": agency_id, "p": str(period), "m": [str(m) for m in model_ids]}).all())
 
 
 # --- adjustments (issue #15; G1's section) ------------------------------------------------------------------------

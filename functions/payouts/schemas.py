@@ -6,9 +6,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from shared_lib.isodate import IsoDate
 from shared_lib.money import Money, Rate
 from shared_lib.periods import PeriodStr
 from shared_lib.record_fields import PageQuery, Strict
@@ -17,6 +18,9 @@ from shared_lib.record_fields import PageQuery, Strict
 Kind = Literal["commission", "fixed_salary", "manager_tick", "other_income_share", "deduction",
                "bonus", "hourly", "adjustment", "carried_forward", "carried_balance"]
 Status = Literal["open", "closed"]
+# Payments (issue #15): how a payment was made, and what a payout item says about its money.
+PaymentMethod = Literal["bank", "cash", "crypto", "paypal", "wise", "other"]
+PaymentStatus = Literal["unpaid", "paid", "nothing_due"]
 
 
 class CalculateRequest(Strict):
@@ -71,6 +75,11 @@ class UserPayout(BaseModel):
     lines: list[PayoutLine]
     total: Money
     status: Status
+    payment_status: PaymentStatus = Field(
+        description="paid once its payment is recorded; nothing_due when the total is 0.00 (or below)")
+    paid_at: date | None = None
+    method: PaymentMethod | None = None
+    reference: str | None = None
 
 
 class PayoutsPage(BaseModel):
@@ -86,6 +95,11 @@ class ModelPayoutItem(BaseModel):
     model_share_percent: Rate
     split_chatting_costs: bool
     amount: Money
+    payment_status: PaymentStatus = Field(
+        description="paid once its payment is recorded; nothing_due when the model's total is 0.00 (or below)")
+    paid_at: date | None = None
+    method: PaymentMethod | None = None
+    reference: str | None = None
 
 
 class ModelPayoutsPage(BaseModel):
@@ -96,6 +110,44 @@ class ModelPayoutsPage(BaseModel):
 class PeriodClosedReply(BaseModel):
     period: str
     status: Status
+
+
+# --- payments and the payroll export (issue #15; G2's section) ---------------------------------------------------
+
+class PaymentRequest(Strict):
+    """Who was paid (exactly one of user_id, model_id), when, how; the amount is the closed payout, not sent."""
+
+    user_id: uuid.UUID | None = None
+    model_id: uuid.UUID | None = None
+    paid_at: IsoDate = Field(description="the day the money left (the agency's local date; not in the future)")
+    method: PaymentMethod
+    reference: str = Field(min_length=1, max_length=200, description="the bank's or the wallet's reference")
+
+    @model_validator(mode="after")
+    def _exactly_one_payee(self):
+        if (self.user_id is None) == (self.model_id is None):
+            raise PydanticCustomError("payee", "give exactly one of user_id and model_id")
+        return self
+
+
+class Payment(BaseModel):
+    id: uuid.UUID
+    period: str
+    user_id: uuid.UUID | None
+    model_id: uuid.UUID | None
+    amount: Money
+    paid_at: date
+    method: PaymentMethod
+    reference: str
+
+
+class PaymentsQuery(PageQuery):
+    pass
+
+
+class PaymentsPage(BaseModel):
+    items: list[Payment] = Field(description="in the order they were recorded (created_at, id)")
+    next_cursor: str | None
 
 
 # --- adjustments (issue #15; G1's section) ---------------------------------------------------------------------

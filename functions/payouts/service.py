@@ -23,6 +23,7 @@ from shared_lib.rbac import Caller, can_see_user, user_scope
 
 from . import earnings, queries
 from .calc import EVERYTHING, FIGURES, ZERO, LineValues, Result, Scope, calculate
+from .payments import payment_fields
 from .schemas import (ModelPayoutItem, ModelPayoutsPage, ModelPayoutsQuery, PayoutLine, PayoutsPage, PayoutsQuery,
                       PeriodClosedReply, Totals, UserPayout)
 
@@ -247,16 +248,24 @@ def financials_calculate(*, uow: UnitOfWork, caller: Caller, period: Period, use
 
 
 def period_close(*, uow: UnitOfWork, caller: Caller, period: Period) -> PeriodClosedReply:
-    """Final calculation, then closed for good: later changes dated in it answer 409 period-closed."""
+    """Final calculation, negative totals carried to the next period, then closed for good: later changes dated
+    in it answer 409 period-closed. Closed in order, once ended (docs/payouts.md "Closing")."""
     lock_period_exclusive(uow, caller.agency_id, str(period))
     status = queries.period_status(uow, caller.agency_id, period)
     if status == "closed":
         # Again after commit: a repeated close heals earnings documents whose write was lost the first time.
         earnings.publish_period(uow, agency_id=caller.agency_id, period=period)
         return PeriodClosedReply(period=str(period), status="closed")
-    if period > Period.of(local_today(caller.agency_timezone)):
-        raise Conflict(f"period {period} has not started yet", slug="period-not-started")
+    # --- closing rules (G2, issue #15): refused before anything is written
+    if period.last_day >= local_today(caller.agency_timezone):
+        raise Conflict(f"period {period} has not ended yet (its last day is {period.last_day})",
+                       slug="period-not-ended")
+    still_open = queries.open_periods_before(uow, caller.agency_id, period)
+    if still_open:
+        raise Conflict(f"close the earlier periods first: {', '.join(still_open)} still open",
+                       slug="previous-period-open")
     period_recalculate(uow=uow, agency_id=caller.agency_id, period=period)
+    _carry_negative_totals(uow, caller.agency_id, period)
     queries.mark_period_closed(uow, caller.agency_id, period, closed_by=caller.user_id)
     uow.emit("financial_period.closed", agency_id=caller.agency_id, subject=str(period),
              data=PeriodClosed(agency_id=caller.agency_id, period=str(period)))
@@ -264,6 +273,21 @@ def period_close(*, uow: UnitOfWork, caller: Caller, period: Period) -> PeriodCl
     # final calculation's, which wrote `open` just before).
     earnings.publish_period(uow, agency_id=caller.agency_id, period=period)
     return PeriodClosedReply(period=str(period), status="closed")
+
+
+def _carry_negative_totals(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> None:
+    """Each employee whose final total is below zero: a carry row (the closing period gets a carried_forward
+    line of +|total|, its total 0.00; the next one a carried_balance line of -|total|, calc reads the rows), then
+    those users' scopes recomputed in both periods in this transaction (the ledger gets the difference)."""
+    users = queries.insert_carries(uow, agency_id, period)
+    if not users:
+        return
+    scope = Scope(frozenset(), frozenset(users))
+    _recalculate(uow, agency_id, period, scope)
+    following = period.next()
+    queries.lock_calculation(uow, agency_id, following)
+    if queries.period_status(uow, agency_id, following) != "closed":
+        _recalculate(uow, agency_id, following, scope)
 
 
 def profit_get(*, uow: UnitOfWork, caller: Caller, period: Period) -> Totals:
@@ -287,8 +311,10 @@ def payouts_list(*, uow: UnitOfWork, caller: Caller, query: PayoutsQuery) -> Pay
     lines: dict[uuid.UUID, list[PayoutLine]] = {r.user_id: [] for r in rows[: query.limit]}
     for line in queries.payout_lines_of(uow, agency_id=caller.agency_id, period=query.period, user_ids=list(lines)):
         lines[line.user_id].append(PayoutLine.model_validate(line, from_attributes=True))
+    paid = queries.payments_of(uow, caller.agency_id, query.period, user_ids=list(lines))  # payments (G2)
     items = [UserPayout(user_id=r.user_id, display_name=r.display_name, period=str(query.period),
-                        lines=lines.get(r.user_id, []), total=r.total, status=status) for r in rows]
+                        lines=lines.get(r.user_id, []), total=r.total, status=status,
+                        **payment_fields(r.total, paid.get(r.user_id))) for r in rows]
     sort_name = {r.user_id: r.sort_name for r in rows}
     return page_of(items, limit=query.limit, item=UserPayout, page=PayoutsPage,
                    key=lambda i: (sort_name[i.user_id], i.user_id))
@@ -300,6 +326,11 @@ def model_payouts_list(*, uow: UnitOfWork, caller: Caller, query: ModelPayoutsQu
     rows = queries.model_payouts_page(uow, agency_id=caller.agency_id, period=query.period, after=after,
                                       limit=query.limit + 1)
     sort_name = {r.model_id: r.sort_name for r in rows}
+    # payments (G2): a model is paid (or owed nothing) as a whole, over its items of every settings version
+    models = sorted({r.model_id for r in rows}, key=str)
+    paid = queries.payments_of(uow, caller.agency_id, query.period, model_ids=models)
+    totals = queries.model_totals(uow, caller.agency_id, query.period, models)
+    rows = [{**r._mapping, **payment_fields(totals[r.model_id], paid.get(r.model_id))} for r in rows]
     return page_of(rows, limit=query.limit, item=ModelPayoutItem, page=ModelPayoutsPage,
                    key=lambda i: (sort_name[i.model_id], i.model_id, i.effective_from))
 

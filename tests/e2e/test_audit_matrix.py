@@ -91,6 +91,7 @@ AUDIT: dict[tuple[str, str], Writes | NoEntry] = {
     ("PUT", "/api/timetracking/settings/"): Writes((("timetracking_settings", "create"),), body=lambda c: {
         "grace_minutes": 7, "late_event_threshold_minutes": 15, "max_shift_hours": 12,
         "fee_per_late_minute": "0.10", "fee_per_missed_shift": "5.00"}),
+    ("POST", "/api/financials/periods/{period}/payments/"): Writes((("payment", "create"),)),
     ("POST", "/api/financials/periods/{period}/close/"): Writes((("period", "create"),)),
 }
 

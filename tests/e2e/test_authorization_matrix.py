@@ -179,6 +179,26 @@ class World:
         for p in _RUNNING:
             assert p.drain(30), "events still pending after 30 s"
 
+    @property
+    def paid_period(self) -> str:
+        """2026-09, closed: C1, C2 and M1 each get a 25.00 share of other income; C1 and C2 are paid (M1 is left
+        for the payments POST row). Made on first use: the rows before it see no September."""
+        if not hasattr(self, "_paid_period"):
+            for name in ("C1", "C2", "M1"):
+                self.post("/api/income/register/", {
+                    "type": "other_income", "gross_amount": "100.00", "sale_date": "2026-09-05",
+                    "source": f"Brand deal {name}", "assigned_to_user_id": str(self.a.user(name)),
+                    "split_percent": "25.00"})
+            self.settle()
+            self.post("/api/financials/periods/2026-09/close/", None, status=200)
+            for name in ("C1", "C2"):
+                self.post("/api/financials/periods/2026-09/payments/", {
+                    "user_id": str(self.a.user(name)), "paid_at": "2026-10-05", "method": "bank",
+                    "reference": f"MX-{name}"})
+            self.settle()
+            self._paid_period = "2026-09"
+        return self._paid_period
+
     def outbox_of_a(self) -> int:
         return scalar("SELECT count(*) FROM eventing.outbox WHERE agency_id = :a", {"a": self.a.id})
 
@@ -419,6 +439,18 @@ EXPECT: dict[tuple[str, str], Row] = {
     # entity finds nothing
     ("GET", "/api/audit/"): Row("the audit trail: Owner only", "ok+ 403 403 403 403 ok-",
                                 query=lambda c: {"entity": "user", "entity_id": c.s.id}, marker=lambda c: c.s.id),
+    # payments and the payroll export of a closed period (docs/payouts.md "Payments"): recording is the Owner's
+    # (about A's M1, whom nobody paid yet; B's Owner naming A's person: 404); the list is seen as payouts are
+    ("GET", "/api/financials/periods/{period}/payments/"): Row(
+        "payouts: all / own team + own / own", "ok+ ok+ ok- ok+ ok- ok-",
+        params=lambda c: {"period": c.w.paid_period}, marker=lambda c: c.s.id),
+    ("POST", "/api/financials/periods/{period}/payments/"): Row(
+        SETTINGS_ROW + " (recording a payment is the Owner's)", "ok 403 403 403 403 404",
+        params=lambda c: {"period": c.w.paid_period}, body=lambda c: {
+            "user_id": str(c.w.a.user("M1")), "paid_at": "2026-10-06", "method": "cash", "reference": "MX-M1"}),
+    ("GET", "/api/financials/periods/{period}/export.csv/"): Row(
+        "the payroll is the agency's books: Owner only", "ok+ 403 403 403 403 ok-",
+        params=lambda c: {"period": c.w.paid_period}, marker=lambda c: c.s.id),
     # last: closing a period is final (A's 2026-10 holds nothing the rows above use)
     ("POST", "/api/financials/periods/{period}/close/"): Row(SETTINGS_ROW, "ok 403 403 403 403 ok",
                                                              params=lambda c: {"period": "2026-10"}),
