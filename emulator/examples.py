@@ -36,6 +36,9 @@ EXAMPLES: dict[str, list[dict[str, Any]]] = {
                                      "day_of_month": 15, "start_date": "2026-11-01",
                                      "assigned_to_user_id": _MANAGER, "split_percent": "25.00"}],
     "income.IncomeSchedulePatch": [{"end_date": "2026-12-31"}],
+    "income.IncomeRefund": [{"kind": "chargeback", "amount": "5000.00", "refund_date": "2026-11-10",
+                             "reason": "fan disputed the charge"},
+                            {"kind": "refund", "amount": "250.00", "refund_date": "2026-11-12"}],
     # expenses
     "expenses.ExpenseWrite": [{"amount": "300.00", "expense_date": "2026-11-10", "source": "ads"}],
     "expenses.ExpenseScheduleCreate": [{"source": "software", "amount": "1200.00", "frequency": "monthly",
