@@ -57,16 +57,30 @@ def _sale(agency, **extra) -> dict:
 
 
 @pytest.fixture
-def small_pool(database_url, monkeypatch):
-    """The platform's own engine with one connection and no overflow: every request takes the same one."""
-    monkeypatch.setenv("DB_POOL_SIZE", "1")
-    monkeypatch.setenv("DB_MAX_OVERFLOW", "0")
-    reset_settings()
-    dispose_engine()
-    yield engine()
+def cut_pool(platform, database_url, monkeypatch):
+    """Cuts the platform's own engine, when called, to one connection and no overflow: every request takes the
+    same one. Events are handled first: a payouts event handler holds two connections at once (its scopes are
+    marked in a transaction of its own), which a pool of one never has."""
+
+    def cut():
+        assert platform.drain(60), "events still pending when the pool is cut"
+        monkeypatch.setenv("DB_POOL_SIZE", "1")
+        monkeypatch.setenv("DB_MAX_OVERFLOW", "0")
+        reset_settings()
+        dispose_engine()
+        return engine()
+
+    yield cut
+    platform.drain(30)
     monkeypatch.undo()
     reset_settings()
     dispose_engine()
+
+
+@pytest.fixture
+def small_pool(cut_pool):
+    """The platform's own engine with one connection and no overflow from the start."""
+    return cut_pool()
 
 
 # --- 1. a statement that fails outside the protocol invalidates its connection --------------------------------
@@ -77,13 +91,14 @@ def _backend_pid() -> int:
         return uow.execute("SELECT pg_backend_pid()").scalar_one()
 
 
-def test_a_poisoning_parameter_drops_the_connection_and_the_pool_serves_everyone_else(client, seller, small_pool):
+def test_a_poisoning_parameter_drops_the_connection_and_the_pool_serves_everyone_else(client, seller, cut_pool):
     other = make_agency(prefix="o")
     make_user(other, "chatter", name="C")
     make_model(other, "A", "C")
     for day in (1, 2, 3):
         assert client.post(REGISTER, json={**_sale(other), "sale_date": f"2026-11-0{day}"},
                            headers=other.h("C")).status_code == 201
+    cut_pool()
     before = _backend_pid()
 
     # pg8000 converts an aware datetime to UTC while encoding it: year 1 at +14:00 overflows mid-statement.
