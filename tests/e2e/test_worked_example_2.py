@@ -1,7 +1,7 @@
 """BUSINESS_RULES.md's worked example 2 end to end, through HTTP and events alone (the in-process platform and its
 bus, real emulator tokens): people and settings from 2026-09-01, September's sales and close, October's sales,
-the chargeback and the refund, D2's shifts checked in and out and the expense; the records, September's figures
-and October's statistics, to the cent.
+the chargeback and the refund, D2's shifts checked in and out, the adjustments and the expense; every figure of
+the October table, its statistics, its close (D3's clawback carried into November) and D1's payment, to the cent.
 
 The story is told in order, each step with the clock (shared_lib.clock.frozen) standing at the moment it happens:
 sales and refunds are registered on their day, D2 checks in and out at the minutes given, a month is closed once
@@ -169,10 +169,19 @@ def refunds(w: World) -> None:
                                                {"kind": kind, "amount": amount, "refund_date": on})
 
 
+def adjustments(w: World) -> None:
+    with at("2026-10-31T12:00"):
+        for who, amount, reason in (("D2", "-25.00", "late report"), ("N", "50.00", "team target")):
+            adj = w.post("/api/financials/adjustments/", {"user_id": w.ids[who], "period": "2026-10",
+                                                          "amount": amount, "reason": reason})
+            assert (adj["amount"], adj["reason"], adj["reverses"]) == (amount, reason, None)
+    w.drain()
+
+
 @pytest.fixture
 def october(client, platform) -> World:
-    """Worked example 2 up to the end of October without the adjustments, the period still open (events are
-    drained before September's close and at the end: handled in any order, they end in the same figures)."""
+    """Worked example 2 up to the end of October, the period still open (events are drained before September's
+    close and at the end: handled in any order, they end in the same figures)."""
     w = people_and_settings(client, platform)
     september(w)
     close_september(w)
@@ -180,8 +189,20 @@ def october(client, platform) -> World:
     october_sales(w)
     refunds(w)
     d2_shifts(w)
-    w.drain()
+    adjustments(w)
     return w
+
+
+OCTOBER_LINES = {
+    "D1": [("bonus", "150.00"), ("commission", "680.00")],
+    "D2": [("adjustment", "-25.00"), ("commission", "80.00"), ("hourly", "183.00")],
+    "D3": [("commission", "-24.00")],
+    "N": [("adjustment", "50.00"), ("manager_tick", "420.00")],
+}
+
+
+def _people(w: World, period: str) -> dict:
+    return {k: v for k, v in w.lines(period).items() if k in ("D1", "D2", "D3", "N")}
 
 
 def test_the_records_september_and_d2s_minutes(october):
@@ -219,8 +240,31 @@ def test_the_records_september_and_d2s_minutes(october):
     assert w.get(f"/api/timetracking/summary/{w.ids['D2']}/?{span}", who="D2")["worked_minutes"] == HOURLY_D2
 
 
-def test_the_october_statistics(october):
+def test_every_figure_of_the_october_table_and_its_statistics(october):
     w = october
+    assert _people(w, "2026-10") == OCTOBER_LINES
+    by = w.payouts("2026-10")
+    assert {k: by[k]["total"] for k in OCTOBER_LINES} == {"D1": "830.00", "D2": "238.00", "D3": "-24.00",
+                                                          "N": "470.00"}
+    assert all(p["total"] == "0.00" for k, p in by.items() if k not in OCTOBER_LINES)
+    d1 = {line["kind"]: line for line in by["D1"]["lines"]}
+    # One commission line: the chargeback is priced at September's rate, the same 10 %, so it joins October's.
+    assert (d1["commission"]["basis"], d1["commission"]["rate"]) == ("6800.00", "10.00")
+    d2 = {line["kind"]: line for line in by["D2"]["lines"]}
+    assert (d2["commission"]["basis"], d2["commission"]["rate"]) == ("1600.00", "5.00")
+    assert d2["hourly"]["amount"] == "183.00" and "1830" in d2["hourly"]["detail"]  # 1830 min × 6.00 / 60
+    d3 = {line["kind"]: line for line in by["D3"]["lines"]}
+    assert (d3["commission"]["basis"], d3["commission"]["rate"]) == ("-240.00", "10.00")
+    n = {line["kind"]: line for line in by["N"]["lines"]}
+    assert (n["manager_tick"]["basis"], n["manager_tick"]["rate"]) == ("8400.00", "5.00")
+    model = w.model_payout("2026-10")
+    assert (model["base"], model["model_share_percent"], model["amount"]) == ("7424.00", "40.00", "2969.60")
+    assert w.profit("2026-10") == {"net_income": "8160.00", "employee_payouts": "1514.00",
+                                   "model_payouts": "2969.60", "expenses": "1000.00", "agency_profit": "2676.40",
+                                   "status": "open"}
+    mine = w.get("/api/financials/payouts/?period=2026-10", who="D3")["items"]
+    assert [(p["user_id"], p["total"]) for p in mine] == [(w.ids["D3"], "-24.00")]
+
     span = "date_from=2026-10-01&date_to=2026-10-31"
     s = w.get(f"/api/stats/summary/?{span}")
     assert {k: s[k] for k in ("gross_income", "platform_fees", "net_income", "expenses", "sales_count",
@@ -229,3 +273,40 @@ def test_the_october_statistics(october):
         "sales_count": 3, "refunds_count": 2, "refunds_amount": "800.00"}
     top = w.get(f"/api/stats/top-earners/?{span}")["items"]
     assert [(t["display_name"], t["net_sales"]) for t in top] == [("D1", "6800.00"), ("D2", "1600.00")]
+
+
+def test_closing_october_carries_d3_and_d1_is_paid(october):
+    from shared_lib import firestore
+
+    w = october
+    with at("2026-10-31T20:00"):  # not ended yet
+        r = w.client.post("/api/financials/periods/2026-10/close/", headers=w.owner)
+        assert r.status_code == 409 and r.get_json()["type"].endswith("/period-not-ended"), r.get_json()
+    with at("2026-11-01T09:00"):
+        assert w.post("/api/financials/periods/2026-10/close/", status=200)["status"] == "closed"
+    w.drain()
+    lines = _people(w, "2026-10")
+    assert lines == {**OCTOBER_LINES, "D3": [("carried_forward", "24.00"), ("commission", "-24.00")]}
+    by = w.payouts("2026-10")
+    assert (by["D3"]["total"], by["D1"]["total"]) == ("0.00", "830.00")
+    assert w.profit("2026-10") == {"net_income": "8160.00", "employee_payouts": "1538.00",
+                                   "model_payouts": "2969.60", "expenses": "1000.00", "agency_profit": "2652.40",
+                                   "status": "closed"}
+    november = w.payouts("2026-11")
+    assert sorted((line["kind"], line["amount"]) for line in november["D3"]["lines"]) == [
+        ("carried_balance", "-24.00")]
+    assert november["D3"]["total"] == "-24.00"
+
+    with at("2026-11-05T12:00"):
+        paid = w.post("/api/financials/periods/2026-10/payments/", {
+            "user_id": w.ids["D1"], "paid_at": "2026-11-05", "method": "bank", "reference": "TX-1"})
+    assert (paid["period"], paid["user_id"], paid["amount"], paid["method"], paid["reference"]) == (
+        "2026-10", w.ids["D1"], "830.00", "bank", "TX-1")
+    w.drain()
+    by = w.payouts("2026-10")
+    assert (by["D1"]["payment_status"], by["D1"]["method"], by["D1"]["reference"]) == ("paid", "bank", "TX-1")
+    assert by["D1"]["paid_at"].startswith("2026-11-05")
+    assert by["D3"]["payment_status"] == "nothing_due" and by["D2"]["payment_status"] == "unpaid"
+    agency = w.get("/api/me/")["agency_id"]
+    doc = firestore.client().document(f"agencies/{agency}/earnings/{w.ids['D1']}_2026-10").get()
+    assert doc.exists and (doc.to_dict()["status"], doc.to_dict()["total"]) == ("paid", "830.00")
