@@ -30,9 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     pkg = sub.add_parser("package", help="build one deployable source folder per service")
     pkg.add_argument("--out", default="dist")
 
-    seed = sub.add_parser("seed", help="load BUSINESS_RULES.md's worked example into a running platform (its API)")
+    seed = sub.add_parser("seed", help="load BUSINESS_RULES.md's worked examples into a running platform (its API)")
     seed.add_argument("--url", default="http://127.0.0.1:8080", help="the running platform")
-    seed.add_argument("--example", action="append", choices=["1"], help="worked example to load (default: all)")
+    seed.add_argument("--example", action="append", choices=["1", "2"], help="worked example to load (default: all)")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,5 +1,6 @@
-"""`python -m emulator seed` against a served platform: the worked example's figures, read back through the API with
-the tokens it printed, to the cent; a second run adds nothing."""
+"""`python -m emulator seed` against a served platform: both worked examples' figures, read back through the API with
+the tokens it printed, to the cent (example 2: September and October closed, D1 paid, D3 carried into November);
+a second run adds nothing."""
 from __future__ import annotations
 
 import os
@@ -85,7 +86,7 @@ def _seed(base: str) -> str:
 
 
 def _tokens(output: str) -> dict[str, dict[str, str]]:
-    found = dict(re.findall(r"^\s+(\S+@example1\.test)\s+(\S+)$", output, re.M))
+    found = dict(re.findall(r"^\s+(\S+@example[12]\.test)\s+(\S+)$", output, re.M))
     return {email: {"Authorization": f"Bearer {token}"} for email, token in found.items()}
 
 
@@ -95,10 +96,11 @@ def _get(base: str, path: str, headers: dict[str, str]):
     return r.json()
 
 
-def _counts(base: str, owner: dict[str, str]) -> dict[str, int]:
+def _counts(base: str, owner: dict[str, str], span: str = RANGE) -> dict[str, int]:
     return {path: len(_get(base, f"{path}?limit=500{extra}", owner)["items"]) for path, extra in (
-        ("/api/users/", ""), ("/api/models/", ""), ("/api/income/records/", "&" + RANGE),
-        ("/api/income/recurring/", ""), ("/api/expenses/", "&" + RANGE), ("/api/expenses/recurring/", ""))}
+        ("/api/users/", ""), ("/api/models/", ""), ("/api/income/records/", "&" + span),
+        ("/api/income/recurring/", ""), ("/api/expenses/", "&" + span), ("/api/expenses/recurring/", ""),
+        ("/api/timetracking/shifts/", ""), ("/api/timetracking/entries/", ""))}
 
 
 @pytest.fixture(scope="module")
@@ -107,13 +109,15 @@ def seeded(base):
     return output, _tokens(output)
 
 
-def test_seed_prints_a_token_per_person_and_says_example_2_is_not_loaded(seeded):
+def test_seed_prints_a_token_per_person_of_both_examples(seeded):
     output, tokens = seeded
-    assert sorted(tokens) == ["c1@example1.test", "c2@example1.test", "c3@example1.test", "m@example1.test",
-                              "owner@example1.test"]
-    assert "Only worked example 1 is loaded for now" in output and "issue #15" in output
-    assert "matches the worked example" in output and "DIFFERS" not in output
+    assert sorted(tokens) == sorted(["c1@example1.test", "c2@example1.test", "c3@example1.test", "m@example1.test",
+                                     "owner@example1.test", "d1@example2.test", "d2@example2.test",
+                                     "d3@example2.test", "n@example2.test", "owner@example2.test"])
+    assert output.count("matches the worked example") == 2 and "DIFFERS" not in output
     assert "/api/financials/payouts/" in output and "/statement/?period=2026-11" in output
+    assert "/statement/?period=2026-10" in output and "issue #15" not in output
+    assert "period 2026-10 (closed)" in output and "carried into 2026-11: D3 carried_balance -24.00" in output
 
 
 def test_the_worked_example_figures_to_the_cent(base, seeded):
@@ -162,17 +166,65 @@ def test_each_printed_token_signs_in_as_that_person(base, seeded):
         assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/pdf"), r.text
 
 
+EXAMPLE_2_OCTOBER = {"n@example2.test": "470.00", "d1@example2.test": "830.00", "d2@example2.test": "238.00",
+                     "d3@example2.test": "0.00"}
+
+
+def test_example_2_october_closed_carried_and_d1_paid(base, seeded):
+    _, tokens = seeded
+    owner = tokens["owner@example2.test"]
+    profit = _get(base, "/api/financials/profit/?period=2026-10", owner)
+    assert {k: profit[k] for k in ("net_income", "employee_payouts", "model_payouts", "expenses", "agency_profit",
+                                   "status")} == {
+        "net_income": "8160.00", "employee_payouts": "1538.00", "model_payouts": "2969.60", "expenses": "1000.00",
+        "agency_profit": "2652.40", "status": "closed"}
+    assert _get(base, "/api/financials/profit/?period=2026-09", owner)["status"] == "closed"
+    email_of = {u["id"]: u["email"] for u in _get(base, "/api/users/", owner)["items"]}
+    payouts = {email_of[p["user_id"]]: p for p in _get(base, "/api/financials/payouts/?period=2026-10",
+                                                        owner)["items"]}
+    assert {k: payouts[k]["total"] for k in EXAMPLE_2_OCTOBER} == EXAMPLE_2_OCTOBER
+    assert sorted((line["kind"], line["amount"]) for line in payouts["d3@example2.test"]["lines"]) == [
+        ("carried_forward", "24.00"), ("commission", "-24.00")]
+    d1 = payouts["d1@example2.test"]
+    assert (d1["payment_status"], d1["method"], d1["reference"]) == ("paid", "bank", "TX-1")
+    assert sorted((line["kind"], line["amount"]) for line in d1["lines"]) == [("bonus", "150.00"),
+                                                                             ("commission", "680.00")]
+    assert [(p["amount"], p["reference"]) for p in _get(base, "/api/financials/periods/2026-10/payments/",
+                                                        owner)["items"]] == [("830.00", "TX-1")]
+    november = {email_of[p["user_id"]]: p for p in _get(base, "/api/financials/payouts/?period=2026-11",
+                                                         owner)["items"]}
+    assert november["d3@example2.test"]["total"] == "-24.00"
+    (model,) = _get(base, "/api/financials/model-payouts/?period=2026-10", owner)["items"]
+    assert model["amount"] == "2969.60"
+    summary = _get(base, "/api/stats/summary/?date_from=2026-10-01&date_to=2026-10-31", owner)
+    assert {k: summary[k] for k in ("gross_income", "platform_fees", "net_income", "expenses", "sales_count",
+                                    "refunds_count", "refunds_amount")} == {
+        "gross_income": "10200.00", "platform_fees": "2040.00", "net_income": "8160.00", "expenses": "1000.00",
+        "sales_count": 3, "refunds_count": 2, "refunds_amount": "800.00"}
+    mine = _get(base, "/api/financials/payouts/?period=2026-10", tokens["d2@example2.test"])["items"]
+    assert [p["total"] for p in mine] == ["238.00"]
+    # Example 1's agency sees none of example 2's people.
+    assert not set(email_of.values()) & {"c1@example1.test", "m@example1.test"}
+
+
 def test_a_second_run_adds_nothing(base, seeded):
     _, tokens = seeded
     owner = tokens["owner@example1.test"]
     before = _counts(base, owner)
     assert before["/api/users/"] == 5 and before["/api/income/records/"] == 6  # 5 sales + the brand deal
     assert before["/api/expenses/"] == 2
+    owner2 = tokens["owner@example2.test"]
+    before2 = _counts(base, owner2, "date_from=2026-09-01&date_to=2026-11-30")
+    assert before2["/api/users/"] == 5 and before2["/api/income/records/"] == 7  # 5 sales + 2 refunds
     output = _seed(base)
-    assert "exists" in output and "already loaded: nothing added" in output
+    assert "exists" in output and output.count("already loaded: nothing added") == 2
     assert _counts(base, owner) == before
-    profit = _get(base, f"/api/financials/profit/?period={PERIOD}", _tokens(output)["owner@example1.test"])
+    assert _counts(base, owner2, "date_from=2026-09-01&date_to=2026-11-30") == before2
+    again = _tokens(output)
+    profit = _get(base, f"/api/financials/profit/?period={PERIOD}", again["owner@example1.test"])
     assert (profit["employee_payouts"], profit["agency_profit"]) == ("5800.44", "1086.87")
+    profit = _get(base, "/api/financials/profit/?period=2026-10", again["owner@example2.test"])
+    assert (profit["employee_payouts"], profit["agency_profit"]) == ("1538.00", "2652.40")
 
 
 def test_seed_without_a_running_platform_says_so():
