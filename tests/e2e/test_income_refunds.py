@@ -104,9 +104,11 @@ def test_partial_refunds_round_the_fee_half_up_and_never_exceed_the_gross(client
     assert (second["gross_amount"], second["fee_amount"], second["net_amount"]) == ("-1255.45", "-251.09",
                                                                                     "-1004.36")
     before, events = income_count(), len(outbox("income."))
+    audit = sql("SELECT count(*) AS n FROM audit.entries")[0].n
     p = problem(refund(client, g, "c2", "0.01"), 409)
     assert p["type"].endswith("/refund-exceeds-sale") and "0.00" in p["detail"]
     assert income_count() == before and len(outbox("income.")) == events
+    assert sql("SELECT count(*) AS n FROM audit.entries")[0].n == audit  # a refused refund leaves no entry
     # the sale and its refunds add up to nothing: gross, fee and net alike
     (total,) = sql("SELECT sum(gross_amount) AS g, sum(fee_amount) AS f, sum(net_amount) AS n "
                    "FROM income_service.income_records WHERE id = :s OR refund_of = :s", {"s": g.sale["c2"]["id"]})

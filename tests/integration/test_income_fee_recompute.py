@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from functions.income import service
+from functions.income.rules import refund_amounts
 from functions.income.schemas import IncomeRegister
 from shared_lib.db import engine, unit_of_work
 from shared_lib.money import percent_of
@@ -127,7 +128,11 @@ def test_sql_fee_rounding_equals_percent_of(database_url, gross, pct):
     with engine().connect() as conn:
         got = conn.execute(text("SELECT round(CAST(:g AS numeric(14,2)) * CAST(:p AS numeric(5,2)) / 100, 2)"),
                            {"g": gross, "p": pct}).scalar()
+        # a refund's negative gross: the recompute's SQL gives exactly the fee the refund was created with
+        refund = conn.execute(text("SELECT round(CAST(:g AS numeric(14,2)) * CAST(:p AS numeric(5,2)) / 100, 2)"),
+                              {"g": -gross, "p": pct}).scalar()
     assert got == percent_of(gross, pct)
+    assert (-gross, refund, -gross - refund) == refund_amounts(gross, pct)
 
 
 @pytest.mark.parametrize("gross, pct, fee", [("0.10", "25.00", "0.03"), ("0.02", "25.00", "0.01"),
