@@ -1,10 +1,12 @@
 """The audit trail's one seam in code: who the transaction's writes are by (sql/0120_audit.sql writes the entries).
 
 The database records every create, change and delete of an audited table itself (one trigger per table and
-statement, see docs/audit.md); what it cannot know is the person. set_actor tells it, once per transaction, in
-transaction-local settings the trigger reads. The registry calls set_actor for every mutating HTTP operation and
-set_writer for every Firestore-triggered function; a transaction that calls neither (the scheduler, Pub/Sub event
-handlers) is recorded as the system.
+statement, see docs/audit.md); what it cannot know is the person. The actor goes, once per transaction, into
+transaction-local settings the trigger reads: for a member, the HTTP pipeline's caller look-up sets them in its own
+statement (ACTOR_COLUMNS); the registry calls set_actor for every mutating HTTP operation (a statement only when
+the look-up did not name that caller: a signed-in person who is no member yet) and set_writer for every
+Firestore-triggered function; a transaction that does none of these (the scheduler, Pub/Sub event handlers) is
+recorded as the system.
 """
 from __future__ import annotations
 
@@ -19,13 +21,28 @@ SYSTEM = "system"
 UNREGISTERED = "unregistered"
 
 
+# The caller look-up of the HTTP pipeline (shared_lib/http.py) names its user the actor in the same statement, over
+# a row `u` of user_service.users: every request of a member has its actor set without a statement of its own.
+ACTOR_COLUMNS = ("set_config('om.actor_id', u.id::text, true) AS actor_id, "
+                 "set_config('om.actor_role', u.role::text, true) AS actor_role")
+
+
+def actor_named(uow: "UnitOfWork", caller: "Caller") -> None:
+    """Record that `caller` was named the actor of this transaction by a statement selecting ACTOR_COLUMNS."""
+    uow.audit_actor = (str(caller.user_id), caller.role.value)
+
+
 def set_actor(uow: "UnitOfWork", caller: "Caller | None") -> None:
-    """The caller (or, without one, an unregistered signed-in person) is the actor of this transaction's writes."""
+    """The caller (or, without one, an unregistered signed-in person) is the actor of this transaction's writes:
+    nothing to send when the caller look-up named them already (actor_named)."""
+    actor = ("", UNREGISTERED) if caller is None else (str(caller.user_id), caller.role.value)
+    if uow.audit_actor == actor:
+        return
     uow.execute(
         "SELECT set_config('om.actor_id', :user_id, true), set_config('om.actor_role', :role, true)",
-        {"user_id": "" if caller is None else str(caller.user_id),
-         "role": UNREGISTERED if caller is None else caller.role.value},
+        {"user_id": actor[0], "role": actor[1]},
     )
+    uow.audit_actor = actor
 
 
 def set_writer(uow: "UnitOfWork", firebase_uid: str | None) -> None:

@@ -257,6 +257,8 @@ class UnitOfWork:
     def __init__(self, conn: "Connection"):
         self.conn = conn
         self.pending_events: list[Any] = []
+        # (user id, role) the audit trail's settings name in this transaction (shared_lib/audit.py), once set.
+        self.audit_actor: tuple[str, str] | None = None
         self._after_commit: list[Callable[[], None]] = []
 
     def execute(self, statement: Any, params: Any = None):

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ValidationError
 
+from .audit import ACTOR_COLUMNS, actor_named
 from .config import settings
 from .errors import (
     ApiError,
@@ -185,14 +186,9 @@ def _identity(request) -> Identity:
 
 
 def _load_caller(uow, identity: Identity) -> Caller:
-    row = uow.execute(
-        """
-        SELECT u.id, u.agency_id, u.role, u.active, u.display_name, u.email, a.timezone
-        FROM user_service.users u JOIN user_service.agencies a ON a.id = u.agency_id
-        WHERE u.firebase_uid = :uid
-        """,
-        {"uid": identity.uid},
-    ).one_or_none()
+    # The same statement names the member the audit trail's actor of this transaction's writes (no statement of
+    # its own; an inactive member's request fails below and its transaction rolls back).
+    row = uow.execute(_CALLER_SQL, {"uid": identity.uid}).one_or_none()
     if row is None:
         raise Forbidden("you are not a member of an agency yet; create one with POST /api/agencies/",
                         slug="no-agency")
@@ -201,8 +197,17 @@ def _load_caller(uow, identity: Identity) -> Caller:
     bind(agency_id=row.agency_id)
     if not row.active:
         raise Unauthorized("this account has been deactivated", headers={"WWW-Authenticate": "Bearer"})
-    return Caller(user_id=row.id, agency_id=row.agency_id, role=Role(row.role), firebase_uid=identity.uid,
-                  display_name=row.display_name, email=row.email, agency_timezone=row.timezone)
+    caller = Caller(user_id=row.id, agency_id=row.agency_id, role=Role(row.role), firebase_uid=identity.uid,
+                    display_name=row.display_name, email=row.email, agency_timezone=row.timezone)
+    actor_named(uow, caller)
+    return caller
+
+
+_CALLER_SQL = f"""
+    SELECT u.id, u.agency_id, u.role, u.active, u.display_name, u.email, a.timezone, {ACTOR_COLUMNS}
+    FROM user_service.users u JOIN user_service.agencies a ON a.id = u.agency_id
+    WHERE u.firebase_uid = :uid
+    """
 
 
 def _read_body(request, op: Operation) -> bytes | None:
