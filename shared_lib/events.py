@@ -85,7 +85,16 @@ class PubSubPublisher:
         return self.client.publish(self.topic_path(topic), data, **(attributes or {})).result(timeout=30)
 
     def publish_many(self, events: list[Event]) -> list[uuid.UUID]:
-        futures = [(e, self.client.publish(self.topic_path(e.type), e.payload(), **e.attributes())) for e in events]
+        futures = []
+        for event in events:
+            # publish() itself may raise, not only its future (a client being shut down: "Publish after stop()"
+            # is an AssertionError): that event stays for the relay, the others still go, and nothing escapes to
+            # the caller, whose transaction has committed already.
+            try:
+                futures.append((event, self.client.publish(self.topic_path(event.type), event.payload(),
+                                                           **event.attributes())))
+            except Exception:
+                log.exception("publish of %s %s failed; the outbox relay will retry", event.type, event.event_id)
         done = []
         for event, fut in futures:
             try:
