@@ -123,6 +123,37 @@ def test_two_concurrent_refunds_over_the_gross_one_wins_one_conflicts(client, g)
                {"s": g.sale["c1"]["id"]})[0].s == -3000
 
 
+def test_a_second_refund_waits_for_the_first_to_commit_and_then_sees_it(client, g):
+    """The lock, not luck: while one refund's transaction is open, another of the same sale waits on the sale's
+    row; once the first commits, the second sees it and is refused."""
+    import threading
+
+    from functions.income.schemas import IncomeRefund
+    from shared_lib.errors import Conflict
+
+    owner = g.owner.caller()
+    cmd = IncomeRefund(kind="refund", amount="3000.00", refund_date="2026-11-10")
+    sale_id = g.sale["c1"]["id"]
+    second: list = []
+
+    def other() -> None:
+        try:
+            with unit_of_work() as uow:
+                service.income_refund(uow=uow, caller=owner, income_id=sale_id, cmd=cmd)
+            second.append("created")
+        except Conflict as exc:
+            second.append(exc.slug)
+
+    with unit_of_work() as uow:
+        service.income_refund(uow=uow, caller=owner, income_id=sale_id, cmd=cmd)
+        t = threading.Thread(target=other)
+        t.start()
+        t.join(1.0)
+        assert t.is_alive() and second == []  # waiting on the sale's row lock
+    t.join(10)
+    assert second == ["refund-exceeds-sale"]
+
+
 def test_the_fee_is_the_one_in_effect_on_the_sales_date(client, g):
     set_platform_fee(g, date(2026, 11, 8), "10.00")  # after the sale, before the refund
     r = ok(refund(client, g, "c1", "1000.00", day="2026-11-10"), 201)
