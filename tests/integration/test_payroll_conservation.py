@@ -58,6 +58,7 @@ class Story:
         self.sales: list[dict] = []
         self.adjustments: list[dict] = []
         self.closed: dict[str, dict] = {}  # period -> what it showed when it was closed
+        self.closing: list[str] = []  # closed by the last step
         self.ok("put", "/api/platform-settings/", {"onlyfans_fee_percent": "20.00", "effective_from": "2026-09-01"})
         for name, body in (
                 ("N", {"compensation_type": "commission", "commission_rate": "0.00", "manager_tick_rate": "5.00"}),
@@ -153,8 +154,7 @@ class Story:
             period = op[1]
             r = self.call("post", f"/api/financials/periods/{period}/close/")
             if r.status_code == 200:
-                self.drain()
-                self.closed.setdefault(period, self.shown(period))
+                self.closing.append(period)  # what it shows once the close's events are handled is kept
             else:
                 self.refused(r, "previous-period-open", "period-closed", "period-not-ended")
 
@@ -205,9 +205,12 @@ class Story:
             assert ledger[("expense:operating", None)] == p["expenses"]
             assert ledger[("equity:agency_profit", None)] == p["agency_profit"]
             assert sum((v for (acc, _), v in ledger.items() if acc == "payable:model"), D(0)) == p["model_payouts"]
+            if period in self.closing:
+                self.closed.setdefault(period, shown)
             if period in self.closed:
                 assert shown == self.closed[period], f"closed {period} changed"
                 assert shown["profit"]["status"] == "closed"
+        self.closing.clear()
 
 
 def _last_day(period: str) -> str:
@@ -218,7 +221,7 @@ def _last_day(period: str) -> str:
 def test_any_history_conserves_money_and_closed_periods_stay_put(client, platform):
     @settings(max_examples=3, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-    @given(st.lists(OPS, min_size=4, max_size=8))
+    @given(st.lists(OPS, min_size=3, max_size=6))
     def history(ops):
         story = Story(client)
         story.drain()
@@ -234,16 +237,16 @@ def test_any_history_conserves_money_and_closed_periods_stay_put(client, platfor
 def test_a_history_with_every_kind_of_step(client, platform):
     """One fixed history that takes every kind of step, so each is exercised whatever Hypothesis draws."""
     ops = [("sale", "D1", "message_sale", "2026-09-18", "500.00"), ("sale", "D3", "tip_sale", "2026-09-30", "300.00"),
-           ("expense", "2026-09-01", "99.99"), ("close", "2026-09"),
+           ("close", "2026-09"),
            ("sale", "D1", "message_sale", "2026-10-01", "8000.00"), ("sale", "D2", "tip_sale", "2026-10-14", "2000.00"),
-           ("refund", 0, "chargeback", "1", "2026-10-01"), ("refund", 1, "refund", "0.5", "2026-10-14"),
-           ("sale", "D1", "tip_sale", "2026-09-30", "10.00"),  # September is closed: refused
-           ("adjust", "D2", "2026-10", "-25.00"), ("adjust", "N", "2026-10", "50.00"), ("reverse", 1),
-           ("pay", "D3", "2026-10-14", "12.00"), ("model", "2026-10-31", "65.50", False),
-           ("close", "2026-11"),  # October is still open: refused
-           ("close", "2026-10"), ("adjust", "D1", "2026-10", "0.01"),  # refused, October is closed
-           ("refund", 3, "refund", "1", "2026-11-01"), ("sale", "D3", "message_sale", "2026-11-20", "40.00"),
-           ("close", "2026-11")]
+           ("refund", 0, "chargeback", "1", "2026-10-01"),  # September is closed: the chargeback lands in October
+           ("refund", 1, "refund", "0.5", "2026-10-14"),
+           ("sale", "D1", "tip_sale", "2026-09-30", "10.00"),  # refused: September is closed
+           ("adjust", "D2", "2026-10", "-25.00"), ("reverse", 0), ("pay", "D3", "2026-10-14", "12.00"),
+           ("model", "2026-10-31", "65.50", False), ("expense", "2026-10-01", "99.99"),
+           ("close", "2026-11"),  # refused: October is still open
+           ("close", "2026-10"), ("adjust", "D1", "2026-10", "0.01"),  # refused: October is closed
+           ("refund", 3, "refund", "1", "2026-11-01"), ("close", "2026-11")]
     with clock.frozen(NOW):
         story = Story(client)
         story.drain()
