@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from datetime import datetime
+from decimal import Decimal
 
 from shared_lib.contracts import PaymentRecorded
 from shared_lib.csvfile import csv_bytes

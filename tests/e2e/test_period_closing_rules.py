@@ -4,6 +4,7 @@ the next period in the closing transaction. A refusal writes nothing."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 
@@ -148,9 +149,7 @@ def test_closing_again_answers_200_and_carries_nothing_twice(client, shop):
     assert payouts(client, shop, "2026-11")["C3"]["total"] == "-30.00"
 
 
-def _dec(text: str):
-    from decimal import Decimal
-
+def _dec(text: str) -> Decimal:
     return Decimal(text)
 
 
