@@ -3,13 +3,16 @@ parts, priced at the sale's fee %, never more than its gross (even concurrently)
 sale can't be changed, a refund can't be edited and is deleted like a record; events and audit entries."""
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime
 
 import pytest
 
 from functions.income import service
+from functions.income.schemas import IncomeRefund
 from shared_lib import clock
 from shared_lib.db import unit_of_work
+from shared_lib.errors import Conflict
 from tests.factories import (
     close_period,
     error_locs,
@@ -126,11 +129,6 @@ def test_two_concurrent_refunds_over_the_gross_one_wins_one_conflicts(client, g)
 def test_a_second_refund_waits_for_the_first_to_commit_and_then_sees_it(client, g):
     """The lock, not luck: while one refund's transaction is open, another of the same sale waits on the sale's
     row; once the first commits, the second sees it and is refused."""
-    import threading
-
-    from functions.income.schemas import IncomeRefund
-    from shared_lib.errors import Conflict
-
     owner = g.owner.caller()
     cmd = IncomeRefund(kind="refund", amount="3000.00", refund_date="2026-11-10")
     sale_id = g.sale["c1"]["id"]
