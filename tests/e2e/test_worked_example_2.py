@@ -10,6 +10,7 @@ it has ended, D1 is paid on 2026-11-05.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from shared_lib import clock
+from tests.conftest import _truncate_all
 from tests.factories import auth_emulator_host, bearer
 
 FROM = "2026-09-01"
@@ -178,10 +180,13 @@ def adjustments(w: World) -> None:
     w.drain()
 
 
-@pytest.fixture
-def october(client, platform) -> World:
-    """Worked example 2 up to the end of October, the period still open (events are drained before September's
-    close and at the end: handled in any order, they end in the same figures)."""
+@pytest.fixture(scope="module")
+def october(platform) -> Iterator[World]:
+    """Worked example 2 up to the end of October, the period still open, built once for the module (the close
+    test comes last and is the only one that changes it). Events are drained before September's close and at the
+    end: handled in any order, they end in the same figures."""
+    _truncate_all()
+    client = platform.wsgi_app().test_client()
     w = people_and_settings(client, platform)
     september(w)
     close_september(w)
@@ -190,7 +195,8 @@ def october(client, platform) -> World:
     refunds(w)
     d2_shifts(w)
     adjustments(w)
-    return w
+    yield w
+    platform.drain(10)
 
 
 OCTOBER_LINES = {
