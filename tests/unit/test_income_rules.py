@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from functions.income.rules import amounts
+from functions.income.rules import amounts, refund_amounts
 from functions.income.schemas import IncomeRegister, IncomeScheduleCreate
 
 D = Decimal
@@ -73,3 +73,16 @@ def test_schedule_split_is_compared_with_the_schedule_amount():
     assert errors(IncomeScheduleCreate, body) == [(("split_fixed_amount",), "must not exceed amount")]
     ok = IncomeScheduleCreate.model_validate({**body, "split_fixed_amount": "50.00"})
     assert ok.split_fixed_amount == D("50.00")
+
+
+@given(gross=st.decimals(min_value=D("0.01"), max_value=D("1000000.00"), places=2),
+       pct=st.decimals(min_value=D("0.00"), max_value=D("100.00"), places=2))
+def test_a_full_refund_mirrors_its_sale_to_the_cent(gross, pct):
+    _, fee, net = amounts("message_sale", gross, pct)
+    assert refund_amounts(gross, pct) == (-gross, -fee, -net)
+
+
+def test_worked_example_2_refunds():
+    assert refund_amounts(D("500.00"), D("20.00")) == (D("-500.00"), D("-100.00"), D("-400.00"))
+    assert refund_amounts(D("300.00"), D("20.00")) == (D("-300.00"), D("-60.00"), D("-240.00"))
+    assert refund_amounts(D("0.05"), D("25.00")) == (D("-0.05"), D("-0.01"), D("-0.04"))  # 0.0125 → 0.01
