@@ -49,6 +49,11 @@ EXAMPLES: dict[str, list[dict[str, Any]]] = {
     "payouts.PaymentRequest": [{"user_id": _CHATTER, "paid_at": "2026-12-05", "method": "bank", "reference": "TX-1"},
                                {"model_id": _MODEL, "paid_at": "2026-12-05", "method": "wise",
                                 "reference": "W-2026-11-A"}],
+    "payouts.AdjustmentRequest": [{"user_id": _CHATTER, "period": "2026-11", "amount": "-25.00",
+                                   "reason": "late report"},
+                                  {"user_id": _MANAGER, "period": "2026-11", "amount": "50.00",
+                                   "reason": "team target"}],
+    "payouts.ReverseRequest": [{}, {"reason": "booked twice"}],
     # stats
     "stats.SubscriberCountCreate": [{"model_id": _MODEL, "subscriber_count": 1000,
                                      "observed_at": "2026-11-30T12:00:00Z"}],
