@@ -111,6 +111,12 @@ class CertCache:
         self._lock = threading.Lock()
         self.fetches = 0
 
+    def kept_now(self) -> tuple:
+        """The answers kept and still fresh now (an empty tuple when none is): a token verified against them
+        may be taken as verified while exactly these are kept (VerifiedTokens)."""
+        now = self._clock()
+        return tuple(answer for until, answer in list(self._kept.values()) if now < until)
+
     def __call__(self, url, method="GET", body=None, headers=None, timeout=None, **kwargs):
         if method != "GET" or body is not None:
             return self._fetch(url, method=method, body=body, headers=headers, timeout=timeout, **kwargs)
@@ -147,6 +153,7 @@ def _fresh_for(response) -> float:
 
 
 _certs_cached_for: Any = None  # the app whose token verifier fetches through a CertCache
+_cert_cache: CertCache | None = None  # that verifier's
 
 
 def _cache_certificates(app) -> None:
@@ -154,7 +161,7 @@ def _cache_certificates(app) -> None:
     # first firebase_admin.auth call with the app: here, on the first verification (not when the app is made:
     # building the client resolves the credential, which ApplicationDefault does lazily), once per app. Its
     # `request` is the transport every verification fetches the certificates with.
-    global _certs_cached_for
+    global _certs_cached_for, _cert_cache
     if _certs_cached_for is app:
         return
     from firebase_admin import auth
@@ -164,7 +171,56 @@ def _cache_certificates(app) -> None:
             verifier = auth._get_client(app)._token_verifier
             if not isinstance(verifier.request, CertCache):
                 verifier.request = CertCache(verifier.request)
+            _verified.clear()
+            _cert_cache = verifier.request
             _certs_cached_for = app
+
+
+class VerifiedTokens:
+    """ID tokens verified in this process, taken as verified again while nothing that verified them changed: a
+    browser sends the same token with every request for up to an hour, and each verification decodes it, parses
+    the certificate and checks an RS256 signature again (issue #13). A token is its own key — header, claims and
+    signature, byte for byte — so a hit is the very token that passed every check. It holds while the
+    certificate answers it was verified against are still the ones kept (CertCache.kept_now: refetched, stale or
+    never storable, the token is verified in full again) and its `exp` is still ahead, checked on every hit.
+    Bounded (least recently used out); production mode only (the emulator's tokens are unsigned); never for
+    check_revoked (that asks Firebase Auth each time)."""
+
+    MAX = 1024
+
+    def __init__(self) -> None:
+        from collections import OrderedDict
+
+        self._lock = threading.Lock()
+        self._tokens: "OrderedDict[str, tuple[dict, tuple]]" = OrderedDict()
+
+    def get(self, token: str, certs: tuple) -> dict | None:
+        with self._lock:
+            kept = self._tokens.get(token)
+            if kept is None:
+                return None
+            claims, verified_with = kept
+            if not (certs and len(certs) == len(verified_with) and all(a is b for a, b in zip(certs, verified_with))
+                    and time.time() < claims["exp"]):
+                del self._tokens[token]
+                return None
+            self._tokens.move_to_end(token)
+        return dict(claims)
+
+    def keep(self, token: str, claims: dict, certs: tuple) -> None:
+        if not certs or not isinstance(claims.get("exp"), (int, float)):
+            return
+        with self._lock:
+            self._tokens[token] = (dict(claims), certs)
+            while len(self._tokens) > self.MAX:
+                self._tokens.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tokens.clear()
+
+
+_verified = VerifiedTokens()
 
 
 def verify_id_token(token: str, *, check_revoked: bool = False) -> dict:
@@ -179,8 +235,16 @@ def verify_id_token(token: str, *, check_revoked: bool = False) -> dict:
 
     app = firebase_app()
     _cache_certificates(app)
+    reuse = not check_revoked and not settings().firebase_auth_emulator_host and _cert_cache is not None
+    if reuse:
+        claims = _verified.get(token, _cert_cache.kept_now())
+        if claims is not None:
+            return claims
     try:
-        return auth.verify_id_token(token, app=app, check_revoked=check_revoked)
+        claims = auth.verify_id_token(token, app=app, check_revoked=check_revoked)
+        if reuse:
+            _verified.keep(token, claims, _cert_cache.kept_now())
+        return claims
     except auth.ExpiredIdTokenError:
         raise TokenError("expired ID token") from None
     except auth.RevokedIdTokenError:
@@ -249,6 +313,7 @@ def mint_emulator_token(
 def reset_for_tests() -> None:
     """Delete the cached app so the next firebase_app() follows the current environment."""
     global _app
+    _verified.clear()
     with _app_lock:
         if _app is not None:
             import firebase_admin
