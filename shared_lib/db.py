@@ -277,6 +277,11 @@ class UnitOfWork:
         self.pending_events.extend(events)
         return events
 
+    def emitted(self, events: list[Any]) -> None:
+        """Events a statement of the caller's own wrote to the outbox (outbox.insert_sql inside it, e.g. as a CTE
+        beside the change): published after commit like emit's."""
+        self.pending_events.extend(events)
+
     def after_commit(self, fn: Callable[[], None]) -> None:
         self._after_commit.append(fn)
 

@@ -19,26 +19,48 @@ if TYPE_CHECKING:  # keep SQLAlchemy's import cost off the module import path
     from sqlalchemy.engine import Engine
 
 
+def events_for(type: str, items: Iterable[tuple[Any, Any, Contract | dict[str, Any]]]) -> list[Event]:
+    """The envelopes of one event per (agency_id, subject, data), `data` the type's contract model
+    (shared_lib/contracts.py)."""
+    now = datetime.now(timezone.utc)
+    return [Event(event_id=uuid.uuid4(), type=type, occurred_at=now, agency_id=agency_id,
+                  subject=None if subject is None else str(subject), data=payload(type, data))
+            for agency_id, subject, data in items]
+
+
+def insert_sql(events: list[Event], *, when: str | None = None, prefix: str = "outbox") -> tuple[str, dict[str, Any]]:
+    """The outbox INSERT of `events` (all of one type) as SQL text and its parameters (named `<prefix>_…`), for a
+    statement of the caller's own: e.g. a data-modifying CTE beside the change it records, `WITH rec AS (INSERT …
+    RETURNING …), ev AS (<this>) SELECT … FROM rec`, with `when="EXISTS (SELECT 1 FROM rec)"` so the rows are
+    written only if the change was. The one text every outbox row is written with (write() runs it alone); the
+    caller then hands `events` to uow.emitted() once the statement ran, so they are published after commit.
+
+    One jsonb text of the envelopes, the columns read from it: pg8000 sends a str as it is, where a jsonb[]
+    parameter would be escaped character by character (issue #13)."""
+    if not events or len({e.type for e in events}) != 1:
+        raise ValueError("insert_sql takes one or more events of one type")
+    if not prefix.isidentifier():
+        raise ValueError(f"not a parameter prefix: {prefix!r}")
+    sql = f"""
+        INSERT INTO eventing.outbox (event_id, type, agency_id, subject, payload, occurred_at)
+        SELECT CAST(e.p ->> 'event_id' AS uuid), :{prefix}_type, CAST(e.p ->> 'agency_id' AS uuid), e.p ->> 'subject',
+               e.p, :{prefix}_at
+        FROM jsonb_array_elements(CAST(:{prefix}_payloads AS jsonb)) WITH ORDINALITY AS e(p, n)
+        {"" if when is None else f"WHERE {when}"}
+        ORDER BY e.n
+        """
+    params = {f"{prefix}_type": events[0].type, f"{prefix}_at": events[0].occurred_at,
+              f"{prefix}_payloads": "[" + ",".join(e.model_dump_json() for e in events) + "]"}
+    return sql, params
+
+
 def write(uow, type: str, items: Iterable[tuple[Any, Any, Contract | dict[str, Any]]]) -> list[Event]:
     """Insert one event per (agency_id, subject, data) with a single statement, in order, in the caller's
     transaction (uow.emit and uow.emit_many). `data` is the type's contract model (shared_lib/contracts.py)."""
-    now = datetime.now(timezone.utc)
-    events = [Event(event_id=uuid.uuid4(), type=type, occurred_at=now, agency_id=agency_id,
-                    subject=None if subject is None else str(subject), data=payload(type, data))
-              for agency_id, subject, data in items]
+    events = events_for(type, items)
     if events:
-        # One jsonb text of the envelopes, the columns read from it: pg8000 sends a str as it is, where a jsonb[]
-        # parameter would be escaped character by character (issue #13).
-        uow.execute(
-            """
-            INSERT INTO eventing.outbox (event_id, type, agency_id, subject, payload, occurred_at)
-            SELECT CAST(e.p ->> 'event_id' AS uuid), :type, CAST(e.p ->> 'agency_id' AS uuid), e.p ->> 'subject',
-                   e.p, :at
-            FROM jsonb_array_elements(CAST(:payloads AS jsonb)) WITH ORDINALITY AS e(p, n)
-            ORDER BY e.n
-            """,
-            {"type": type, "at": now, "payloads": "[" + ",".join(e.model_dump_json() for e in events) + "]"},
-        )
+        sql, params = insert_sql(events)
+        uow.execute(sql, params)
     return events
 
 
