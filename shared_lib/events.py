@@ -111,12 +111,18 @@ class NullPublisher:
 
     marks_when_handled = False
 
+    def __init__(self) -> None:
+        self._said = False
+
     def publish_raw(self, topic: str, data: bytes, attributes: dict[str, str] | None = None) -> str:
         raise RuntimeError("no event bus configured")
 
     def publish_many(self, events: list[Event]) -> list[uuid.UUID]:
-        if events:
-            log.info("no event bus configured: %d event(s) left in the outbox", len(events))
+        # Said once per process (a fact of its configuration, not of the request): a line per request was a
+        # formatted log record on every event-emitting request (issue #13).
+        if events and not self._said:
+            self._said = True
+            log.info("no event bus configured: events are left in the outbox for the relay")
         return []
 
 
