@@ -70,6 +70,9 @@ def test_only_the_owner_writes_a_person_of_another_agency_is_404_a_closed_period
     assert f.problem(r, 404)
     f.close_period(a, "2026-09")
     assert f.problem(post(client, a, period="2026-09"), 409)["type"].endswith("/period-closed")
+    assert f.scalar("SELECT count(*) FROM financial_calculations.adjustments") == 0
+    assert f.scalar("SELECT count(*) FROM financial_calculations.payout_lines") == 0
+    assert f.outbox("financial_calculation.") == []
 
 
 def test_reversing_adds_the_opposite_once_and_a_reversal_is_not_reversible(client, team):
@@ -84,6 +87,7 @@ def test_reversing_adds_the_opposite_once_and_a_reversal_is_not_reversible(clien
     assert f.problem(of_reversal, 409)["type"].endswith("/already-reversed")
     assert f.problem(client.post(f"{URL}{uuid.uuid4()}/reverse/", headers=a.h(), json={}), 404)
     assert client.post(f"{URL}{first['id']}/reverse/", headers=a.h("M"), json={}).status_code == 403
+    assert f.scalar("SELECT count(*) FROM financial_calculations.adjustments") == 2  # nothing more landed
     page = _ok(client.get(f"/api/financials/payouts/?period=2026-10&user_id={a.user('C1')}", headers=a.h()))
     assert page["items"] == [] or page["items"][0]["total"] == "0.00"
 
@@ -106,6 +110,7 @@ def test_a_reversal_of_an_adjustment_in_a_closed_period_is_409(client, team):
     f.close_period(a, "2026-09")
     r = client.post(f"{URL}{first['id']}/reverse/", headers=a.h(), json={})
     assert f.problem(r, 409)["type"].endswith("/period-closed")
+    assert f.scalar("SELECT count(*) FROM financial_calculations.adjustments") == 1
 
 
 def test_the_list_is_scoped_like_payouts_filtered_and_paged(client, team):
