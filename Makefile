@@ -3,7 +3,7 @@
 #   make run            the whole platform on http://127.0.0.1:8080 with the Firebase Auth (9199) and Firestore
 #                       (8189) emulators, pstest when Go is there, embedded PostgreSQL; Ctrl-C stops it all
 #                       (PORT=, OM_AUTH_PORT=, OM_FIRESTORE_PORT=; DATABASE_URL= for your own PostgreSQL)
-#   make demo           (beside make run, in another terminal) loads the worked example; prints a token per person
+#   make demo           (beside make run, in another terminal) loads both worked examples (two agencies); prints a token per person
 #   make test           installs what is missing (as root: Debian packages too), starts the test emulators
 #                       (pstest, Firestore 8089, Auth 9099), runs pytest (PYTEST_ARGS=...), stops them;
 #                       one pytest-xdist worker per core, a test file stays on one worker
