@@ -39,6 +39,14 @@ EXAMPLES: dict[str, list[dict[str, Any]]] = {
     "income.IncomeRefund": [{"kind": "chargeback", "amount": "5000.00", "refund_date": "2026-11-10",
                              "reason": "fan disputed the charge"},
                             {"kind": "refund", "amount": "250.00", "refund_date": "2026-11-12"}],
+    "income.PlatformImport": [{"model_id": "6f1c2a9e-3b1d-4c2e-9a47-1d2f3e4a5b6c", "transactions": [
+        {"transaction_id": "tx_1001", "occurred_at": "2026-11-03T15:04:05Z", "type": "message",
+         "gross_amount": "100.00", "fee_amount": "20.00", "status": "cleared", "fan_username": "fan_9",
+         "sender": "Anna"},
+        {"transaction_id": "tx_1002", "occurred_at": "2026-11-03T16:00:00Z", "type": "subscription",
+         "gross_amount": "9.99", "status": "pending"},
+        {"transaction_id": "tx_1003", "occurred_at": "2026-11-05T10:00:00Z", "type": "message",
+         "gross_amount": "-100.00", "status": "cleared", "reverses": "tx_1001"}]}],
     # expenses
     "expenses.ExpenseWrite": [{"amount": "300.00", "expense_date": "2026-11-10", "source": "ads"}],
     "expenses.ExpenseScheduleCreate": [{"source": "software", "amount": "1200.00", "frequency": "monthly",

@@ -11,8 +11,11 @@ import uuid
 from datetime import date, timezone
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationInfo, field_validator
 from pydantic import Strict as _Strict
+from pydantic_core import PydanticCustomError
 
 from .isodate import IsoDate, IsoDateTime
 from .money import Money
@@ -51,7 +54,48 @@ class SettingsChange(Contract):
 
 # What POST /api/income/register/ creates; refunds and chargebacks are made from a sale (its refunds endpoint).
 RegisteredIncomeType = Literal["message_sale", "tip_sale", "other_income"]
-IncomeType = Literal["message_sale", "tip_sale", "other_income", "refund", "chargeback"]
+# Platform sales (shared_lib/income_types.PLATFORM_SALES) are created by platform imports only (issue #16).
+IncomeType = Literal["message_sale", "tip_sale", "subscription_sale", "post_sale", "stream_sale", "referral_sale",
+                     "other_income", "refund", "chargeback"]
+
+
+MAX_IMPORT_ROWS = 50_000
+PlatformText = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class PlatformTransaction(BaseModel):
+    """One transaction as the platform reports it: a row of POST /api/income/imports/ and of scraper.transactions."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    transaction_id: PlatformText
+    occurred_at: UtcDateTime = Field(description="RFC 3339 with an offset; its local date is the sale's")
+    type: Literal["message", "tip", "subscription", "post", "stream", "referral"]
+    gross_amount: Money = Field(description="≠ 0; negative only for a row that `reverses` another")
+    fee_amount: Money | None = Field(None, description="the platform's fee, as reported (compared, never applied)")
+    net_amount: Money | None = None
+    status: Literal["pending", "cleared", "reversed"]
+    reverses: PlatformText | None = Field(None, description="the transaction a negative row gives back")
+    fan_id: PlatformText | None = None
+    fan_username: str | None = Field(None, min_length=1, max_length=100)
+    sender: PlatformText | None = Field(None, description="the chatter's name on the platform")
+
+    @field_validator("gross_amount")
+    @classmethod
+    def _not_zero(cls, v: Decimal) -> Decimal:
+        if v == 0:
+            raise PydanticCustomError("invalid", "must not be 0.00")
+        return v
+
+    @field_validator("reverses")
+    @classmethod
+    def _negative_names_its_original(cls, v, info: ValidationInfo):
+        gross = info.data.get("gross_amount")
+        if gross is not None and gross < 0 and v is None:
+            raise PydanticCustomError("invalid", "required for a negative row: the transaction it reverses")
+        if v is not None and v == info.data.get("transaction_id"):
+            raise PydanticCustomError("invalid", "a transaction does not reverse itself")
+        return v
 
 
 class IncomeSnapshot(BaseModel):
@@ -78,7 +122,7 @@ class IncomeChange(Contract):
     income_id: uuid.UUID
     agency_id: uuid.UUID
     schedule_id: uuid.UUID | None
-    reason: Literal["registered", "generated", "edited", "platform_fee_changed", "deleted"]
+    reason: Literal["registered", "generated", "imported", "edited", "platform_fee_changed", "deleted"]
     sale_date: IsoDate
     old_sale_date: IsoDate | None
     model_id: uuid.UUID | None
@@ -304,3 +348,19 @@ def schema(event_type: str) -> dict[str, Any] | None:
     """The JSON schema of an event type's data (`python -m emulator functions` lists it), None without a contract."""
     model = CONTRACTS.get(event_type)
     return None if model is None else model.model_json_schema(mode="serialization")
+
+
+# --- platform transactions (issue #16) -------------------------------------------------------------------------------
+
+
+class ScraperTransactions(Contract):
+    """What the external scraper publishes to `scraper.transactions` (raw JSON, not our envelope): a model's
+    platform transactions, imported exactly as POST /api/income/imports/ does (docs/income.md "Platform imports")."""
+
+    event_type = "scraper.transactions"
+    envelope = False
+    model_config = ConfigDict(extra="ignore")  # an outside producer may add fields to the message; rows are strict
+
+    agency_id: uuid.UUID
+    model_id: uuid.UUID
+    transactions: list[PlatformTransaction] = Field(min_length=1, max_length=MAX_IMPORT_ROWS)

@@ -1,11 +1,11 @@
 """Income service entry points: parse → call → respond (the registry decorators do auth, parsing, errors)."""
-from shared_lib.contracts import PlatformSettingsUpdated
+from shared_lib.contracts import PlatformSettingsUpdated, ScraperTransactions
 from shared_lib.http import Reply
 from shared_lib.jobs import RECURRING_GENERATE
 from shared_lib.rbac import ANY_ROLE, OWNER_MANAGER
 from shared_lib.registry import Service
 
-from . import recurring, service
+from . import imports, recurring, service
 from .schemas import (
     IncomeRecord,
     IncomeRegister,
@@ -17,6 +17,9 @@ from .schemas import (
     IncomeSchedulePatch,
     IncomeSchedulesPage,
     IncomeSchedulesQuery,
+    PlatformImport,
+    PlatformImportQuery,
+    PlatformImportResult,
 )
 
 svc = Service("income")
@@ -28,6 +31,7 @@ record = svc.http("income_record", "/api/income/records/{income_id}/")
 refunds = svc.http("income_refunds", "/api/income/records/{income_id}/refunds/")
 schedules = svc.http("income_recurring", "/api/income/recurring/")
 schedule = svc.http("income_recurring_schedule", "/api/income/recurring/{schedule_id}/")
+platform_imports = svc.http("income_imports", "/api/income/imports/")
 
 
 @register.post(request=IncomeRegister, response=IncomeRecord, roles=ANY_ROLE, idempotent=True,
@@ -44,6 +48,14 @@ def refund_income_record(uow, caller, income_id, body):
     return service.income_refund(uow=uow, caller=caller, income_id=income_id, cmd=body)
 
 
+@platform_imports.post(request=PlatformImport, query=PlatformImportQuery, response=PlatformImportResult,
+                       roles=OWNER_MANAGER, status=200)
+def import_platform_transactions(uow, caller, query, body):
+    """Import a model's platform transactions: stored once, matched or recorded, reversals charged back once
+    (?dry_run=true: the counts only)."""
+    return imports.income_import(uow=uow, caller=caller, cmd=body, dry_run=query.dry_run)
+
+
 @records.get(query=IncomeRecordsQuery, response=IncomeRecordsPage, roles=ANY_ROLE)
 def list_income_records(uow, caller, query):
     """Income records the caller may see, newest sale first."""
@@ -57,7 +69,7 @@ def get_income_record(uow, caller, income_id):
 
 
 @record.put(request=IncomeRegister, response=IncomeRecord, roles=ANY_ROLE,
-            conflicts=("period-closed", "has-refunds", "refund-not-editable"))
+            conflicts=("period-closed", "has-refunds", "refund-not-editable", "imported-not-editable"))
 def update_income_record(uow, caller, income_id, body):
     """Replace an income record dated in an open period (the register body); not a refund, nor a refunded sale."""
     return service.income_update(uow=uow, caller=caller, income_id=income_id, cmd=body)
@@ -104,3 +116,9 @@ def income_recurring_generate(uow, as_of):
 def income_platform_fee_changed(uow, data):
     """Recompute stored fee and net of the records a platform-fee version covers, in open periods."""
     service.income_fees_recompute(uow=uow, agency_id=data.agency_id, effective_from=data.effective_from)
+
+
+@svc.on_event("scraper.transactions", envelope=False, model=ScraperTransactions, name="income_scraper_transactions")
+def income_scraper_transactions(uow, message):
+    """The scraper's platform transactions, imported as POST /api/income/imports/ does; redeliveries change nothing."""
+    imports.income_import_scraped(uow=uow, message=message)

@@ -9,13 +9,14 @@ from typing import Any
 from shared_lib.closing import period_closed_sql, period_lock_shared_sql
 from shared_lib.dated_records import date_window
 from shared_lib.db import UnitOfWork
+from shared_lib.income_types import CHATTING_SQL
 from shared_lib.rbac import Caller, Role, user_scope
 
 RECORD_COLUMNS = """
     r.id, r.agency_id, r.type, r.gross_amount, r.fee_percent, r.fee_amount, r.net_amount, r.sale_date, r.model_id,
     r.chatter_id, r.manager_id, r.registered_by_user_id, r.customer_username, r.notes, r.source,
-    r.assigned_to_user_id, r.split_percent, r.split_fixed_amount, r.schedule_id, r.refund_of, r.created_at,
-    r.updated_at
+    r.assigned_to_user_id, r.split_percent, r.split_fixed_amount, r.schedule_id, r.refund_of, r.origin,
+    r.verified, r.created_at, r.updated_at
 """
 _RETURNING = RECORD_COLUMNS.replace("r.", "")
 
@@ -184,10 +185,12 @@ def refunded_amount(uow: UnitOfWork, income_id: uuid.UUID):
 
 
 def list_records(uow: UnitOfWork, caller: Caller, *, chatter_id, model_id, type, date_from, date_to,
-                 after: tuple[date, datetime, uuid.UUID] | None, limit: int):
+                 after: tuple[date, datetime, uuid.UUID] | None, limit: int, unattributed: bool | None = None):
     """One page, newest sale first; the keyset (sale_date, created_at, id) matches the list indexes."""
     predicate, params = record_scope(caller)
     where = ["r.agency_id = :_scope_agency", predicate]
+    if unattributed is not None:
+        where.append(f"{'' if unattributed else 'NOT '}(r.chatter_id IS NULL AND r.type <> 'other_income')")
     for column, value in (("chatter_id", chatter_id), ("model_id", model_id), ("type", type)):
         if value is not None:
             where.append(f"r.{column} = :{column}")
@@ -234,3 +237,253 @@ def recompute_fees(uow: UnitOfWork, agency_id: uuid.UUID, effective_from: date):
         """,
         {"a": agency_id, "ef": effective_from},
     ).all()
+
+
+# --- platform imports (issue #16; docs/income.md "Platform imports") ------------------------------------------------
+# An import is a fixed number of set-based statements whatever its size: the rows go in as one jsonb parameter into a
+# transaction-local table (pt_incoming), every decision is an UPDATE of that table, and each write is one statement.
+
+_ELIGIBLE = "i.kind = 'new' AND i.gross_amount > 0 AND i.status <> 'reversed' AND NOT i.closed"
+
+
+def import_model_facts(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID, *,
+                       manager_id: uuid.UUID | None = None):
+    """The agency's time zone, and whether a chatter of `manager_id`'s team is assigned to the model; None when the
+    model is not the agency's."""
+    return uow.execute(
+        """
+        SELECT a.timezone,
+               EXISTS (SELECT 1 FROM user_service.model_assignments ma
+                       JOIN user_service.users u ON u.id = ma.user_id
+                       WHERE ma.model_id = m.id AND u.agency_id = a.id AND u.manager_id = :u) AS team_model
+        FROM user_service.models m JOIN user_service.agencies a ON a.id = m.agency_id
+        WHERE m.id = :m AND m.agency_id = :a
+        """,
+        {"m": model_id, "a": agency_id, "u": manager_id},
+    ).one_or_none()
+
+
+def import_classify(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID, rows_json: str, *, tz: str,
+                    today: date) -> None:
+    """pt_incoming: each row and what it is against what is stored — new, duplicate (nothing to change), conflict
+    (another amount, type, time or original: never applied) or status (pending → cleared, anything → reversed) —
+    its local date, and the day its money lands (the sale's date; a reversal's: today)."""
+    uow.execute(
+        """
+        CREATE TEMP TABLE pt_incoming (
+            transaction_id text PRIMARY KEY, occurred_at timestamptz NOT NULL, type text NOT NULL,
+            gross_amount numeric(14,2) NOT NULL, fee_amount numeric(14,2), net_amount numeric(14,2),
+            status text NOT NULL, reverses text, fan_id text, fan_username text, sender text,
+            local_date date NOT NULL, kind text NOT NULL, money_day date, closed boolean NOT NULL DEFAULT false,
+            fee_percent numeric(5,2), fee numeric(14,2), income_id uuid, matched boolean NOT NULL DEFAULT false,
+            chatter_id uuid, manager_id uuid, applied boolean NOT NULL DEFAULT false
+        ) ON COMMIT DROP
+        """)
+    uow.execute(
+        """
+        INSERT INTO pt_incoming (transaction_id, occurred_at, type, gross_amount, fee_amount, net_amount, status,
+                                 reverses, fan_id, fan_username, sender, local_date, kind, money_day)
+        SELECT t.transaction_id, t.occurred_at, t.type, t.gross_amount, t.fee_amount, t.net_amount, t.status,
+               t.reverses, t.fan_id, t.fan_username, t.sender, c.local_date, c.kind,
+               CASE WHEN c.kind = 'new' AND t.gross_amount > 0 AND t.status <> 'reversed' THEN c.local_date
+                    WHEN (c.kind = 'new' AND t.gross_amount < 0) OR (c.kind = 'status' AND t.status = 'reversed')
+                    THEN CAST(:today AS date) END
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS t(
+                 transaction_id text, occurred_at timestamptz, type text, gross_amount numeric(14,2),
+                 fee_amount numeric(14,2), net_amount numeric(14,2), status text, reverses text, fan_id text,
+                 fan_username text, sender text)
+        LEFT JOIN income_service.platform_transactions p
+               ON p.agency_id = :a AND p.model_id = :m AND p.transaction_id = t.transaction_id
+        CROSS JOIN LATERAL (SELECT
+            (t.occurred_at AT TIME ZONE CAST(:tz AS text))::date AS local_date,
+            CASE WHEN p.transaction_id IS NULL THEN 'new'
+                 WHEN p.gross_amount <> t.gross_amount OR p.type <> t.type OR p.occurred_at <> t.occurred_at
+                      OR p.reverses IS DISTINCT FROM t.reverses THEN 'conflict'
+                 WHEN (p.status = 'pending' AND t.status = 'cleared')
+                      OR (p.status <> 'reversed' AND t.status = 'reversed') THEN 'status'
+                 ELSE 'duplicate' END AS kind) c
+        """,
+        {"a": agency_id, "m": model_id, "rows": rows_json, "tz": tz, "today": today},
+    )
+
+
+def import_lock_periods(uow: UnitOfWork, agency_id: uuid.UUID) -> None:
+    """The shared period lock on every period the import's money lands in, in order (a close waits for it)."""
+    uow.execute(
+        f"""
+        SELECT {period_lock_shared_sql(":a", "p.period")}
+        FROM (SELECT DISTINCT to_char(money_day, 'YYYY-MM') AS period FROM pt_incoming
+              WHERE money_day IS NOT NULL ORDER BY 1) p
+        """,
+        {"a": str(agency_id)},
+    )
+
+
+def import_decide(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID) -> None:
+    """After the locks (a statement of its own: its snapshot sees a close committed meanwhile): closed periods,
+    the agency's fee on each sale's date, then the match of each new sale to an unmatched self-reported sale, then
+    attribution by shift of the rest."""
+    a = "CAST(:a AS uuid)"
+    uow.execute(
+        f"""
+        UPDATE pt_incoming i SET
+            closed = i.money_day IS NOT NULL AND {period_closed_sql(a, "to_char(i.money_day, 'YYYY-MM')")},
+            fee_percent = CASE WHEN i.gross_amount > 0 THEN user_service.fee_percent_on({a}, i.local_date) END
+        WHERE i.kind IN ('new', 'status')
+        """,
+        {"a": str(agency_id)},
+    )
+    uow.execute("UPDATE pt_incoming SET fee = round(gross_amount * fee_percent / 100, 2) "
+                "WHERE fee_percent IS NOT NULL")
+    # A transaction matches an unmatched self-reported sale of the same model, type, gross and local date: the
+    # n-th transaction of a (type, gross, date) by time to the n-th sale by registration (earliest first).
+    uow.execute(
+        f"""
+        UPDATE pt_incoming i SET income_id = m.sale_id, matched = true
+        FROM (SELECT t.transaction_id, s.id AS sale_id
+              FROM (SELECT i.transaction_id, i.type || '_sale' AS type, i.gross_amount, i.local_date,
+                           row_number() OVER (PARTITION BY i.type, i.gross_amount, i.local_date
+                                              ORDER BY i.occurred_at, i.transaction_id) AS n
+                    FROM pt_incoming i WHERE {_ELIGIBLE} AND i.type IN ('message', 'tip')) t
+              JOIN (SELECT r.id, r.type, r.gross_amount, r.sale_date,
+                           row_number() OVER (PARTITION BY r.type, r.gross_amount, r.sale_date
+                                              ORDER BY r.created_at, r.id) AS n
+                    FROM income_service.income_records r
+                    WHERE r.agency_id = :a AND r.model_id = :m AND r.type IN {CHATTING_SQL}
+                      AND r.origin = 'self' AND NOT r.verified AND r.refund_of IS NULL
+                      AND r.sale_date IN (SELECT local_date FROM pt_incoming)
+                      AND NOT EXISTS (SELECT 1 FROM income_service.platform_transactions p
+                                      WHERE p.income_id = r.id)) s
+                ON s.type = t.type AND s.gross_amount = t.gross_amount AND s.sale_date = t.local_date
+               AND s.n = t.n) m
+        WHERE i.transaction_id = m.transaction_id
+        """,
+        {"a": agency_id, "m": model_id},
+    )
+    # Shift: the chatter assigned to the model whose time entry was open at occurred_at; several: who checked in
+    # first, then the lowest user id; none: unattributed. The manager snapshot is the chatter's manager now.
+    uow.execute(
+        f"""
+        UPDATE pt_incoming i SET income_id = gen_random_uuid(),
+            (chatter_id, manager_id) = (
+                SELECT e.user_id, u.manager_id
+                FROM timetracking_service.time_entries e
+                JOIN user_service.model_assignments ma ON ma.user_id = e.user_id AND ma.model_id = :m
+                JOIN user_service.users u ON u.id = e.user_id AND u.agency_id = :a AND u.role = 'chatter'
+                WHERE e.agency_id = :a AND e.checked_in_at <= i.occurred_at
+                  AND (e.checked_out_at IS NULL OR e.checked_out_at > i.occurred_at)
+                ORDER BY e.checked_in_at, e.user_id LIMIT 1)
+        WHERE {_ELIGIBLE} AND NOT i.matched
+        """,
+        {"a": agency_id, "m": model_id},
+    )
+
+
+def import_apply(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID, user_id: uuid.UUID | None,
+                 today: date):
+    """Write what import_decide decided; returns (new records, chargebacks) as rows of RECORD_COLUMNS.
+
+    The transactions are claimed first (INSERT … ON CONFLICT DO NOTHING: a concurrent import of the same rows
+    waits on the uncommitted keys, then skips them), and only claimed rows write records; the records' ids were
+    drawn beforehand, so the (deferred) foreign keys hold at commit."""
+    p = {"a": agency_id, "m": model_id, "u": user_id, "today": today}
+    uow.execute(
+        """
+        WITH claimed AS (
+            INSERT INTO income_service.platform_transactions
+                (agency_id, model_id, transaction_id, occurred_at, type, gross_amount, platform_fee_amount,
+                 platform_net_amount, status, reverses, fan_id, fan_username, sender, income_id, imported_by)
+            SELECT :a, :m, i.transaction_id, i.occurred_at, i.type, i.gross_amount, i.fee_amount, i.net_amount,
+                   i.status, i.reverses, i.fan_id, i.fan_username, i.sender, i.income_id, :u
+            FROM pt_incoming i WHERE i.kind = 'new' AND NOT i.closed ORDER BY i.transaction_id
+            ON CONFLICT (agency_id, model_id, transaction_id) DO NOTHING
+            RETURNING transaction_id)
+        UPDATE pt_incoming i SET applied = true FROM claimed c WHERE i.transaction_id = c.transaction_id
+        """, p)
+    uow.execute(
+        """
+        UPDATE income_service.income_records r SET verified = true, updated_at = clock_timestamp()
+        FROM pt_incoming i WHERE i.matched AND i.applied AND r.id = i.income_id
+        """)
+    created = uow.execute(
+        f"""
+        INSERT INTO income_service.income_records
+            (id, agency_id, type, gross_amount, fee_percent, fee_amount, net_amount, sale_date, model_id,
+             chatter_id, manager_id, registered_by_user_id, customer_username, origin, verified)
+        SELECT i.income_id, :a, i.type || '_sale', i.gross_amount, i.fee_percent, i.fee, i.gross_amount - i.fee,
+               i.local_date, :m, i.chatter_id, i.manager_id, :u, i.fan_username, 'import', true
+        FROM pt_incoming i WHERE i.applied AND NOT i.matched AND i.income_id IS NOT NULL
+        ORDER BY i.occurred_at, i.transaction_id
+        RETURNING {_RETURNING}
+        """, p).all()
+    uow.execute(
+        """
+        WITH changed AS (
+            UPDATE income_service.platform_transactions t SET status = i.status, updated_at = clock_timestamp()
+            FROM pt_incoming i
+            WHERE i.kind = 'status' AND NOT i.closed
+              AND t.agency_id = :a AND t.model_id = :m AND t.transaction_id = i.transaction_id
+              AND ((t.status = 'pending' AND i.status = 'cleared') OR (t.status <> 'reversed' AND i.status = 'reversed'))
+            RETURNING t.transaction_id)
+        UPDATE pt_incoming i SET applied = true FROM changed c WHERE i.transaction_id = c.transaction_id
+        """, p)
+    # A reversal charges back the record its original produced or matched, once: the original's chargeback_id is
+    # claimed under its row lock (a concurrent import re-checks `IS NULL` after it and finds it set), and the
+    # chargeback gives back what the sale's refunds left, at the sale's fee %, dated today.
+    chargebacks = uow.execute(
+        f"""
+        WITH target AS (
+            SELECT DISTINCT CASE WHEN i.gross_amount < 0 THEN i.reverses ELSE i.transaction_id END AS original
+            FROM pt_incoming i
+            WHERE i.applied AND ((i.kind = 'status' AND i.status = 'reversed') OR (i.kind = 'new' AND i.gross_amount < 0))),
+        claim AS (
+            UPDATE income_service.platform_transactions o
+               SET chargeback_id = gen_random_uuid(), status = 'reversed', updated_at = clock_timestamp()
+            FROM target t, income_service.income_records s
+            WHERE o.agency_id = :a AND o.model_id = :m AND o.transaction_id = t.original AND o.chargeback_id IS NULL
+              AND s.id = o.income_id
+              AND s.gross_amount + (SELECT coalesce(sum(x.gross_amount), 0) FROM income_service.income_records x
+                                    WHERE x.refund_of = s.id) > 0
+            RETURNING o.chargeback_id, o.income_id)
+        INSERT INTO income_service.income_records
+            (id, agency_id, type, gross_amount, fee_percent, fee_amount, net_amount, sale_date, model_id,
+             chatter_id, manager_id, registered_by_user_id, customer_username, notes, refund_of, origin, verified)
+        SELECT c.chargeback_id, s.agency_id, 'chargeback', -v.left_, v.pct, -round(v.left_ * v.pct / 100, 2),
+               -v.left_ + round(v.left_ * v.pct / 100, 2), :today, s.model_id, s.chatter_id, s.manager_id, :u,
+               s.customer_username, 'platform reversal', s.id, 'import', true
+        FROM claim c JOIN income_service.income_records s ON s.id = c.income_id
+        CROSS JOIN LATERAL (
+            SELECT s.gross_amount + (SELECT coalesce(sum(x.gross_amount), 0) FROM income_service.income_records x
+                                     WHERE x.refund_of = s.id) AS left_,
+                   user_service.fee_percent_on(s.agency_id, s.sale_date) AS pct) v
+        RETURNING {_RETURNING}
+        """, p).all()
+    return created, chargebacks
+
+
+def import_counts(uow: UnitOfWork, listed: int):
+    """The import's counts, and the first `listed` conflicts and fee mismatches (the platform's fee: fee_amount,
+    else gross − net_amount)."""
+    return uow.execute(
+        """
+        SELECT count(*) FILTER (WHERE kind = 'new' AND applied AND income_id IS NOT NULL AND NOT matched) AS new,
+               count(*) FILTER (WHERE kind = 'new' AND applied AND matched) AS matched,
+               count(*) FILTER (WHERE kind = 'duplicate' OR (kind IN ('new', 'status') AND NOT closed AND NOT applied))
+                   AS duplicate,
+               count(*) FILTER (WHERE kind = 'conflict') AS conflict,
+               count(*) FILTER (WHERE kind = 'status' AND applied) AS status_changed,
+               count(*) FILTER (WHERE kind = 'new' AND applied AND income_id IS NOT NULL AND NOT matched
+                                AND chatter_id IS NULL) AS unattributed,
+               count(*) FILTER (WHERE closed) AS closed,
+               (SELECT coalesce(jsonb_agg(transaction_id), '[]') FROM (
+                    SELECT transaction_id FROM pt_incoming WHERE kind = 'conflict'
+                    ORDER BY transaction_id LIMIT :n) c) AS conflicts
+        FROM pt_incoming
+        """, {"n": listed}).one(), uow.execute(
+        """
+        SELECT transaction_id, platform_fee_amount, fee AS fee_amount, count(*) OVER () AS total
+        FROM (SELECT i.*, coalesce(i.fee_amount, i.gross_amount - i.net_amount) AS platform_fee_amount
+              FROM pt_incoming i WHERE i.applied AND i.income_id IS NOT NULL) f
+        WHERE abs(platform_fee_amount - fee) > 0.01
+        ORDER BY transaction_id LIMIT :n
+        """, {"n": listed}).all()

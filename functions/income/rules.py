@@ -127,8 +127,11 @@ def check_refundable(sale, cmd: IncomeRefund) -> None:
 
 
 def check_changeable(caller: Caller, current, *, deleting: bool) -> None:
-    """A refund is never edited (409 refund-not-editable); it is deleted by an Owner or a Manager only (a Chatter
-    would take back what was clawed back from them: 403)."""
+    """A refund is never edited (409 refund-not-editable), nor an imported record (409 imported-not-editable); a
+    refund is deleted by an Owner or a Manager only (a Chatter would take back what was clawed back from them: 403)."""
+    if current.origin == "import" and not deleting:
+        raise Conflict("an imported record is the platform's: it can't be edited (delete it, or re-attribute it "
+                       "once assignment exists)", slug="imported-not-editable")
     if current.type not in REFUNDS:
         return
     if not deleting:

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from shared_lib.contracts import IncomeType, RegisteredIncomeType
+from shared_lib.contracts import MAX_IMPORT_ROWS, IncomeType, PlatformTransaction, RegisteredIncomeType
 from shared_lib.income_types import CHATTING
 from shared_lib.isodate import IsoDate
 from shared_lib.money import Money, Rate
@@ -125,7 +125,7 @@ class IncomeRecord(BaseModel):
     model_id: uuid.UUID | None
     chatter_id: uuid.UUID | None
     manager_id: uuid.UUID | None = Field(description="the chatter's manager when the sale was registered")
-    registered_by_user_id: uuid.UUID
+    registered_by_user_id: uuid.UUID | None = Field(description="null: imported from the scraper")
     customer_username: str | None
     notes: str | None
     source: str | None
@@ -134,6 +134,8 @@ class IncomeRecord(BaseModel):
     split_fixed_amount: Money | None
     schedule_id: uuid.UUID | None = Field(description="the recurring schedule that generated it")
     refund_of: uuid.UUID | None = Field(description="a refund or chargeback: the sale it gives back")
+    origin: Literal["self", "import"] = Field(description="registered (or generated) here, or a platform import")
+    verified: bool = Field(description="the platform reported this sale (imported, or a self-reported one matched)")
     created_at: datetime
     updated_at: datetime
 
@@ -152,6 +154,8 @@ class _RecordFilters(Strict):
     chatter_id: uuid.UUID | None = None
     model_id: uuid.UUID | None = None
     type: IncomeType | None = None
+    unattributed: bool | None = Field(None, description="true: only sales credited to no chatter (imported sales "
+                                                        "nobody was on shift for), for an Owner or a Manager to assign")
 
 
 # pydantic orders fields from the last base to the first: the filters come before the dates and the page.
@@ -209,3 +213,50 @@ IncomeSchedulesQuery = PageQuery
 class IncomeSchedulesPage(BaseModel):
     items: list[IncomeSchedule]
     next_cursor: str | None
+
+
+# --- platform imports (issue #16) ---------------------------------------------------------------------------------
+
+class PlatformImport(Strict):
+    """A model's platform transactions (a file's rows); each transaction id at most once per request."""
+
+    model_id: uuid.UUID
+    transactions: list[PlatformTransaction] = Field(min_length=1, max_length=MAX_IMPORT_ROWS)
+
+    @field_validator("transactions")
+    @classmethod
+    def _ids_once(cls, v: list[PlatformTransaction]):
+        if len({t.transaction_id for t in v}) != len(v):
+            raise PydanticCustomError("invalid", "a transaction_id appears more than once")
+        return v
+
+
+class PlatformImportQuery(Strict):
+    dry_run: bool = Field(False, description="true: answer the counts and write nothing")
+
+
+MAX_LISTED = 100
+
+
+class FeeMismatch(BaseModel):
+    transaction_id: str
+    platform_fee_amount: Money
+    fee_amount: Money = Field(description="the agency's fee, which the record keeps")
+
+
+class PlatformImportResult(BaseModel):
+    """What the import did (or, dry run, would do): counts, then the first conflicts and fee mismatches."""
+
+    dry_run: bool
+    new: int = Field(description="new income records")
+    matched: int = Field(description="self-reported sales the platform confirmed (now verified)")
+    duplicate: int = Field(description="known already, nothing to change (a re-import)")
+    conflict: int = Field(description="a known id with another amount, type or time: not applied")
+    status_changed: int = Field(description="a known transaction's status applied (pending → cleared / reversed)")
+    reversed: int = Field(description="chargebacks created")
+    unattributed: int = Field(description="new records credited to no chatter")
+    fee_mismatch: int
+    closed: int = Field(description="rows dated in a closed period (or reversals seen while today's is closed): "
+                                    "not applied")
+    conflicts: list[str] = Field(description=f"the first {MAX_LISTED} conflicting transaction ids")
+    fee_mismatches: list[FeeMismatch] = Field(description=f"the first {MAX_LISTED}")

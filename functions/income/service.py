@@ -96,7 +96,8 @@ def income_list(*, uow: UnitOfWork, caller: Caller, q: IncomeRecordsQuery) -> In
     """The caller's visible records, newest sale first, filtered as API.md lists."""
     after = cursor_key(q.cursor, (date, datetime, uuid.UUID))
     rows = queries.list_records(uow, caller, chatter_id=q.chatter_id, model_id=q.model_id, type=q.type,
-                                date_from=q.date_from, date_to=q.date_to, after=after, limit=q.limit + 1)
+                                date_from=q.date_from, date_to=q.date_to, after=after, limit=q.limit + 1,
+                                unattributed=q.unattributed)
     return page_of(rows, limit=q.limit, item=IncomeRecord, page=IncomeRecordsPage,
                    key=lambda r: (r.sale_date, r.created_at, r.id))
 

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import pytest
 
 from shared_lib import registry
-from tests.e2e.test_authorization_matrix import EXPECT, Cell, World, _operations, _stamp
+from tests.e2e.test_authorization_matrix import EXPECT, Cell, World, _operations, _stamp, import_body
 from tests.conftest import _truncate_all
 from tests.factories import bearer, sql
 
@@ -68,6 +68,8 @@ AUDIT: dict[tuple[str, str], Writes | NoEntry] = {
                                                         body=lambda c: c.s.sale_body("150.00")),
     ("DELETE", "/api/income/records/{income_id}/"): Writes((("income", "delete"),)),
     ("POST", "/api/income/records/{income_id}/refunds/"): Writes((("income", "create"),)),
+    ("POST", "/api/income/imports/"): Writes((("income", "create"), ("platform_transaction", "create")),
+                                            body=lambda c: import_body(c.s.model_id, f"audit-{uuid.uuid4()}")),
     ("POST", "/api/income/recurring/"): Writes((("income_schedule", "create"),)),
     ("PATCH", "/api/income/recurring/{schedule_id}/"): Writes((("income_schedule", "update"),)),
     ("POST", "/api/expenses/"): Writes((("expense", "create"),)),
