@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from shared_lib import clock
+from shared_lib.db import unit_of_work
 from tests.e2e.test_period_closing_rules import close, payouts, shop  # noqa: F401  (the fixture)
 from tests.factories import make_agency, make_model, make_user, outbox, outbox_data, problem, race, scalar, sql
 
@@ -23,9 +24,14 @@ def closed(client, shop):  # noqa: F811
     return shop
 
 
+def post(client, a, body, period="2026-10", who="owner"):
+    """POST …/payments/ on whatever clock is set (a race freezes it once, in the main thread, around all threads)."""
+    return client.post(f"/api/financials/periods/{period}/payments/", json=body, headers=a.h(who))
+
+
 def pay(client, a, body, period="2026-10", who="owner"):
     with clock.frozen(NOV_20):
-        return client.post(f"/api/financials/periods/{period}/payments/", json=body, headers=a.h(who))
+        return post(client, a, body, period, who)
 
 
 def written(a) -> tuple:
@@ -98,14 +104,16 @@ def test_refusals_write_nothing(client, closed):
 def test_two_payments_at_once_leave_one(client, closed):
     a = closed
     answers = []
-    race(lambda i: answers.append(pay(client, a, {"user_id": str(a.user("M")), **TX1,
-                                                  "reference": f"R-{i}"}).status_code))
+    # clock.frozen is process-wide: frozen once here, around the race, not in each thread
+    with clock.frozen(NOV_20):
+        race(lambda i: answers.append(post(client, a, {"user_id": str(a.user("M")), **TX1,
+                                                       "reference": f"R-{i}"}).status_code))
     assert sorted(answers) == [201, 409, 409]
     assert scalar("SELECT count(*) FROM financial_calculations.payments WHERE user_id = :u", {"u": a.user("M")}) == 1
 
 
 def test_the_database_refuses_to_change_or_remove_a_payment(client, closed):
-    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import DBAPIError, ProgrammingError
 
     a = closed
     assert pay(client, a, {"user_id": str(a.user("C1")), **TX1}).status_code == 201
@@ -113,6 +121,12 @@ def test_the_database_refuses_to_change_or_remove_a_payment(client, closed):
                       "DELETE FROM financial_calculations.payments"):
         with pytest.raises(DBAPIError, match="never changed or removed"):
             sql(statement)
+    # Nor is the payouts service's role granted UPDATE or DELETE (sql/0145: append-only tables, both guards).
+    for statement in ("UPDATE financial_calculations.payments SET reference = 'changed'",
+                      "DELETE FROM financial_calculations.payments"):
+        with pytest.raises(ProgrammingError, match="permission denied for table payments"):
+            with unit_of_work(service="payouts") as uow:
+                uow.execute(statement)
     assert sql("SELECT amount, reference FROM financial_calculations.payments") == [(80, "TX-1")]
 
 

@@ -18,6 +18,15 @@ from tests.factories import make_agency
 SCHEMAS = {"users": "user_service", "income": "income_service", "expenses": "expense_service",
            "payouts": "financial_calculations", "stats": "statistics_service",
            "timetracking": "timetracking_service"}
+# Append-only business tables: a row is never edited or deleted, by anyone. Both guards, always (sql/0145): a
+# BEFORE UPDATE OR DELETE trigger refuses it for every role (the owner and the admin login too), and no service role
+# is granted UPDATE, DELETE or TRUNCATE on it. So they are the exception to "a service reads and writes its own
+# schema": SELECT and INSERT only. A new append-only table is listed here (the test below finds every table with
+# such a trigger and fails until it is) and its grants revoked in its migration.
+APPEND_ONLY = {
+    "financial_calculations.adjustments": "payouts",  # bonuses, penalties, corrections; a reversal is a new row
+    "financial_calculations.payments": "payouts",  # a payment recorded for a closed period is never changed
+}
 
 
 def admin(sql: str, params: dict | None = None):
@@ -109,9 +118,11 @@ def test_the_grants_cover_what_the_pipeline_does_for_each_kind_of_function(db):
         if any(s.trigger == "http" for s in specs):
             checks += [(role, "eventing.idempotency_keys", p) for p in ("SELECT", "INSERT", "UPDATE")]
         if service in SCHEMAS:
-            checks += [(role, f"{SCHEMAS[service]}.{t}", p) for (t,) in admin(
-                "SELECT tablename FROM pg_tables WHERE schemaname = :s", {"s": SCHEMAS[service]})
-                for p in ("SELECT", "INSERT", "UPDATE", "DELETE")]
+            for (t,) in admin("SELECT tablename FROM pg_tables WHERE schemaname = :s", {"s": SCHEMAS[service]}):
+                table = f"{SCHEMAS[service]}.{t}"
+                # append-only: SELECT and INSERT only (test_append_only_tables_are_refused_by_grant_and_trigger)
+                privileges = ("SELECT", "INSERT") if table in APPEND_ONLY else ("SELECT", "INSERT", "UPDATE", "DELETE")
+                checks += [(role, table, p) for p in privileges]
     missing = [c for c in checks
                if not admin("SELECT has_table_privilege(:r, :t, :p) OR has_any_column_privilege(:r, :t, :p)",
                             dict(zip("rtp", c)))[0][0]]
@@ -119,6 +130,31 @@ def test_the_grants_cover_what_the_pipeline_does_for_each_kind_of_function(db):
     assert admin("SELECT has_column_privilege('om_income', 'eventing.outbox', 'published_at', 'UPDATE'), "
                  "has_column_privilege('om_income', 'eventing.outbox', 'payload', 'UPDATE'), "
                  "has_table_privilege('om_income', 'eventing.outbox', 'DELETE')") == [(True, False, False)]
+
+
+def test_append_only_tables_are_refused_by_grant_and_trigger(db):
+    """Every table with a BEFORE UPDATE OR DELETE trigger in a service schema is listed in APPEND_ONLY; none of them
+    grants UPDATE, DELETE or TRUNCATE to any service role; the writing service is refused by the privilege check and
+    the admin login (every privilege) by the trigger."""
+    # tgtype bits: 2 BEFORE, 8 DELETE, 16 UPDATE
+    refused = {t for (t,) in admin(
+        "SELECT DISTINCT c.oid::regclass::text FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT g.tgisinternal AND n.nspname = ANY(:s) "
+        "AND g.tgtype & 2 = 2 AND g.tgtype & 8 = 8 AND g.tgtype & 16 = 16", {"s": list(SCHEMAS.values())})}
+    assert refused == set(APPEND_ONLY)
+    roles = [f"om_{s}" for s in registry.service_names()]
+    for table, service in APPEND_ONLY.items():
+        granted = {r: admin("SELECT has_table_privilege(:r, :t, 'UPDATE') OR has_any_column_privilege(:r, :t, "
+                            "'UPDATE'), has_table_privilege(:r, :t, 'DELETE'), has_table_privilege(:r, :t, 'TRUNCATE')",
+                            {"r": r, "t": table})[0] for r in roles}
+        assert {r: tuple(g) for r, g in granted.items() if any(g)} == {}, table  # (UPDATE, DELETE, TRUNCATE)
+        assert admin("SELECT has_table_privilege(:r, :t, 'SELECT'), has_table_privilege(:r, :t, 'INSERT')",
+                     {"r": f"om_{service}", "t": table}) == [(True, True)]
+        for statement in (f"UPDATE {table} SET created_at = created_at", f"DELETE FROM {table}"):
+            assert f"permission denied for table {table.split('.')[1]}" in denied(service, statement)
+            with pytest.raises(ProgrammingError) as err:  # the owner has every privilege: the trigger refuses
+                admin(statement)
+            assert "42501" in str(err.value) and "refused" in str(err.value)
 
 
 def test_an_http_function_runs_as_its_service_role(client, caplog):
