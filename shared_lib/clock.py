@@ -6,12 +6,17 @@ emulator):
 - `OM_CLOCK` in the environment: an instant with its zone (`2026-11-05T12:00:00Z`, fixed: the clock does not move)
   or an offset from the real time (`+3d`, `-12h`, `+90m`);
 - `frozen(at)` / `frozen(offset=...)` in a test: a fixed or shifted clock for the `with` block, in every thread of
-  the process (an in-process server sees it too). It wins over `OM_CLOCK`.
+  the process (an in-process server sees it too). It wins over `OM_CLOCK`. Blocks nest and may overlap (threads):
+  the newest block still open sets the clock, and each block's exit removes only its own setting, so once every
+  block has ended the clock is the real one (or OM_CLOCK's) again, whatever order they ended in. A test freezes
+  once around a race in its main thread, not in each racing thread; tests/conftest.py fails a test that leaves
+  the clock frozen (`is_frozen()`).
 Timestamps that only record when something happened (created_at, logs, a PDF's creation date) stay real time.
 """
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,7 +40,10 @@ class Seam:
         return self.at if self.at is not None else datetime.now(UTC) + self.offset
 
 
-_frozen: Seam | None = None
+# The open frozen() blocks, oldest first, each under its own token (a Seam may be frozen twice). The list is only
+# replaced, never changed in place, so now() reads it without the lock.
+_frozen: tuple[tuple[object, Seam], ...] = ()
+_frozen_lock = threading.Lock()
 
 
 @lru_cache(maxsize=8)
@@ -65,7 +73,8 @@ def _configured() -> Seam | None:
 
 def now() -> datetime:
     """The current instant, aware, in UTC."""
-    seam = _frozen or _configured()
+    blocks = _frozen
+    seam = blocks[-1][1] if blocks else _configured()
     return seam.now() if seam is not None else datetime.now(UTC)
 
 
@@ -82,9 +91,25 @@ def frozen(at: datetime | None = None, *, offset: timedelta | None = None) -> It
         raise TypeError("frozen() takes an instant or an offset")
     if at is not None and (at.tzinfo is None or at.utcoffset() is None):
         raise ValueError("frozen() needs an aware datetime")
-    previous = _frozen
-    _frozen = Seam(at=at.astimezone(UTC)) if at is not None else Seam(offset=offset)
+    seam = Seam(at=at.astimezone(UTC)) if at is not None else Seam(offset=offset)
+    token = object()
+    with _frozen_lock:
+        _frozen = (*_frozen, (token, seam))
     try:
-        yield _frozen
+        yield seam
     finally:
-        _frozen = previous
+        with _frozen_lock:
+            _frozen = tuple(block for block in _frozen if block[0] is not token)
+
+
+def is_frozen() -> bool:
+    """Whether a frozen() block is open (in any thread)."""
+    return bool(_frozen)
+
+
+def unfreeze_all() -> int:
+    """Tests only: end every open frozen() block (their exits then change nothing); how many there were."""
+    global _frozen
+    with _frozen_lock:
+        count, _frozen = len(_frozen), ()
+    return count

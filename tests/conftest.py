@@ -95,6 +95,23 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skipped in CI (CI=true forbids skips): {report.longrepr}"
 
 
+@pytest.fixture(autouse=True)
+def _clock_not_left_frozen():
+    """shared_lib.clock.frozen is process-wide: a test (or a thread it started) that leaves it frozen would move the
+    clock of every test after it in the process. Such a test fails here, loudly, and the clock is real again."""
+    from shared_lib import clock
+
+    if clock.is_frozen():  # by a wider fixture, or at import: no test may start on a clock it did not set
+        pytest.fail(f"shared_lib.clock was frozen before the test started ({clock.unfreeze_all()} block(s) open)",
+                    pytrace=False)
+    yield
+    if clock.is_frozen():
+        left = clock.unfreeze_all()
+        pytest.fail(f"the test left shared_lib.clock frozen ({left} frozen() block(s) still open, e.g. entered in a "
+                    "thread that outlived the test): freeze around a race in the main thread, not in each thread",
+                    pytrace=False)
+
+
 def _server_database_url() -> str | None:
     """A fresh database on the local server, when one answers on 127.0.0.1:5432."""
     if not port_open("127.0.0.1", 5432):
