@@ -116,7 +116,33 @@ def test_an_unbalanced_posting_is_refused_by_the_database(db):
                            "VALUES (:p, 'expense:operating', 0.01)"), {"p": posting})
 
 
+def _stored(agency_id: uuid.UUID) -> dict:
+    """NOV's stored result in comparable form: figures, summaries, lines, model payouts."""
+    p = {"a": agency_id, "p": str(NOV)}
+    return {
+        "figures": [tuple(r) for r in _sql(
+            "SELECT gross_income, platform_fees, net_income, employee_payouts, model_payouts, expenses, "
+            "agency_profit FROM financial_calculations.period_results WHERE agency_id = :a AND period = :p", p)],
+        "summaries": dict(_sql("SELECT user_id, total FROM financial_calculations.calculated_payouts_summary "
+                               "WHERE agency_id = :a AND period = :p", p)),
+        "lines": sorted((tuple(r) for r in _sql(
+            "SELECT user_id, kind, model_id, basis, rate, amount FROM financial_calculations.payout_lines "
+            "WHERE agency_id = :a AND period = :p", p)), key=repr),
+        "model_payouts": sorted((tuple(r) for r in _sql(
+            "SELECT model_id, effective_from, base, model_share_percent, split_chatting_costs, amount "
+            "FROM financial_calculations.model_payouts WHERE agency_id = :a AND period = :p", p)), key=repr),
+    }
+
+
 def test_concurrent_recalculations_serialize_and_the_last_sees_everything(db):
+    """Two recalculations and a late expense at once: no deadlock, no duplicate key; the result is the truth's.
+
+    The ledger keeps its history (docs/payouts.md): a recalculation that finds the stored result moved posts the
+    difference. So how many postings there are depends on when the expense committed: one (every recalculation saw
+    it) or two (the first posting is the golden period without it, the next one the expense alone). What does not
+    depend on the interleaving is asserted: every posting balances, none is posted twice (the recalculations
+    serialize on the period's lock), the postings sum to the final stored result per account and party, and that
+    result equals a recalculation from scratch."""
     import threading
 
     ids = seed_golden()
@@ -145,9 +171,49 @@ def test_concurrent_recalculations_serialize_and_the_last_sees_everything(db):
     assert errors == []
     with unit_of_work() as uow:  # what an event for the new expense triggers afterwards
         service.period_recalculate(uow=uow, agency_id=ids["agency"], period=NOV)
-    (row,) = _sql("SELECT expenses, agency_profit FROM financial_calculations.period_results")
-    assert tuple(row) == (D("1586.87"), D("1000.00"))
-    assert _sql("SELECT count(*) FROM financial_calculations.ledger_postings")[0][0] == 1
+    (row,) = _sql("SELECT net_income, employee_payouts, model_payouts, expenses, agency_profit "
+                  "FROM financial_calculations.period_results")
+    assert tuple(row) == (D("17804.40"), D("5800.44"), D("9417.09"), D("1586.87"), D("1000.00"))
+
+    # The postings, in the order posted (the recalculations serialize, so the legs' identities are in that order).
+    postings = [(legs, balance) for _, legs, balance in _sql(
+        "SELECT posting_id, array_agg(ARRAY[account, amount::text] ORDER BY account, party_id), sum(amount) "
+        "FROM financial_calculations.transaction_ledger GROUP BY posting_id ORDER BY min(id)")]
+    assert [balance for _, balance in postings] == [D("0.00")] * len(postings)  # each one balanced
+    unpartied = [{account: D(amount) for account, amount in legs if not account.startswith("payable:")}
+                 for legs, _ in postings]
+    with_bill = {"equity:agency_profit": D("1000.00"), "expense:operating": D("1586.87"),
+                 "revenue:net_income": D("-17804.40")}
+    golden = {"equity:agency_profit": D("1086.87"), "expense:operating": D("1500.00"),
+              "revenue:net_income": D("-17804.40")}
+    bill_alone = {"equity:agency_profit": D("-86.87"), "expense:operating": D("86.87")}
+    assert unpartied in ([with_bill], [golden, bill_alone]), unpartied
+    if len(postings) == 2:  # the expense moves no payout: the second posting has no payable leg at all
+        assert sorted(postings[1][0]) == [["equity:agency_profit", "-86.87"], ["expense:operating", "86.87"]]
+    assert _sql("SELECT count(*) FROM financial_calculations.ledger_postings")[0][0] == len(postings)
+
+    # Summed, the postings are the stored result, per account and party.
+    ledger = {(r.account, r.party_id): r.total for r in _sql(
+        "SELECT account, party_id, sum(amount) AS total FROM financial_calculations.transaction_ledger "
+        "GROUP BY 1, 2 HAVING sum(amount) <> 0")}
+    now = _stored(ids["agency"])
+    models = {}
+    for model_id, *_, amount in now["model_payouts"]:
+        models[model_id] = models.get(model_id, D("0")) + amount
+    assert {p: a for (acc, p), a in ledger.items() if acc == "payable:employee"} == now["summaries"] == {
+        ids["C1"]: D("1400.00"), ids["C2"]: D("1550.22"), ids["C3"]: D("2000.00"), ids["M"]: D("850.22")}
+    assert {p: a for (acc, p), a in ledger.items() if acc == "payable:model"} == models
+    assert {acc: a for (acc, p), a in ledger.items() if not acc.startswith("payable:")} == with_bill
+
+    with unit_of_work() as uow:  # once it has seen everything, a recalculation finds nothing to post
+        service.period_recalculate(uow=uow, agency_id=ids["agency"], period=NOV)
+    assert _sql("SELECT count(*) FROM financial_calculations.ledger_postings")[0][0] == len(postings)
+    assert _stored(ids["agency"]) == now
+    # and the stored result is what a calculation from scratch gives (nothing stored: its ledger history goes too)
+    _sql("DELETE FROM financial_calculations.period_results WHERE agency_id = :a", {"a": ids["agency"]})
+    with unit_of_work() as uow:
+        service.period_recalculate(uow=uow, agency_id=ids["agency"], period=NOV)
+    assert _stored(ids["agency"]) == now
 
 
 def test_closed_period_is_never_recalculated(db):
