@@ -188,3 +188,13 @@ def test_rows_dated_in_a_closed_period_are_counted_and_not_applied(client, g):
     r = ok(post(client, g, tx("T1", "100.00", at="2026-10-30T12:00:00Z"), tx("T2", "10.00")))
     assert counts(r) == {"closed": 1, "new": 1, "unattributed": 1}
     assert [x.transaction_id for x in sql("SELECT transaction_id FROM income_service.platform_transactions")] == ["T2"]
+
+
+def test_pending_then_cleared_is_applied_once_and_creates_nothing_more(client, g):
+    assert counts(ok(post(client, g, tx("T1", "100.00", status="pending")))) == {"new": 1, "unattributed": 1}
+    before = (income_count(), len(outbox("income.registered")))
+    assert counts(ok(post(client, g, tx("T1", "100.00")))) == {"status_changed": 1}
+    assert counts(ok(post(client, g, tx("T1", "100.00")))) == {"duplicate": 1}
+    assert counts(ok(post(client, g, tx("T1", "100.00", status="pending")))) == {"duplicate": 1}
+    (row,) = sql("SELECT status FROM income_service.platform_transactions")
+    assert row.status == "cleared" and (income_count(), len(outbox("income.registered"))) == before
