@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any, Sequence
 
 from shared_lib.db import UnitOfWork
-from shared_lib.income_types import CHATTING_AND_REFUNDS_SQL, CHATTING_SQL, REFUNDS_SQL
+from shared_lib.income_types import CHATTING_AND_REFUNDS_SQL, CHATTING_SQL, REFUNDS_SQL, SALES_AND_REFUNDS_SQL, SALES_SQL
 from shared_lib.rbac import Caller, model_scope, user_scope
 
 from .rules import Bucket, Slice
@@ -37,6 +37,12 @@ class Scope:
 
 
 # --- writes: recompute slices from the truth ------------------------------------------------------------------
+
+# The records of r a chatter's figures add up: attributed (an imported sale nobody was on shift for, and its
+# chargeback, has no chatter) chatting sales and the refunds of chatting sales — a refund or chargeback of a
+# platform sale (attributed or not) is the model's and the agency's, never a chatter's, like the sale itself.
+_CHATTER_RECORD = f"""r.chatter_id IS NOT NULL AND (r.type IN {CHATTING_SQL} OR (r.type IN {REFUNDS_SQL} AND EXISTS (
+            SELECT 1 FROM income_service.income_records o WHERE o.id = r.refund_of AND o.type IN {CHATTING_SQL})))"""
 
 
 def lock_agency(uow: UnitOfWork, agency_id: uuid.UUID) -> None:
@@ -77,7 +83,7 @@ def recompute_income(uow: UnitOfWork, agency_id: uuid.UUID, *, days: Sequence[da
         SELECT r.agency_id, r.sale_date, r.chatter_id, r.model_id, r.type,
                sum(r.gross_amount), sum(r.fee_amount), sum(r.net_amount), count(*)
         FROM income_service.income_records r
-        WHERE r.agency_id = :a AND {on_sale} AND r.type IN {CHATTING_AND_REFUNDS_SQL}
+        WHERE r.agency_id = :a AND {on_sale} AND {_CHATTER_RECORD}
         GROUP BY r.agency_id, r.sale_date, r.chatter_id, r.model_id, r.type
         """, params).rowcount
     return models, chatters
@@ -172,7 +178,7 @@ def recompute_income_slices(uow: UnitOfWork, agency_id: uuid.UUID, slices: Seque
                sum(r.gross_amount), sum(r.fee_amount), sum(r.net_amount), count(*)
         FROM g JOIN income_service.income_records r
           ON r.agency_id = :a AND r.chatter_id = g.chatter_id AND r.sale_date = g.day AND r.model_id = g.model_id
-         AND r.type = g.type
+         AND r.type = g.type AND {_CHATTER_RECORD}
         GROUP BY g.day, g.chatter_id, g.model_id, g.type
         """, params).rowcount
     return models, chatters
@@ -205,9 +211,10 @@ def agency_timezone(uow: UnitOfWork, agency_id: uuid.UUID) -> str | None:
 # --- reads: one query per question, from the pre-aggregates only -----------------------------------------------
 
 
-# Counted apart: sales (message and tip sales) and refunds (refunds and chargebacks, their amount positive).
+# Counted apart: sales (chatting and platform sales: SALES; a chatter's aggregate holds chatting sales only) and
+# refunds (refunds and chargebacks, their amount positive).
 _COUNTS = f"""
-    CAST(coalesce(sum(s.sales_count) FILTER (WHERE s.type IN {CHATTING_SQL}), 0) AS bigint) AS sales_count,
+    CAST(coalesce(sum(s.sales_count) FILTER (WHERE s.type IN {SALES_SQL}), 0) AS bigint) AS sales_count,
     CAST(coalesce(sum(s.sales_count) FILTER (WHERE s.type IN {REFUNDS_SQL}), 0) AS bigint) AS refunds_count,
     coalesce(-sum(s.gross) FILTER (WHERE s.type IN {REFUNDS_SQL}), 0) AS refunds_amount
 """
@@ -259,15 +266,27 @@ _LATEST_SNAPSHOT = """
 """
 
 
+def _model_sales(scope: Scope) -> str:
+    """SELECT s.model_id, sum(s.net) … WHERE … (the caller adds its day condition and GROUP BY): a model's sales for
+    the whole agency from the model aggregate (SALES_AND_REFUNDS: unattributed and platform sales included, other
+    income not), a scope's chatting sales from the chatter aggregate."""
+    if scope.whole_agency:
+        return f"""
+            SELECT s.model_id, sum(s.net) AS net FROM statistics_service.daily_model_stats s
+            WHERE s.agency_id = :_agency AND s.model_id IS NOT NULL AND s.type IN {SALES_AND_REFUNDS_SQL}"""
+    return f"""
+            SELECT s.model_id, sum(s.net) AS net FROM statistics_service.daily_chatter_stats s
+            WHERE s.agency_id = :_agency AND {scope.predicate}"""
+
+
 def model_afv(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date):
-    """Net of chatting sales per model with its subscriber count on date_to. The Owner sees every active model
-    (a silent one shows 0.00); others only the models their scope sold for."""
+    """Net per model with its subscriber count on date_to. The Owner: every sale of the model (chatting, platform,
+    unattributed) and their refunds, and every active model (a silent one shows 0.00); others: the chatting sales
+    of their scope, only the models it sold for."""
     return uow.execute(
         f"""
-        WITH sales AS (
-            SELECT s.model_id, sum(s.net) AS net
-            FROM statistics_service.daily_chatter_stats s
-            WHERE s.agency_id = :_agency AND s.day BETWEEN :f AND :t AND {scope.predicate}
+        WITH sales AS ({_model_sales(scope)}
+            AND s.day BETWEEN :f AND :t
             GROUP BY s.model_id
         )
         SELECT m.id AS model_id, m.name, coalesce(sales.net, 0) AS net, snap.subscriber_count
@@ -326,22 +345,28 @@ def income_trend(uow: UnitOfWork, scope: Scope, buckets: Sequence[Bucket]):
 
 
 def afv_trend(uow: UnitOfWork, scope: Scope, buckets: Sequence[Bucket], model_id: uuid.UUID | None):
-    """Per bucket: net of the scope's chatting sales and Σ subscribers at the bucket's end of the models sold for
-    in it; with model_id, that one model in every bucket (sales or not)."""
+    """Per bucket: net of the models' sales (the whole agency: every sale and refund of a model; a scope: its
+    chatting sales) and Σ subscribers at the bucket's end of the models sold for in it; with model_id, that one
+    model in every bucket (sales or not)."""
+    if scope.whole_agency:  # every sale of a model and its refunds, as model_afv
+        table = "daily_model_stats"
+        which = f"s.model_id IS NOT NULL AND s.type IN {SALES_AND_REFUNDS_SQL}"
+    else:
+        table, which = "daily_chatter_stats", scope.predicate
     if model_id is None:
         per_model = f"""
             SELECT b.start_day, b.end_day, s.model_id, sum(s.net) AS net
             FROM {_BUCKETS}
-            JOIN statistics_service.daily_chatter_stats s
-              ON s.agency_id = :_agency AND s.day BETWEEN b.start_day AND b.end_day AND {scope.predicate}
+            JOIN statistics_service.{table} s
+              ON s.agency_id = :_agency AND s.day BETWEEN b.start_day AND b.end_day AND {which}
             GROUP BY b.start_day, b.end_day, s.model_id
         """
     else:
         per_model = f"""
             SELECT b.start_day, b.end_day, CAST(:model AS uuid) AS model_id, coalesce(sum(s.net), 0) AS net
             FROM {_BUCKETS}
-            LEFT JOIN statistics_service.daily_chatter_stats s
-              ON s.agency_id = :_agency AND s.day BETWEEN b.start_day AND b.end_day AND {scope.predicate}
+            LEFT JOIN statistics_service.{table} s
+              ON s.agency_id = :_agency AND s.day BETWEEN b.start_day AND b.end_day AND {which}
              AND s.model_id = CAST(:model AS uuid)
             GROUP BY b.start_day, b.end_day
         """

@@ -101,7 +101,9 @@ def with_change(values: Iterable[tuple[Bucket, Decimal | None]]) -> list[dict[st
 @dataclass(frozen=True)
 class Slice:
     """What one income or expense change touches: an income record's (day, model, type[, chatter]) — its model
-    slice and, for a chatting sale or a refund of one, its chatter slice — or a whole day (type None; expenses are always days)."""
+    slice and, with a chatter, for a chatting sale or a refund, its chatter slice (the recompute keeps only the
+    refunds of chatting sales; an unattributed record has none) — or a whole day (type None; expenses are always
+    days)."""
 
     day: date
     model_id: uuid.UUID | None = None

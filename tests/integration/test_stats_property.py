@@ -15,6 +15,7 @@ from functions.stats import queries, rules, service
 from functions.stats.schemas import AfvTrendQuery, RangeQuery, TopEarnersQuery, TrendQuery
 from shared_lib.contracts import CONTRACTS
 from shared_lib.db import unit_of_work
+from shared_lib.income_types import CHATTING
 from tests.factories import (
     aggregates,
     delete_expense,
@@ -48,6 +49,11 @@ ops = st.one_of(
     st.tuples(st.just("sale"), st.sampled_from(["message_sale", "tip_sale"]), amounts, days,
               st.sampled_from(MODELS), st.sampled_from(CHATTERS)),
     st.tuples(st.just("other"), amounts, days, st.sampled_from(MODELS + (None,))),
+    # Imported (issue #16): a platform sale or a message/tip, attributed by shift or to nobody (None).
+    st.tuples(st.just("import"), st.sampled_from(["message_sale", "tip_sale", "subscription_sale", "post_sale"]),
+              amounts, days, st.sampled_from(MODELS), st.sampled_from(CHATTERS + (None,))),
+    # A chargeback of a sale (in full, on its own day; the sale's model and chatter).
+    st.tuples(st.just("chargeback"), st.integers(0, 50), days),
     st.tuples(st.just("edit"), st.integers(0, 50), days, amounts, st.sampled_from(CHATTERS)),
     st.tuples(st.just("remove"), st.integers(0, 50)),
     st.tuples(st.just("expense"), amounts, days),
@@ -102,9 +108,64 @@ def catch_up(g) -> None:
         service.stats_catch_up(uow=uow, agency_id=g.id)
 
 
+def _imported(g, type: str, gross: Decimal, day: date, model: str, chatter: str | None) -> dict:
+    """An imported record as the income service stores it (origin 'import'; without a chatter: unattributed)."""
+    row = seed_income(g, day=day, gross=gross, type=type, model=model, chatter=chatter or CHATTERS[0])
+    sql("UPDATE income_service.income_records SET origin = 'import', registered_by_user_id = NULL, "
+        "chatter_id = CASE WHEN :unattributed THEN NULL ELSE chatter_id END, "
+        "manager_id = CASE WHEN :unattributed THEN NULL ELSE manager_id END WHERE id = :i",
+        {"i": row["id"], "unattributed": chatter is None})
+    return _reread(row)
+
+
+def _reread(row: dict) -> dict:
+    (again,) = sql(f"SELECT {', '.join(row)} FROM income_service.income_records WHERE id = :i", {"i": row["id"]})
+    return dict(again._mapping)
+
+
+def _charge_back(sale_id: uuid.UUID, day: date) -> dict | None:
+    """A chargeback in full of a sale without one (None for other income, a refund or a sale charged back)."""
+    (row,) = sql(
+        """
+        INSERT INTO income_service.income_records
+            (agency_id, type, gross_amount, fee_percent, fee_amount, net_amount, sale_date, model_id, chatter_id,
+             manager_id, registered_by_user_id, refund_of, origin)
+        SELECT s.agency_id, 'chargeback', -s.gross_amount, s.fee_percent, -s.fee_amount, -s.net_amount, :day,
+               s.model_id, s.chatter_id, s.manager_id, NULL, s.id, 'import'
+        FROM income_service.income_records s
+        WHERE s.id = :i AND s.type NOT IN ('other_income', 'refund', 'chargeback')
+          AND NOT EXISTS (SELECT 1 FROM income_service.income_records x WHERE x.refund_of = s.id)
+        RETURNING id
+        """, {"i": sale_id, "day": day}) or (None,)
+    if row is None:
+        return None
+    return _reread({"id": row.id, **{k: None for k in seed_columns()}})
+
+
+def seed_columns() -> list[str]:
+    from tests.factories import _INCOME_COLUMNS
+
+    return [c.strip() for c in _INCOME_COLUMNS.split(",") if c.strip() != "id"]
+
+
 def _apply(g, op, incomes: list, expenses: list):
-    """Change the truth as the income/expense services would; returns the event it publishes (or None)."""
+    """Change the truth as the income/expense services would; returns the event it publishes (or None).
+    `incomes` are the sales and other income (edited, removed, charged back); a sale charged back leaves it
+    (its chargeback holds it), and chargebacks are never edited or removed here."""
     kind = op[0]
+    if kind == "import":
+        _, t, gross, day, model, chatter = op
+        row = _imported(g, t, gross, day, model, chatter)
+        incomes.append(row["id"])
+        return income_event("registered", None, row)
+    if kind == "chargeback" and incomes:
+        _, i, day = op
+        sale_id = incomes[i % len(incomes)]
+        row = _charge_back(sale_id, day)
+        if row is None:
+            return None
+        incomes.remove(sale_id)
+        return income_event("registered", None, row)
     if kind == "sale":
         _, t, gross, day, model, chatter = op
         row = seed_income(g, day=day, gross=gross, type=t, model=model, chatter=chatter)
@@ -156,8 +217,9 @@ class Truth:
     def __init__(self, g, who: str):
         self.g = g
         self.rows = [dict(r._mapping) for r in sql(
-            "SELECT type, gross_amount, fee_amount, net_amount, sale_date, model_id, chatter_id "
-            "FROM income_service.income_records WHERE agency_id = :a", {"a": g.id})]
+            "SELECT r.type, r.gross_amount, r.fee_amount, r.net_amount, r.sale_date, r.model_id, r.chatter_id, "
+            "s.type AS sale_type FROM income_service.income_records r "
+            "LEFT JOIN income_service.income_records s ON s.id = r.refund_of WHERE r.agency_id = :a", {"a": g.id})]
         self.expenses = sql("SELECT amount, expense_date FROM expense_service.expenses WHERE agency_id = :a",
                             {"a": g.id})
         self.snapshots = sql("SELECT model_id, subscriber_count, observed_on, observed_at "
@@ -171,7 +233,16 @@ class Truth:
         self.model_names = {v: k for k, v in g.models.items()}
 
     def sales(self, start, end):
-        return [r for r in self.rows if start <= r["sale_date"] <= end and r["type"] != "other_income"
+        """The Owner: every sale and chargeback; others: their chatter figures."""
+        if not self.owner:
+            return self.chatter_sales(start, end)
+        return [r for r in self.rows if start <= r["sale_date"] <= end and r["type"] != "other_income"]
+
+    def chatter_sales(self, start, end):
+        """What a chatter's figures add up: attributed chatting sales and the chargebacks of chatting sales
+        (platform sales and their chargebacks are the model's, even attributed), of the people in scope."""
+        return [r for r in self.rows if start <= r["sale_date"] <= end and r["chatter_id"] is not None
+                and (r["type"] in CHATTING or r["sale_type"] in CHATTING)
                 and (self.owner or r["chatter_id"] in self.people)]
 
     def income(self, start, end):
@@ -189,14 +260,14 @@ class Truth:
                 Decimal("0.00")), sum((r["net_amount"] for r in rows), Decimal("0.00")),
                 sum(Decimal(e.amount) for e in self.expenses if start <= e.expense_date <= end) if self.owner
                 else None,
-                len([r for r in rows if r["type"] != "other_income"]))
+                len([r for r in rows if r["type"] not in ("other_income", "chargeback")]))
 
     def top(self, start, end):
         net, count = {}, {}
-        for r in self.sales(start, end):
+        for r in self.chatter_sales(start, end):
             net[r["chatter_id"]] = net.get(r["chatter_id"], Decimal(0)) + r["net_amount"]
-            count[r["chatter_id"]] = count.get(r["chatter_id"], 0) + 1
-        order = sorted(net, key=lambda u: (-net[u], self.names[u].lower(), self.names[u], str(u)))
+            count[r["chatter_id"]] = count.get(r["chatter_id"], 0) + (r["type"] in CHATTING)
+        order = sorted((u for u in net if net[u] > 0), key=lambda u: (-net[u], self.names[u].lower(), self.names[u], str(u)))
         return [(u, net[u], count[u]) for u in order[:5]]
 
     def afv_models(self, start, end):
@@ -213,7 +284,7 @@ class Truth:
 
     def afv_chatters(self, start, end):
         net, models = {}, {}
-        for r in self.sales(start, end):
+        for r in self.chatter_sales(start, end):
             net[r["chatter_id"]] = net.get(r["chatter_id"], Decimal(0)) + r["net_amount"]
             models.setdefault(r["chatter_id"], set()).add(r["model_id"])
         out = []
