@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Iterable, NamedTuple, Sequence
 
-from shared_lib.income_types import CHATTING_AND_REFUNDS
+from shared_lib.income_types import CHATTING, REFUNDS, SALES
 from shared_lib.money import divide_to_cents, percent_of, prorate, to_cents
 from shared_lib.periods import Period, overlap_days
 
@@ -34,11 +34,20 @@ class Sale:
     split_percent: Decimal | None = None
     split_fixed_amount: Decimal | None = None
     priced_on: date | None = None  # a refund's original sale date: its settings versions apply by it
+    sale_type: str | None = None  # the sale's type; a refund's original sale's (refund_of): a refund follows it
 
     @property
     def pricing_date(self) -> date:
         """The day whose settings versions price the record: its own date, a refund its original's."""
         return self.priced_on or self.sale_date
+
+    @property
+    def of_type(self) -> str:
+        """The type of the sale the record is or gives back. A refund read without its original's type (a
+        hand-built input) is taken for a chatting sale's, as before platform sales (issue #16)."""
+        if self.sale_type is not None:
+            return self.sale_type
+        return "message_sale" if self.type in REFUNDS else self.type
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,16 @@ class ModelSettings:
 
 
 DEFAULT_MODEL_SETTINGS = ModelSettings(effective_from=date(2000, 1, 1))
+
+# Issue #16: "an agency setting commission_types (default message_sale, tip_sale) says which types earn
+# commission and manager tick". Not configurable yet (issue #16 left): every agency has the default.
+DEFAULT_COMMISSION_TYPES = CHATTING
+
+
+def commission_types(agency_id: uuid.UUID | None = None) -> frozenset[str]:
+    """The sale types that earn commission and manager tick (a refund: its original sale's type). The agency
+    setting commission_types is not configurable yet (issue #16 left): always the default, message and tip."""
+    return DEFAULT_COMMISSION_TYPES
 
 # Which scope owns a line: a model scope the lines computed from one model's sales alone, a user scope the
 # lines of one user computed from that user's own figures (salary, deductions, other-income shares, the bonus
@@ -296,13 +315,19 @@ def calculate(
     model_net: dict[tuple, Decimal] = defaultdict(lambda: ZERO)
     # A refund (negative net) is priced by its original sale's date: it joins the lines of the same chatter,
     # manager, model and rates, and the model payout of the model-settings version the sale was priced with.
+    # Every sale (chatting and platform, issue #16) and its refunds count in the model payout base; only a sale
+    # of the commission types (a refund: its original's type) credited to a chatter earns commission and tick —
+    # an unattributed sale earns neither.
+    earning = commission_types()
     for s in sales:
-        if s.type not in CHATTING_AND_REFUNDS:
+        if s.model_id is None or s.of_type not in SALES:
             continue
         day = s.pricing_date
         mv = version_on(models.get(s.model_id, []), day) or DEFAULT_MODEL_SETTINGS
         model_net[(s.model_id, mv)] += s.net
-        cv = version_on(users.get(s.chatter_id, []), day) if s.chatter_id else None
+        if s.of_type not in earning or s.chatter_id is None:
+            continue
+        cv = version_on(users.get(s.chatter_id, []), day)
         if cv and cv.compensation_type in COMMISSION_TYPES and cv.commission_rate > 0:
             commission_net[(s.chatter_id, s.model_id, cv.commission_rate, mv)] += s.net
         tv = version_on(users.get(s.manager_id, []), day) if s.manager_id else None
@@ -335,7 +360,7 @@ def calculate(
     if chatting_net is None:
         chatting_net = defaultdict(lambda: ZERO)
         for s in sales:
-            if s.type in CHATTING_AND_REFUNDS and s.chatter_id is not None:
+            if s.of_type in CHATTING and s.chatter_id is not None:
                 chatting_net[s.chatter_id] += s.net
     result.lines += _bonuses(period, users, chatting_net)
     result.lines += _hourly(period, users, worked)

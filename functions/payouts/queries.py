@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from shared_lib.closing import period_closed_sql
 from shared_lib.db import UnitOfWork
-from shared_lib.income_types import CHATTING_AND_REFUNDS_SQL
+from shared_lib.income_types import CHATTING_SQL, SALES_AND_REFUNDS_SQL
 from shared_lib.periods import Period
 
 from .calc import (EVERYTHING, FIGURES, MODEL_KINDS, ZERO, Adjustment, Carry, Deduction, LineValues, ModelPayout,
@@ -26,10 +26,12 @@ _IN_USERS = "(CAST(:all_users AS boolean) OR {col} = ANY(CAST(:users AS uuid[]))
 
 
 def load_sales(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Scope = EVERYTHING) -> list[Sale]:
-    """What the scope's lines are computed from, summed in SQL: chatting sales and refunds of its models per
-    (day, pricing day, model, chatter, manager snapshot, type) — settings apply by the pricing day, so the sums
-    price exactly like the single records — and its users' other income one row per record (each has its own
-    split). The pricing day is a sale's own date and a refund's original sale's date (refund_of)."""
+    """What the scope's lines are computed from, summed in SQL: the sales (chatting and platform sales, issue
+    #16) and refunds of its models per (day, pricing day, model, chatter, manager snapshot, type, sale type) —
+    settings apply by the pricing day, so the sums price exactly like the single records — and its users' other
+    income one row per record (each has its own split). The pricing day is a sale's own date and a refund's
+    original sale's date (refund_of); the sale type a sale's own type and a refund's original's (what decides
+    commission and tick: a refund follows its sale)."""
     params = {"a": agency_id, "first": period.first_day, "last": period.last_day, **_scope_params(scope)}
     rows = []
     if scope.models != frozenset():
@@ -37,25 +39,26 @@ def load_sales(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Sco
             f"""
             SELECT i.type, sum(i.gross_amount) AS gross, sum(i.net_amount) AS net, i.sale_date,
                    o.sale_date AS priced_on, i.model_id, i.chatter_id, i.manager_id, NULL::uuid AS split_user_id,
-                   NULL::numeric AS split_percent, NULL::numeric AS split_fixed_amount
+                   NULL::numeric AS split_percent, NULL::numeric AS split_fixed_amount,
+                   coalesce(o.type, i.type) AS sale_type
             FROM income_service.income_records i
             LEFT JOIN income_service.income_records o ON o.id = i.refund_of
-            WHERE i.agency_id = :a AND i.sale_date BETWEEN :first AND :last AND i.type IN {CHATTING_AND_REFUNDS_SQL}
+            WHERE i.agency_id = :a AND i.sale_date BETWEEN :first AND :last AND i.type IN {SALES_AND_REFUNDS_SQL}
               AND i.model_id IS NOT NULL AND (CAST(:all_models AS boolean) OR i.model_id = ANY(CAST(:models AS uuid[])))
-            GROUP BY i.type, i.sale_date, o.sale_date, i.model_id, i.chatter_id, i.manager_id
+            GROUP BY i.type, i.sale_date, o.sale_date, i.model_id, i.chatter_id, i.manager_id, coalesce(o.type, i.type)
             """, params).all()
     if scope.users != frozenset():
         rows += uow.execute(
             f"""
             SELECT type, gross_amount AS gross, net_amount AS net, sale_date, NULL::date AS priced_on, model_id,
                    NULL::uuid AS chatter_id, NULL::uuid AS manager_id, assigned_to_user_id AS split_user_id,
-                   split_percent, split_fixed_amount
+                   split_percent, split_fixed_amount, type AS sale_type
             FROM income_service.income_records
             WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type = 'other_income'
               AND assigned_to_user_id IS NOT NULL AND {_IN_USERS.format(col="assigned_to_user_id")}
             """, params).all()
     return [Sale(None, r.type, r.gross, r.net, r.sale_date, r.model_id, r.chatter_id, r.manager_id,
-                 r.split_user_id, r.split_percent, r.split_fixed_amount, r.priced_on) for r in rows]
+                 r.split_user_id, r.split_percent, r.split_fixed_amount, r.priced_on, r.sale_type) for r in rows]
 
 
 def models_of_users(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, user_ids: list[uuid.UUID]) -> set:
@@ -66,11 +69,11 @@ def models_of_users(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, user_
     return set(uow.execute(
         f"""
         SELECT model_id FROM income_service.income_records
-        WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type IN {CHATTING_AND_REFUNDS_SQL}
+        WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type IN {SALES_AND_REFUNDS_SQL}
           AND chatter_id = ANY(CAST(:u AS uuid[])) AND model_id IS NOT NULL
         UNION
         SELECT model_id FROM income_service.income_records
-        WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type IN {CHATTING_AND_REFUNDS_SQL}
+        WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type IN {SALES_AND_REFUNDS_SQL}
           AND manager_id = ANY(CAST(:u AS uuid[])) AND model_id IS NOT NULL
         UNION
         SELECT model_id FROM financial_calculations.payout_lines
@@ -148,15 +151,18 @@ def load_deductions(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> li
 
 def load_chatting_net(uow: UnitOfWork, agency_id: uuid.UUID, period: Period,
                       scope: Scope) -> dict[uuid.UUID, Decimal]:
-    """The scope's users' own net chatting sales of the period, refunds included (what the bonus bands measure)."""
+    """The scope's users' own net chatting sales of the period, refunds of them included (what the bonus bands
+    measure): a refund counts when its original sale is a chatting one (a chargeback of a platform sale does not)."""
     if scope.users == frozenset():
         return {}
     return dict(uow.execute(
         f"""
-        SELECT chatter_id, sum(net_amount) FROM income_service.income_records
-        WHERE agency_id = :a AND sale_date BETWEEN :first AND :last AND type IN {CHATTING_AND_REFUNDS_SQL}
-          AND chatter_id IS NOT NULL AND {_IN_USERS.format(col="chatter_id")}
-        GROUP BY chatter_id
+        SELECT i.chatter_id, sum(i.net_amount) FROM income_service.income_records i
+        LEFT JOIN income_service.income_records o ON o.id = i.refund_of
+        WHERE i.agency_id = :a AND i.sale_date BETWEEN :first AND :last
+          AND coalesce(o.type, i.type) IN {CHATTING_SQL}
+          AND i.chatter_id IS NOT NULL AND {_IN_USERS.format(col="i.chatter_id")}
+        GROUP BY i.chatter_id
         """,
         {"a": agency_id, "first": period.first_day, "last": period.last_day, **_scope_params(scope)},
     ).all())

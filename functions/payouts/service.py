@@ -16,7 +16,7 @@ from shared_lib.contracts import (CalculationCompleted, Contract, EmployeeTimeEv
                                   TimetrackingSettingsUpdated, UserSettingsUpdated)
 from shared_lib.db import UnitOfWork, unit_of_work
 from shared_lib.errors import Conflict, NotFound
-from shared_lib.income_types import CHATTING_AND_REFUNDS
+from shared_lib.income_types import SALES_AND_REFUNDS
 from shared_lib.pagination import cursor_key, page_of
 from shared_lib.periods import Period, local_today
 from shared_lib.rbac import Caller, can_see_user, user_scope
@@ -170,7 +170,8 @@ def changed_periods_recalculate(*, uow: UnitOfWork, data: Contract) -> list[str]
 
 def scopes_for_event(data: Contract, agency_timezone: str) -> list[tuple[Period, str, uuid.UUID | None]]:
     """The (period, scope kind, id) an event dirties. A sale: its model's scope and its chatter's user scope (a
-    chatting sale or refund: the bonus bands measure the chatter's whole-period net) or its split user's
+    chatting or platform sale or refund, issue #16: the bonus bands measure the chatter's whole-period net; an
+    unattributed one marks its model alone) or its split user's
     (other income), for the old and the new values, and the period's totals; an expense: the totals; a
     user's settings: their own lines and the model scopes of their sales; a model's settings: its scope;
     timetracking settings: every user's own lines; a time event: that user's. Platform settings mark nothing:
@@ -182,9 +183,9 @@ def scopes_for_event(data: Contract, agency_timezone: str) -> list[tuple[Period,
                 continue
             period = Period.of(snap.sale_date)
             marks.append((period, "totals", None))
-            if snap.type in CHATTING_AND_REFUNDS and snap.model_id is not None:
+            if snap.type in SALES_AND_REFUNDS and snap.model_id is not None:
                 marks.append((period, "model", snap.model_id))
-            if snap.type in CHATTING_AND_REFUNDS and snap.chatter_id is not None:
+            if snap.type in SALES_AND_REFUNDS and snap.chatter_id is not None:
                 marks.append((period, "user", snap.chatter_id))  # the bonus bands' whole-period net
             elif snap.type == "other_income" and snap.assigned_to_user_id is not None:
                 marks.append((period, "user", snap.assigned_to_user_id))
