@@ -47,7 +47,7 @@ class Summary(BaseModel):
     net_income: Money
     expenses: Money | None = Field(description="the agency's expenses; null for Managers and Chatters, whose "
                                                "figures cover their chatting sales only")
-    sales_count: int = Field(description="chatting sales (message and tip sales); refunds are not sales")
+    sales_count: int = Field(description="sales: message and tip sales, and for the whole agency imported platform sales too; refunds are not sales")
     refunds_count: int = Field(description="refunds and chargebacks dated in the range")
     refunds_amount: Money = Field(description="Σ of their refunded amounts (positive); gross, fees and net "
                                               "already include them (negative) on their date")
