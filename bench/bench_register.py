@@ -23,10 +23,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from common import ROOT, database
@@ -39,40 +37,18 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _key_and_cert():
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
+    from tests.certs import rsa_key, self_signed_pem
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "securetoken.bench")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
-    return key, cert.public_bytes(serialization.Encoding.PEM).decode()
+    key = rsa_key()
+    return key, self_signed_pem(key, "securetoken.bench")
 
 
-def cert_server(pem: str) -> tuple[str, list[int]]:
-    """Google's securetoken endpoint, locally: {kid: PEM}, Cache-Control max-age=3600 as Google sends it."""
-    body, hits = json.dumps({KID: pem}).encode(), [0]
+def cert_server(pem: str) -> tuple[str, "CertServer"]:
+    """Google's securetoken endpoint, locally (tests/certs.py): {kid: PEM}, max-age=3600 as Google sends it."""
+    from tests.certs import CertServer
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            hits[0] += 1
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Cache-Control", "public, max-age=3600, must-revalidate, no-transform")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{httpd.server_address[1]}/robot/v1/metadata/x509/securetoken", hits
+    server = CertServer({KID: pem})
+    return server.url, server
 
 
 def id_token(key, uid: str) -> str:
@@ -190,7 +166,7 @@ def main() -> None:
     chatter = make_user(agency, "chatter", name="chatter")
     model_id = make_model(agency, "Bench Model", chatter)
     key, pem = _key_and_cert()
-    certs_url, cert_hits = cert_server(pem)
+    certs_url, certs = cert_server(pem)
     token = id_token(key, chatter.uid)
     today = datetime.date.today().isoformat()
     body = {"type": "message_sale", "gross_amount": "100.00", "sale_date": today, "model_id": str(model_id)}
@@ -224,7 +200,7 @@ def main() -> None:
     finally:
         for s in servers:
             s.stop()
-    report(results, cert_hits[0])
+    report(results, certs.hits)
 
 
 def report(results: dict[str, list[dict[str, float]]], cert_fetches: int) -> None:

@@ -1,28 +1,21 @@
 """Production-mode ID tokens get a real RS256 check; emulator auth refuses to start on Cloud Run."""
 from __future__ import annotations
 
-import datetime
-import json
 import os
 import subprocess
 import sys
 import textwrap
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import jwt  # PyJWT: a firebase-admin dependency (pyjwt[crypto])
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from shared_lib import auth
 from shared_lib.auth import TokenError, mint_emulator_token, verify_id_token
 from shared_lib.config import reset_settings
+from tests.certs import CertServer, rsa_key, self_signed_pem
 from tests.processes import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -38,55 +31,7 @@ _AUTH_ENV = (
 )
 
 
-def _rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def _self_signed_pem(key: rsa.RSAPrivateKey) -> str:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "securetoken.test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-class CertServer:
-    """Serves {kid: PEM certificate} the way Google's securetoken endpoint does."""
-
-    def __init__(self, certs: dict[str, str]):
-        body = json.dumps(certs).encode()
-        self.hits = 0
-        server_self = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                server_self.hits += 1
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Cache-Control", "public, max-age=3600, must-revalidate, no-transform")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/robot/v1/metadata/x509/securetoken"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self):
-        self._httpd.shutdown()
-        self._httpd.server_close()
+_rsa_key, _self_signed_pem = rsa_key, self_signed_pem  # the names the unit tests import
 
 
 @pytest.fixture(scope="module")

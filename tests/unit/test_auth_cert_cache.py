@@ -2,45 +2,15 @@
 HTTP-session work per verification, a refetch once they are stale, and every check of the token still made."""
 from __future__ import annotations
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from shared_lib import auth
 from shared_lib.auth import CertCache, TokenError, verify_id_token
 from shared_lib.config import reset_settings
+from tests.certs import CertServer
 from tests.integration.test_auth_production import KID, _claims, _clean, _rsa_key, _self_signed_pem, _sign
-
-
-class Certs:
-    """{kid: PEM} served with the Cache-Control given; counts the GETs."""
-
-    def __init__(self, pem: str, cache_control: str):
-        body, self.hits, owner = json.dumps({KID: pem}).encode(), 0, self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                owner.hits += 1
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Cache-Control", cache_control)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/robot/v1/metadata/x509/securetoken"
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +20,15 @@ def key():
 
 @pytest.fixture
 def served(monkeypatch, tmp_path, key):
-    def serve(cache_control: str) -> Certs:
-        certs = Certs(_self_signed_pem(key), cache_control)
+    def serve(cache_control: str) -> CertServer:
+        certs = CertServer({KID: _self_signed_pem(key)}, cache_control)
         servers.append(certs)
         _clean(monkeypatch, tmp_path)
         monkeypatch.setenv("FIREBASE_CERT_URL", certs.url)
         reset_settings()
         return certs
 
-    servers: list[Certs] = []
+    servers: list[CertServer] = []
     yield serve
     auth.reset_for_tests()
     reset_settings()
