@@ -84,17 +84,30 @@ def _dependency_down(exc: BaseException) -> bool:
     says it cannot serve now."""
     from sqlalchemy import exc as sa
 
+    import pg8000.exceptions as pg
+
     if isinstance(exc, sa.TimeoutError):  # QueuePool checkout timed out: every connection is busy or hanging
         return True
     if isinstance(exc, sa.DBAPIError):
         if exc.connection_invalidated or isinstance(exc, sa.InterfaceError):
             return True  # pg8000's InterfaceError is client side: network error, connection closed
-        detail = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
-        code = detail.get("C", "") if isinstance(detail, dict) else ""
-        return code.startswith(_UNAVAILABLE_SQLSTATES)
+        return _unavailable_answer(exc.orig)
+    # The driver's own errors, raised outside SQLAlchemy's wrapping: the BEGIN + SET LOCAL ROLE simple query that
+    # shared_lib/db.py sends from the engine's "begin" event (a server stopping between the pool's ping and it).
+    if isinstance(exc, pg.InterfaceError):
+        return True
+    if isinstance(exc, pg.DatabaseError):
+        return _unavailable_answer(exc)
     if type(exc).__module__.startswith("google.cloud.sql.connector"):
         return True  # the connector's own errors (instance unreachable, refresh failed)
     return isinstance(exc, (ConnectionError, TimeoutError)) and _from_database(exc)
+
+
+def _unavailable_answer(orig: BaseException | None) -> bool:
+    """A server answer (pg8000 puts its fields in args[0]) whose SQLSTATE says it cannot serve right now."""
+    detail = orig.args[0] if orig is not None and orig.args else None
+    code = detail.get("C", "") if isinstance(detail, dict) else ""
+    return code.startswith(_UNAVAILABLE_SQLSTATES)
 
 
 def _from_database(exc: BaseException) -> bool:

@@ -405,6 +405,31 @@ def test_an_unreachable_database_is_503_problem_json_then_recovers(client, selle
         assert conn.execute(text("SELECT count(*) FROM income_service.income_records")).scalar() == 1
 
 
+def test_a_database_lost_at_the_transactions_first_query_is_503_not_500(client, seller, monkeypatch):
+    """The BEGIN + SET LOCAL ROLE simple query goes from the engine's "begin" event (shared_lib/db.py), outside
+    SQLAlchemy's error wrapping: the server going away right after the pool's ping raises the driver's own
+    InterfaceError there. That is the database being unreachable (503, retry), never a bug (500)."""
+    import pg8000.core
+    import pg8000.exceptions
+
+    real = pg8000.core.CoreConnection.execute_simple
+    cut = {"left": 1}
+
+    def lost_once(self, statement):
+        if statement.startswith("BEGIN TRANSACTION; SET LOCAL ROLE") and cut["left"]:
+            cut["left"] -= 1
+            raise pg8000.exceptions.InterfaceError("network error")
+        return real(self, statement)
+
+    monkeypatch.setattr(pg8000.core.CoreConnection, "execute_simple", lost_once)
+    r = client.post(REGISTER, json=_sale(seller), headers=seller.h("C"))
+    assert cut["left"] == 0  # the seam was reached
+    assert _problem(r, 503)["type"].endswith("/unavailable") and r.headers["Retry-After"] == "5"
+    assert client.post(REGISTER, json=_sale(seller), headers=seller.h("C")).status_code == 201
+    with engine().connect() as conn:  # nothing of the refused one
+        assert conn.execute(text("SELECT count(*) FROM income_service.income_records")).scalar() == 1
+
+
 def test_every_503_says_when_to_retry():
     from functions.users.directory import DirectoryUnavailable
     from shared_lib.http import problem_response
