@@ -316,13 +316,6 @@ class PaymentRecorded(Contract):
     method: PaymentMethod
 
 
-CONTRACTS: dict[str, type[Contract]] = {m.event_type: m for m in (
-    IncomeRegistered, IncomeUpdated, IncomeDeleted, ExpenseRecorded, ExpenseUpdated, ExpenseDeleted,
-    UserSettingsUpdated, ModelSettingsUpdated, PlatformSettingsUpdated, TimetrackingSettingsUpdated,
-    EmployeeTimeEvent, SubscriberCountUpdated, ScraperMessage, CalculationCompleted, PeriodClosed,
-    PaymentRecorded)}
-
-
 def payload(event_type: str, data: Contract | dict[str, Any]) -> dict[str, Any]:
     """The JSON `data` of an event (uow.emit): its contract model as JSON; a model of another type is a bug.
     A plain dict goes out as given (test-only types have no contract, and tests play broken publishers)."""
@@ -364,3 +357,11 @@ class ScraperTransactions(Contract):
     agency_id: uuid.UUID
     model_id: uuid.UUID
     transactions: list[PlatformTransaction] = Field(min_length=1, max_length=MAX_IMPORT_ROWS)
+
+
+# Every event type's one contract (payload, payload_of and schema above read it at call time).
+CONTRACTS: dict[str, type[Contract]] = {m.event_type: m for m in (
+    IncomeRegistered, IncomeUpdated, IncomeDeleted, ExpenseRecorded, ExpenseUpdated, ExpenseDeleted,
+    UserSettingsUpdated, ModelSettingsUpdated, PlatformSettingsUpdated, TimetrackingSettingsUpdated,
+    EmployeeTimeEvent, SubscriberCountUpdated, ScraperMessage, ScraperTransactions, CalculationCompleted,
+    PeriodClosed, PaymentRecorded)}

@@ -356,6 +356,16 @@ def _contract_data(topic: str, world: World) -> dict:
     return CONTRACTS[topic](**fields).model_dump(mode="json")
 
 
+def _scraper_message(topic: str, world: World, message_id: str) -> dict:
+    """What the external scraper publishes on an envelope-less topic (shared_lib/contracts.py), for a live agency."""
+    payload = _event_data(world)
+    if topic == "scraper.transactions":
+        return {"agency_id": payload["agency_id"], "model_id": payload["model_id"], "transactions": [
+            {"transaction_id": f"pkg-{message_id}", "occurred_at": payload["observed_at"], "type": "subscription",
+             "gross_amount": "10.00", "status": "cleared"}]}
+    return {k: payload[k] for k in ("agency_id", "model_id", "subscriber_count", "observed_at")}
+
+
 def _event_calls(spec: registry.FunctionSpec, world: World) -> list[Call]:
     if spec.trigger == "firestore":
         ce_id = uuid.uuid4().hex
@@ -374,10 +384,7 @@ def _event_calls(spec: registry.FunctionSpec, world: World) -> list[Call]:
         if spec.trigger == "schedule":
             data, attrs, key = json.dumps({"as_of": datetime.now(UTC).date().isoformat()}).encode(), {}, None
         elif not spec.envelope:
-            payload = _event_data(world)
-            data = json.dumps({k: payload[k] for k in ("agency_id", "model_id", "subscriber_count",
-                                                       "observed_at")}).encode()
-            attrs, key = {}, message_id
+            data, attrs, key = json.dumps(_scraper_message(spec.topic, world, message_id)).encode(), {}, message_id
         else:
             from shared_lib.events import Event
 

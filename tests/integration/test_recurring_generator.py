@@ -245,7 +245,7 @@ def test_generated_income_is_other_income_with_the_schedules_split_and_one_event
         "sale_date": "2026-11-15", "old_sale_date": None, "model_id": None, "chatter_id": None, "old": None,
         "new": {"type": "other_income", "sale_date": "2026-11-15", "model_id": None, "chatter_id": None,
                 "manager_id": None, "assigned_to_user_id": str(manager), "gross_amount": "400.00",
-                "fee_amount": "0.00", "net_amount": "400.00"}}
+                "fee_amount": "0.00", "net_amount": "400.00", "refund_of": None}}
 
 
 def test_generated_expense_carries_its_schedule_and_one_event(agency):
