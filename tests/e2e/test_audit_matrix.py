@@ -16,8 +16,8 @@ from typing import Any, Callable
 import pytest
 
 from shared_lib import registry
-from tests.e2e.test_authorization_matrix import EXPECT, Cell, World, _operations, _stamp, import_body
-from tests.conftest import _truncate_all
+from tests.e2e.test_authorization_matrix import (  # noqa: F401  (world: the matrix's fixture, one per module)
+    EXPECT, Cell, _operations, _stamp, import_body, world)
 from tests.factories import bearer, sql
 
 MUTATING = sorted(registry.MUTATING_METHODS)
@@ -106,14 +106,6 @@ def _ordered() -> list[tuple[str, str]]:
     """The authorization matrix's order (destructive rows last), then anything it lacks."""
     ops = _mutating()
     return [k for k in EXPECT if k in ops] + [k for k in ops if k not in EXPECT]
-
-
-@pytest.fixture(scope="module")
-def world(platform):
-    _truncate_all()
-    w = World(platform.wsgi_app().test_client())
-    yield w
-    w.settle()
 
 
 def test_every_mutating_operation_is_listed():
