@@ -137,8 +137,8 @@ class CertCache:
             return response
 
 
-def _fresh_for(response) -> float:
-    """Seconds a certificate answer may be reused: max-age less Age; 0 for anything but a cacheable 200."""
+def _fresh_for(response) -> int:
+    """Whole seconds a certificate answer may be reused: max-age less Age; 0 for anything but a cacheable 200."""
     if getattr(response, "status", None) != 200:
         return 0
     headers = {k.lower(): v for k, v in (getattr(response, "headers", None) or {}).items()}
@@ -147,7 +147,7 @@ def _fresh_for(response) -> float:
         return 0
     max_age = next((d.partition("=")[2] for d in directives if d.startswith("max-age=")), "")
     try:
-        return max(0.0, float(int(max_age)) - float(int(headers.get("age", "0") or 0)))
+        return max(0, int(max_age) - int(headers.get("age", "0") or 0))
     except ValueError:
         return 0
 
