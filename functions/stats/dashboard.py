@@ -16,7 +16,7 @@ from shared_lib.periods import Period
 
 from . import figures, queries
 from .queries import Scope
-from .schemas import ChatterAfv, ModelAfv, TopEarner
+from .schemas import DashboardAfv, TopEarner
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +34,6 @@ class DashboardSummary(BaseModel):
     sales_count: int
     refunds_count: int
     refunds_amount: Money
-
-
-class DashboardAfv(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    models: list[ModelAfv]
-    chatters: list[ChatterAfv]
 
 
 class DashboardProfit(BaseModel):
@@ -91,7 +84,7 @@ def build(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> dict[str, An
         "date_to": last.isoformat(),
         "summary": figures.summary(uow, scope, first, last).model_dump(mode="json", exclude={"date_from", "date_to"}),
         "top_earners": figures.top_earners(uow, scope, first, last, TOP_EARNERS).model_dump(mode="json")["items"],
-        "afv": afv.model_dump(mode="json", include={"models", "chatters"}),
+        "afv": afv.model_dump(mode="json"),
         "profit": None if profit is None else _profit(profit),
     }
 

@@ -10,7 +10,20 @@ from shared_lib.db import UnitOfWork
 from . import queries, rules
 from .queries import Scope
 from .rules import Bucket
-from .schemas import Afv, ChatterAfv, ModelAfv, Summary, TopEarner, TopEarners, TrendBucket
+from .schemas import (
+    Afv,
+    ChatterAfv,
+    ChatterFanAfv,
+    DashboardAfv,
+    ModelAfv,
+    ModelFanAfv,
+    Summary,
+    TopEarner,
+    TopEarners,
+    TopFan,
+    TopFans,
+    TrendBucket,
+)
 
 
 def summary(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date) -> Summary:
@@ -27,14 +40,39 @@ def top_earners(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date, l
         for r in rows])
 
 
-def afv(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date) -> Afv:
+def afv(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date) -> DashboardAfv:
+    """AFV per model and per chatter (the dashboard's: from the aggregates only)."""
     models = [ModelAfv(model_id=r.model_id, name=r.name, net=r.net, subscriber_count=r.subscriber_count,
                        afv=rules.afv(r.net, r.subscriber_count))
               for r in queries.model_afv(uow, scope, date_from, date_to)]
     chatters = [ChatterAfv(user_id=r.user_id, display_name=r.display_name, net=r.net,
                            subscriber_count=r.subscriber_count, afv=rules.afv(r.net, r.subscriber_count))
                 for r in queries.chatter_afv(uow, scope, date_from, date_to)]
-    return Afv(date_from=date_from, date_to=date_to, models=models, chatters=chatters)
+    return DashboardAfv(models=models, chatters=chatters)
+
+
+def _fans(row) -> dict:
+    if row is None:
+        return {"paying_fans": 0, "paying_fans_net": 0, "earnings_per_paying_fan": None}
+    return {"paying_fans": row.paying_fans, "paying_fans_net": row.net,
+            "earnings_per_paying_fan": rules.afv(row.net, row.paying_fans)}
+
+
+def afv_with_fans(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date) -> Afv:
+    """The AFV answer: the aggregates' AFV plus each model's and chatter's paying fans (issue #16)."""
+    base = afv(uow, scope, date_from, date_to)
+    by_model, by_chatter = queries.paying_fans(uow, scope, date_from, date_to)
+    return Afv(date_from=date_from, date_to=date_to,
+               models=[ModelFanAfv(**m.model_dump(), **_fans(by_model.get(m.model_id))) for m in base.models],
+               chatters=[ChatterFanAfv(**c.model_dump(), **_fans(by_chatter.get(c.user_id)))
+                         for c in base.chatters])
+
+
+def top_fans(uow: UnitOfWork, scope: Scope, model_id: uuid.UUID, date_from: date, date_to: date,
+             limit: int) -> TopFans:
+    rows = queries.top_fans(uow, scope, model_id, date_from, date_to, limit)
+    return TopFans(model_id=model_id, date_from=date_from, date_to=date_to, items=[
+        TopFan(fan_id=r.fan_id, fan_username=r.fan_username, net=r.net, sales_count=r.sales_count) for r in rows])
 
 
 def income_trend(uow: UnitOfWork, scope: Scope, buckets: Sequence[Bucket]) -> list[TrendBucket]:

@@ -28,6 +28,8 @@ from .schemas import (
     Summary,
     TopEarners,
     TopEarnersQuery,
+    TopFans,
+    TopFansQuery,
     Trend,
     TrendQuery,
 )
@@ -38,6 +40,7 @@ svc.publishes("model.subscriber_count.updated")
 summary = svc.http("stats_summary", "/api/stats/summary/")
 top_earners = svc.http("stats_top_earners", "/api/stats/top-earners/")
 afv = svc.http("stats_afv", "/api/stats/afv/")
+top_fans = svc.http("stats_top_fans", "/api/stats/top-fans/")
 income_trend = svc.http("stats_trends_income", "/api/stats/trends/income/")
 afv_trend = svc.http("stats_trends_afv", "/api/stats/trends/afv/")
 subscriber_counts = svc.http("stats_subscriber_counts", "/api/stats/subscriber-counts/")
@@ -58,8 +61,14 @@ def get_stats_top_earners(caller, uow, query):
 
 @afv.get(query=RangeQuery, response=Afv, roles=ANY_ROLE)
 def get_stats_afv(caller, uow, query):
-    """Average fan value per model and per chatter."""
+    """Average fan value per model and per chatter, with paying fans and average earnings per paying fan."""
     return service.stats_afv(uow=uow, caller=caller, q=query)
+
+
+@top_fans.get(query=TopFansQuery, response=TopFans, roles=OWNER_MANAGER)
+def get_stats_top_fans(caller, uow, query):
+    """A model's fans by net in the range (Owner; Manager: the models of them or their team)."""
+    return service.stats_top_fans(uow=uow, caller=caller, q=query)
 
 
 @income_trend.get(query=TrendQuery, response=Trend, roles=ANY_ROLE)

@@ -322,6 +322,60 @@ def chatter_afv(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date):
         """, scope.bind(f=date_from, t=date_to)).all()
 
 
+# --- fans (issue #16): read from the records, a distinct count does not add up across days ----------------------
+
+def _fan_records(scope: Scope) -> str:
+    """The records in [:f, :t] that carry a platform fan id, as s(model_id, chatter_id, fan_id, fan_username,
+    occurred_at, type, net) — chatter_id only when the record is in a chatter's figures: an imported sale or a matched self-reported one (platform_transactions.income_id), a
+    refund or chargeback through the sale it gives back (refund_of). The whole agency: every sale and refund of a
+    model; a scope: its chatter figures' records (attributed chatting sales and their refunds)."""
+    which = (f"r.model_id IS NOT NULL AND r.type IN {SALES_AND_REFUNDS_SQL}" if scope.whole_agency
+             else _CHATTER_RECORD)
+    return f"""(
+            SELECT r.model_id, CASE WHEN {_CHATTER_RECORD} THEN r.chatter_id END AS chatter_id, t.fan_id,
+                   t.fan_username, t.occurred_at, r.type, r.net_amount AS net
+            FROM income_service.income_records r
+            JOIN income_service.platform_transactions t ON t.income_id = coalesce(r.refund_of, r.id)
+            WHERE r.agency_id = :_agency AND r.sale_date BETWEEN :f AND :t AND t.fan_id IS NOT NULL AND {which}
+        ) s"""
+
+
+def paying_fans(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date) -> tuple[dict, dict]:
+    """({model_id: (paying_fans, net)}, {chatter_id: (paying_fans, net)}): fans whose net (refunds included) on
+    the model — for a chatter, over the chatter's records on any model — is > 0, and the sum of their nets."""
+    rows = uow.execute(
+        f"""
+        WITH fan_net AS (
+            SELECT s.model_id, s.chatter_id, s.fan_id, sum(s.net) AS net
+            FROM {_fan_records(scope)}
+            WHERE {scope.predicate}
+            GROUP BY GROUPING SETS ((s.model_id, s.fan_id), (s.chatter_id, s.fan_id))
+        )
+        SELECT 'model' AS kind, model_id AS id, count(*) AS paying_fans, sum(net) AS net
+        FROM fan_net WHERE model_id IS NOT NULL AND net > 0 GROUP BY model_id
+        UNION ALL
+        SELECT 'chatter', chatter_id, count(*), sum(net)
+        FROM fan_net WHERE model_id IS NULL AND chatter_id IS NOT NULL AND net > 0 GROUP BY chatter_id
+        """, scope.bind(f=date_from, t=date_to)).all()
+    return ({r.id: r for r in rows if r.kind == "model"}, {r.id: r for r in rows if r.kind == "chatter"})
+
+
+def top_fans(uow: UnitOfWork, scope: Scope, model_id: uuid.UUID, date_from: date, date_to: date, limit: int):
+    """A model's paying fans by net (refunds included), ties by fan id; the fan's latest username."""
+    return uow.execute(
+        f"""
+        SELECT s.fan_id, (array_agg(s.fan_username ORDER BY s.occurred_at DESC)
+                          FILTER (WHERE s.fan_username IS NOT NULL))[1] AS fan_username,
+               sum(s.net) AS net, CAST(count(*) FILTER (WHERE s.type IN {SALES_SQL}) AS bigint) AS sales_count
+        FROM {_fan_records(scope)}
+        WHERE s.model_id = :model AND {scope.predicate}
+        GROUP BY s.fan_id
+        HAVING sum(s.net) > 0
+        ORDER BY net DESC, s.fan_id
+        LIMIT :limit
+        """, scope.bind(f=date_from, t=date_to, model=model_id, limit=limit)).all()
+
+
 def _buckets(buckets: Sequence[Bucket]) -> dict[str, Any]:
     return {"starts": [b.start.isoformat() for b in buckets], "ends": [b.end.isoformat() for b in buckets]}
 

@@ -82,11 +82,57 @@ class ChatterAfv(BaseModel):
     afv: Money | None
 
 
+class DashboardAfv(BaseModel):
+    """AFV from the aggregates alone (the dashboard document's `afv`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[ModelAfv]
+    chatters: list[ChatterAfv]
+
+
+class FanFigures(BaseModel):
+    """The platform tools' "average earnings per paying fan" (issue #16, docs/stats.md "Fans")."""
+
+    paying_fans: int = Field(description="distinct platform fan ids whose net in the range is > 0 (imported "
+                                         "sales and matched self-reported sales; a sale without a fan id is no fan's)")
+    paying_fans_net: Money = Field(description="Σ of the paying fans' net")
+    earnings_per_paying_fan: Money | None = Field(description="paying_fans_net / paying_fans, half-up to cents; "
+                                                              "null without paying fans")
+
+
+class ModelFanAfv(ModelAfv, FanFigures):
+    pass
+
+
+class ChatterFanAfv(ChatterAfv, FanFigures):
+    pass
+
+
 class Afv(BaseModel):
     date_from: date
     date_to: date
-    models: list[ModelAfv]
-    chatters: list[ChatterAfv]
+    models: list[ModelFanAfv]
+    chatters: list[ChatterFanAfv]
+
+
+class TopFansQuery(RangeQuery):
+    model_id: uuid.UUID
+    limit: int = Field(10, ge=1, le=100)
+
+
+class TopFan(BaseModel):
+    fan_id: str
+    fan_username: str | None = Field(description="the latest username the platform gave for the fan")
+    net: Money = Field(description="the fan's net on the model in the range, refunds and chargebacks included")
+    sales_count: int = Field(description="the fan's sales (refunds are not sales)")
+
+
+class TopFans(BaseModel):
+    model_id: uuid.UUID
+    date_from: date
+    date_to: date
+    items: list[TopFan]
 
 
 class TrendBucket(BaseModel):

@@ -31,6 +31,8 @@ from .schemas import (
     Summary,
     TopEarners,
     TopEarnersQuery,
+    TopFans,
+    TopFansQuery,
     Trend,
     TrendQuery,
 )
@@ -58,7 +60,16 @@ def stats_top_earners(*, uow: UnitOfWork, caller: Caller, q: TopEarnersQuery) ->
 
 
 def stats_afv(*, uow: UnitOfWork, caller: Caller, q: RangeQuery) -> Afv:
-    return figures.afv(uow, Scope.of(caller), *_range(caller, q))
+    return figures.afv_with_fans(uow, Scope.of(caller), *_range(caller, q))
+
+
+def stats_top_fans(*, uow: UnitOfWork, caller: Caller, q: TopFansQuery) -> TopFans:
+    """A model's best fans by net: the Owner any model, a Manager the models of them or their team (the whole
+    model's fans: they are the model's customers); another model 404."""
+    start, end = _range(caller, q)
+    if not can_see_model(uow, caller, q.model_id):
+        raise NotFound("model not found", field="model_id", part="query")
+    return figures.top_fans(uow, Scope.agency(caller.agency_id), q.model_id, start, end, q.limit)
 
 
 def stats_income_trend(*, uow: UnitOfWork, caller: Caller, q: TrendQuery) -> Trend:

@@ -411,6 +411,8 @@ EXPECT: dict[tuple[str, str], Row] = {
         "statistics: all / own team / own figures; ?model_id= is that model's AFV of the sales in the caller's "
         "scope (docs/stats.md), another agency's model 404", "ok ok ok ok ok 404",
         query=lambda c: {**RANGE, **_model(c)}),
+    ("GET", "/api/stats/top-fans/"): Row("a model's fans: Owner all, Manager own team's models; Chatter no",
+                                         "ok ok 404 403 403 404", query=lambda c: {**RANGE, **_model(c)}),
     ("GET", "/api/stats/subscriber-counts/"): Row("statistics: Owner all, Manager own team's models; Chatter no",
                                                   "ok+ ok+ ok- 403 403 ok-", marker=lambda c: c.s.model_id),
     ("POST", "/api/stats/subscriber-counts/"): Row("recording a model's count: Owner only", "ok 403 403 403 403 404",

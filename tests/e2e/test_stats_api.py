@@ -65,11 +65,12 @@ def test_worked_example_statistics_through_the_http_api(client):
         [("C1", "14000.00", 3), ("C3", "2400.00", 1), ("C2", "1004.40", 1)]
     assert [i["user_id"] for i in top["items"]] == [str(g.users[n]) for n in ("C1", "C3", "C2")]
     afv = ok(client.get(f"/api/stats/afv/?{NOV}", headers=g.h()))
+    no_fans = {"paying_fans": 0, "paying_fans_net": "0.00", "earnings_per_paying_fan": None}  # no fan ids
     assert afv["models"] == [
-        {"model_id": A, "name": "A", "net": "7004.40", "subscriber_count": 1000, "afv": "7.00"},
-        {"model_id": B, "name": "B", "net": "10400.00", "subscriber_count": 2000, "afv": "5.20"}]
+        {"model_id": A, "name": "A", "net": "7004.40", "subscriber_count": 1000, "afv": "7.00", **no_fans},
+        {"model_id": B, "name": "B", "net": "10400.00", "subscriber_count": 2000, "afv": "5.20", **no_fans}]
     assert afv["chatters"][0] == {"user_id": str(g.users["C1"]), "display_name": "C1", "net": "14000.00",
-                                  "subscriber_count": 3000, "afv": "4.67"}
+                                  "subscriber_count": 3000, "afv": "4.67", **no_fans}
     trend = ok(client.get(f"/api/stats/trends/income/?{NOV}&granularity=monthly", headers=g.h()))
     assert trend["buckets"] == [{"start": "2026-11-01", "end": "2026-11-30", "value": "17804.40",
                                  "change_pct": None}]
