@@ -116,9 +116,23 @@ def _request_bodies(schemas: dict[str, Any], refs: dict[tuple[type, str], Any]) 
                 media["example"] = examples[0]  # what Swagger UI pre-fills in "Try it out"
             # A body whose every field is optional may be left out (the pipeline reads no bytes as `{}`).
             required = any(f.is_required() for f in op.request.model_fields.values())
+            content = {"application/json": media}
+            if op.csv is not None:
+                content["text/csv"] = _csv_media(op)
             bodies[name] = {"required": required, "description": schema.get("description", name),
-                            "content": {"application/json": media}}
+                            "content": content}
     return dict(sorted(bodies.items()))
+
+
+def _csv_media(op: registry.Operation) -> dict[str, Any]:
+    """A CsvBody's file: UTF-8 (a BOM allowed), a header row of the rows' field names, one transaction a row."""
+    columns = sorted(op.csv.columns(op.request))
+    query = ", ".join(f"`?{f}=`" for f in op.csv.from_query)
+    return {"schema": {"type": "string", "description": (
+        f"UTF-8 CSV (a BOM allowed): a header row naming columns among {', '.join(columns)} (any order; optional "
+        f"ones may be left out), then one `{op.csv.rows}` item per row, validated as the JSON body's"
+        + (f"; {query} in the query" if query else "") + ". Errors are located [\"body\", row, column], "
+        "the header being row 1.")}}
 
 
 def _error_codes(spec: registry.FunctionSpec, op: registry.Operation) -> list[int]:
@@ -194,6 +208,14 @@ def _operation(spec: registry.FunctionSpec, op: registry.Operation, refs, bodies
     responses: dict[str, Any] = {str(op.status): _success(op, refs)}
     for code in _error_codes(spec, op):
         responses[str(code)] = {"$ref": f"#/components/responses/{ERRORS[code][0]}"}
+    if op.max_body_bytes is not None:  # its own limit: the shared 413 says 64 KiB
+        from shared_lib.http import size_text
+
+        responses["413"] = {"description": f"Body over {size_text(op.max_body_bytes)}",
+                            "content": _problem_content()}
+    if op.csv is not None:
+        responses["415"] = {"description": "Body is neither JSON nor UTF-8 CSV (Content-Type application/json "
+                                           "or text/csv)", "content": _problem_content()}
     conflict = _conflict(op)
     if conflict is not None:
         responses["409"] = conflict

@@ -32,6 +32,7 @@ from .registry import FunctionSpec, Operation
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
+CSV = "text/csv"
 PROBLEM = "application/problem+json"
 
 
@@ -136,14 +137,18 @@ def _handle(spec: FunctionSpec, request):
     try:
         return _serve(spec, op, request, m)
     except DomainError as err:
-        err.locate(_field_part(spec, op))  # the use case named the field; the operation says where it was sent
+        # the use case named the field; the operation (and, for a CsvBody's fields, the body's kind) says where
+        err.locate(_field_part(spec, op, _is_csv(request, op)))
         raise
 
 
-def _field_part(spec: FunctionSpec, op: Operation) -> Callable[[str], str | None]:
+def _field_part(spec: FunctionSpec, op: Operation, csv_body: bool = False) -> Callable[[str], str | None]:
     """Where `op` takes a field the use case names: a path parameter, a query parameter, the request body; None
-    for a name it does not take (the error's own part stands)."""
+    for a name it does not take (the error's own part stands). A CsvBody's from_query fields are the query's with a
+    file, the body's with JSON."""
     path, query = set(spec.path_regex.groupindex), _query_names(op.query)
+    if op.csv is not None and not csv_body:
+        query -= frozenset(op.csv.from_query)
     body = frozenset() if op.request is None else _query_names(op.request)
     return lambda name: "path" if name in path else "query" if name in query else "body" if name in body else None
 
@@ -226,24 +231,53 @@ _CALLER_SQL = f"""
 def _read_body(request, op: Operation) -> bytes | None:
     if op.request is None:
         return None
-    limit = settings().max_body_bytes
+    limit = body_limit(op)
     if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"request body is over {limit // 1024} KiB")
+        raise _too_large(limit)
     data = request.stream.read(limit + 1)  # chunked bodies carry no Content-Length: read one byte past the limit
     if len(data) > limit:
-        raise PayloadTooLarge(f"request body is over {limit // 1024} KiB")
+        raise _too_large(limit)
     if not data and _all_optional(op.request):
         # Nothing sent where nothing is required (check-in with every field defaulted): that is `{}`, whatever
         # the Content-Type says. A body with bytes still has to be JSON.
         return b"{}"
+    if _is_csv(request, op):
+        charset = request.mimetype_params.get("charset", "utf-8").lower()
+        if charset not in ("utf-8", "utf8"):
+            raise UnsupportedMediaType(f"a {CSV} body is UTF-8, got charset={charset}")
+        return data
     mimetype = (request.mimetype or "").lower()
     if mimetype != JSON and not mimetype.endswith("+json"):
-        raise UnsupportedMediaType(f"Content-Type must be {JSON}, got {request.mimetype or 'none'}")
+        also = f" or {CSV}" if op.csv is not None else ""
+        raise UnsupportedMediaType(f"Content-Type must be {JSON}{also}, got {request.mimetype or 'none'}")
     return data
+
+
+def body_limit(op: Operation) -> int:
+    """The operation's request body ceiling in bytes: its own (max_body_bytes=), else MAX_BODY_BYTES."""
+    return op.max_body_bytes or settings().max_body_bytes
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"request body is over {size_text(limit)} ({limit} bytes), this operation's limit",
+                           extensions={"max_body_bytes": limit})
+
+
+def size_text(n: int) -> str:
+    """64 KiB, 16 MiB: a byte count in the largest binary unit that divides it."""
+    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n % size == 0:
+            return f"{n // size} {unit}"
+    return f"{n} bytes"
+
+
+def _is_csv(request, op: Operation) -> bool:
+    return op.csv is not None and (request.mimetype or "").lower() == CSV
 
 
 def _arguments(op: Operation, request, path: dict[str, str], body_bytes: bytes | None) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
+    csv_body = _is_csv(request, op)
     for name, raw in path.items():
         # Ids are UUIDs; a malformed one names nothing that exists, so it answers 404 like a missing one. So does
         # any path value with a control character: no resource has one in its name.
@@ -262,6 +296,10 @@ def _arguments(op: Operation, request, path: dict[str, str], body_bytes: bytes |
         field_error(["query", name], "unknown query parameter")
         for name in request.args if name not in _query_names(op.query)
     ] + [
+        # A CsvBody's from_query fields: in the query only with a file (a JSON body carries them itself).
+        field_error(["query", name], f"only with a {CSV} body: a JSON body names it in the body")
+        for name in request.args if op.csv is not None and not csv_body and name in op.csv.from_query
+    ] + [
         # No parameter is a list: a second value would otherwise be dropped without a word.
         field_error(["query", name], "given more than once")
         for name in request.args if name in _query_names(op.query) and len(request.args.getlist(name)) > 1
@@ -276,7 +314,12 @@ def _arguments(op: Operation, request, path: dict[str, str], body_bytes: bytes |
                 {k: v for k, v in request.args.to_dict(flat=True).items() if k in _query_names(op.query)})
         except ValidationError as exc:
             errors += from_validation_error(exc, "query").errors
-    if op.request is not None:
+    if op.request is not None and csv_body:
+        body, body_errors = _csv_request(op, body_bytes or b"", kwargs.get("query"), bool(errors))
+        errors += body_errors
+        if body is not None:
+            kwargs["body"] = body
+    elif op.request is not None:
         parsed = _parse_json(body_bytes or b"null")
         bad_text = bad_strings(parsed, ["body"])
         if not isinstance(parsed, dict):
@@ -294,6 +337,47 @@ def _arguments(op: Operation, request, path: dict[str, str], body_bytes: bytes |
         names = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors)
         raise BadRequest(f"invalid fields: {names}", errors=errors)
     return kwargs
+
+
+def _csv_request(op: Operation, data: bytes, query: BaseModel | None, query_failed: bool):
+    """A text/csv body as the operation's request model (op.csv): the file's rows fill its rows list, its
+    from_query fields come from the query; every fault located as ["body", row, column] (rows numbered as a
+    spreadsheet shows them: the header is row 1) or ["query", field]. The one request model validates both kinds
+    of body."""
+    from .csvfile import CsvError, read_rows
+
+    spec = op.csv
+    try:
+        numbers, rows = read_rows(data, spec.columns(op.request))
+    except CsvError as exc:
+        return None, [field_error(["body", *loc], msg) for loc, msg in exc.errors]
+    bad_text = [loc for i, row in enumerate(rows) for loc in bad_strings(row, ["body", numbers[i]])]
+    if bad_text:
+        return None, [field_error(loc, BODY_TEXT_RULE) for loc in bad_text]
+    given: dict[str, Any] = {spec.rows: rows}
+    given |= {name: getattr(query, name) for name in spec.from_query if getattr(query, name, None) is not None}
+    missing = [name for name in spec.from_query if name not in given]
+    # A from_query field the query lacks: required here (unless the query's own check refused it already).
+    errors = [] if query_failed else [field_error(["query", name], f"required with a {CSV} body") for name in missing]
+    try:
+        return (None if errors else op.request.model_validate(given)), errors
+    except ValidationError as exc:
+        return None, errors + [
+            field_error(_csv_loc(spec, numbers, e["loc"]), e["msg"])
+            for e in exc.errors(include_url=False, include_input=False, include_context=False)
+            if not (e["loc"] and e["loc"][0] in missing)]
+
+
+def _csv_loc(spec, numbers: list[int], loc: tuple[Any, ...]) -> list[Any]:
+    """A validation error's location in a CSV request: a row's field → ["body", row number, column]; the rows as a
+    whole → ["body"]; a from_query field → ["query", field]."""
+    if loc and loc[0] == spec.rows:
+        if len(loc) > 1 and isinstance(loc[1], int):
+            return ["body", numbers[loc[1]], *loc[2:]]
+        return ["body"]
+    if loc and loc[0] in spec.from_query:
+        return ["query", *loc]
+    return ["body", *loc]
 
 
 # No request of ours nests more than a few levels; a 5,000-deep body would exhaust the parser's recursion.

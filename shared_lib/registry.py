@@ -48,10 +48,32 @@ class Operation:
     conflicts: tuple[str, ...] = ()
     # Media types of a file answer (a FileReply, e.g. text/csv) instead of JSON.
     produces: tuple[str, ...] = ()
+    # The request body's ceiling in bytes (413 beyond it); None: the config's MAX_BODY_BYTES (64 KiB).
+    max_body_bytes: int | None = None
+    # A text/csv body taken besides JSON (CsvBody); None: JSON only.
+    csv: "CsvBody | None" = None
 
     @property
     def operation_id(self) -> str:
         return self.handler.__name__
+
+
+@dataclass(frozen=True)
+class CsvBody:
+    """A text/csv request body an operation takes besides JSON (shared_lib/http.py reads it).
+
+    The file's rows fill the request model's list field `rows`: one dict per row, the header row's names as keys
+    (the names of that list's item model; any subset, any order), empty cells left out. `from_query` names fields
+    of the request model that a file has no place for: with a CSV body they are read from the query model's field
+    of the same name (required there); with a JSON body they stay in the body and the query may not carry them."""
+
+    rows: str
+    from_query: tuple[str, ...] = ()
+
+    def columns(self, request: type) -> frozenset[str]:
+        """The header names a file may use: the fields of the `rows` list's item model."""
+        item = request.model_fields[self.rows].annotation.__args__[0]
+        return frozenset(item.model_fields)
 
 
 @dataclass
@@ -194,6 +216,24 @@ def _written_by(handler: Callable[..., Any]) -> Callable[..., Any]:
     return audited
 
 
+def _check_body(name: str, request, query, max_body_bytes, csv: CsvBody | None) -> None:
+    """A body limit and a CSV body need a request model; a CSV's rows field is a list of models, and each
+    from_query field is a field of both the request and the query model."""
+    if (max_body_bytes is not None or csv is not None) and request is None:
+        raise RegistryError(f"{name}: max_body_bytes= and csv= need a request model")
+    if max_body_bytes is not None and (not isinstance(max_body_bytes, int) or max_body_bytes < 1):
+        raise RegistryError(f"{name}: max_body_bytes= takes a positive number of bytes")
+    if csv is None:
+        return
+    field = request.model_fields.get(csv.rows)
+    args = getattr(field.annotation, "__args__", ()) if field is not None else ()
+    if len(args) != 1 or not hasattr(args[0], "model_fields"):
+        raise RegistryError(f"{name}: CsvBody.rows must name a list-of-models field of {request.__name__}")
+    for f in csv.from_query:
+        if f not in request.model_fields or query is None or f not in query.model_fields:
+            raise RegistryError(f"{name}: CsvBody.from_query field {f!r} must be a field of the request and query models")
+
+
 class HttpFunction:
     """A path served by one Cloud Function; methods are added with .get/.post/.put/.patch/.delete."""
 
@@ -201,7 +241,7 @@ class HttpFunction:
         self.spec = spec
 
     def _method(self, method: str, *, request=None, query=None, response=None, auth="user", roles=ANY_ROLE,
-                status=None, idempotent=False, summary="", conflicts=(), produces=()):
+                status=None, idempotent=False, summary="", conflicts=(), produces=(), max_body_bytes=None, csv=None):
         def deco(handler: Callable[..., Any]) -> Callable[..., Any]:
             from .entrypoints import http_arguments
 
@@ -212,11 +252,13 @@ class HttpFunction:
             bad = [c for c in conflicts if not _SLUG_RE.match(c)]
             if bad or isinstance(conflicts, str):
                 raise RegistryError(f"{handler.__name__}: conflicts= takes problem slugs like 'period-closed', got {conflicts!r}")
+            _check_body(handler.__name__, request, query, max_body_bytes, csv)
             self.spec.operations[method] = Operation(
                 method=method, handler=served, request=request, query=query, response=response, auth=auth,
                 roles=frozenset(roles), status=status or (201 if method == "POST" else 200),
                 idempotent=idempotent, summary=summary or (handler.__doc__ or "").strip().split("\n")[0],
                 params=params, conflicts=tuple(conflicts), produces=tuple(produces),
+                max_body_bytes=max_body_bytes, csv=csv,
             )
             return handler
 

@@ -3,7 +3,7 @@ from shared_lib.contracts import PlatformSettingsUpdated, ScraperTransactions
 from shared_lib.http import Reply
 from shared_lib.jobs import RECURRING_GENERATE
 from shared_lib.rbac import ANY_ROLE, OWNER_MANAGER
-from shared_lib.registry import Service
+from shared_lib.registry import CsvBody, Service
 
 from . import imports, recurring, service
 from .schemas import (
@@ -17,6 +17,7 @@ from .schemas import (
     IncomeSchedulePatch,
     IncomeSchedulesPage,
     IncomeSchedulesQuery,
+    IMPORT_MAX_BODY_BYTES,
     PlatformImport,
     PlatformImportQuery,
     PlatformImportResult,
@@ -49,10 +50,11 @@ def refund_income_record(uow, caller, income_id, body):
 
 
 @platform_imports.post(request=PlatformImport, query=PlatformImportQuery, response=PlatformImportResult,
-                       roles=OWNER_MANAGER, status=200)
+                       roles=OWNER_MANAGER, status=200, max_body_bytes=IMPORT_MAX_BODY_BYTES,
+                       csv=CsvBody(rows="transactions", from_query=("model_id",)))
 def import_platform_transactions(uow, caller, query, body):
     """Import a model's platform transactions: stored once, matched or recorded, reversals charged back once
-    (?dry_run=true: the counts only)."""
+    (?dry_run=true: the counts only); JSON, or a text/csv file with ?model_id= (up to 50,000 rows, 24 MiB)."""
     return imports.income_import(uow=uow, caller=caller, cmd=body, dry_run=query.dry_run)
 
 

@@ -233,6 +233,14 @@ class PlatformImport(Strict):
 
 class PlatformImportQuery(Strict):
     dry_run: bool = Field(False, description="true: answer the counts and write nothing")
+    model_id: uuid.UUID | None = Field(None, description="with a text/csv body (required there): the model whose "
+                                                         "transactions the file holds; a JSON body names it itself")
+
+
+# 50,000 rows in one request (docs/income.md "Platform imports"): a typical JSON row with every field is ~380 bytes
+# (18 MiB for 50,000), a CSV row ~200 (10 MiB); Cloud Functions gen2 refuses any request over 32 MiB before it
+# reaches the code, so 24 MiB keeps headroom on both sides.
+IMPORT_MAX_BODY_BYTES = 24 * 1024 * 1024
 
 
 MAX_LISTED = 100
