@@ -6,9 +6,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from shared_lib import outbox
 from shared_lib.closing import period_closed_sql, period_lock_shared_sql
 from shared_lib.dated_records import date_window
 from shared_lib.db import UnitOfWork
+from shared_lib.events import Event
 from shared_lib.income_types import CHATTING_SQL
 from shared_lib.rbac import Caller, Role, user_scope
 
@@ -94,22 +96,27 @@ def get_record(uow: UnitOfWork, caller: Caller, income_id: uuid.UUID, *, for_upd
     ).one_or_none()
 
 
-def insert_record_if_open(uow: UnitOfWork, values: dict[str, Any], period: str):
-    """The new record, or None when its period is closed: the closed check of shared_lib/closing.py as the
-    INSERT's condition, read after register_facts took the period's lock shared."""
+def insert_record_if_open(uow: UnitOfWork, values: dict[str, Any], period: str, events: list[Event]):
+    """The new record (`values` with its `id`) and its outbox row (`events`, built before: shared_lib/outbox.py
+    insert_sql) in one statement, or None and neither written when its period is closed: the closed check of
+    shared_lib/closing.py as the INSERT's condition, read after register_facts took the period's lock shared."""
+    event_sql, event_params = outbox.insert_sql(events, when="EXISTS (SELECT 1 FROM rec)")
     return uow.execute(
         f"""
-        INSERT INTO income_service.income_records
-            (agency_id, type, gross_amount, fee_percent, fee_amount, net_amount, sale_date, model_id, chatter_id,
-             manager_id, registered_by_user_id, customer_username, notes, source, assigned_to_user_id,
-             split_percent, split_fixed_amount)
-        SELECT :agency_id, :type, :gross_amount, :fee_percent, :fee_amount, :net_amount, :sale_date, :model_id,
-               :chatter_id, :manager_id, :registered_by_user_id, :customer_username, :notes, :source,
-               :assigned_to_user_id, :split_percent, :split_fixed_amount
-        WHERE NOT {period_closed_sql("CAST(:agency_id AS uuid)", ":_period")}
-        RETURNING {_RETURNING}
+        WITH rec AS (
+            INSERT INTO income_service.income_records
+                (id, agency_id, type, gross_amount, fee_percent, fee_amount, net_amount, sale_date, model_id,
+                 chatter_id, manager_id, registered_by_user_id, customer_username, notes, source,
+                 assigned_to_user_id, split_percent, split_fixed_amount)
+            SELECT :id, :agency_id, :type, :gross_amount, :fee_percent, :fee_amount, :net_amount, :sale_date,
+                   :model_id, :chatter_id, :manager_id, :registered_by_user_id, :customer_username, :notes, :source,
+                   :assigned_to_user_id, :split_percent, :split_fixed_amount
+            WHERE NOT {period_closed_sql("CAST(:agency_id AS uuid)", ":_period")}
+            RETURNING {_RETURNING}),
+        ev AS ({event_sql})
+        SELECT * FROM rec
         """,
-        {**values, "_period": period},
+        {**values, **event_params, "_period": period},
     ).one_or_none()
 
 

@@ -6,7 +6,8 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from shared_lib.closing import ensure_open, period_closed
-from shared_lib.contracts import IncomeChange, IncomeSnapshot, IncomeUpdated
+from shared_lib import outbox
+from shared_lib.contracts import IncomeChange, IncomeRegistered, IncomeSnapshot, IncomeUpdated
 from shared_lib.dated_records import DatedRecords, ensure_not_future
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import Conflict, NotFound
@@ -21,17 +22,20 @@ def income_register(*, uow: UnitOfWork, caller: Caller, cmd: IncomeRegister) -> 
     """Register a sale or other income for the caller's agency; publishes income.registered."""
     ensure_not_future(caller, cmd.sale_date, "sale_date")
     period = cmd.sale_date.strftime("%Y-%m")
-    # Three statements (docs/income.md "Register path"): the period lock with every look-up, the INSERT that
-    # checks the period is open, the outbox row.
+    # Two statements (docs/income.md "Register path"): the period lock with every look-up, then the INSERT that
+    # checks the period is open with its outbox row (the event is built first: every field of it is known).
     known = queries.register_facts(uow, caller.agency_id, period, day=cmd.sale_date, model_id=cmd.model_id,
                                    chatter_id=rules.named_chatter(caller, cmd))
     who = rules.attribute(uow, caller=caller, cmd=cmd, known=known)
     rules.check_split_user(uow, caller=caller, user_id=cmd.assigned_to_user_id)
     values = _values(caller, cmd, who, known.fee_percent if cmd.chatting else None)
-    row = queries.insert_record_if_open(uow, {**values, "registered_by_user_id": caller.user_id}, period)
+    record = _Unsaved({**values, "id": uuid.uuid4(), "registered_by_user_id": caller.user_id})
+    events = outbox.events_for("income.registered", [
+        (caller.agency_id, record.id, event_data(IncomeRegistered, record, reason="registered", old=None, new=record))])
+    row = queries.insert_record_if_open(uow, record._mapping, period, events)
     if row is None:
         raise period_closed([period])
-    RECORDS.emit(uow, caller, "registered", reason="registered", old=None, new=row)
+    uow.emitted(events)
     return IncomeRecord.model_validate(row, from_attributes=True)
 
 
@@ -140,6 +144,14 @@ def event_data(contract: type[IncomeChange], row, *, reason: str, old, new) -> I
         sale_date=last.sale_date, old_sale_date=None if before is None else before.sale_date,
         model_id=last.model_id, chatter_id=last.chatter_id, old=before, new=after,
     )
+
+
+class _Unsaved:
+    """A record about to be registered, as its event reads it: the values with its id, no schedule, no refund_of."""
+
+    def __init__(self, values: dict):
+        self.id, self.agency_id, self.schedule_id = values["id"], values["agency_id"], None
+        self._mapping = {**values, "schedule_id": None, "refund_of": None}
 
 
 class _Before:

@@ -15,10 +15,11 @@ from tests.factories import close_period, golden_agency, income_count, outbox, p
 URL = "/api/income/register/"
 SALE = {"type": "message_sale", "gross_amount": "100.00", "sale_date": "2026-11-05"}
 
-# caller (the pipeline), the lock with every look-up, the INSERT that checks the period is open, the outbox row.
-REGISTER_STATEMENTS = 4
-# pre-ping, BEGIN + SET LOCAL ROLE, the four statements, COMMIT: one wait for the server each.
-REGISTER_ROUND_TRIPS = 7
+# caller (the pipeline), the lock with every look-up, the INSERT that checks the period is open with its outbox
+# row as a CTE (docs/income.md "Register path").
+REGISTER_STATEMENTS = 3
+# pre-ping, BEGIN + SET LOCAL ROLE, the three statements, COMMIT: one wait for the server each.
+REGISTER_ROUND_TRIPS = 6
 # The audit trail's actor goes with the caller look-up (shared_lib/audit.py ACTOR_COLUMNS): no statement of its own.
 AUDIT_ACTOR = "SELECT set_config('om.actor_id'"
 
@@ -60,7 +61,7 @@ def g(client):
     return golden_agency(client=client)
 
 
-def test_a_chatter_registering_a_sale_costs_four_statements_in_seven_round_trips(client, g, monkeypatch):
+def test_a_chatter_registering_a_sale_costs_three_statements_in_six_round_trips(client, g, monkeypatch):
     monkeypatch.setenv("DB_SERVICE_ROLES", "true")  # as deployed: the role is set with the BEGIN, no extra trip
     from shared_lib.config import reset_settings
 
@@ -87,7 +88,7 @@ def test_the_statements_stay_as_few_when_the_period_is_closed_and_nothing_is_wri
     answer = problem(r, 409)
     assert answer["type"].endswith("/period-closed")
     assert answer["detail"] == "period 2026-11 is closed; its figures can no longer change"
-    assert len(statements) == REGISTER_STATEMENTS - 1, statements  # no outbox row, no actor statement
+    assert len(statements) == REGISTER_STATEMENTS, statements  # the INSERT and its outbox CTE wrote nothing
     assert income_count() == 0 and outbox("income.") == []
 
 
@@ -104,3 +105,27 @@ def test_a_failed_statement_leaves_the_pipelined_connection_in_step(db):
             conn.execute(text("SELECT CAST(:x AS integer)"), {"x": "not a number"})
         conn.rollback()
         assert conn.execute(text("SELECT CAST(:x AS integer) + 1 AS n, '50%' AS literal"), {"x": "41"}).one() == (42, "50%")
+
+
+def test_the_event_built_before_the_insert_is_the_one_the_stored_record_gives(client, g):
+    """The outbox row goes with the INSERT (a CTE), so income.registered is built from the values before the row
+    exists: it must be exactly what the stored record gives (service.event_data over the row, as before)."""
+    from functions.income.queries import RECORD_COLUMNS
+    from functions.income.service import event_data
+    from shared_lib.contracts import IncomeRegistered
+    from tests.factories import sql
+
+    for body in ({**SALE, "model_id": str(g.models["A"])},  # a chatting sale: fee, chatter, manager snapshot
+                 {"type": "other_income", "gross_amount": "12.34", "sale_date": "2026-11-06",
+                  "assigned_to_user_id": str(g.users["C1"]), "split_percent": "50.00"}):
+        r = client.post(URL, json=body, headers=g.h("C1" if body["type"] == "message_sale" else "owner"))
+        assert r.status_code == 201, r.get_json()
+        income_id = r.get_json()["id"]
+        stored = sql(f"SELECT {RECORD_COLUMNS} FROM income_service.income_records r WHERE r.id = :id",
+                     {"id": income_id})[0]
+        [event] = [e for e in outbox("income.registered") if e["subject"] == income_id]
+        expected = event_data(IncomeRegistered, stored, reason="registered", old=None, new=stored)
+        assert event["data"] == expected.model_dump(mode="json")
+        assert event["agency_id"] == str(g.id) and event["type"] == "income.registered"
+        assert sql("SELECT agency_id, subject FROM eventing.outbox WHERE event_id = :e",
+                   {"e": event["event_id"]})[0] == (g.id, income_id)
