@@ -1,9 +1,16 @@
 """Local event delivery: Pub/Sub messages → Eventarc-shaped CloudEvents → the registry's handlers, with retry and dead-letter.
 
 Two transports behind one delivery loop: the pstest Pub/Sub fake through google-cloud-pubsub (when
-PUBSUB_EMULATOR_HOST is set) or in-memory queues. One poller thread pulls every subscription in turn and runs
-handlers inline, so `drain()` can tell when nothing is left: a whole pass over every subscription, begun after
-the drain call, that found nothing and during which nothing was published.
+PUBSUB_EMULATOR_HOST is set) or in-memory queues. One poller thread pulls every subscription in turn and hands a
+batch to a small pool of delivery threads (`workers`, env BUS_WORKERS, default 2): different subscriptions are
+handled at the same time, as Cloud Run's independent functions are, while each subscription has at most one batch
+in flight, so its own order, acknowledgement, retry and dead-letter are as with one thread. `drain()` can tell
+when nothing is left: a whole pass over every subscription, begun after the drain call, during which no batch was
+in flight, every pull found nothing and nothing was published or handled.
+
+Threads are bounded by the database pool too: a handler may hold two connections (statistics: its marks, then its
+catch-up) and the process shares one pool (DB_POOL_SIZE + DB_MAX_OVERFLOW, 4 by default) with the HTTP requests,
+so more workers need a larger pool (the chain benchmark sets both).
 
 Outbox rows: on pstest an event is published (the outbox row marked) once the fake has it, as on Pub/Sub. The
 memory transport dies with the process, so there the bus marks a row published only when every subscription's
@@ -14,10 +21,12 @@ from __future__ import annotations
 import base64
 import collections
 import logging
+import os
 import threading
 import time
 import uuid
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Protocol
@@ -28,6 +37,12 @@ log = logging.getLogger(__name__)
 
 HANDLED_MEMORY = 100_000  # outbox event ids the memory transport remembers as handled
 OUTAGE_BACKOFF = (0.1, 2.0)  # first and longest pause of delivery while the database is unreachable (seconds)
+MAX_WORKERS = 8
+
+
+def default_workers() -> int:
+    """BUS_WORKERS (1 … 8), default 2: what the default database pool leaves room for beside the HTTP thread."""
+    return min(max(int(os.environ.get("BUS_WORKERS", "2")), 1), MAX_WORKERS)
 
 
 @dataclass
@@ -205,8 +220,13 @@ def cloud_event_for(project: str, sub: Subscription, m: Message):
 class EventBus:
     """Delivers every subscription's messages to its registry function; also the platform's Publisher."""
 
-    def __init__(self, transport: Transport, project: str, *, max_attempts: int = 5, batch: int = 50):
+    def __init__(self, transport: Transport, project: str, *, max_attempts: int = 5, batch: int = 50,
+                 workers: int | None = None):
         self.transport = transport
+        self.workers = default_workers() if workers is None else min(max(workers, 1), MAX_WORKERS)
+        self._pool: ThreadPoolExecutor | None = None
+        self._busy: set[str] = set()  # subscriptions with a batch in flight (guarded by _cv)
+        self._count_lock = threading.Lock()
         self.project = project
         self.max_attempts = max_attempts
         self.batch = batch
@@ -249,6 +269,7 @@ class EventBus:
 
     def start(self) -> "EventBus":
         self.setup()
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="event-bus-delivery")
         self._thread = threading.Thread(target=self._run, name="event-bus", daemon=True)
         self._thread.start()
         return self
@@ -258,6 +279,8 @@ class EventBus:
         self._bump()
         if self._thread:
             self._thread.join(timeout=10)
+        if self._pool:
+            self._pool.shutdown(wait=True)  # batches in flight finish (acknowledged or put back)
 
     # --- Publisher protocol (shared_lib.events) -------------------------------------------------------------
     def publish_raw(self, topic: str, data: bytes, attributes: dict[str, str] | None = None) -> str:
@@ -341,35 +364,68 @@ class EventBus:
             self._cv.notify_all()
 
     def _run(self) -> None:
-        idle_sleep = 0.005
+        idle_sleep, rotation = 0.005, 0
         while not self._stop.is_set():
             with self._cv:
                 pass_began_at = self._seq
-            found = 0
+            submitted = busy = 0
             if self._outage_backoff:  # the database was down at the last failure: wait before trying again
                 self._stop.wait(self._outage_backoff)
-            for sub in self.subscriptions:
+            # Each pass starts one subscription further on: with every worker taken, no subscription waits
+            # behind the same ones every time.
+            start, rotation = rotation, (rotation + 1) % max(len(self.subscriptions), 1)
+            for sub in self.subscriptions[start:] + self.subscriptions[:start]:
                 if self._stop.is_set():
                     return
+                with self._cv:
+                    # In flight, or no worker free to take a batch now (a pulled batch would wait, and on
+                    # Pub/Sub its ack deadline would run): not pulled this pass, and the pass is not clean.
+                    if sub.name in self._busy or len(self._busy) >= self.workers:
+                        busy += 1
+                        continue
                 try:
-                    found += self._deliver_batch(sub)
+                    messages = self.transport.pull(sub, self.batch)
                 except Exception:
                     log.exception("delivery loop error on %s", sub.name)
-                    found += 1
+                    busy += 1
+                    continue
+                if messages:
+                    with self._cv:
+                        self._busy.add(sub.name)
+                    self._pool.submit(self._deliver_in_worker, sub, messages)
+                    submitted += 1
             with self._cv:
-                if found == 0 and self._seq == pass_began_at:
+                if submitted == 0 and busy == 0 and not self._busy and self._seq == pass_began_at:
                     self._clean_through = pass_began_at
                     self._cv.notify_all()
-                if found:
+                if submitted:
                     idle_sleep = 0.005
                     continue
-                # Sleep until something is published here (or a drain asks), else poll again soon for
-                # messages published by other processes (the scraper, a test's own client).
+                # Sleep until something is published or handled here (or a drain asks), else poll again soon
+                # for messages published by other processes (the scraper, a test's own client).
                 self._cv.wait(timeout=idle_sleep)
-                idle_sleep = min(idle_sleep * 2, 0.2)
+                idle_sleep = min(idle_sleep * 2, 0.2) if not busy else 0.005
 
-    def _deliver_batch(self, sub: Subscription) -> int:
-        messages = self.transport.pull(sub, self.batch)
+    def _deliver_in_worker(self, sub: Subscription, messages: list[Message]) -> None:
+        try:
+            self._deliver_batch(sub, messages)
+        except Exception:
+            log.exception("delivery error on %s", sub.name)
+            try:
+                self.transport.nack(sub, [m.ack_id for m in messages])
+            except Exception:
+                log.exception("could not put back %d message(s) of %s", len(messages), sub.name)
+        finally:
+            with self._cv:
+                self._busy.discard(sub.name)
+                self._seq += 1  # handling is activity: what a handler published must be seen by a later pass
+                self._cv.notify_all()
+
+    def _deliver_batch(self, sub: Subscription, messages: list[Message] | None = None) -> int:
+        """Run one subscription's batch in order (one batch per subscription at a time); pulled here when not
+        given. How many messages it held."""
+        if messages is None:
+            messages = self.transport.pull(sub, self.batch)
         if not messages:
             return 0
         spec = registry.REGISTRY[sub.function]
@@ -381,7 +437,8 @@ class EventBus:
                 acks.append(m.ack_id)
                 finished.append(m.message_id)
                 self._attempts.pop(key, None)
-                self.delivered += 1
+                with self._count_lock:
+                    self.delivered += 1
                 self._outage_backoff = 0.0
             except Exception as exc:
                 if self._database_down():
@@ -400,7 +457,8 @@ class EventBus:
                     log.error("%s: giving up on %s after %d attempts: %s", sub.name, m.message_id, n, exc)
                     self.transport.publish(registry.dead_letter_topic(sub.topic), m.data,
                                            {**m.attributes, "error": str(exc)[:1000], "function": sub.function})
-                    self.dead_lettered.append((sub.function, m.message_id))
+                    with self._count_lock:
+                        self.dead_lettered.append((sub.function, m.message_id))
                     self._attempts.pop(key, None)
                     acks.append(m.ack_id)
                     finished.append(m.message_id)
@@ -410,8 +468,6 @@ class EventBus:
         self.transport.ack(sub, acks)
         self.transport.nack(sub, nacks)
         self._finished(sub.name, finished)  # before the pass counts as done: drain() returns with the rows marked
-        with self._cv:
-            self._seq += 1  # handling is activity: what a handler published must be seen by a later pass
         return len(messages)
 
     @staticmethod
