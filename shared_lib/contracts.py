@@ -218,6 +218,14 @@ class PlatformSettingsUpdated(VersionChanged):
     agency_id: uuid.UUID
 
 
+class SalesSettingsUpdated(VersionChanged):
+    """An agency's sales settings version (commission types, attribution rules, verification, chatter edit
+    window; docs/users.md "Sales settings") saved: payouts and statistics recompute the open periods it reaches."""
+
+    event_type = "sales.settings.updated"
+    agency_id: uuid.UUID
+
+
 # --- time tracking ----------------------------------------------------------------------------------------------
 
 
@@ -362,6 +370,7 @@ class ScraperTransactions(Contract):
 # Every event type's one contract (payload, payload_of and schema above read it at call time).
 CONTRACTS: dict[str, type[Contract]] = {m.event_type: m for m in (
     IncomeRegistered, IncomeUpdated, IncomeDeleted, ExpenseRecorded, ExpenseUpdated, ExpenseDeleted,
-    UserSettingsUpdated, ModelSettingsUpdated, PlatformSettingsUpdated, TimetrackingSettingsUpdated,
+    UserSettingsUpdated, ModelSettingsUpdated, PlatformSettingsUpdated, SalesSettingsUpdated,
+    TimetrackingSettingsUpdated,
     EmployeeTimeEvent, SubscriberCountUpdated, ScraperMessage, ScraperTransactions, CalculationCompleted,
     PeriodClosed, PaymentRecorded)}

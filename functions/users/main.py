@@ -2,7 +2,7 @@
 from shared_lib.rbac import ANY_ROLE, OWNER, Caller, Identity
 from shared_lib.registry import Service
 
-from . import models_service, service, settings_service
+from . import models_service, sales_settings, service, settings_service
 from .schemas import (
     Agency,
     AgencyCreate,
@@ -26,6 +26,11 @@ from .schemas import (
     PlatformSettings,
     PlatformSettingsPut,
     PlatformSettingsView,
+    SalesSettings,
+    SalesSettingsPut,
+    SalesSettingsView,
+    Senders,
+    SendersPut,
     SettingsOnQuery,
     User,
     UserCreate,
@@ -49,6 +54,8 @@ model = svc.http("model", "/api/models/{model_id}/")
 model_assignments = svc.http("model_assignments", "/api/models/{model_id}/assignments/")
 model_settings = svc.http("model_settings", "/api/models/{model_id}/settings/")
 platform_settings = svc.http("platform_settings", "/api/platform-settings/")
+sales_settings_http = svc.http("sales_settings", "/api/sales-settings/")
+model_senders = svc.http("model_senders", "/api/models/{model_id}/senders/")
 
 
 @health.get(response=Health, auth="none")
@@ -194,6 +201,33 @@ def put_platform_settings(uow, caller: Caller, body: PlatformSettingsPut):
 def get_platform_settings(uow, caller: Caller, query: SettingsOnQuery):
     """The OnlyFans fee in effect on `on` (default today; 20.00 before any version) and every version."""
     return settings_service.platform_settings_get(uow=uow, caller=caller, query=query)
+
+
+# --- sales settings (issue #16) --------------------------------------------------------------------------------
+
+
+@sales_settings_http.put(request=SalesSettingsPut, response=SalesSettings, roles=OWNER, conflicts=("period-closed",))
+def put_sales_settings(uow, caller: Caller, body: SalesSettingsPut):
+    """Save a version of the commission types, attribution rules, verification mode and chatter edit window."""
+    return sales_settings.sales_settings_put(uow=uow, caller=caller, cmd=body)
+
+
+@sales_settings_http.get(query=SettingsOnQuery, response=SalesSettingsView, roles=OWNER)
+def get_sales_settings(uow, caller: Caller, query: SettingsOnQuery):
+    """The sales settings in effect on `on` (default today; the defaults before any version) and every version."""
+    return sales_settings.sales_settings_get(uow=uow, caller=caller, query=query)
+
+
+@model_senders.put(request=SendersPut, response=Senders, roles=OWNER)
+def put_model_senders(uow, caller: Caller, model_id, body: SendersPut):
+    """Replace the model's platform sender names → chatters (attribution rule `sender`)."""
+    return sales_settings.senders_put(uow=uow, caller=caller, model_id=model_id, cmd=body)
+
+
+@model_senders.get(response=Senders, roles=OWNER)
+def get_model_senders(uow, caller: Caller, model_id):
+    """The model's platform sender names and the chatter each is attributed to."""
+    return sales_settings.senders_get(uow=uow, caller=caller, model_id=model_id)
 
 
 # --- Firestore: the frontend's profile document ----------------------------------------------------------------

@@ -367,6 +367,15 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "subject": "agency_id",
         "values": ("onlyfans_fee_percent",),
     },
+    "sales": {
+        "table": "user_service.sales_settings",
+        "versions": "user_service.sales_settings_versions",
+        "on": "user_service.sales_settings_on",
+        "subject": "agency_id",
+        "values": ("commission_types", "attribution_rules", "verification", "chatter_edit_hours"),
+        "json": ("attribution_rules",),
+        "casts": {"commission_types": "text[]"},
+    },
 }
 
 
@@ -399,13 +408,14 @@ def save_version(uow: UnitOfWork, *, kind: str, agency_id: uuid.UUID, subject_id
         {"s": subject_id, "f": effective_from},
     ).one_or_none()
     json_cols = k.get("json", ())
+    casts = {**{c: "jsonb" for c in json_cols}, **k.get("casts", {})}
     params = {c: json.dumps(v, default=str) if c in json_cols else v for c, v in values.items()}
     agency_col = "" if subject == "agency_id" else "agency_id, "
     agency_val = "" if subject == "agency_id" else ":a, "
     version_id = uow.execute(
         f"""
         INSERT INTO {table} ({agency_col}{subject}, {', '.join(cols)}, effective_from, created_by, updated_by)
-        VALUES ({agency_val}:s, {', '.join(f'CAST(:{c} AS jsonb)' if c in json_cols else ':' + c for c in cols)},
+        VALUES ({agency_val}:s, {', '.join(f'CAST(:{c} AS {casts[c]})' if c in casts else ':' + c for c in cols)},
                 :f, :by, :by)
         ON CONFLICT ({subject}, effective_from) DO UPDATE
            SET {', '.join(f'{c} = EXCLUDED.{c}' for c in cols)}, updated_at = now(), updated_by = EXCLUDED.updated_by
@@ -431,6 +441,8 @@ _VERSION_COLUMNS = {
                       "v.manager_tick_rate, v.hourly_rate, v.bonus_bands",
     "model": "v.version_id AS id, v.model_id, v.model_share_percent, v.split_chatting_costs",
     "platform": "v.version_id AS id, v.agency_id, v.onlyfans_fee_percent",
+    "sales": "v.version_id AS id, v.agency_id, v.commission_types, v.attribution_rules, v.verification, "
+             "v.chatter_edit_hours",
 }
 
 
@@ -457,3 +469,45 @@ def next_effective_from(uow: UnitOfWork, *, kind: str, subject_id: uuid.UUID, af
         f"SELECT min(effective_from) FROM {k['table']} WHERE {k['subject']} = :s AND effective_from > :d",
         {"s": subject_id, "d": after},
     ).scalar_one()
+
+
+# --- sender names (attribution `sender`, issue #16) ------------------------------------------------------------
+
+
+def model_senders(uow: UnitOfWork, *, model_id: uuid.UUID) -> list:
+    return uow.execute(
+        "SELECT sender, chatter_id FROM user_service.model_senders WHERE model_id = :m ORDER BY lower(sender), sender",
+        {"m": model_id}).all()
+
+
+def assigned_chatters(uow: UnitOfWork, *, agency_id: uuid.UUID, model_id: uuid.UUID,
+                      user_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of user_ids are chatters of the agency assigned to the model."""
+    return set(uow.execute(
+        """
+        SELECT u.id FROM user_service.users u
+        JOIN user_service.model_assignments ma ON ma.user_id = u.id AND ma.model_id = :m
+        WHERE u.agency_id = :a AND u.role = 'chatter' AND u.id = ANY(CAST(:ids AS uuid[]))
+        """, {"a": agency_id, "m": model_id, "ids": [str(u) for u in user_ids]}).scalars())
+
+
+def replace_model_senders(uow: UnitOfWork, *, agency_id: uuid.UUID, model_id: uuid.UUID,
+                          senders: list[tuple[str, uuid.UUID]]) -> None:
+    """The model's mapping becomes `senders` (names distinct ignoring case): names gone are deleted, the others
+    inserted or updated in place (one audit entry per name that changed)."""
+    params = {"a": agency_id, "m": model_id, "names": [s for s, _ in senders],
+              "chatters": [str(c) for _, c in senders]}
+    uow.execute(
+        """
+        DELETE FROM user_service.model_senders
+        WHERE model_id = :m AND lower(sender) <> ALL(SELECT lower(n) FROM unnest(CAST(:names AS text[])) AS n)
+        """, params)
+    uow.execute(
+        """
+        INSERT INTO user_service.model_senders (agency_id, model_id, sender, chatter_id)
+        SELECT :a, :m, n.sender, n.chatter_id
+        FROM unnest(CAST(:names AS text[]), CAST(:chatters AS uuid[])) AS n(sender, chatter_id)
+        ON CONFLICT (model_id, lower(sender)) DO UPDATE
+           SET sender = EXCLUDED.sender, chatter_id = EXCLUDED.chatter_id, updated_at = now()
+         WHERE (model_senders.sender, model_senders.chatter_id) IS DISTINCT FROM (EXCLUDED.sender, EXCLUDED.chatter_id)
+        """, params)

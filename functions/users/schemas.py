@@ -359,3 +359,87 @@ class PlatformSettingsView(BaseModel):
     effective_from: date | None
     effective_to: date | None
     history: list[PlatformSettings]
+
+
+# --- sales settings (issue #16; docs/users.md "Sales settings") ------------------------------------------------
+
+SaleType = Literal["message_sale", "tip_sale", "subscription_sale", "post_sale", "stream_sale", "referral_sale"]
+AttributionRule = Literal["shift", "sender", "none"]
+Verification = Literal["off", "required"]
+
+
+class AttributionRules(Strict):
+    """How an imported sale nobody self-reported is attributed, per transaction type (a type left out: shift)."""
+
+    message: AttributionRule = "shift"
+    tip: AttributionRule = "shift"
+    subscription: AttributionRule = "shift"
+    post: AttributionRule = "shift"
+    stream: AttributionRule = "shift"
+    referral: AttributionRule = "shift"
+
+
+def _distinct_types(v: list[str]) -> list[str]:
+    if len(set(v)) != len(v):
+        raise PydanticCustomError("duplicate", "each type at most once")
+    return sorted(v)
+
+
+class SalesSettingsPut(Strict):
+    commission_types: Annotated[list[SaleType], AfterValidator(_distinct_types)] = Field(
+        description="the sale types that earn commission and manager tick (a refund follows its sale); [] : none")
+    attribution_rules: AttributionRules = Field(default_factory=AttributionRules)
+    verification: Verification = Field(
+        description="required: only verified sales earn commission and tick; unverified self-reported sales count "
+                    "nowhere until a platform import matches them")
+    chatter_edit_hours: int = Field(ge=0, le=720, description="a chatter edits or deletes their own unverified "
+                                                              "sale within this many hours of registering it")
+    effective_from: EffectiveDate
+
+
+class SalesSettings(BaseModel):
+    id: uuid.UUID | None = Field(description="null: the defaults, no version saved yet")
+    commission_types: list[SaleType]
+    attribution_rules: AttributionRules
+    verification: Verification
+    chatter_edit_hours: int
+    effective_from: date | None
+    effective_to: date | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class SalesSettingsView(BaseModel):
+    """GET: the version in effect on `on` at the top level (as PUT takes it), plus every version."""
+
+    on: date
+    id: uuid.UUID | None
+    commission_types: list[SaleType]
+    attribution_rules: AttributionRules
+    verification: Verification
+    chatter_edit_hours: int
+    effective_from: date | None
+    effective_to: date | None
+    history: list[SalesSettings]
+
+
+SenderName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class SenderIn(Strict):
+    sender: SenderName = Field(description="the platform's sender name (trimmed; unique per model ignoring case)")
+    chatter_id: uuid.UUID = Field(description="a chatter of the agency assigned to the model")
+
+
+class SendersPut(Strict):
+    senders: list[SenderIn] = Field(max_length=500, description="the whole new mapping")
+
+
+class Sender(BaseModel):
+    sender: str
+    chatter_id: uuid.UUID
+
+
+class Senders(BaseModel):
+    model_id: uuid.UUID
+    senders: list[Sender] = Field(description="by sender name, case-insensitively")

@@ -30,7 +30,7 @@ from .schemas import (
 )
 
 EVENT_TYPES = {"user_financial": "user.settings.updated", "model": "model.settings.updated",
-               "platform": "platform.settings.updated"}
+               "platform": "platform.settings.updated", "sales": "sales.settings.updated"}
 
 
 def _ensure_range_open(uow: UnitOfWork, *, caller: Caller, kind: str, subject_id: uuid.UUID,

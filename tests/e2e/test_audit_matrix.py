@@ -62,6 +62,11 @@ AUDIT: dict[tuple[str, str], Writes | NoEntry] = {
         "model_share_percent": "45.00", "split_chatting_costs": True, "effective_from": "2026-11-01"}),
     ("PUT", "/api/platform-settings/"): Writes((("platform_settings", "create"),), body=lambda c: {
         "onlyfans_fee_percent": "20.00", "effective_from": "2026-12-01"}),
+    ("PUT", "/api/sales-settings/"): Writes((("sales_settings", "create"),), body=lambda c: {
+        "commission_types": ["message_sale", "tip_sale"], "verification": "off", "chatter_edit_hours": 24,
+        "effective_from": "2026-12-01"}),
+    ("PUT", "/api/models/{model_id}/senders/"): Writes((("model_sender", "create"),), body=lambda c: {
+        "senders": [{"sender": f"audit-{_stamp()}", "chatter_id": str(c.s.id)}]}),
     # the caller's role is the entry's: a chatter registering their own sale
     ("POST", "/api/income/register/"): Writes((("income", "create"),), who="self"),
     ("PUT", "/api/income/records/{income_id}/"): Writes((("income", "update"),),

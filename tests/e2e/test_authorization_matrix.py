@@ -311,6 +311,14 @@ EXPECT: dict[tuple[str, str], Row] = {
     ("GET", "/api/platform-settings/"): Row(SETTINGS_ROW, "ok 403 403 403 403 ok"),
     ("PUT", "/api/platform-settings/"): Row(SETTINGS_ROW, "ok 403 403 403 403 ok", body=lambda c: {
         "onlyfans_fee_percent": "20.00", "effective_from": "2026-11-01"}),
+    ("GET", "/api/sales-settings/"): Row(SETTINGS_ROW, "ok 403 403 403 403 ok"),
+    ("PUT", "/api/sales-settings/"): Row(SETTINGS_ROW, "ok 403 403 403 403 ok", body=lambda c: {
+        "commission_types": ["message_sale", "tip_sale"], "verification": "off", "chatter_edit_hours": 24,
+        "effective_from": "2026-11-01"}),
+    ("GET", "/api/models/{model_id}/senders/"): Row(SETTINGS_ROW, "ok 403 403 403 403 404", params=_model),
+    ("PUT", "/api/models/{model_id}/senders/"): Row(SETTINGS_ROW, "ok 403 403 403 403 404", params=_model,
+                                                    body=lambda c: {"senders": [
+                                                        {"sender": c.s.name, "chatter_id": str(c.s.id)}]}),
     # income (docs/income.md)
     ("POST", "/api/income/register/"): Row(
         "register chatting sale: Owner yes, Manager for own team, Chatter self on assigned models",

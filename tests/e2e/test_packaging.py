@@ -345,6 +345,7 @@ def _contract_data(topic: str, world: World) -> dict:
         "user.settings.updated": {**version, "agency_id": a, "user_id": world.chatter_id},
         "model.settings.updated": {**version, "agency_id": a, "model_id": world.model_id},
         "platform.settings.updated": {**version, "agency_id": a},
+        "sales.settings.updated": {**version, "agency_id": a},
         "timetracking.settings.updated": dict(agency_id=a, effective_from=today.replace(day=1), period=period),
         "employee.time.event": dict(agency_id=a, user_id=world.chatter_id, kind="adjusted", shift_id=uuid.uuid4(),
                                     entry_id=None, minutes=0, local_date=today, period=period),

@@ -130,7 +130,8 @@ def test_every_business_table_is_audited_and_derived_ones_are_not(db):
         "income_service.recurring_income_schedules", "expense_service.expenses",
         "expense_service.recurring_expense_schedules", "timetracking_service.shifts",
         "timetracking_service.time_entries", "financial_calculations.adjustments", "financial_calculations.carries",
-        "financial_calculations.payments", "income_service.platform_transactions"}
+        "financial_calculations.payments", "income_service.platform_transactions", "user_service.sales_settings",
+        "user_service.model_senders"}
     # Every role that writes an audited table may add entries (track() grants it), and none may read them but om_audit.
     writers = {r.grantee for r in sql(
         "SELECT DISTINCT a.grantee::regrole::text AS grantee FROM audit.tracked t JOIN pg_class c ON c.oid = t.table_name, "
