@@ -114,7 +114,7 @@ def insert_record_if_open(uow: UnitOfWork, values: dict[str, Any], period: str, 
             WHERE NOT {period_closed_sql("CAST(:agency_id AS uuid)", ":_period")}
             RETURNING {_RETURNING}),
         ev AS ({event_sql})
-        SELECT * FROM rec
+        SELECT {_RETURNING} FROM rec
         """,
         {**values, **event_params, "_period": period},
     ).one_or_none()

@@ -129,3 +129,30 @@ def test_the_event_built_before_the_insert_is_the_one_the_stored_record_gives(cl
         assert event["agency_id"] == str(g.id) and event["type"] == "income.registered"
         assert sql("SELECT agency_id, subject FROM eventing.outbox WHERE event_id = :e",
                    {"e": event["event_id"]})[0] == (g.id, income_id)
+
+
+def test_a_text_statement_builds_its_result_metadata_once_and_answers_as_before(db):
+    """shared_lib/db.py learns a text's columns from its first answer (text().columns(...)): later executes reuse
+    the metadata SQLAlchemy keeps with the compiled statement. Keys, values and types stay what a plain text()
+    gives; a text whose columns the text alone does not fix ("*") or that repeats a name is never shaped."""
+    from sqlalchemy import text
+
+    from shared_lib import db as dbmod
+    from shared_lib.db import unit_of_work
+
+    sql = "SELECT CAST(:x AS integer) + 1 AS n, CAST(:d AS numeric(5, 2)) AS d, 'a' AS s, count(*) AS c FROM (SELECT 1) o"
+    star = "SELECT * FROM (SELECT CAST(:x AS integer) AS n) t"
+    twice = "SELECT CAST(:x AS integer) AS n, 2 AS n"
+    with unit_of_work() as uow:
+        first = uow.execute(sql, {"x": 1, "d": "1.50"})
+        plain = uow.conn.execute(text(sql), {"x": 1, "d": "1.50"}).mappings().one()
+        assert list(first.keys()) == ["n", "d", "s", "c"] and dict(first.mappings().one()) == dict(plain)
+        again, third = uow.execute(sql, {"x": 41, "d": "2"}), uow.execute(sql, {"x": 2, "d": "3"})
+        assert again._metadata is third._metadata  # built once, kept with the compiled statement
+        row = again.one()
+        assert (row.n, row.d, row.s, row.c) == (42, __import__("decimal").Decimal("2.00"), "a", 1)
+        assert row._mapping["n"] == 42 and list(again.keys()) == ["n", "d", "s", "c"]
+        for unshaped in (star, twice):
+            assert uow.execute(unshaped, {"x": 7}).first()[0] == 7
+            assert uow.execute(unshaped, {"x": 8}).first()[0] == 8
+    assert sql in dbmod._shaped and star not in dbmod._shaped and twice not in dbmod._shaped
