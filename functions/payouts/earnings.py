@@ -13,7 +13,7 @@ from shared_lib.money import Money
 from shared_lib.periods import Period
 
 from . import queries
-from .calc import Line, LineValues
+from .calc import Line, LineValues, PayoutValues
 from .schemas import Kind
 
 EarningsStatus = Literal["open", "closed", "paid"]
@@ -62,16 +62,20 @@ def path(agency_id: uuid.UUID, user_id: str, period: Period) -> str:
     return f"agencies/{agency_id}/earnings/{user_id}_{period}"
 
 
-def publish_changed(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period, user_ids: list[str]) -> None:
+def publish_changed(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period, user_ids: list[str],
+                    payouts: dict[uuid.UUID, PayoutValues] | None = None) -> None:
     """After commit, rewrite the documents of the users a recalculation changed, from their stored lines now
-    (a scoped recalculation knows only some of a user's lines). The caller holds the period's calculation lock,
-    so the version taken here follows commit order."""
+    (a scoped recalculation knows only some of a user's lines); a full recalculation passes `payouts`, every
+    user's lines and total as just written (calc.payouts_by_user), instead of reading them back. The caller
+    holds the period's calculation lock, so the version taken here follows commit order."""
     if not user_ids:
         return
     status = _statuses(uow, agency_id, period, user_ids)
     readers = queries.earnings_readers(uow, user_ids)
     version = queries.next_earnings_version(uow)
-    stored = {str(u): p for u, p in queries.stored_payouts(uow, agency_id, period, user_ids=user_ids).items()}
+    if payouts is None:
+        payouts = queries.stored_payouts(uow, agency_id, period, user_ids=user_ids)
+    stored = {str(u): p for u, p in payouts.items()}
     docs = {}
     for u in user_ids:
         payout = stored.get(u)
@@ -119,10 +123,10 @@ def _write(agency_id: uuid.UUID, period: Period, status: Callable[[str], Earning
         for old in firestore.documents_where(f"agencies/{agency_id}/earnings", "period", str(period)):
             if old.get("user_id") not in docs:
                 docs = {**docs, old["user_id"]: (old.get("uid"), old.get("manager_uid"), [], "0.00")}
-    for user_id, (uid, manager_uid, lines, total) in docs.items():
-        firestore.write_read_model(path(agency_id, user_id, period), EarningsDocument(
-            user_id=user_id, uid=uid, manager_uid=manager_uid, period=str(period), lines=lines, total=total,
-            status=status(user_id), updated_at=now, version=version))
+    firestore.write_read_models({path(agency_id, user_id, period): EarningsDocument(
+        user_id=user_id, uid=uid, manager_uid=manager_uid, period=str(period), lines=lines, total=total,
+        status=status(user_id), updated_at=now, version=version)
+        for user_id, (uid, manager_uid, lines, total) in docs.items()})
 
 
 def _line(line: Line | LineValues) -> EarningsLine:
