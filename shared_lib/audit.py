@@ -45,6 +45,12 @@ def set_actor(uow: "UnitOfWork", caller: "Caller | None") -> None:
     uow.audit_actor = actor
 
 
+def set_reason(uow: "UnitOfWork", reason: str) -> None:
+    """Every entry this transaction writes from now on carries `reason` (1–500 characters: the column's CHECK),
+    e.g. a reassignment's (sql/0170_audit_reason.sql); entries carry none unless a use case states one."""
+    uow.execute("SELECT set_config('om.reason', :r, true)", {"r": reason})
+
+
 def set_writer(uow: "UnitOfWork", firebase_uid: str | None) -> None:
     """The member whose Firebase uid wrote a Firestore document is the actor (the system when none is)."""
     uow.execute(

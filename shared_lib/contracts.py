@@ -122,7 +122,8 @@ class IncomeChange(Contract):
     income_id: uuid.UUID
     agency_id: uuid.UUID
     schedule_id: uuid.UUID | None
-    reason: Literal["registered", "generated", "imported", "edited", "platform_fee_changed", "deleted"]
+    reason: Literal["registered", "generated", "imported", "edited", "platform_fee_changed", "reassigned",
+                    "deleted"]
     sale_date: IsoDate
     old_sale_date: IsoDate | None
     model_id: uuid.UUID | None

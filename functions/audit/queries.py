@@ -30,7 +30,7 @@ def list_entries(uow: UnitOfWork, agency_id: uuid.UUID, *, timezone: str, entity
         params["after_id"] = after[0]
     rows = uow.execute(
         "SELECT id, at, actor_user_id, actor_role, action, entity, entity_id, before::text AS before, "
-        f"after::text AS after FROM audit.entries WHERE {' AND '.join(terms)} ORDER BY id DESC LIMIT :limit",
+        f"after::text AS after, reason FROM audit.entries WHERE {' AND '.join(terms)} ORDER BY id DESC LIMIT :limit",
         params,
     ).mappings().all()
     return [{**r, "before": _values(r["before"]), "after": _values(r["after"])} for r in rows]

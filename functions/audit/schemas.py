@@ -30,6 +30,7 @@ class AuditEntry(BaseModel):
     entity_id: str
     before: dict[str, Any] | None = Field(description="the row before the change; null for a create")
     after: dict[str, Any] | None = Field(description="the row after the change; null for a delete")
+    reason: str | None = Field(description="why, when the change required a reason (e.g. a reassignment); else null")
 
 
 class AuditPage(BaseModel):

@@ -5,7 +5,7 @@ from shared_lib.jobs import RECURRING_GENERATE
 from shared_lib.rbac import ANY_ROLE, OWNER_MANAGER
 from shared_lib.registry import CsvBody, Service
 
-from . import imports, recurring, service
+from . import imports, reassign, recurring, service
 from .schemas import (
     IncomeRecord,
     IncomeRegister,
@@ -13,6 +13,7 @@ from .schemas import (
     IncomeScheduleCreate,
     IncomeRecordsPage,
     IncomeRecordsQuery,
+    IncomeReassign,
     IncomeRefund,
     IncomeSchedulePatch,
     IncomeSchedulesPage,
@@ -33,6 +34,7 @@ refunds = svc.http("income_refunds", "/api/income/records/{income_id}/refunds/")
 schedules = svc.http("income_recurring", "/api/income/recurring/")
 schedule = svc.http("income_recurring_schedule", "/api/income/recurring/{schedule_id}/")
 platform_imports = svc.http("income_imports", "/api/income/imports/")
+reassignment = svc.http("income_reassign", "/api/income/records/{income_id}/reassign/")
 
 
 @register.post(request=IncomeRegister, response=IncomeRecord, roles=ANY_ROLE, idempotent=True,
@@ -47,6 +49,13 @@ def register_income(uow, caller, body):
 def refund_income_record(uow, caller, income_id, body):
     """Refund or charge back a chatting sale, in full or in part (Idempotency-Key honoured)."""
     return service.income_refund(uow=uow, caller=caller, income_id=income_id, cmd=body)
+
+
+@reassignment.post(request=IncomeReassign, response=IncomeRecord, roles=OWNER_MANAGER, status=200,
+                   conflicts=("period-closed", "not-reassignable"))
+def reassign_income_record(uow, caller, income_id, body):
+    """Credit a sale and its refunds to another chatter (or, imported, to nobody), with a reason, in open periods."""
+    return reassign.income_reassign(uow=uow, caller=caller, income_id=income_id, cmd=body)
 
 
 @platform_imports.post(request=PlatformImport, query=PlatformImportQuery, response=PlatformImportResult,

@@ -21,6 +21,8 @@ RECORD_COLUMNS = """
     r.verified, r.created_at, r.updated_at
 """
 _RETURNING = RECORD_COLUMNS.replace("r.", "")
+# The columns of a registered record its INSERT does not give: the defaults the table sets.
+INSERTED_COLUMNS = "origin, verified, created_at, updated_at"
 
 
 def record_scope(caller: Caller) -> tuple[str, dict[str, Any]]:
@@ -99,7 +101,8 @@ def get_record(uow: UnitOfWork, caller: Caller, income_id: uuid.UUID, *, for_upd
 def insert_record_if_open(uow: UnitOfWork, values: dict[str, Any], period: str, events: list[Event]):
     """The new record (`values` with its `id`) and its outbox row (`events`, built before: shared_lib/outbox.py
     insert_sql) in one statement, or None and neither written when its period is closed: the closed check of
-    shared_lib/closing.py as the INSERT's condition, read after register_facts took the period's lock shared."""
+    shared_lib/closing.py as the INSERT's condition, read after register_facts took the period's lock shared.
+    The row back has what the database set (INSERTED_COLUMNS); the rest is `values`, stored as given."""
     event_sql, event_params = outbox.insert_sql(events, when="EXISTS (SELECT 1 FROM rec)")
     return uow.execute(
         f"""
@@ -112,9 +115,9 @@ def insert_record_if_open(uow: UnitOfWork, values: dict[str, Any], period: str, 
                    :model_id, :chatter_id, :manager_id, :registered_by_user_id, :customer_username, :notes, :source,
                    :assigned_to_user_id, :split_percent, :split_fixed_amount
             WHERE NOT {period_closed_sql("CAST(:agency_id AS uuid)", ":_period")}
-            RETURNING {_RETURNING}),
+            RETURNING {INSERTED_COLUMNS}),
         ev AS ({event_sql})
-        SELECT {_RETURNING} FROM rec
+        SELECT {INSERTED_COLUMNS} FROM rec
         """,
         {**values, **event_params, "_period": period},
     ).one_or_none()
@@ -494,3 +497,44 @@ def import_counts(uow: UnitOfWork, listed: int):
         WHERE abs(platform_fee_amount - fee) > 0.01
         ORDER BY transaction_id LIMIT :n
         """, {"n": listed}).all()
+
+
+# --- reassignment (docs/income.md "Reassignment") ----------------------------------------------------------------
+
+
+def reassign_target(uow: UnitOfWork, caller: Caller, income_id: uuid.UUID):
+    """The record to reassign, locked (FOR UPDATE: its refunds, which lock it first, wait for the move and then copy
+    the new chatter), with what the caller's rights turn on: in_scope (record_scope), team_model (the model is
+    assigned to a chatter of the caller's team), the current chatter's manager now, and its refunds' dates; None
+    when it is not the agency's."""
+    predicate, params = record_scope(caller)
+    return uow.execute(
+        f"""
+        SELECT {RECORD_COLUMNS}, {predicate} AS in_scope,
+               EXISTS (SELECT 1 FROM user_service.model_assignments ma
+                       JOIN user_service.users tu ON tu.id = ma.user_id
+                       WHERE ma.model_id = r.model_id AND tu.manager_id = :_scope_user) AS team_model,
+               (SELECT cu.manager_id FROM user_service.users cu WHERE cu.id = r.chatter_id) AS chatter_manager_id,
+               ARRAY(SELECT DISTINCT x.sale_date FROM income_service.income_records x WHERE x.refund_of = r.id)
+                   AS refund_dates
+        FROM income_service.income_records r
+        WHERE r.id = :id AND r.agency_id = :_scope_agency FOR UPDATE OF r
+        """,
+        {**params, "id": income_id},
+    ).one_or_none()
+
+
+def reassign_records(uow: UnitOfWork, income_id: uuid.UUID, chatter_id: uuid.UUID | None,
+                     manager_id: uuid.UUID | None):
+    """Credit the sale and its refunds to `chatter_id` with the manager snapshot `manager_id`, in one UPDATE; the
+    changed rows (the sale first) with their chatter and manager before (o_chatter_id, o_manager_id)."""
+    return uow.execute(
+        f"""
+        UPDATE income_service.income_records r
+           SET chatter_id = :c, manager_id = :mgr, updated_at = clock_timestamp()
+        FROM income_service.income_records o
+        WHERE o.id = r.id AND (r.id = :id OR r.refund_of = :id)
+        RETURNING {RECORD_COLUMNS}, o.chatter_id AS o_chatter_id, o.manager_id AS o_manager_id
+        """,
+        {"id": income_id, "c": chatter_id, "mgr": manager_id},
+    ).all()

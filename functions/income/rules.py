@@ -80,16 +80,23 @@ def attribute(uow: UnitOfWork, *, caller: Caller, cmd: IncomeRegister, current=N
         if not facts.assigned:
             raise Forbidden("this model is not assigned to you", field="model_id")
     else:
-        if caller.role is Role.manager and facts.manager_id != caller.user_id:
-            raise Forbidden("a Manager credits only chatters of their team", field="chatter_id")
-        if facts.role != Role.chatter.value:
-            raise Invalid("must be a chatter", field="chatter_id")
-        if not facts.active:
-            raise Invalid("this chatter is deactivated", field="chatter_id")
-        if not facts.assigned:
-            raise Invalid("this chatter is not assigned to the model", field="chatter_id")
+        check_credited(caller, facts)
     keep_snapshot = current is not None and current.chatter_id == chatter_id
     return Attribution(chatter_id, current.manager_id if keep_snapshot else facts.manager_id)
+
+
+def check_credited(caller: Caller, facts) -> None:
+    """The chatter an Owner or a Manager credits a sale to (queries.chatter_facts): a Manager's team only (403),
+    an active user with role chatter assigned to the sale's model (400) — the register's, a change's and a
+    reassignment's one rule."""
+    if caller.role is Role.manager and facts.manager_id != caller.user_id:
+        raise Forbidden("a Manager credits only chatters of their team", field="chatter_id")
+    if facts.role != Role.chatter.value:
+        raise Invalid("must be a chatter", field="chatter_id")
+    if not facts.active:
+        raise Invalid("this chatter is deactivated", field="chatter_id")
+    if not facts.assigned:
+        raise Invalid("this chatter is not assigned to the model", field="chatter_id")
 
 
 def check_split_user(uow: UnitOfWork, *, caller: Caller, user_id: uuid.UUID | None, current_user_id=None) -> None:

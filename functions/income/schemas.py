@@ -150,6 +150,14 @@ class IncomeRefund(Strict):
     reason: str | None = Field(None, min_length=1, max_length=500)
 
 
+class IncomeReassign(Strict):
+    """Credit a sale (and its refunds) to another chatter, or to nobody (imported sales only), with a reason."""
+
+    chatter_id: uuid.UUID | None = Field(description="an active chatter assigned to the sale's model; null: "
+                                                     "unattributed (imported sales only)")
+    reason: str = Field(min_length=1, max_length=500, description="why (trimmed; kept in the audit trail)")
+
+
 class _RecordFilters(Strict):
     chatter_id: uuid.UUID | None = None
     model_id: uuid.UUID | None = None

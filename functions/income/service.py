@@ -36,7 +36,7 @@ def income_register(*, uow: UnitOfWork, caller: Caller, cmd: IncomeRegister) -> 
     if row is None:
         raise period_closed([period])
     uow.emitted(events)
-    return IncomeRecord.model_validate(row, from_attributes=True)
+    return IncomeRecord.model_validate({**record._mapping, **row._mapping})  # the values, and what the table set
 
 
 def income_get(*, uow: UnitOfWork, caller: Caller, income_id: uuid.UUID) -> IncomeRecord:

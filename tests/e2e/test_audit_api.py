@@ -34,7 +34,8 @@ def test_the_owner_reads_each_change_newest_first_with_its_values(client):
     assert page["next_cursor"] is None
     delete, update, create = page["items"]
     assert set(create) == {"id", "at", "actor_user_id", "actor_role", "action", "entity", "entity_id", "before",
-                           "after"}
+                           "after", "reason"}
+    assert {e["reason"] for e in page["items"]} == {None}  # no reason asked for these changes
     assert {(e["actor_user_id"], e["actor_role"], e["entity"]) for e in page["items"]} == {
         (str(agency.owner_id), "owner", "expense")}
     # Amounts keep their cents, as text like everywhere in the API.

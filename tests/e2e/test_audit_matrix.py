@@ -18,7 +18,7 @@ import pytest
 from shared_lib import registry
 from tests.e2e.test_authorization_matrix import (  # noqa: F401  (world: the matrix's fixture, one per module)
     EXPECT, Cell, _operations, _stamp, import_body, world)
-from tests.factories import bearer, sql
+from tests.factories import assign, bearer, sql
 
 MUTATING = sorted(registry.MUTATING_METHODS)
 
@@ -41,6 +41,12 @@ class NoEntry:
 def _settings(rate: str) -> Callable[[Cell], Any]:
     return lambda c: {"compensation_type": "commission", "commission_rate": rate, "fixed_salary": "0.00",
                       "manager_tick_rate": "0.00", "effective_from": "2026-11-01"}
+
+
+def _second_chatter(c: Cell) -> Any:
+    """A reassignment that moves the fresh subject's sale: to C1 (M1's team too), assigned to its model first."""
+    assign(c.w.a, c.s.model_id, "C1")
+    return {"chatter_id": str(c.w.a.user("C1")), "reason": "audit matrix"}
 
 
 AUDIT: dict[tuple[str, str], Writes | NoEntry] = {
@@ -73,6 +79,7 @@ AUDIT: dict[tuple[str, str], Writes | NoEntry] = {
                                                         body=lambda c: c.s.sale_body("150.00")),
     ("DELETE", "/api/income/records/{income_id}/"): Writes((("income", "delete"),)),
     ("POST", "/api/income/records/{income_id}/refunds/"): Writes((("income", "create"),)),
+    ("POST", "/api/income/records/{income_id}/reassign/"): Writes((("income", "update"),), body=_second_chatter),
     ("POST", "/api/income/imports/"): Writes((("income", "create"), ("platform_transaction", "create")),
                                             body=lambda c: import_body(c.s.model_id, f"audit-{uuid.uuid4()}")),
     ("POST", "/api/income/recurring/"): Writes((("income_schedule", "create"),)),

@@ -337,6 +337,10 @@ EXPECT: dict[tuple[str, str], Row] = {
         "refund a chatting sale: Owner, Manager for own team's sales; Chatter no", "ok ok 404 403 403 404",
         fresh=True, params=lambda c: {"income_id": c.s.sale},
         body=lambda c: {"kind": "refund", "amount": "10.00", "refund_date": "2026-11-06"}),
+    ("POST", "/api/income/records/{income_id}/reassign/"): Row(
+        "reassign a sale: Owner, Manager within their team; Chatter no (the same chatter again: a no-op)",
+        "ok ok 404 403 403 404", fresh=True, params=lambda c: {"income_id": c.s.sale},
+        body=lambda c: {"chatter_id": str(c.s.id), "reason": "matrix"}),
     ("POST", "/api/income/imports/"): Row(
         "import platform transactions: Owner, Manager for models of their team's chatters; Chatter no",
         "ok ok 403 403 403 404", body=lambda c: import_body(c.s.model_id, f"matrix-{c.s.name}")),

@@ -107,9 +107,11 @@ def test_a_failed_statement_leaves_the_pipelined_connection_in_step(db):
         assert conn.execute(text("SELECT CAST(:x AS integer) + 1 AS n, '50%' AS literal"), {"x": "41"}).one() == (42, "50%")
 
 
-def test_the_event_built_before_the_insert_is_the_one_the_stored_record_gives(client, g):
+def test_the_event_and_the_answer_built_from_the_values_are_what_the_stored_record_gives(client, g):
     """The outbox row goes with the INSERT (a CTE), so income.registered is built from the values before the row
-    exists: it must be exactly what the stored record gives (service.event_data over the row, as before)."""
+    exists: it must be exactly what the stored record gives (service.event_data over the row, as before). The
+    INSERT returns only what the table sets (queries.INSERTED_COLUMNS): the answer must be the record as a GET
+    reads it back."""
     from functions.income.queries import RECORD_COLUMNS
     from functions.income.service import event_data
     from shared_lib.contracts import IncomeRegistered
@@ -121,6 +123,8 @@ def test_the_event_built_before_the_insert_is_the_one_the_stored_record_gives(cl
         r = client.post(URL, json=body, headers=g.h("C1" if body["type"] == "message_sale" else "owner"))
         assert r.status_code == 201, r.get_json()
         income_id = r.get_json()["id"]
+        read = client.get(f"/api/income/records/{income_id}/", headers=g.h("owner"))
+        assert read.status_code == 200 and read.get_json() == r.get_json()
         stored = sql(f"SELECT {RECORD_COLUMNS} FROM income_service.income_records r WHERE r.id = :id",
                      {"id": income_id})[0]
         [event] = [e for e in outbox("income.registered") if e["subject"] == income_id]
