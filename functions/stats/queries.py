@@ -480,6 +480,58 @@ def forget_dashboard_digest(uow: UnitOfWork, agency_id: uuid.UUID, period: str, 
                 "AND version = :v", {"a": agency_id, "p": period, "v": version})
 
 
+def chatter_readers(uow: UnitOfWork, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[str | None, str | None]]:
+    """Each chatter's Firebase uid and their manager's, now (their dashboard documents carry both for
+    firestore.rules)."""
+    rows = uow.execute("SELECT u.id, u.firebase_uid, m.firebase_uid AS manager_uid FROM user_service.users u "
+                       "LEFT JOIN user_service.users m ON m.id = u.manager_id WHERE u.id = ANY(CAST(:ids AS uuid[]))",
+                       {"ids": [str(u) for u in user_ids]}).all()
+    return {r.id: (r.firebase_uid, r.manager_uid) for r in rows}
+
+
+def dashboard_chatter_digests(uow: UnitOfWork, agency_id: uuid.UUID,
+                              periods: Sequence[str]) -> dict[tuple[str, str], str]:
+    """{(period, user_id): digest} of the chatter documents last written for these periods."""
+    rows = uow.execute("SELECT period, user_id, digest FROM statistics_service.dashboard_chatter_digests "
+                       "WHERE agency_id = :a AND period = ANY(:p)", {"a": agency_id, "p": list(periods)}).all()
+    return {(r.period, str(r.user_id)): r.digest for r in rows}
+
+
+GONE = "gone"  # the digest of a chatter document to delete (kept until the delete succeeded)
+
+
+def save_dashboard_chatter_digests(uow: UnitOfWork, agency_id: uuid.UUID, digests: dict[tuple[str, str], str],
+                                   gone: Sequence[tuple[str, str]], version: int) -> None:
+    """Record the chatter documents about to be written, and those about to be deleted (digest GONE, removed
+    once the delete succeeded: a failed one is tried again by the next refresh)."""
+    rows = {**digests, **{k: GONE for k in gone}}
+    if not rows:
+        return
+    uow.execute(
+        """
+        INSERT INTO statistics_service.dashboard_chatter_digests (agency_id, period, user_id, digest, version)
+        SELECT CAST(:a AS uuid), d.period, d.user_id, d.digest, CAST(:v AS bigint)
+        FROM unnest(CAST(:periods AS text[]), CAST(:users AS uuid[]), CAST(:digests AS text[]))
+             AS d(period, user_id, digest)
+        ON CONFLICT (agency_id, period, user_id) DO UPDATE
+           SET digest = EXCLUDED.digest, version = EXCLUDED.version, built_at = clock_timestamp()
+        """, {"a": agency_id, "v": version, "periods": [p for p, _ in rows], "users": [u for _, u in rows],
+              "digests": list(rows.values())})
+
+
+def forget_dashboard_chatter_digests(uow: UnitOfWork, agency_id: uuid.UUID, keys: Sequence[tuple[str, str]],
+                                     version: int) -> None:
+    """Digest rows of this build's version to drop: chatter documents whose write failed (the next refresh
+    writes them again, unless a newer build took over) and deletes that succeeded."""
+    if not keys:
+        return
+    uow.execute(
+        "DELETE FROM statistics_service.dashboard_chatter_digests d USING unnest(CAST(:periods AS text[]), "
+        "CAST(:users AS uuid[])) AS g(period, user_id) WHERE d.agency_id = :a AND d.period = g.period "
+        "AND d.user_id = g.user_id AND d.version = :v",
+        {"a": agency_id, "v": version, "periods": [p for p, _ in keys], "users": [u for _, u in keys]})
+
+
 # --- subscriber counts -----------------------------------------------------------------------------------------
 
 SNAPSHOT_COLUMNS = ("id, agency_id, model_id, subscriber_count, observed_at, observed_on, source, recorded_by, "

@@ -50,9 +50,10 @@ def test_every_collection_the_backend_writes_has_a_schema_file():
     from shared_lib import registry
 
     registry.load_all()
-    assert sorted(firestore.DOCUMENTS) == ["dashboards", "earnings", "time_events"]
+    assert sorted(firestore.DOCUMENTS) == ["dashboard_chatters", "dashboards", "earnings", "time_events"]
     assert sorted(p.name for p in SCHEMAS.glob("*.schema.json")) == \
-        ["dashboards.schema.json", "earnings.schema.json", "time_events.schema.json"]
+        ["dashboard_chatters.schema.json", "dashboards.schema.json", "earnings.schema.json",
+         "time_events.schema.json"]
 
 
 def test_documents_written_by_the_real_flows_match_their_schemas(client, golden, platform):  # noqa: F811
@@ -65,6 +66,7 @@ def test_documents_written_by_the_real_flows_match_their_schemas(client, golden,
     dashboards = collection_docs(agency, "dashboards")
     assert "2026-11" in {d["period"] for d in dashboards}  # its figures: tests/integration/test_stats_dashboard.py
     check("dashboards", dashboards)
+    check("dashboard_chatters", collection_docs(agency, "dashboards/2026-11/chatters"))
 
     with clock.frozen(AFTER_NOVEMBER):  # a period is closed once it has ended
         _ok(client.post("/api/financials/periods/2026-11/close/", headers=owner))
@@ -102,6 +104,7 @@ def test_documents_written_by_the_real_flows_match_their_schemas(client, golden,
     ("earnings", {"total": 1550.22}),            # money is a decimal string, never a float
     ("time_events", {"status": "done"}),
     ("dashboards", {"extra": 1}),
+    ("dashboard_chatters", {"afv": 4.67}),       # money is a decimal string, never a float
 ])
 def test_the_schemas_refuse_what_the_writers_never_write(collection, bad):
     base = {"earnings": {"user_id": "u", "uid": None, "manager_uid": None, "period": "2026-11", "lines": [],
@@ -109,6 +112,10 @@ def test_the_schemas_refuse_what_the_writers_never_write(collection, bad):
             "time_events": {"uid": "x", "user_id": "u", "kind": "check_in", "at": "2026-11-30T10:00:00+00:00",
                             "status": "recorded", "reason": None, "detail": None, "entry_id": "e",
                             "processed_at": "2026-11-30T10:00:01+00:00", "manager_uid": None},
+            "dashboard_chatters": {"agency_id": "a", "period": "2026-11", "user_id": "u", "uid": None,
+                                   "manager_uid": None, "display_name": "C1", "net": "14000.00",
+                                   "subscriber_count": 3000, "afv": "4.67", "version": 1,
+                                   "updated_at": "2026-11-30T10:00:00+00:00"},
             "dashboards": None}[collection]
     v = validator(collection)
     if base is not None:

@@ -12,7 +12,7 @@ from shared_lib import firestore
 from shared_lib.config import reset_settings
 from shared_lib.db import unit_of_work
 from shared_lib.periods import Period
-from tests.factories import deliver, event, scalar, sql
+from tests.factories import delete_income, deliver, event, income_event, scalar, seed_income, set_manager, sql
 from tests.integration.test_stats_aggregates import worked_example
 
 
@@ -33,6 +33,12 @@ def read(agency_id, period: str) -> dict | None:
     return snap.to_dict() if snap.exists else None
 
 
+def chatters(agency_id, period: str) -> list[dict]:
+    """The period's chatter documents, by display name."""
+    docs = firestore.client().collection(f"agencies/{agency_id}/dashboards/{period}/chatters").stream()
+    return sorted((d.to_dict() for d in docs), key=lambda c: c["display_name"])
+
+
 def test_income_and_expense_events_write_the_periods_dashboard(firestore_emulator):
     g, events = worked_example()
     for ev in events:
@@ -45,8 +51,16 @@ def test_income_and_expense_events_write_the_periods_dashboard(firestore_emulato
     assert [(t["display_name"], t["net_sales"], t["sales_count"]) for t in doc["top_earners"]] == \
         [("C1", "14000.00", 3), ("C3", "2400.00", 1), ("C2", "1004.40", 1)]
     assert [(m["name"], m["afv"]) for m in doc["afv"]["models"]] == [("A", "7.00"), ("B", "5.20")]
-    assert [(c["display_name"], c["afv"]) for c in doc["afv"]["chatters"]] == \
-        [("C1", "4.67"), ("C2", "1.00"), ("C3", "1.20")]
+    assert "chatters" not in doc["afv"] and doc["chatters_count"] == 3  # each chatter: a document of their own
+    people = chatters(g.id, "2026-11")
+    assert [(c["display_name"], c["net"], c["subscriber_count"], c["afv"]) for c in people] == \
+        [("C1", "14000.00", 3000, "4.67"), ("C2", "1004.40", 1000, "1.00"), ("C3", "2400.00", 2000, "1.20")]
+    by_name = {c["display_name"]: c for c in people}
+    assert by_name["C1"]["uid"] == g.uid("C1") and by_name["C1"]["manager_uid"] == g.uid("M")
+    assert by_name["C3"]["manager_uid"] is None  # in no team
+    assert {c["user_id"] for c in people} == {str(g.users[n]) for n in ("C1", "C2", "C3")}
+    # each written when their own figures last changed: never after the dashboard's newest version
+    assert all(isinstance(c["version"], int) and c["version"] <= doc["version"] for c in people)
     assert doc["profit"] is None
     assert isinstance(doc["version"], int) and isinstance(doc["updated_at"], datetime)
 
@@ -118,6 +132,41 @@ def test_a_refresh_whose_figures_did_not_change_writes_nothing(firestore_emulato
     with unit_of_work() as uow:  # the rebuild endpoint's refresh writes whatever the figures
         assert dashboard.refresh(uow, g.id, [Period(2026, 11)], force=True) == 1
     assert read(g.id, "2026-11")["version"] > written
+
+
+def test_only_the_chatter_documents_whose_figures_changed_are_written_and_a_gone_one_is_deleted(firestore_emulator):
+    g, events = worked_example()
+    for ev in events:
+        deliver(ev)
+    before = {c["display_name"]: c["version"] for c in chatters(g.id, "2026-11")}
+    extra = seed_income(g, day=date(2026, 11, 20), gross="50.00", model="B", chatter="C3")
+    deliver(income_event("registered", None, extra))
+    after = {c["display_name"]: (c["version"], c["net"]) for c in chatters(g.id, "2026-11")}
+    assert after["C3"][1] == "2440.00" and after["C3"][0] > before["C3"]
+    assert {n: v for n, (v, _) in after.items() if n != "C3"} == {n: before[n] for n in ("C1", "C2")}
+    assert read(g.id, "2026-11")["version"] == after["C3"][0]  # the agency's figures changed too
+    # C2's only sale deleted: C2's document goes, the others stay as they were.
+    c2_sale = scalar("SELECT id FROM income_service.income_records WHERE chatter_id = :c", c=g.users["C2"])
+    deliver(income_event("deleted", delete_income(c2_sale), None))
+    assert [c["display_name"] for c in chatters(g.id, "2026-11")] == ["C1", "C3"]
+    assert read(g.id, "2026-11")["chatters_count"] == 2
+    assert scalar("SELECT count(*) FROM statistics_service.dashboard_chatter_digests WHERE agency_id = :a",
+                  a=g.id) == 2
+
+
+def test_a_team_change_rewrites_that_chatters_document_only(firestore_emulator):
+    g, events = worked_example()
+    for ev in events:
+        deliver(ev)
+    main = read(g.id, "2026-11")["version"]
+    before = {c["display_name"]: c["version"] for c in chatters(g.id, "2026-11")}
+    set_manager(g, "C3", "M")
+    with unit_of_work() as uow:
+        assert dashboard.refresh(uow, g.id, [Period(2026, 11)]) == 1
+    people = {c["display_name"]: c for c in chatters(g.id, "2026-11")}
+    assert people["C3"]["manager_uid"] == g.uid("M") and people["C3"]["version"] > main
+    assert {n: people[n]["version"] for n in ("C1", "C2")} == {n: before[n] for n in ("C1", "C2")}
+    assert read(g.id, "2026-11")["version"] == main  # the agency's figures did not change
 
 
 def test_a_failed_write_is_written_by_the_next_refresh(firestore_emulator, monkeypatch):

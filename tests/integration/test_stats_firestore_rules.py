@@ -79,7 +79,9 @@ ANONYMOUS = None
 def _fields(doc: dict) -> dict:
     out = {}
     for k, v in doc.items():
-        if isinstance(v, bool):
+        if v is None:
+            out[k] = {"nullValue": None}
+        elif isinstance(v, bool):
             out[k] = {"booleanValue": v}
         elif isinstance(v, int):
             out[k] = {"integerValue": str(v)}
@@ -145,6 +147,23 @@ def test_dashboards_are_for_the_agencys_owner_and_never_written_by_clients(rules
         assert get(base, path, tok) == 403
     assert update(base, path, {"version": 99}, OWNER_A) == 403
     assert create(base, f"agencies/{A}/dashboards/2026-12", {"version": 1}, OWNER_A) == 403
+    assert delete(base, path, OWNER_A) == 403
+
+
+def test_a_dashboards_chatter_document_is_for_that_chatter_their_manager_or_an_owner(rules_emulator):
+    base = rules_emulator
+    path = f"agencies/{A}/dashboards/2026-11/chatters/{uuid.uuid4()}"
+    admin_set(base, path, {"uid": "chatter-a", "manager_uid": "manager-a", "net": "1400.00", "version": 1})
+    for tok in (CHATTER_A, MANAGER_A, OWNER_A):
+        assert get(base, path, tok) == 200
+    for tok in (CHATTER_A2, OWNER_B, NO_CLAIMS, ANONYMOUS):
+        assert get(base, path, tok) == 403
+    without_manager = f"agencies/{A}/dashboards/2026-11/chatters/{uuid.uuid4()}"
+    admin_set(base, without_manager, {"uid": "chatter-a2", "manager_uid": None, "version": 1})
+    assert get(base, without_manager, MANAGER_A) == 403  # in no team: not a Manager's
+    assert update(base, path, {"net": "9999.00"}, CHATTER_A) == 403
+    assert update(base, path, {"net": "9999.00"}, OWNER_A) == 403
+    assert create(base, f"agencies/{A}/dashboards/2026-11/chatters/x", {"uid": "chatter-a"}, CHATTER_A) == 403
     assert delete(base, path, OWNER_A) == 403
 
 
