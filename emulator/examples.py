@@ -39,6 +39,9 @@ EXAMPLES: dict[str, list[dict[str, Any]]] = {
     "income.IncomeRefund": [{"kind": "chargeback", "amount": "5000.00", "refund_date": "2026-11-10",
                              "reason": "fan disputed the charge"},
                             {"kind": "refund", "amount": "250.00", "refund_date": "2026-11-12"}],
+    "income.IncomeReassign": [{"chatter_id": "0b7c9d2e-4f5a-4b6c-8d7e-9f0a1b2c3d4e",
+                               "reason": "Anna sent the messages; the shift was Ben's"},
+                              {"chatter_id": None, "reason": "a renewal nobody sold"}],
     "income.PlatformImport": [{"model_id": "6f1c2a9e-3b1d-4c2e-9a47-1d2f3e4a5b6c", "transactions": [
         {"transaction_id": "tx_1001", "occurred_at": "2026-11-03T15:04:05Z", "type": "message",
          "gross_amount": "100.00", "fee_amount": "20.00", "status": "cleared", "fan_username": "fan_9",

