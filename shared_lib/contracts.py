@@ -368,10 +368,46 @@ class ScraperTransactions(Contract):
     transactions: list[PlatformTransaction] = Field(min_length=1, max_length=MAX_IMPORT_ROWS)
 
 
+# A batch event stays far below Pub/Sub's 10 MB message: past this many coalesced slices an import names whole days.
+MAX_IMPORT_SLICES = 5_000
+
+
+class ImportedSlice(BaseModel):
+    """What one import changed on one (sale date, type, chatter) of its model: records it created there (sales or
+    chargebacks) and self-reported sales it matched (verified: under verification `required` they start to count)."""
+
+    sale_date: IsoDate
+    type: IncomeType
+    chatter_id: uuid.UUID | None
+    created: StrictInt = Field(ge=0)
+    matched: StrictInt = Field(ge=0)
+
+
+class IncomeImported(Contract):
+    """income.imported: one per platform import that changed anything (docs/income.md "Platform imports"), instead
+    of one income.registered per record. `slices` coalesces every record the import created, every chargeback and
+    every self-reported sale it matched by (sale_date, type, chatter) of its model; past MAX_IMPORT_SLICES they are
+    given as `whole_days` (recompute those days whole) and `chatter_ids` (every chatter of those records)."""
+
+    event_type = "income.imported"
+    agency_id: uuid.UUID
+    model_id: uuid.UUID
+    import_id: uuid.UUID = Field(description="this import (the event's subject; logs)")
+    created: StrictInt = Field(ge=0, description="records created: sales and chargebacks")
+    matched: StrictInt = Field(ge=0, description="self-reported sales matched (verified)")
+    slices: list[ImportedSlice] = Field(max_length=MAX_IMPORT_SLICES)
+    whole_days: list[IsoDate] = Field(default_factory=list, max_length=2 * MAX_IMPORT_ROWS)
+    chatter_ids: list[uuid.UUID] = Field(default_factory=list, max_length=2 * MAX_IMPORT_ROWS)
+
+    def days(self) -> set[date]:
+        return {s.sale_date for s in self.slices} | set(self.whole_days)
+
+
 # Every event type's one contract (payload, payload_of and schema above read it at call time).
 CONTRACTS: dict[str, type[Contract]] = {m.event_type: m for m in (
     IncomeRegistered, IncomeUpdated, IncomeDeleted, ExpenseRecorded, ExpenseUpdated, ExpenseDeleted,
     UserSettingsUpdated, ModelSettingsUpdated, PlatformSettingsUpdated, SalesSettingsUpdated,
     TimetrackingSettingsUpdated,
-    EmployeeTimeEvent, SubscriberCountUpdated, ScraperMessage, ScraperTransactions, CalculationCompleted,
+    EmployeeTimeEvent, SubscriberCountUpdated, ScraperMessage, ScraperTransactions, IncomeImported,
+    CalculationCompleted,
     PeriodClosed, PaymentRecorded)}

@@ -7,14 +7,14 @@ import uuid
 from collections.abc import Sequence
 
 from shared_lib import clock
-from shared_lib.contracts import IncomeRegistered, PlatformTransaction, ScraperTransactions
+from shared_lib.contracts import (MAX_IMPORT_SLICES, ImportedSlice, IncomeImported, PlatformTransaction,
+                                  ScraperTransactions)
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import Forbidden, NotFound
 from shared_lib.rbac import Caller, Role
 
 from . import queries
 from .schemas import MAX_LISTED, FeeMismatch, PlatformImport, PlatformImportResult
-from .service import event_data
 
 
 def income_import(*, uow: UnitOfWork, caller: Caller, cmd: PlatformImport, dry_run: bool) -> PlatformImportResult:
@@ -40,28 +40,45 @@ def income_import_scraped(*, uow: UnitOfWork, message: ScraperTransactions) -> P
 
 def _import(uow: UnitOfWork, *, agency_id: uuid.UUID, model_id: uuid.UUID, tz: str, user_id: uuid.UUID | None,
             transactions: Sequence[PlatformTransaction], dry_run: bool) -> PlatformImportResult:
-    """Apply the transactions in a fixed number of set-based statements; a dry run makes the same statements inside
-    a savepoint it rolls back, so its counts are exactly what the import would do and it writes nothing (no row, no
-    audit entry, no event). New records and chargebacks are income.registered (reason `imported`), one batch."""
+    """Apply the transactions in a fixed number of set-based statements, after the (agency, model)'s import lock;
+    a dry run makes the same statements inside a savepoint it rolls back, so its counts are exactly what the import
+    would do and it writes nothing (no row, no audit entry, no event). What changed is one income.imported."""
     today = clock.today_in(tz)
     rows = json.dumps([t.model_dump(mode="json") for t in transactions])
+    queries.import_lock_model(uow, agency_id, model_id)
     if dry_run:
         uow.execute("SAVEPOINT platform_import_dry_run")
     queries.import_classify(uow, agency_id, model_id, rows, tz=tz, today=today)
     queries.import_lock_periods(uow, agency_id)
     queries.import_decide(uow, agency_id, model_id)
-    created, chargebacks = queries.import_apply(uow, agency_id, model_id, user_id, today)
+    changed, reversed_ = queries.import_apply(uow, agency_id, model_id, user_id, today)
     counts, mismatches = queries.import_counts(uow, MAX_LISTED)
     if dry_run:
         uow.execute("ROLLBACK TO SAVEPOINT platform_import_dry_run")
-    else:
-        uow.emit_many("income.registered", [
-            (r.agency_id, r.id, event_data(IncomeRegistered, r, reason="imported", old=None, new=r))
-            for r in created + chargebacks])
+    elif changed:
+        import_id = uuid.uuid4()
+        uow.emit("income.imported", agency_id=agency_id, subject=import_id,
+                 data=imported_event(agency_id, model_id, import_id, changed))
     return PlatformImportResult(
         dry_run=dry_run, new=counts.new, matched=counts.matched, duplicate=counts.duplicate,
-        conflict=counts.conflict, status_changed=counts.status_changed, reversed=len(chargebacks),
+        conflict=counts.conflict, status_changed=counts.status_changed, reversed=reversed_,
         unattributed=counts.unattributed, fee_mismatch=mismatches[0].total if mismatches else 0,
         closed=counts.closed, conflicts=counts.conflicts,
         fee_mismatches=[FeeMismatch(transaction_id=m.transaction_id, platform_fee_amount=m.platform_fee_amount,
                                     fee_amount=m.fee_amount) for m in mismatches])
+
+
+def imported_event(agency_id: uuid.UUID, model_id: uuid.UUID, import_id: uuid.UUID,
+                   changed: dict[tuple, list[int]]) -> IncomeImported:
+    """The import's one event: its slices (sale date, type, chatter) with what was created and matched there; past
+    MAX_IMPORT_SLICES, the days whole and the chatters instead (a bounded message whatever the import)."""
+    created, matched = sum(c for c, _ in changed.values()), sum(m for _, m in changed.values())
+    keys = sorted(changed, key=lambda k: (k[0], k[1], str(k[2] or "")))
+    if len(keys) <= MAX_IMPORT_SLICES:
+        slices = [ImportedSlice(sale_date=d, type=t, chatter_id=c, created=changed[(d, t, c)][0],
+                                matched=changed[(d, t, c)][1]) for d, t, c in keys]
+        return IncomeImported(agency_id=agency_id, model_id=model_id, import_id=import_id, created=created,
+                              matched=matched, slices=slices)
+    return IncomeImported(agency_id=agency_id, model_id=model_id, import_id=import_id, created=created,
+                          matched=matched, slices=[], whole_days=sorted({d for d, _, _ in keys}),
+                          chatter_ids=sorted({c for _, _, c in keys if c is not None}, key=str))

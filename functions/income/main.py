@@ -25,7 +25,7 @@ from .schemas import (
 )
 
 svc = Service("income")
-svc.publishes("income.registered", "income.updated", "income.deleted")
+svc.publishes("income.registered", "income.updated", "income.deleted", "income.imported")
 
 register = svc.http("income_register", "/api/income/register/")
 records = svc.http("income_records", "/api/income/records/")

@@ -253,7 +253,8 @@ def recompute_fees(uow: UnitOfWork, agency_id: uuid.UUID, effective_from: date):
 # An import is a fixed number of set-based statements whatever its size: the rows go in as one jsonb parameter into a
 # transaction-local table (pt_incoming), every decision is an UPDATE of that table, and each write is one statement.
 
-_ELIGIBLE = "i.kind = 'new' AND i.gross_amount > 0 AND i.status <> 'reversed' AND NOT i.closed"
+# A new positive row records or matches a sale (first seen as reversed too: it is then charged back at once).
+_ELIGIBLE = "i.kind = 'new' AND i.gross_amount > 0 AND NOT i.closed"
 
 
 def import_model_facts(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID, *,
@@ -295,7 +296,7 @@ def import_classify(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID, 
                                  reverses, fan_id, fan_username, sender, local_date, kind, money_day)
         SELECT t.transaction_id, t.occurred_at, t.type, t.gross_amount, t.fee_amount, t.net_amount, t.status,
                t.reverses, t.fan_id, t.fan_username, t.sender, c.local_date, c.kind,
-               CASE WHEN c.kind = 'new' AND t.gross_amount > 0 AND t.status <> 'reversed' THEN c.local_date
+               CASE WHEN c.kind = 'new' AND t.gross_amount > 0 THEN c.local_date
                     WHEN (c.kind = 'new' AND t.gross_amount < 0) OR (c.kind = 'status' AND t.status = 'reversed')
                     THEN CAST(:today AS date) END
         FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS t(
@@ -389,14 +390,50 @@ def import_decide(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID) ->
     )
 
 
+def import_lock_model(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID) -> None:
+    """Imports of one (agency, model) take turns (a transaction advisory lock, the import's first statement): the
+    next one classifies and matches after the previous committed, so two never match one sale nor claim one row."""
+    uow.execute("SELECT pg_advisory_xact_lock(hashtext('import:' || :a || ':' || :m))",
+                {"a": str(agency_id), "m": str(model_id)})
+
+
+# The originals this import charges back, and the chargeback's date: a stored transaction re-sent as reversed and a
+# new negative row (today); an original first seen as reversed (its own local date: the money never arrived, so its
+# period nets to zero); an original arriving after its negative row, which an earlier import stored (today).
+_REVERSAL_TARGETS = """
+    target AS (
+        SELECT t.original, min(t.on_day) AS on_day FROM (
+            SELECT CASE WHEN i.gross_amount < 0 THEN i.reverses ELSE i.transaction_id END AS original,
+                   CASE WHEN i.kind = 'new' AND i.gross_amount > 0 THEN i.local_date ELSE CAST(:today AS date) END
+                       AS on_day
+            FROM pt_incoming i
+            WHERE i.applied AND ((i.kind = 'status' AND i.status = 'reversed')
+                                 OR (i.kind = 'new' AND (i.gross_amount < 0 OR i.status = 'reversed')))
+            UNION ALL
+            SELECT i.transaction_id, CAST(:today AS date) FROM pt_incoming i
+            WHERE i.applied AND i.kind = 'new' AND i.gross_amount > 0 AND i.status <> 'reversed'
+              AND EXISTS (SELECT 1 FROM income_service.platform_transactions n
+                          WHERE n.agency_id = :a AND n.model_id = :m AND n.reverses = i.transaction_id
+                            AND n.gross_amount < 0)) t
+        GROUP BY t.original)
+"""
+
+
 def import_apply(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID, user_id: uuid.UUID | None,
-                 today: date):
-    """Write what import_decide decided; returns (new records, chargebacks) as rows of RECORD_COLUMNS.
+                 today: date) -> tuple[dict[tuple, list[int]], int]:
+    """Write what import_decide decided; returns what changed — {(sale_date, type, chatter_id): [records created,
+    sales matched]} — and how many chargebacks it made.
 
     The transactions are claimed first (INSERT … ON CONFLICT DO NOTHING: a concurrent import of the same rows
     waits on the uncommitted keys, then skips them), and only claimed rows write records; the records' ids were
-    drawn beforehand, so the (deferred) foreign keys hold at commit."""
+    drawn beforehand, so the (deferred) foreign keys hold at commit. Each write returns its rows grouped by slice."""
     p = {"a": agency_id, "m": model_id, "u": user_id, "today": today}
+    changed: dict[tuple, list[int]] = {}
+
+    def add(rows, at: int) -> None:
+        for r in rows:
+            changed.setdefault((r.sale_date, r.type, r.chatter_id), [0, 0])[at] += r.n
+
     uow.execute(
         """
         WITH claimed AS (
@@ -410,22 +447,32 @@ def import_apply(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID, use
             RETURNING transaction_id)
         UPDATE pt_incoming i SET applied = true FROM claimed c WHERE i.transaction_id = c.transaction_id
         """, p)
-    uow.execute(
+    add(uow.execute(
         """
-        UPDATE income_service.income_records r SET verified = true, updated_at = clock_timestamp()
-        FROM pt_incoming i WHERE i.matched AND i.applied AND r.id = i.income_id
-        """)
-    created = uow.execute(
-        f"""
-        INSERT INTO income_service.income_records
-            (id, agency_id, type, gross_amount, fee_percent, fee_amount, net_amount, sale_date, model_id,
-             chatter_id, manager_id, registered_by_user_id, customer_username, origin, verified)
-        SELECT i.income_id, :a, i.type || '_sale', i.gross_amount, i.fee_percent, i.fee, i.gross_amount - i.fee,
-               i.local_date, :m, i.chatter_id, i.manager_id, :u, i.fan_username, 'import', true
-        FROM pt_incoming i WHERE i.applied AND NOT i.matched AND i.income_id IS NOT NULL
-        ORDER BY i.occurred_at, i.transaction_id
-        RETURNING {_RETURNING}
-        """, p).all()
+        WITH v AS (
+            UPDATE income_service.income_records r SET verified = true, updated_at = clock_timestamp()
+            FROM pt_incoming i WHERE i.matched AND i.applied AND r.id = i.income_id
+            RETURNING r.id, r.sale_date, r.type, r.chatter_id),
+        -- under verification `required` a matched sale's refunds start to count with it: their slices too (n 0)
+        touched AS (
+            SELECT sale_date, type, chatter_id, 1 AS n FROM v
+            UNION ALL
+            SELECT x.sale_date, x.type, x.chatter_id, 0 FROM income_service.income_records x JOIN v ON x.refund_of = v.id)
+        SELECT sale_date, type, chatter_id, sum(n) AS n FROM touched GROUP BY 1, 2, 3
+        """).all(), 1)
+    add(uow.execute(
+        """
+        WITH made AS (
+            INSERT INTO income_service.income_records
+                (id, agency_id, type, gross_amount, fee_percent, fee_amount, net_amount, sale_date, model_id,
+                 chatter_id, manager_id, registered_by_user_id, customer_username, origin, verified)
+            SELECT i.income_id, :a, i.type || '_sale', i.gross_amount, i.fee_percent, i.fee, i.gross_amount - i.fee,
+                   i.local_date, :m, i.chatter_id, i.manager_id, :u, i.fan_username, 'import', true
+            FROM pt_incoming i WHERE i.applied AND NOT i.matched AND i.income_id IS NOT NULL
+            ORDER BY i.occurred_at, i.transaction_id
+            RETURNING sale_date, type, chatter_id)
+        SELECT sale_date, type, chatter_id, count(*) AS n FROM made GROUP BY 1, 2, 3
+        """, p).all(), 0)
     uow.execute(
         """
         WITH changed AS (
@@ -437,15 +484,23 @@ def import_apply(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID, use
             RETURNING t.transaction_id)
         UPDATE pt_incoming i SET applied = true FROM changed c WHERE i.transaction_id = c.transaction_id
         """, p)
+    # The sales to charge back are locked first, in id order, as a manual refund locks its sale (refund_target):
+    # a refund and this chargeback take turns, and the next statement's snapshot sees every refund committed.
+    uow.execute(
+        f"""
+        WITH {_REVERSAL_TARGETS}
+        SELECT s.id FROM target t
+        JOIN income_service.platform_transactions o
+          ON o.agency_id = :a AND o.model_id = :m AND o.transaction_id = t.original AND o.chargeback_id IS NULL
+        JOIN income_service.income_records s ON s.id = o.income_id
+        ORDER BY s.id FOR UPDATE OF s
+        """, p)
     # A reversal charges back the record its original produced or matched, once: the original's chargeback_id is
-    # claimed under its row lock (a concurrent import re-checks `IS NULL` after it and finds it set), and the
-    # chargeback gives back what the sale's refunds left, at the sale's fee %, dated today.
+    # claimed (`IS NULL`, under its row lock), and the chargeback gives back what the sale's refunds left, at the
+    # sale's fee %, dated its target's day.
     chargebacks = uow.execute(
         f"""
-        WITH target AS (
-            SELECT DISTINCT CASE WHEN i.gross_amount < 0 THEN i.reverses ELSE i.transaction_id END AS original
-            FROM pt_incoming i
-            WHERE i.applied AND ((i.kind = 'status' AND i.status = 'reversed') OR (i.kind = 'new' AND i.gross_amount < 0))),
+        WITH {_REVERSAL_TARGETS},
         claim AS (
             UPDATE income_service.platform_transactions o
                SET chargeback_id = gen_random_uuid(), status = 'reversed', updated_at = clock_timestamp()
@@ -454,21 +509,24 @@ def import_apply(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID, use
               AND s.id = o.income_id
               AND s.gross_amount + (SELECT coalesce(sum(x.gross_amount), 0) FROM income_service.income_records x
                                     WHERE x.refund_of = s.id) > 0
-            RETURNING o.chargeback_id, o.income_id)
-        INSERT INTO income_service.income_records
-            (id, agency_id, type, gross_amount, fee_percent, fee_amount, net_amount, sale_date, model_id,
-             chatter_id, manager_id, registered_by_user_id, customer_username, notes, refund_of, origin, verified)
-        SELECT c.chargeback_id, s.agency_id, 'chargeback', -v.left_, v.pct, -round(v.left_ * v.pct / 100, 2),
-               -v.left_ + round(v.left_ * v.pct / 100, 2), :today, s.model_id, s.chatter_id, s.manager_id, :u,
-               s.customer_username, 'platform reversal', s.id, 'import', true
-        FROM claim c JOIN income_service.income_records s ON s.id = c.income_id
-        CROSS JOIN LATERAL (
-            SELECT s.gross_amount + (SELECT coalesce(sum(x.gross_amount), 0) FROM income_service.income_records x
-                                     WHERE x.refund_of = s.id) AS left_,
-                   user_service.fee_percent_on(s.agency_id, s.sale_date) AS pct) v
-        RETURNING {_RETURNING}
+            RETURNING o.chargeback_id, o.income_id, t.on_day),
+        made AS (
+            INSERT INTO income_service.income_records
+                (id, agency_id, type, gross_amount, fee_percent, fee_amount, net_amount, sale_date, model_id,
+                 chatter_id, manager_id, registered_by_user_id, customer_username, notes, refund_of, origin, verified)
+            SELECT c.chargeback_id, s.agency_id, 'chargeback', -v.left_, v.pct, -round(v.left_ * v.pct / 100, 2),
+                   -v.left_ + round(v.left_ * v.pct / 100, 2), c.on_day, s.model_id, s.chatter_id, s.manager_id, :u,
+                   s.customer_username, 'platform reversal', s.id, 'import', true
+            FROM claim c JOIN income_service.income_records s ON s.id = c.income_id
+            CROSS JOIN LATERAL (
+                SELECT s.gross_amount + (SELECT coalesce(sum(x.gross_amount), 0) FROM income_service.income_records x
+                                         WHERE x.refund_of = s.id) AS left_,
+                       user_service.fee_percent_on(s.agency_id, s.sale_date) AS pct) v
+            RETURNING sale_date, type, chatter_id)
+        SELECT sale_date, type, chatter_id, count(*) AS n FROM made GROUP BY 1, 2, 3
         """, p).all()
-    return created, chargebacks
+    add(chargebacks, 0)
+    return changed, sum(r.n for r in chargebacks)
 
 
 def import_counts(uow: UnitOfWork, listed: int):

@@ -5,6 +5,7 @@ from shared_lib.contracts import (
     ExpenseRecorded,
     ExpenseUpdated,
     IncomeDeleted,
+    IncomeImported,
     IncomeRegistered,
     IncomeUpdated,
     ModelSettingsUpdated,
@@ -175,6 +176,12 @@ def payouts_on_income_updated(uow, data):
 
 @svc.on_event("income.deleted", name="payouts_on_income_deleted", model=IncomeDeleted)
 def payouts_on_income_deleted(uow, data):
+    service.changed_periods_recalculate(uow=uow, data=data)
+
+
+@svc.on_event("income.imported", name="payouts_on_income_imported", model=IncomeImported)
+def payouts_on_income_imported(uow, data):
+    """A platform import's one event: every period its slices reach, once."""
     service.changed_periods_recalculate(uow=uow, data=data)
 
 

@@ -11,7 +11,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 
 from shared_lib.closing import lock_period_exclusive
-from shared_lib.contracts import (CalculationCompleted, Contract, EmployeeTimeEvent, IncomeChange,
+from shared_lib.contracts import (CalculationCompleted, Contract, EmployeeTimeEvent, IncomeChange, IncomeImported,
                                   ModelSettingsUpdated, PeriodClosed, PlatformSettingsUpdated, SettingsChange,
                                   TimetrackingSettingsUpdated, UserSettingsUpdated)
 from shared_lib.db import UnitOfWork, unit_of_work
@@ -190,6 +190,11 @@ def scopes_for_event(data: Contract, agency_timezone: str) -> list[tuple[Period,
             elif snap.type == "other_income" and snap.assigned_to_user_id is not None:
                 marks.append((period, "user", snap.assigned_to_user_id))
         return marks or [(p, "all", None) for p in periods_for_event(data, agency_timezone)]
+    if isinstance(data, IncomeImported):  # sales and chargebacks of one model: its scope, each chatter's, totals
+        return sorted({m for s in data.slices for m in _import_marks(Period.of(s.sale_date), data.model_id,
+                                                                      [s.chatter_id])}
+                      | {m for p in periods_for_event(data, agency_timezone) if data.whole_days
+                         for m in _import_marks(p, data.model_id, data.chatter_ids)}, key=str)
     if isinstance(data, UserSettingsUpdated):
         return [(p, k, data.user_id) for p in periods_for_event(data, agency_timezone) for k in ("user", "user_sales")]
     if isinstance(data, ModelSettingsUpdated):
@@ -201,6 +206,11 @@ def scopes_for_event(data: Contract, agency_timezone: str) -> list[tuple[Period,
     if isinstance(data, EmployeeTimeEvent):
         return [(p, "user", data.user_id) for p in periods_for_event(data, agency_timezone)]
     return [(p, "totals", None) for p in periods_for_event(data, agency_timezone)]  # expenses
+
+
+def _import_marks(period: Period, model_id: uuid.UUID, chatters) -> list[tuple[Period, str, uuid.UUID | None]]:
+    return [(period, "totals", None), (period, "model", model_id)] + [(period, "user", c) for c in chatters
+                                                                      if c is not None]
 
 
 def periods_for_event(data: Contract, agency_timezone: str) -> list[Period]:

@@ -5,6 +5,7 @@ from shared_lib.contracts import (
     ExpenseRecorded,
     ExpenseUpdated,
     IncomeDeleted,
+    IncomeImported,
     IncomeRegistered,
     IncomeUpdated,
     ScraperMessage,
@@ -128,6 +129,12 @@ def stats_on_income_updated(uow, data):
 @svc.on_event("income.deleted", name="stats_on_income_deleted", model=IncomeDeleted)
 def stats_on_income_deleted(uow, data):
     _income_changed(uow, data)
+
+
+@svc.on_event("income.imported", name="stats_on_income_imported", model=IncomeImported)
+def stats_on_income_imported(uow, data):
+    """A platform import's one event: its slices marked and recomputed once."""
+    service.stats_income_imported(uow=uow, data=data)
 
 
 @svc.on_event("expense.recorded", name="stats_on_expense_recorded", model=ExpenseRecorded)

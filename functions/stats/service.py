@@ -7,9 +7,10 @@ from datetime import date, datetime, timedelta
 from typing import Sequence
 
 from shared_lib import clock
-from shared_lib.contracts import SubscriberCountUpdated
+from shared_lib.contracts import IncomeImported, SubscriberCountUpdated
 from shared_lib.db import UnitOfWork, unit_of_work
 from shared_lib.errors import Invalid, NotFound
+from shared_lib.income_types import CHATTING_AND_REFUNDS
 from shared_lib.isodate import EARLIEST
 from shared_lib.pagination import cursor_key, page_of
 from shared_lib.periods import Period, local_date_of, local_today
@@ -150,6 +151,14 @@ def stats_slices_changed(*, uow: UnitOfWork, agency_id: uuid.UUID, kind: str, sl
     with unit_of_work() as marking:
         queries.mark_pending(marking, agency_id, kind, slices)
     return stats_catch_up(uow=uow, agency_id=agency_id)
+
+
+def stats_income_imported(*, uow: UnitOfWork, data: IncomeImported) -> int:
+    """A platform import (income.imported): its model's slices — each (day, type), with the chatter for a chatting
+    sale or a refund — or, for a very large import, its days whole; marked and caught up like any income event."""
+    slices = [Slice(s.sale_date, data.model_id, s.type, s.chatter_id if s.type in CHATTING_AND_REFUNDS else None)
+              for s in data.slices] + [Slice(d) for d in data.whole_days]
+    return stats_slices_changed(uow=uow, agency_id=data.agency_id, kind="income", slices=slices)
 
 
 def stats_catch_up(*, uow: UnitOfWork, agency_id: uuid.UUID) -> int:

@@ -353,6 +353,9 @@ def _contract_data(topic: str, world: World) -> dict:
                                                observed_at=now - timedelta(minutes=5), observed_on=today,
                                                source="scraper"),
         "financial_calculation.completed": dict(agency_id=a, period=period, user_ids=[]),
+        "income.imported": dict(agency_id=a, model_id=world.model_id, import_id=uuid.uuid4(), created=1, matched=0,
+                                slices=[dict(sale_date=today, type="subscription_sale", chatter_id=None, created=1,
+                                             matched=0)]),
     }[topic]
     return CONTRACTS[topic](**fields).model_dump(mode="json")
 
