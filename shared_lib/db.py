@@ -47,15 +47,22 @@ def _install_role_hook(engine: "Engine") -> None:
 
     @event.listens_for(engine, "begin")
     def _as_service_role(conn) -> None:
-        service = _current_service.get()
-        if service is None or not settings().db_service_roles or service not in _deployed_services():
+        role = _role_now()
+        if role is None:
             return
         # On the driver's connection: SQLAlchemy's transaction is not in place yet during "begin". pg8000 would
         # open the database transaction with a round trip of its own before the first statement; here the BEGIN
         # and the SET LOCAL (which ends with the transaction) go as one simple query, one round trip.
         dbapi = conn.connection.dbapi_connection
-        role = f"SET LOCAL ROLE {service_role(service)}"
         dbapi.execute_simple(role if dbapi._in_transaction else f"BEGIN TRANSACTION; {role}")
+
+
+def _role_now() -> str | None:
+    """`SET LOCAL ROLE om_<service>` for the service whose work runs now, when DB_SERVICE_ROLES is on; else None."""
+    service = _current_service.get()
+    if service is None or not settings().db_service_roles or service not in _deployed_services():
+        return None
+    return f"SET LOCAL ROLE {service_role(service)}"
 
 
 # --- pg8000 per-statement cost ----------------------------------------------------------------------------------
@@ -314,6 +321,26 @@ class UnitOfWork:
     def after_commit(self, fn: Callable[[], None]) -> None:
         self._after_commit.append(fn)
 
+    def publish_committed(self) -> None:
+        """Publish this committed transaction's events while its connection is still held, and mark them published
+        on it: one simple query (BEGIN, the service's role, the UPDATE, COMMIT), no second checkout, ping or
+        extended-protocol exchange (issue #13). A mark that fails is logged and the connection invalidated, not
+        pooled: the rows stay unpublished for the relay, which publishes them again (at-least-once; consumers'
+        inboxes drop the repeat), and the committed change still answers as committed."""
+        events, self.pending_events = self.pending_events, []
+        if events:
+            outbox.publish_pending(events, self.conn.engine, mark=self._mark_published)
+
+    def _mark_published(self, event_ids: list[Any]) -> None:
+        role = _role_now()
+        try:
+            self.conn.connection.dbapi_connection.execute_simple(
+                f"BEGIN TRANSACTION; {role + '; ' if role else ''}{outbox.mark_published_sql(event_ids)}; COMMIT")
+        except Exception:
+            log.warning("marking %d outbox events published failed; the relay will publish them again",
+                        len(event_ids), exc_info=True)
+            self.conn.invalidate()
+
     def run_after_commit(self) -> None:
         if self.pending_events:
             outbox.publish_pending(self.pending_events, self.conn.engine)
@@ -344,6 +371,7 @@ def unit_of_work(service: str | None = None) -> Iterator[UnitOfWork]:
                 if trans.is_active:
                     trans.rollback()
                 raise
+            uow.publish_committed()
         uow.run_after_commit()
     finally:
         if token is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .config import settings
 from .contracts import Contract, payload
@@ -64,12 +64,15 @@ def write(uow, type: str, items: Iterable[tuple[Any, Any, Contract | dict[str, A
     return events
 
 
-def publish_pending(events: list[Event], engine: "Engine") -> int:
-    """Publish right after commit and mark published; what fails stays for the relay. Returns how many went out."""
+def publish_pending(events: list[Event], engine: "Engine", *, mark: Callable[[list[uuid.UUID]], None] | None = None
+                    ) -> int:
+    """Publish right after commit and mark published; what fails stays for the relay. Returns how many went out.
+    `mark` marks the ids published (the unit of work's: one simple query on its own connection); without it,
+    mark_published on a connection of `engine`."""
     p = publisher()
     published = p.publish_many(events)
     if published and not _marks_when_handled(p):
-        mark_published(published, engine)
+        (mark or (lambda ids: mark_published(ids, engine)))(published)
     return len(published)
 
 
@@ -83,8 +86,18 @@ def mark_published(event_ids: list[uuid.UUID], engine: "Engine") -> None:
     from sqlalchemy import text
 
     with engine.begin() as conn:
-        conn.execute(text("UPDATE eventing.outbox SET published_at = now(), claimed_until = NULL "
-                          "WHERE event_id = ANY(:ids)"), {"ids": [str(i) for i in event_ids]})
+        conn.execute(text(_MARK + "= ANY(:ids)"), {"ids": [str(i) for i in event_ids]})
+
+
+_MARK = "UPDATE eventing.outbox SET published_at = now(), claimed_until = NULL WHERE event_id "
+
+
+def mark_published_sql(event_ids: list[uuid.UUID]) -> str:
+    """mark_published's UPDATE as literal SQL, for a simple query (no parameters, so it can go in one message
+    with its BEGIN and COMMIT): each id is rendered by uuid.UUID itself, hex digits and dashes only."""
+    if not event_ids:
+        raise ValueError("mark_published_sql takes one or more event ids")
+    return _MARK + "IN (" + ", ".join(f"'{uuid.UUID(str(i))}'" for i in event_ids) + ")"
 
 
 def relay_outbox(engine: "Engine", *, min_age_seconds: int | None = None, batch: int | None = None) -> int:

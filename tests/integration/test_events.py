@@ -126,7 +126,7 @@ def test_crash_between_commit_and_publish_is_recovered_by_the_relay(platform, pi
     script = (
         "import os, shared_lib.outbox as ob\n"
         "from shared_lib.db import unit_of_work\n"
-        "ob.publish_pending = lambda events, engine: os._exit(9)  # the process dies right after COMMIT\n"
+        "ob.publish_pending = lambda *args, **kwargs: os._exit(9)  # the process dies right after COMMIT\n"
         "with unit_of_work() as uow:\n"
         "    uow.emit('test.ping', agency_id=None, subject='s', data={'note': 'survived'})\n"
         "print('not reached')\n"

@@ -160,3 +160,71 @@ def test_a_text_statement_builds_its_result_metadata_once_and_answers_as_before(
             assert uow.execute(unshaped, {"x": 7}).first()[0] == 7
             assert uow.execute(unshaped, {"x": 8}).first()[0] == 8
     assert sql in dbmod._shaped and star not in dbmod._shaped and twice not in dbmod._shaped
+
+
+class Durable:
+    """A publisher that holds what it is given durably (as Pub/Sub does): the unit of work marks the rows."""
+
+    marks_when_handled = False
+
+    def __init__(self):
+        self.sent = []
+
+    def publish_many(self, evs):
+        self.sent.extend(evs)
+        return [e.event_id for e in evs]
+
+
+@pytest.fixture
+def durable():
+    from shared_lib import events
+
+    p = Durable()
+    events.set_publisher(p)
+    yield p
+    events.set_publisher(None)
+
+
+def _unpublished() -> int:
+    from tests.factories import scalar
+
+    return scalar("SELECT count(*) FROM eventing.outbox WHERE published_at IS NULL")
+
+
+def test_the_published_mark_is_one_round_trip_on_the_requests_own_connection(client, g, durable, monkeypatch):
+    """After commit the events go to the publisher and are marked published with one simple query (BEGIN, the
+    role, the UPDATE, COMMIT) on the connection the request already holds: no second checkout, no ping."""
+    monkeypatch.setenv("DB_SERVICE_ROLES", "true")
+    from shared_lib.config import reset_settings
+
+    reset_settings()
+    body = {**SALE, "model_id": str(g.models["A"])}
+    client.post(URL, json=body, headers=g.h("C1"))
+    checkouts = []
+    listener = lambda *a: checkouts.append(threading.get_ident())  # noqa: E731
+    event.listen(engine().pool, "checkout", listener)
+    try:
+        with counted() as (statements, trips):
+            r = client.post(URL, json=body, headers=g.h("C1"))
+    finally:
+        event.remove(engine().pool, "checkout", listener)
+    assert r.status_code == 201, r.get_json()
+    assert len(durable.sent) == 2 and durable.sent[-1].subject == r.get_json()["id"]
+    assert checkouts.count(threading.get_ident()) == 1  # the request's one connection
+    assert trips[0] == REGISTER_ROUND_TRIPS + 1, trips  # the mark: one more
+    assert len(statements) == REGISTER_STATEMENTS, statements  # not through SQLAlchemy: a simple query
+    assert _unpublished() == 0
+
+
+def test_a_failed_mark_leaves_the_row_to_the_relay_and_the_register_answers_201(client, g, durable, monkeypatch):
+    from shared_lib import outbox as ob
+
+    with monkeypatch.context() as m:
+        m.setattr(ob, "mark_published_sql", lambda ids: "UPDATE eventing.no_such_table SET x = 1")
+        r = client.post(URL, json={**SALE, "model_id": str(g.models["A"])}, headers=g.h("C1"))
+    assert r.status_code == 201, r.get_json()
+    assert [e.subject for e in durable.sent] == [r.get_json()["id"]] and _unpublished() == 1
+    # the next request is served (that connection was invalidated, not pooled); the relay publishes the row again
+    assert client.get(f"/api/income/records/{r.get_json()['id']}/", headers=g.h("owner")).status_code == 200
+    assert ob.relay_outbox(engine(), min_age_seconds=0) == 1
+    assert [e.subject for e in durable.sent] == [r.get_json()["id"]] * 2 and _unpublished() == 0
