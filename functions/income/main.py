@@ -80,13 +80,15 @@ def get_income_record(uow, caller, income_id):
 
 
 @record.put(request=IncomeRegister, response=IncomeRecord, roles=ANY_ROLE,
-            conflicts=("period-closed", "has-refunds", "refund-not-editable", "imported-not-editable"))
+            conflicts=("period-closed", "has-refunds", "refund-not-editable", "imported-not-editable",
+                       "verified-not-editable", "edit-window-passed"))
 def update_income_record(uow, caller, income_id, body):
     """Replace an income record dated in an open period (the register body); not a refund, nor a refunded sale."""
     return service.income_update(uow=uow, caller=caller, income_id=income_id, cmd=body)
 
 
-@record.delete(roles=ANY_ROLE, status=204, conflicts=("period-closed", "has-refunds"))
+@record.delete(roles=ANY_ROLE, status=204, conflicts=("period-closed", "has-refunds", "verified-not-editable",
+                                                      "edit-window-passed"))
 def delete_income_record(uow, caller, income_id):
     """Delete an income record dated in an open period (a sale with refunds: delete those first)."""
     service.income_delete(uow=uow, caller=caller, income_id=income_id)

@@ -85,6 +85,12 @@ def fee_percent_on(uow: UnitOfWork, agency_id: uuid.UUID, day: date) -> Decimal:
     return uow.execute("SELECT user_service.fee_percent_on(:a, :d)", {"a": agency_id, "d": day}).scalar_one()
 
 
+def chatter_edit_hours_on(uow: UnitOfWork, agency_id: uuid.UUID, day: date) -> int:
+    """The agency's chatter edit window (sales settings, issue #16) in effect on `day` (default 24)."""
+    return uow.execute("SELECT chatter_edit_hours FROM user_service.sales_settings_on(:a, :d)",
+                       {"a": agency_id, "d": day}).scalar_one()
+
+
 # --- records ---------------------------------------------------------------------------------------------------
 
 
@@ -333,7 +339,7 @@ def import_lock_periods(uow: UnitOfWork, agency_id: uuid.UUID) -> None:
 def import_decide(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID) -> None:
     """After the locks (a statement of its own: its snapshot sees a close committed meanwhile): closed periods,
     the agency's fee on each sale's date, then the match of each new sale to an unmatched self-reported sale, then
-    attribution by shift of the rest."""
+    attribution of the rest by the agency's attribution rules (shift, sender or none per type)."""
     a = "CAST(:a AS uuid)"
     uow.execute(
         f"""
@@ -371,20 +377,35 @@ def import_decide(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID) ->
         """,
         {"a": agency_id, "m": model_id},
     )
-    # Shift: the chatter assigned to the model whose time entry was open at occurred_at; several: who checked in
-    # first, then the lowest user id; none: unattributed. The manager snapshot is the chatter's manager now.
+    # Attribution by the agency's attribution_rules for the transaction's type (the sales settings in effect on
+    # its local date; a type not listed: shift). shift: the chatter assigned to the model whose time entry was
+    # open at occurred_at; several: who checked in first, then the lowest user id. sender: the chatter the
+    # model's sender mapping names for the row's sender (trimmed, ignoring case), while still assigned to the
+    # model. none — or no one found — unattributed. The manager snapshot is the chatter's manager now.
     uow.execute(
         f"""
         UPDATE pt_incoming i SET income_id = gen_random_uuid(),
             (chatter_id, manager_id) = (
-                SELECT e.user_id, u.manager_id
-                FROM timetracking_service.time_entries e
-                JOIN user_service.model_assignments ma ON ma.user_id = e.user_id AND ma.model_id = :m
-                JOIN user_service.users u ON u.id = e.user_id AND u.agency_id = :a AND u.role = 'chatter'
-                WHERE e.agency_id = :a AND e.checked_in_at <= i.occurred_at
-                  AND (e.checked_out_at IS NULL OR e.checked_out_at > i.occurred_at)
-                ORDER BY e.checked_in_at, e.user_id LIMIT 1)
-        WHERE {_ELIGIBLE} AND NOT i.matched
+                SELECT u.id, u.manager_id FROM user_service.users u
+                WHERE u.agency_id = :a AND u.role = 'chatter' AND u.id = CASE rule.name
+                    WHEN 'shift' THEN (
+                        SELECT e.user_id
+                        FROM timetracking_service.time_entries e
+                        JOIN user_service.model_assignments ma ON ma.user_id = e.user_id AND ma.model_id = :m
+                        JOIN user_service.users c ON c.id = e.user_id AND c.agency_id = :a AND c.role = 'chatter'
+                        WHERE e.agency_id = :a AND e.checked_in_at <= i.occurred_at
+                          AND (e.checked_out_at IS NULL OR e.checked_out_at > i.occurred_at)
+                        ORDER BY e.checked_in_at, e.user_id LIMIT 1)
+                    WHEN 'sender' THEN (
+                        SELECT s.chatter_id FROM user_service.model_senders s
+                        JOIN user_service.model_assignments ma ON ma.user_id = s.chatter_id AND ma.model_id = :m
+                        WHERE s.model_id = :m AND lower(s.sender) = lower(btrim(i.sender)))
+                    END)
+        FROM (SELECT t.transaction_id,
+                     coalesce((SELECT st.attribution_rules ->> t.type
+                               FROM user_service.sales_settings_on(CAST(:a AS uuid), t.local_date) st), 'shift') AS name
+              FROM pt_incoming t) rule
+        WHERE rule.transaction_id = i.transaction_id AND {_ELIGIBLE} AND NOT i.matched
         """,
         {"a": agency_id, "m": model_id},
     )

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
+from shared_lib import clock
 from shared_lib.db import UnitOfWork
 from shared_lib.errors import Conflict, Forbidden, Invalid, NotFound
 from shared_lib.income_types import CHATTING, REFUNDS
@@ -131,6 +133,20 @@ def check_refundable(sale, cmd: IncomeRefund) -> None:
         raise Conflict(f"only a chatting sale can be refunded, not {what}", slug="not-refundable")
     if cmd.refund_date < sale.sale_date:
         raise Invalid(f"must not be before the sale's date ({sale.sale_date})", field="refund_date")
+
+
+def check_chatter_window(uow: UnitOfWork, caller: Caller, current) -> None:
+    """A Chatter edits or deletes their own sale only while no platform import has verified it (409
+    verified-not-editable) and within the agency's chatter_edit_hours of registering it (409 edit-window-passed;
+    the setting in effect on the agency's local today, the clock seam's now). Owners and Managers: no limit."""
+    if caller.role is not Role.chatter:
+        return
+    if current.verified:
+        raise Conflict("a sale the platform has verified can't be changed by a chatter", slug="verified-not-editable")
+    hours = queries.chatter_edit_hours_on(uow, caller.agency_id, clock.today_in(caller.agency_timezone))
+    if clock.now() - current.created_at > timedelta(hours=hours):
+        raise Conflict(f"a chatter changes a sale within {hours} hours of registering it; ask a Manager",
+                       slug="edit-window-passed")
 
 
 def check_changeable(caller: Caller, current, *, deleting: bool) -> None:

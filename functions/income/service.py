@@ -47,6 +47,7 @@ def income_update(*, uow: UnitOfWork, caller: Caller, income_id: uuid.UUID, cmd:
     """Replace a record (the register body); fee and net recomputed; income.updated carries old and new."""
     current = RECORDS.get(uow, caller, income_id, for_update=True)
     rules.check_changeable(caller, current, deleting=False)
+    rules.check_chatter_window(uow, caller, current)
     ensure_not_future(caller, cmd.sale_date, "sale_date")
     who = rules.attribute(uow, caller=caller, cmd=cmd, current=current)
     rules.check_split_user(uow, caller=caller, user_id=cmd.assigned_to_user_id,
@@ -65,6 +66,7 @@ def income_delete(*, uow: UnitOfWork, caller: Caller, income_id: uuid.UUID) -> N
     it was."""
     current = RECORDS.get(uow, caller, income_id, for_update=True)
     rules.check_changeable(caller, current, deleting=True)
+    rules.check_chatter_window(uow, caller, current)
     ensure_open(uow, caller.agency_id, current.sale_date)
     if not queries.delete_record(uow, income_id):
         raise _has_refunds()

@@ -11,6 +11,7 @@ from typing import Iterable, NamedTuple, Sequence
 from shared_lib.income_types import CHATTING, REFUNDS, SALES
 from shared_lib.money import divide_to_cents, percent_of, prorate, to_cents
 from shared_lib.periods import Period, overlap_days
+from shared_lib.sales_settings import SalesSettings, commission_types_on
 
 ZERO = Decimal("0.00")
 # A period's totals, named as period_results stores them and the Totals reply shows them.
@@ -76,14 +77,14 @@ class ModelSettings:
 DEFAULT_MODEL_SETTINGS = ModelSettings(effective_from=date(2000, 1, 1))
 
 # Issue #16: "an agency setting commission_types (default message_sale, tip_sale) says which types earn
-# commission and manager tick". Not configurable yet (issue #16 left): every agency has the default.
+# commission and manager tick" — the agency's sales settings (users; shared_lib/sales_settings.py).
 DEFAULT_COMMISSION_TYPES = CHATTING
 
 
-def commission_types(agency_id: uuid.UUID | None = None) -> frozenset[str]:
-    """The sale types that earn commission and manager tick (a refund: its original sale's type). The agency
-    setting commission_types is not configurable yet (issue #16 left): always the default, message and tip."""
-    return DEFAULT_COMMISSION_TYPES
+def commission_types(versions: Sequence[SalesSettings] = (), day: date | None = None) -> frozenset[str]:
+    """The sale types that earn commission and manager tick on `day` (a sale's pricing day: a refund follows its
+    original sale): the agency's sales-settings version in effect then; before any version, message and tip."""
+    return commission_types_on(versions, day) if day is not None else DEFAULT_COMMISSION_TYPES
 
 # Which scope owns a line: a model scope the lines computed from one model's sales alone, a user scope the
 # lines of one user computed from that user's own figures (salary, deductions, other-income shares, the bonus
@@ -290,6 +291,7 @@ def calculate(
     adjustments: Iterable[Adjustment] = (),
     carries: Iterable[Carry] = (),
     scope: Scope = EVERYTHING,
+    sales_settings: Sequence[SalesSettings] = (),
 ) -> Result:
     """Every payout line, model payout and total of one agency's period, rounded exactly as the rules say.
 
@@ -317,15 +319,17 @@ def calculate(
     # manager, model and rates, and the model payout of the model-settings version the sale was priced with.
     # Every sale (chatting and platform, issue #16) and its refunds count in the model payout base; only a sale
     # of the commission types (a refund: its original's type) credited to a chatter earns commission and tick —
-    # an unattributed sale earns neither.
-    earning = commission_types()
+    # an unattributed sale earns neither. The commission types are those of the agency's sales settings in
+    # effect on the pricing day (verification `required` is applied by the loaders: an unverified self-reported
+    # sale is not among the inputs at all).
+    sales_settings = sorted(sales_settings, key=lambda v: v.effective_from)
     for s in sales:
         if s.model_id is None or s.of_type not in SALES:
             continue
         day = s.pricing_date
         mv = version_on(models.get(s.model_id, []), day) or DEFAULT_MODEL_SETTINGS
         model_net[(s.model_id, mv)] += s.net
-        if s.of_type not in earning or s.chatter_id is None:
+        if s.of_type not in commission_types(sales_settings, day) or s.chatter_id is None:
             continue
         cv = version_on(users.get(s.chatter_id, []), day)
         if cv and cv.compensation_type in COMMISSION_TYPES and cv.commission_rate > 0:

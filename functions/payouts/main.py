@@ -10,6 +10,7 @@ from shared_lib.contracts import (
     IncomeUpdated,
     ModelSettingsUpdated,
     PlatformSettingsUpdated,
+    SalesSettingsUpdated,
     TimetrackingSettingsUpdated,
     UserSettingsUpdated,
 )
@@ -213,6 +214,11 @@ def payouts_on_model_settings_updated(uow, data):
 @svc.on_event("platform.settings.updated", name="payouts_on_platform_settings_updated",
               model=PlatformSettingsUpdated)
 def payouts_on_platform_settings_updated(uow, data):
+    service.changed_periods_recalculate(uow=uow, data=data)
+
+
+@svc.on_event("sales.settings.updated", name="payouts_on_sales_settings_updated", model=SalesSettingsUpdated)
+def payouts_on_sales_settings_updated(uow, data):
     service.changed_periods_recalculate(uow=uow, data=data)
 
 

@@ -10,6 +10,7 @@ from shared_lib.closing import period_closed_sql
 from shared_lib.db import UnitOfWork
 from shared_lib.income_types import CHATTING_SQL, SALES_AND_REFUNDS_SQL
 from shared_lib.periods import Period
+from shared_lib.sales_settings import SalesSettings, counted_sql
 
 from .calc import (EVERYTHING, FIGURES, MODEL_KINDS, ZERO, Adjustment, Carry, Deduction, LineValues, ModelPayout,
                    ModelSettings, PayoutValues, Result, Sale, Scope, UserSettings, WorkedDay, normalized_lines)
@@ -45,6 +46,7 @@ def load_sales(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Sco
             LEFT JOIN income_service.income_records o ON o.id = i.refund_of
             WHERE i.agency_id = :a AND i.sale_date BETWEEN :first AND :last AND i.type IN {SALES_AND_REFUNDS_SQL}
               AND i.model_id IS NOT NULL AND (CAST(:all_models AS boolean) OR i.model_id = ANY(CAST(:models AS uuid[])))
+              AND {counted_sql("i")}
             GROUP BY i.type, i.sale_date, o.sale_date, i.model_id, i.chatter_id, i.manager_id, coalesce(o.type, i.type)
             """, params).all()
     if scope.users != frozenset():
@@ -99,6 +101,15 @@ def load_user_settings(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) ->
     return _versions_by(rows, lambda r: r.user_id, lambda r: UserSettings(
         r.effective_from, r.compensation_type, r.commission_rate, r.fixed_salary, r.manager_tick_rate,
         r.hourly_rate, _bands(r.bonus_bands)))
+
+
+def load_sales_settings(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> list[SalesSettings]:
+    """The agency's sales-settings versions that can apply in the period (commission types), by effective_from."""
+    rows = uow.execute(
+        "SELECT effective_from, commission_types FROM user_service.sales_settings "
+        "WHERE agency_id = :a AND effective_from <= :last ORDER BY effective_from",
+        {"a": agency_id, "last": period.last_day}).all()
+    return [SalesSettings(r.effective_from, frozenset(r.commission_types)) for r in rows]
 
 
 def _bands(raw) -> tuple[tuple[Decimal, Decimal], ...]:
@@ -161,7 +172,7 @@ def load_chatting_net(uow: UnitOfWork, agency_id: uuid.UUID, period: Period,
         LEFT JOIN income_service.income_records o ON o.id = i.refund_of
         WHERE i.agency_id = :a AND i.sale_date BETWEEN :first AND :last
           AND coalesce(o.type, i.type) IN {CHATTING_SQL}
-          AND i.chatter_id IS NOT NULL AND {_IN_USERS.format(col="i.chatter_id")}
+          AND i.chatter_id IS NOT NULL AND {_IN_USERS.format(col="i.chatter_id")} AND {counted_sql("i")}
         GROUP BY i.chatter_id
         """,
         {"a": agency_id, "first": period.first_day, "last": period.last_day, **_scope_params(scope)},
@@ -414,10 +425,11 @@ def refresh_figures(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> di
     """The period's figures recomputed in SQL (income and expenses from the truth, payouts from the stored
     lines and model payouts) and stored; returns them."""
     row = uow.execute(
-        """
-        WITH i AS (  -- one scan of the period's income for both sums
-            SELECT coalesce(sum(gross_amount), 0) AS gross, coalesce(sum(net_amount), 0) AS net
-            FROM income_service.income_records WHERE agency_id = :a AND sale_date BETWEEN :first AND :last
+        f"""
+        WITH i AS (  -- one scan of the period's income for both sums (what counts: verification, issue #16)
+            SELECT coalesce(sum(r.gross_amount), 0) AS gross, coalesce(sum(r.net_amount), 0) AS net
+            FROM income_service.income_records r
+            WHERE r.agency_id = :a AND r.sale_date BETWEEN :first AND :last AND {counted_sql("r")}
         ), f AS (
             SELECT i.gross AS gross_income, i.net AS net_income,
                    coalesce((SELECT sum(amount) FROM financial_calculations.payout_lines

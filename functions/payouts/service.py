@@ -12,7 +12,8 @@ from decimal import Decimal
 
 from shared_lib.closing import lock_period_exclusive
 from shared_lib.contracts import (CalculationCompleted, Contract, EmployeeTimeEvent, IncomeChange, IncomeImported,
-                                  ModelSettingsUpdated, PeriodClosed, PlatformSettingsUpdated, SettingsChange,
+                                  ModelSettingsUpdated, PeriodClosed, PlatformSettingsUpdated, SalesSettingsUpdated,
+                                  SettingsChange,
                                   TimetrackingSettingsUpdated, UserSettingsUpdated)
 from shared_lib.db import UnitOfWork, unit_of_work
 from shared_lib.errors import Conflict, NotFound
@@ -98,6 +99,7 @@ def _recalculate(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: S
         expenses=queries.load_expenses(uow, agency_id, period),
         deductions=[d for d in deductions if scope.has_user(d.user_id)],
         chatting_net=queries.load_chatting_net(uow, agency_id, period, scope),
+        sales_settings=queries.load_sales_settings(uow, agency_id, period),
         worked=queries.load_worked(uow, agency_id, period, scope),
         adjustments=queries.load_adjustments(uow, agency_id, period, scope),
         carries=queries.load_carries(uow, agency_id, period, scope),
@@ -201,6 +203,8 @@ def scopes_for_event(data: Contract, agency_timezone: str) -> list[tuple[Period,
         return [(p, "model", data.model_id) for p in periods_for_event(data, agency_timezone)]
     if isinstance(data, PlatformSettingsUpdated):
         return []
+    if isinstance(data, SalesSettingsUpdated):  # commission types and verification reach every line and figure
+        return [(p, "all", None) for p in periods_for_event(data, agency_timezone)]
     if isinstance(data, TimetrackingSettingsUpdated):
         return [(p, "users", None) for p in periods_for_event(data, agency_timezone)]
     if isinstance(data, EmployeeTimeEvent):

@@ -8,6 +8,7 @@ from shared_lib.contracts import (
     IncomeImported,
     IncomeRegistered,
     IncomeUpdated,
+    SalesSettingsUpdated,
     ScraperMessage,
     SubscriberCountUpdated,
 )
@@ -135,6 +136,11 @@ def stats_on_income_deleted(uow, data):
 def stats_on_income_imported(uow, data):
     """A platform import's one event: its slices marked and recomputed once."""
     service.stats_income_imported(uow=uow, data=data)
+
+
+@svc.on_event("sales.settings.updated", name="stats_on_sales_settings_updated", model=SalesSettingsUpdated)
+def stats_on_sales_settings_updated(uow, data):
+    service.stats_after_sales_settings(uow=uow, data=data)
 
 
 @svc.on_event("expense.recorded", name="stats_on_expense_recorded", model=ExpenseRecorded)

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Sequence
 
 from shared_lib import clock
-from shared_lib.contracts import IncomeImported, SubscriberCountUpdated
+from shared_lib.contracts import IncomeImported, SalesSettingsUpdated, SubscriberCountUpdated
 from shared_lib.db import UnitOfWork, unit_of_work
 from shared_lib.errors import Invalid, NotFound
 from shared_lib.income_types import CHATTING_AND_REFUNDS
@@ -194,6 +194,21 @@ def dashboards_after_count(*, uow: UnitOfWork, agency_id: uuid.UUID, observed_on
         log.warning("subscriber count for unknown agency %s: no dashboard to refresh", agency_id)
         return 0
     return dashboard.refresh(uow, agency_id, rules.periods_from(observed_on, local_today(tz)))
+
+
+def stats_after_sales_settings(*, uow: UnitOfWork, data: SalesSettingsUpdated) -> int:
+    """A sales-settings version decides which records count (verification, issue #16): every day it reaches
+    ([effective_from, effective_to], onwards while no later version) is rebuilt from the truth, then the
+    dashboards of those periods up to today (a version never reaches a closed period: users refuses it)."""
+    tz = queries.agency_timezone(uow, data.agency_id)
+    if tz is None:
+        log.warning("sales settings for unknown agency %s: nothing to rebuild", data.agency_id)
+        return 0
+    stats_rebuild(uow=uow, agency_id=data.agency_id, date_from=data.effective_from, date_to=data.effective_to)
+    today = local_today(tz)
+    last = min(data.effective_to or today, today)
+    return dashboard.refresh(uow, data.agency_id, rules.periods_from(data.effective_from,
+                                                                     max(data.effective_from, last)))
 
 
 def stats_rebuild(*, uow: UnitOfWork, agency_id: uuid.UUID, date_from: date | None = None,
