@@ -363,6 +363,12 @@ def assert_nothing_written() -> None:
     assert outbox("income.") == [] and outbox("expense.") == []
 
 
+def ok(r, status: int = 200) -> Any:
+    """The JSON body of a response that must have `status` (its text in the failure message otherwise)."""
+    assert r.status_code == status, r.get_data(as_text=True)
+    return r.get_json()
+
+
 def problem(r, status: int) -> dict[str, Any]:
     assert r.status_code == status, r.get_data(as_text=True)
     assert r.mimetype == "application/problem+json"
@@ -396,6 +402,15 @@ def shift(person: Person, starts_at: datetime, ends_at: datetime) -> uuid.UUID:
     (row,) = sql(f"INSERT INTO {TT}.shifts (agency_id, user_id, starts_at, ends_at) VALUES (:a, :u, :s, :e) "
                  "RETURNING id", {"a": person.agency_id, "u": person.id, "s": starts_at, "e": ends_at})
     return row.id
+
+
+def checked_in(person: Person, start: datetime, end: datetime) -> None:
+    """A planned shift and a closed time entry for it, written directly: `person` was checked in [start, end)
+    (what an import's attribution by shift looks at)."""
+    sql(f"INSERT INTO {TT}.time_entries (agency_id, user_id, shift_id, checked_in_at, checked_out_at, "
+        "worked_minutes, overtime_minutes, source) VALUES (:a, :u, :s, :i, :o, :w, 0, 'http')",
+        {"a": person.agency_id, "u": person.id, "s": shift(person, start, end), "i": start, "o": end,
+         "w": int((end - start).total_seconds() // 60)})
 
 
 def firestore_event(agency_id: Any, event_id: str, document: dict[str, Any] | None, *, ce_id: str | None = None,

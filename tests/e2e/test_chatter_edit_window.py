@@ -8,12 +8,7 @@ from datetime import timedelta
 import pytest
 
 from shared_lib import clock
-from tests.factories import golden_agency, problem, sql
-
-
-def ok(r, status: int = 200):
-    assert r.status_code == status, r.get_data(as_text=True)
-    return r.get_json()
+from tests.factories import golden_agency, ok, problem, sql
 
 
 @pytest.fixture

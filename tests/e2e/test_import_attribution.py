@@ -6,25 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.factories import golden_agency, shift, sql
-
-TT = "timetracking_service"
-
-
-def ok(r, status: int = 200):
-    assert r.status_code == status, r.get_data(as_text=True)
-    return r.get_json()
+from tests.factories import checked_in, golden_agency, ok, sql
 
 
 @pytest.fixture
 def g(client):
     """The golden agency: C1 and C2 chat for model A (team of M); C1 is checked in 14:00–18:00 on 2026-11-03."""
     g = golden_agency("at", client=client)
-    person = g.person("C1")
-    start, end = datetime(2026, 11, 3, 14, tzinfo=UTC), datetime(2026, 11, 3, 18, tzinfo=UTC)
-    sql(f"INSERT INTO {TT}.time_entries (agency_id, user_id, shift_id, checked_in_at, checked_out_at, "
-        "worked_minutes, overtime_minutes, source) VALUES (:a, :u, :s, :i, :o, 240, 0, 'http')",
-        {"a": person.agency_id, "u": person.id, "s": shift(person, start, end), "i": start, "o": end})
+    checked_in(g.person("C1"), datetime(2026, 11, 3, 14, tzinfo=UTC), datetime(2026, 11, 3, 18, tzinfo=UTC))
     return g
 
 

@@ -6,18 +6,14 @@ from datetime import date
 
 import pytest
 
-from tests.factories import close_period, error_locs, golden_agency, make_agency, make_model, outbox, problem, sql
+from tests.factories import (close_period, error_locs, golden_agency, make_agency, make_model, ok, outbox, problem,
+                             sql)
 
 URL = "/api/sales-settings/"
 DEFAULT_RULES = {t: "shift" for t in ("message", "tip", "subscription", "post", "stream", "referral")}
 SETTINGS = {"commission_types": ["tip_sale", "message_sale", "subscription_sale"],
             "attribution_rules": {"subscription": "none", "message": "sender"},
             "verification": "required", "chatter_edit_hours": 48}
-
-
-def ok(r, status: int = 200):
-    assert r.status_code == status, r.get_data(as_text=True)
-    return r.get_json()
 
 
 @pytest.fixture

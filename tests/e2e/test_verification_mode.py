@@ -8,15 +8,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from tests.factories import golden_agency, set_financial_settings, set_model_settings, shift, sql
+from tests.factories import checked_in, golden_agency, ok, set_financial_settings, set_model_settings
 
 NOV = "2026-11"
-TT = "timetracking_service"
-
-
-def ok(r, status: int = 200):
-    assert r.status_code == status, r.get_data(as_text=True)
-    return r.get_json()
 
 
 @pytest.fixture
@@ -34,11 +28,7 @@ def drained(client) -> None:
 
 
 def on_shift(g, who: str = "C1") -> None:
-    person = g.person(who)
-    start, end = datetime(2026, 11, 3, 14, tzinfo=UTC), datetime(2026, 11, 3, 18, tzinfo=UTC)
-    sql(f"INSERT INTO {TT}.time_entries (agency_id, user_id, shift_id, checked_in_at, checked_out_at, "
-        "worked_minutes, overtime_minutes, source) VALUES (:a, :u, :s, :i, :o, 240, 0, 'http')",
-        {"a": person.agency_id, "u": person.id, "s": shift(person, start, end), "i": start, "o": end})
+    checked_in(g.person(who), datetime(2026, 11, 3, 14, tzinfo=UTC), datetime(2026, 11, 3, 18, tzinfo=UTC))
 
 
 def imported(client, g, tid: str, gross: str, type: str = "message") -> dict:
