@@ -66,7 +66,7 @@ def _role_now() -> str | None:
 
 
 # --- pg8000 per-statement cost ----------------------------------------------------------------------------------
-# Two costs of pg8000 (1.31) paid on every execute, whatever the statement (issue #13; docs/DESIGN.md "Register
+# Three costs of pg8000 (1.31) paid on every execute, whatever the statement (issue #13; docs/DESIGN.md "Register
 # path cost"), removed once per process by _fast_pg8000():
 #
 # 1. convert_paramstyle turns the "format" (%s) text SQLAlchemy sends into PostgreSQL's $n with a Python loop over
@@ -77,8 +77,19 @@ def _role_now() -> str | None:
 #    from their Python types; the row description is read from the same stream), so the pipelined version sends
 #    Parse, Describe, Bind, Execute and one Sync together and reads the answers once: one round trip. An error
 #    anywhere makes the server skip to the Sync and answer ErrorResponse + ReadyForQuery, raised as before.
+# 3. Even pipelined, every execute had the server parse and analyse the text again and pg8000 build and read the
+#    Parse, Describe, ParameterDescription and RowDescription messages. A text with parameters is prepared once per
+#    connection (a named statement, pg8000's own prepare_statement: Parse + Describe) and then sent as Bind,
+#    Execute, Sync: one round trip, about half the messages. The parameter types are the server's inference from
+#    the text alone (no oids are sent), so one statement per text is what every execute would have parsed; the
+#    plan is still made for each execute's values (STARTUP_PARAMS). At most _PREPARED_MAX per connection, which
+#    a reconnect starts afresh; a statement whose result type a migration changed fails once and is prepared anew.
 
 _PARAMSTYLE_CACHE_MAX = 4096  # distinct SQL texts; the code has a few hundred (filters combine)
+_PREPARED_MAX = 256  # prepared statements per connection; past them, texts go unnamed as before
+# Prepared statements are planned for their parameters on every execute, as unnamed ones are: no generic plan
+# (the plan a statement gets does not change by preparing it; parse analysis and the Describe are what is saved).
+STARTUP_PARAMS = {"plan_cache_mode": "force_custom_plan"}
 _fast_installed = False
 
 
@@ -105,8 +116,19 @@ def _fast_pg8000() -> None:
         return statement, args
 
     def execute_unnamed(self, statement, vals=(), oids=(), stream=None):
-        context = pg8000.core.Context(statement, stream=stream)
         params = pg8000.core.make_params(self.py_types, vals)  # before anything is sent: a bad value sends nothing
+        if vals and stream is None:
+            prepared = _prepared(self, statement, oids)
+            if prepared is not None:
+                try:
+                    return self.execute_named(prepared[0], params, prepared[1], prepared[2], statement)
+                except pg8000.core.DatabaseError as exc:
+                    if _server_answered(exc) and exc.args[0].get("C") == "0A000":
+                        # "cached plan must not change result type": a migration changed what the text returns;
+                        # prepared again (another name) on its next use. The server keeps the old one: harmless.
+                        self._om_prepared.pop((statement, tuple(oids or ())), None)
+                    raise
+        context = pg8000.core.Context(statement, stream=stream)
         self.send_PARSE(pg8000.core.NULL_BYTE, statement, oids)
         self.send_DESCRIBE_STATEMENT(pg8000.core.NULL_BYTE)
         self.send_BIND(pg8000.core.NULL_BYTE, params)
@@ -120,6 +142,18 @@ def _fast_pg8000() -> None:
             raise
         self.handle_messages(context)
         return context
+
+    def _prepared(conn, statement, oids):
+        # (name, columns, input_funcs) of the connection's prepared statement of this text, prepared (Parse and
+        # Describe, one round trip) on its first use; None once the connection holds _PREPARED_MAX of them.
+        cache = conn.__dict__.setdefault("_om_prepared", {})
+        key = (statement, tuple(oids or ()))
+        kept = cache.get(key)
+        if kept is None:
+            if len(cache) >= _PREPARED_MAX:
+                return None
+            kept = cache[key] = conn.prepare_statement(statement, oids)
+        return kept
 
     pg8000.dbapi.convert_paramstyle = pg8000.legacy.convert_paramstyle = convert_paramstyle
     pg8000.core.CoreConnection.execute_unnamed = execute_unnamed
@@ -173,6 +207,7 @@ def _local_engine(url: str) -> "Engine":
     if url.startswith("postgresql://"):
         url = "postgresql+pg8000://" + url[len("postgresql://") :]
     connect_args["application_name"] = s.k_service or "onlymanager-local"
+    connect_args["startup_params"] = dict(STARTUP_PARAMS)
     return create_engine(
         url,
         pool_size=s.db_pool_size,
@@ -180,6 +215,7 @@ def _local_engine(url: str) -> "Engine":
         pool_recycle=s.db_pool_recycle_seconds,
         pool_timeout=s.db_pool_timeout_seconds,
         pool_pre_ping=True,
+        pool_use_lifo=True,  # the connection used last, its prepared statements warm (and idle ones can age out)
         connect_args=connect_args,
     )
 
@@ -202,6 +238,7 @@ def _cloud_sql_engine() -> "Engine":
             db=s.db_name,
             enable_iam_auth=s.db_iam_auth,
             ip_type=IPTypes[s.db_ip_type],
+            startup_params=dict(STARTUP_PARAMS),
         )
 
     return create_engine(
@@ -212,6 +249,7 @@ def _cloud_sql_engine() -> "Engine":
         pool_recycle=s.db_pool_recycle_seconds,
         pool_timeout=s.db_pool_timeout_seconds,
         pool_pre_ping=True,
+        pool_use_lifo=True,
     )
 
 

@@ -228,3 +228,57 @@ def test_a_failed_mark_leaves_the_row_to_the_relay_and_the_register_answers_201(
     assert client.get(f"/api/income/records/{r.get_json()['id']}/", headers=g.h("owner")).status_code == 200
     assert ob.relay_outbox(engine(), min_age_seconds=0) == 1
     assert [e.subject for e in durable.sent] == [r.get_json()["id"]] * 2 and _unpublished() == 0
+
+
+def test_a_text_with_parameters_is_prepared_once_per_connection_and_planned_per_execute(db):
+    """shared_lib/db.py prepares a text with parameters on its first use on a connection; later executes send Bind
+    and Execute only (one round trip each) and the server keeps one statement for it; plans stay per execute."""
+    from sqlalchemy import text
+
+    probe = "SELECT CAST(:x AS integer) * 2 AS doubled"
+    with engine().connect() as conn, counted() as (_, trips):
+        assert conn.execute(text(probe), {"x": 1}).scalar_one() == 2
+        first = trips[0]  # BEGIN, the prepare, the execute
+        assert [conn.execute(text(probe), {"x": n}).scalar_one() for n in (2, 3)] == [4, 6]
+        later = trips[0] - first
+        kept = conn.execute(text("SELECT count(*) FROM pg_prepared_statements WHERE statement = :s"),
+                            {"s": "SELECT CAST($1 AS integer) * 2 AS doubled"}).scalar_one()
+        assert conn.execute(text("SHOW plan_cache_mode")).scalar_one() == "force_custom_plan"
+    assert (first, later, kept) == (3, 2, 1)
+
+
+def test_a_prepared_statement_whose_result_a_migration_changed_fails_once_then_is_prepared_anew(db):
+    from sqlalchemy import exc, text
+
+    with engine().connect() as conn:
+        conn.execute(text("CREATE TABLE public.reshaped (a integer)"))
+        conn.execute(text("INSERT INTO public.reshaped VALUES (1)"))
+        conn.commit()
+        read = text("SELECT * FROM public.reshaped WHERE a = :a")
+        assert conn.execute(read, {"a": 1}).all() == [(1,)]
+        conn.commit()
+    with engine().connect() as other:
+        other.execute(text("ALTER TABLE public.reshaped ADD COLUMN b text DEFAULT 'x'"))
+        other.commit()
+    with engine().connect() as conn:
+        try:
+            first = conn.execute(read, {"a": 1}).all()
+        except exc.DBAPIError as err:  # the connection that prepared it (the pool hands the same one back)
+            assert "cached plan must not change result type" in str(err)
+            conn.rollback()
+            first = None
+        again = conn.execute(read, {"a": 1}).all()
+    assert first in (None, [(1, "x")]) and again == [(1, "x")]
+
+
+def test_past_the_cap_a_connection_runs_texts_unnamed(db, monkeypatch):
+    from sqlalchemy import text
+
+    from shared_lib import db as dbmod
+
+    monkeypatch.setattr(dbmod, "_PREPARED_MAX", 0)
+    with engine().connect() as conn:
+        conn.exec_driver_sql("DEALLOCATE ALL")
+        conn.connection.dbapi_connection.__dict__.pop("_om_prepared", None)
+        assert [conn.execute(text("SELECT CAST(:x AS integer) + 1"), {"x": n}).scalar_one() for n in (1, 2)] == [2, 3]
+        assert conn.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar_one() == 0
