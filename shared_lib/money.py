@@ -37,6 +37,10 @@ def _dec(x: Number, name: str = "amount") -> Decimal:
 
 def to_cents(x: Number) -> Decimal:
     """Round to cents, half up (a bare quantize or round() would round half to even)."""
+    if type(x) is Decimal and x.is_finite() and x.as_tuple().exponent == -2 and x.adjusted() < _PRECISION - 2:
+        # In cents already (every amount read from NUMERIC(14,2) or parsed): the quantize below would return it
+        # as it is; only the context switch is saved (issue #13: a register rounds some 16 amounts).
+        return abs(x) if x.is_zero() else x
     with localcontext(prec=_PRECISION):
         cents = _dec(x).quantize(CENT, rounding=ROUND_HALF_UP)
     # -0.004 rounds to -0.00; show it as 0.00.

@@ -359,3 +359,22 @@ def test_openapi_schema_shows_money_as_a_pattern_string():
         "example": "10.00",
     }
     assert Amounts.model_json_schema(mode="serialization")["properties"]["amount"]["type"] == "string"
+
+
+def test_to_cents_of_an_amount_in_cents_already_is_that_amount_as_the_quantize_gives_it():
+    """to_cents skips its context switch for a Decimal with two places (issue #13): the same answer."""
+    from decimal import ROUND_HALF_UP, Decimal, localcontext
+
+    from shared_lib.money import to_cents
+
+    for text in ("0.00", "-0.00", "1.00", "-12.34", "999999999999.99", "1" * 57 + ".00", "1" * 70 + ".00"):
+        d = Decimal(text)
+        with localcontext(prec=80):
+            expected = abs(q) if (q := d.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)).is_zero() else q
+        if d.adjusted() < 58:
+            assert to_cents(d) == expected and str(to_cents(d)) == str(expected)
+        else:  # past 60 significant digits the quantize refuses, as before
+            import pytest
+
+            with pytest.raises(Exception):
+                to_cents(d)
