@@ -155,6 +155,8 @@ def main() -> None:
     parser.add_argument("--checkout", action="append", default=[], help="NAME=PATH of a checkout to bench")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=4,
+                        help="seconds of load per server first: every worker's imports, pool and prepared statements")
     args = parser.parse_args()
     checkouts = dict(c.split("=", 1) for c in args.checkout) or {"main": str(ROOT)}
 
@@ -189,7 +191,7 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {s.name: [] for s in servers}
     try:
         for s in servers:  # warm up: imports, pools, the certificate fetch
-            wrk(s, script, 2, {"BENCH_BODY": bodies[s.name], "BENCH_TOKEN": token})
+            wrk(s, script, args.warmup, {"BENCH_BODY": bodies[s.name], "BENCH_TOKEN": token})
         for _ in range(args.rounds):
             for s in servers:
                 before = s.cpu_seconds()
