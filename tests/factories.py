@@ -308,6 +308,20 @@ def close_period(agency: Agency | Person, period: str) -> None:
 # --- what was written ----------------------------------------------------------------------------------------------
 
 
+class DurablePublisher:
+    """A publisher that holds what it is given durably, as Pub/Sub does (events.set_publisher): the unit of work
+    marks the outbox rows published; `sent` is every event handed over, in order."""
+
+    marks_when_handled = False
+
+    def __init__(self):
+        self.sent: list[Event] = []
+
+    def publish_many(self, evs):
+        self.sent.extend(evs)
+        return [e.event_id for e in evs]
+
+
 def outbox(type: str | None = None) -> list[dict[str, Any]]:
     """Outbox events (whole envelopes), oldest first: all, those of one type, or of a family ("income.")."""
     if type is None:

@@ -6,26 +6,16 @@ import pytest
 
 from shared_lib import events, outbox
 from shared_lib.db import unit_of_work
+from tests.factories import DurablePublisher
 from tests.factories import outbox as outbox_rows
 from tests.factories import scalar
 
 TYPE = "test.fragment"
 
 
-class Recording:
-    marks_when_handled = False
-
-    def __init__(self):
-        self.sent = []
-
-    def publish_many(self, evs):
-        self.sent.extend(evs)
-        return [e.event_id for e in evs]
-
-
 @pytest.fixture
 def published(db):
-    p = Recording()
+    p = DurablePublisher()
     events.set_publisher(p)
     yield p.sent
     events.set_publisher(None)

@@ -162,24 +162,12 @@ def test_a_text_statement_builds_its_result_metadata_once_and_answers_as_before(
     assert sql in dbmod._shaped and star not in dbmod._shaped and twice not in dbmod._shaped
 
 
-class Durable:
-    """A publisher that holds what it is given durably (as Pub/Sub does): the unit of work marks the rows."""
-
-    marks_when_handled = False
-
-    def __init__(self):
-        self.sent = []
-
-    def publish_many(self, evs):
-        self.sent.extend(evs)
-        return [e.event_id for e in evs]
-
-
 @pytest.fixture
 def durable():
     from shared_lib import events
+    from tests.factories import DurablePublisher
 
-    p = Durable()
+    p = DurablePublisher()
     events.set_publisher(p)
     yield p
     events.set_publisher(None)
