@@ -13,6 +13,8 @@ test client (one thread; no HTTP server, no socket between client and app): the 
                          (--dump DIR keeps the .prof files for pstats / snakeviz).
 
     .venv/bin/python bench/profile_register.py --checkout base=/tmp/base --checkout main=. --mode instructions
+
+One run at a time: each makes the bench database anew (bench_register.own_database), which ends another's.
 """
 from __future__ import annotations
 
@@ -65,8 +67,10 @@ def child(source: str, target: str, n: int, profile: str | None) -> None:
 
 def instructions(cmd: list[str], env: dict[str, str], work: Path) -> int:
     out = work / "cachegrind.out"
-    subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={out}", *cmd],
-                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={out}", *cmd],
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if run.returncode:
+        raise SystemExit(f"{cmd[-2]} failed under valgrind:\n{run.stderr[-3000:]}")
     summary = re.search(r"^summary:\s+(\d+)", out.read_text(), re.M)
     out.unlink()
     return int(summary.group(1))
