@@ -274,6 +274,18 @@ def version_on(versions: Sequence, day: date):
     return found
 
 
+def pricing_bounds(*settings: Iterable) -> list[date]:
+    """Every day on which some version of the given settings (dicts of version lists, or version lists) takes
+    effect, sorted: two pricing days with no bound between them (the same `width_bucket` of these) price alike
+    under every version, so the sales loader may sum them together. A new input priced by day adds its
+    versions here."""
+    days = set()
+    for s in settings:
+        for versions in (s.values() if isinstance(s, dict) else [s]):
+            days.update(v.effective_from for v in versions)
+    return sorted(days)
+
+
 def _sorted(d: dict) -> dict:
     return {k: sorted(v, key=lambda x: x.effective_from) for k, v in d.items()}
 
