@@ -5,7 +5,11 @@ and SALES sales in November 2026, loaded with INSERT … SELECT generate_series.
 calculation (POST calculate's path; the first one writes everything, a second one finds nothing to change),
 (b) the incremental update for one more sale (its income.registered handled as the event function does:
 mark, lock, recompute the model's scope, write the difference; median/p95 of CALLS), (c) one coalesced
-recalculation after MARKS sales' events marked their scopes. SALES=1000000 for the big run. It empties the
+recalculation after MARKS sales' events marked their scopes, (d) the nightly reconciliation (service.reconcile:
+every open period with data, here the one). The first full calculation is split into its phases (SQL statements
+by kind, the Python calculation, the earnings documents written after commit — to the Firestore emulator when
+FIRESTORE_EMULATOR_HOST is set, skipped otherwise). The JSON goes to stdout and to
+bench/results/payouts-SALES.json (OUT= to change). SALES=1000000 for the big run. It empties the
 bench database's tables first (bench/common.py's database(): never the development or test database; with
 DATABASE_URL set it uses that one, e.g. a database of its own while another bench run recreates om_bench).
 """
@@ -15,10 +19,13 @@ import json
 import os
 import time
 import uuid
+from collections import defaultdict
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
-from common import database, summary, timed
+from common import ROOT, database, summary, timed
 
 SALES = int(os.environ.get("SALES", "100000"))
 CALLS, MARKS = 20, 1000
@@ -81,6 +88,54 @@ def load(uow) -> uuid.UUID:
     return agency
 
 
+@contextmanager
+def phases():
+    """Where a run's time goes, in ms: each SQL statement kind (its first words) and the Python calculation
+    (calc.calculate) and earnings write (after commit), filled in when the block ends."""
+    from sqlalchemy import event
+
+    from functions.payouts import earnings, service
+    from shared_lib.db import engine
+
+    spent: dict[str, float] = defaultdict(float)
+    started: dict[int, float] = {}
+
+    def before(conn, cursor, statement, *args):
+        started[id(conn)] = time.perf_counter()
+
+    def after(conn, cursor, statement, *args):
+        words = " ".join(statement.split()[:6])
+        spent["sql: " + words] += time.perf_counter() - started.pop(id(conn))
+
+    def timing(module, name):
+        fn = getattr(module, name)
+
+        def timed_fn(*a, **k):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent["python: " + name] += time.perf_counter() - t
+        return fn, timed_fn
+
+    wrapped = [(m, n, *timing(m, n)) for m, n in ((service, "calculate"), (earnings, "_write"))]
+    for module, name, _, timed_fn in wrapped:
+        setattr(module, name, timed_fn)
+    event.listen(engine(), "before_cursor_execute", before)
+    event.listen(engine(), "after_cursor_execute", after)
+    out: dict[str, float] = {}
+    try:
+        yield out
+    finally:
+        event.remove(engine(), "before_cursor_execute", before)
+        event.remove(engine(), "after_cursor_execute", after)
+        for module, name, fn, _ in wrapped:
+            setattr(module, name, fn)
+        top = sorted(spent.items(), key=lambda kv: -kv[1])
+        out.update({k: round(v * 1000, 1) for k, v in top[:10]})
+        out["other sql"] = round(sum(v for _, v in top[10:]) * 1000, 1)
+
+
 def one_sale(agency: uuid.UUID, i: int):
     """A new sale stored as income stores it, and its income.registered contract."""
     from shared_lib.contracts import IncomeRegistered, IncomeSnapshot
@@ -120,7 +175,8 @@ def main() -> None:
         with unit_of_work("payouts") as uow:
             service.full_recalculate(uow=uow, agency_id=agency, period=period)
 
-    first_full = timed(full, 1)
+    with phases() as first_phases:
+        first_full = timed(full, 1)
     steady_full = timed(full, 3)
 
     incremental = []
@@ -145,9 +201,15 @@ def main() -> None:
     # The incremental path ends where a full recalculation would: a last full one finds nothing to change.
     with unit_of_work("payouts") as uow:
         check = service.full_recalculate(uow=uow, agency_id=agency, period=period)
-    print(json.dumps({
+    reconciled = timed(lambda: service.reconcile(as_of=date(2026, 12, 1)), 3)
+
+    from shared_lib import firestore
+
+    out = json.dumps({
         "sales": SALES, "people": MANAGERS + CHATTERS, "models": MODELS, "seed_s": round(seed_s, 1),
-        "full_first": summary(first_full), "full_steady": summary(steady_full),
+        "firestore": firestore.enabled(),
+        "full_first": summary(first_full), "full_first_phases_ms": first_phases, "full_steady": summary(steady_full),
+        "reconcile": summary(reconciled),
         "incremental_one_sale": summary(incremental),
         "coalesced": {"marks": MARKS, "marking_total_ms": round(marking_s * 1000, 1),
                       "recalculation_ms": round(coalesced_s * 1000, 1),
@@ -156,7 +218,10 @@ def main() -> None:
         "final_full_found_drift": check.drift,
         "employee_payouts": str(check.figures["employee_payouts"]),
         "net_income": str(check.figures["net_income"]),
-    }, indent=2, default=str))
+    }, indent=2, default=str)
+    print(out)
+    path = Path(os.environ.get("OUT", str(ROOT / "bench" / "results" / f"payouts-{SALES}.json")))
+    path.write_text(out + "\n")
     assert check.drift == {}, "the incremental path drifted from a full recalculation"
     assert isinstance(check.figures["net_income"], Decimal)
 
