@@ -10,7 +10,7 @@ from shared_lib.closing import period_closed_sql
 from shared_lib.db import UnitOfWork
 from shared_lib.income_types import CHATTING_SQL, SALES_AND_REFUNDS_SQL
 from shared_lib.periods import Period
-from shared_lib.sales_settings import SalesSettings, counted_sql
+from shared_lib.sales_settings import SalesSettings, counted
 
 from .calc import (EVERYTHING, FIGURES, MODEL_KINDS, ZERO, Adjustment, Carry, Deduction, LineValues, ModelPayout,
                    ModelSettings, PayoutValues, Result, Sale, Scope, UserSettings, WorkedDay, normalized_lines)
@@ -46,7 +46,7 @@ def load_sales(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Sco
             LEFT JOIN income_service.income_records o ON o.id = i.refund_of
             WHERE i.agency_id = :a AND i.sale_date BETWEEN :first AND :last AND i.type IN {SALES_AND_REFUNDS_SQL}
               AND i.model_id IS NOT NULL AND (CAST(:all_models AS boolean) OR i.model_id = ANY(CAST(:models AS uuid[])))
-              AND {counted_sql("i")}
+              AND {counted(uow, agency_id, "i")}
             GROUP BY i.type, i.sale_date, o.sale_date, i.model_id, i.chatter_id, i.manager_id, coalesce(o.type, i.type)
             """, params).all()
     if scope.users != frozenset():
@@ -172,7 +172,8 @@ def load_chatting_net(uow: UnitOfWork, agency_id: uuid.UUID, period: Period,
         LEFT JOIN income_service.income_records o ON o.id = i.refund_of
         WHERE i.agency_id = :a AND i.sale_date BETWEEN :first AND :last
           AND coalesce(o.type, i.type) IN {CHATTING_SQL}
-          AND i.chatter_id IS NOT NULL AND {_IN_USERS.format(col="i.chatter_id")} AND {counted_sql("i")}
+          AND i.chatter_id IS NOT NULL AND {_IN_USERS.format(col="i.chatter_id")}
+          AND {counted(uow, agency_id, "i")}
         GROUP BY i.chatter_id
         """,
         {"a": agency_id, "first": period.first_day, "last": period.last_day, **_scope_params(scope)},
@@ -429,7 +430,7 @@ def refresh_figures(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> di
         WITH i AS (  -- one scan of the period's income for both sums (what counts: verification, issue #16)
             SELECT coalesce(sum(r.gross_amount), 0) AS gross, coalesce(sum(r.net_amount), 0) AS net
             FROM income_service.income_records r
-            WHERE r.agency_id = :a AND r.sale_date BETWEEN :first AND :last AND {counted_sql("r")}
+            WHERE r.agency_id = :a AND r.sale_date BETWEEN :first AND :last AND {counted(uow, agency_id, "r")}
         ), f AS (
             SELECT i.gross AS gross_income, i.net AS net_income,
                    coalesce((SELECT sum(amount) FROM financial_calculations.payout_lines
