@@ -13,6 +13,7 @@ recurring generator writes them) and published after commit; it measures the tim
 payouts and statistics are current (at most BURST_TIMEOUT seconds, then it reports how far each got).
 
     SALES=100000 .venv/bin/python bench/bench_chain.py          # also SALES=1000000, SINGLE=20, BURST=50000
+    BURST=0 BUS_WORKERS=1 OUT=bench/results/chain-x.md …       # no burst; one delivery thread (as before #13)
     OUT=bench/results/chain.md (default) gets the table; JSON on stdout.
 
 A benchmark, not a test: it drops and recreates the om_bench_chain database.
@@ -206,8 +207,11 @@ def stats_per_event(agency, n: int = 20) -> dict:
 
 def database_of_its_own() -> str:
     """A fresh om_bench_chain on the local server (not common.py's om_bench, which other benches drop while
-    this one runs), migrated by common.database(); DATABASE_URL, when set, is used as it is."""
-    if not os.environ.get("DATABASE_URL"):
+    this one runs), migrated by common.database(); BENCH_DATABASE_URL, when set, is used as it is. DATABASE_URL
+    is not: .local/services.env points it at the shared test database, which a seed of 100,000 sales would fill."""
+    if os.environ.get("BENCH_DATABASE_URL"):
+        os.environ["DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
+    else:
         import pg8000.native
 
         name = os.environ.get("BENCH_DB", "om_bench_chain")
@@ -223,6 +227,7 @@ def main() -> None:
     os.environ.pop("PUBSUB_EMULATOR_HOST", None)  # the memory bus: see the docstring
     os.environ.setdefault("DB_POOL_SIZE", "5")
     os.environ.setdefault("DB_MAX_OVERFLOW", "3")
+    os.environ.setdefault("BUS_WORKERS", "3")  # concurrent subscriptions: 3 × 2 connections + the HTTP thread ≤ 8
     url = database_of_its_own()
     from emulator.platform import Platform
     from shared_lib import firestore
@@ -297,6 +302,12 @@ def main() -> None:
             per_part[p].append(got[p])
         platform.drain(SALE_TIMEOUT)  # the next sale starts on a quiet bus
     out["single_sale"] = {p: percentiles(v) for p, v in per_part.items()}
+    out["bus_workers"] = platform.bus.workers
+    if BURST == 0:
+        platform.stop()
+        print(json.dumps(out, indent=2, default=str))
+        write_table(out)
+        return
 
     # --- the burst -------------------------------------------------------------------------------------------
     from emulator.bus import EventBus
@@ -344,19 +355,21 @@ def write_table(out: dict) -> None:
              "| part | p50 ms | p95 ms | max ms | missed |", "|---|---|---|---|---|"]
     for part, v in out["single_sale"].items():
         lines.append(f"| {part} | {ms(v['p50_ms'])} | {ms(v['p95_ms'])} | {ms(v['max_ms'])} | {v['missed']} |")
-    b = out["burst"]
+    b = out.get("burst")
     lines += ["", "## Statistics per income event (use cases alone, 20 events, rolled back)", "",
               "| step | p50 ms | p95 ms |", "|---|---|---|"]
     for step, v in out["stats_per_event"].items():
         lines.append(f"| {step} | {ms(v['p50_ms'])} | {ms(v['p95_ms'])} |")
-    lines += ["", f"## Burst: {b['sales']:,} sales in one transaction with their outbox rows", "",
-              f"insert + outbox {b['insert_and_outbox_s']} s, publish {b['publish_s']} s; then, from commit:", "",
-              "| part | current after s |", "|---|---|"]
-    for part, v in b["current_after_s"].items():
-        lines.append(f"| {part} | {'not within ' + str(b['waited_s']) + ' s' if v is None else v} |")
-    lines += ["", f"Delivery threads: {b['workers']}. Events handled during the wait ({b['waited_s']} s): " +
-              ", ".join(f"{k} {v:,}" for k, v in sorted(b["handled_in_wait"].items())) +
-              f"; dashboard writes: {b['dashboard_writes']:,}.", ""]
+    lines += ["", f"Bus delivery threads (BUS_WORKERS): {out.get('bus_workers', 1)}."]
+    if b is not None:  # not with BURST=0
+        lines += ["", f"## Burst: {b['sales']:,} sales in one transaction with their outbox rows", "",
+                  f"insert + outbox {b['insert_and_outbox_s']} s, publish {b['publish_s']} s; then, from commit:", "",
+                  "| part | current after s |", "|---|---|"]
+        for part, v in b["current_after_s"].items():
+            lines.append(f"| {part} | {'not within ' + str(b['waited_s']) + ' s' if v is None else v} |")
+        lines += ["", f"Delivery threads: {b['workers']}. Events handled during the wait ({b['waited_s']} s): " +
+                  ", ".join(f"{k} {v:,}" for k, v in sorted(b["handled_in_wait"].items())) +
+                  f"; dashboard writes: {b['dashboard_writes']:,}.", ""]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     name = OUT if out["sales_in_month"] == 100000 else OUT.with_name(f"{OUT.stem}-{out['sales_in_month']}{OUT.suffix}")
     name.write_text("\n".join(lines))

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 from shared_lib.db import UnitOfWork
 from shared_lib.income_types import CHATTING_AND_REFUNDS_SQL, CHATTING_SQL, REFUNDS_SQL, SALES_AND_REFUNDS_SQL, SALES_SQL
 from shared_lib.rbac import Caller, model_scope, user_scope
-from shared_lib.sales_settings import counted
+from shared_lib.sales_settings import counted_sql
 
 from .rules import Bucket, Slice
 
@@ -65,7 +65,6 @@ def recompute_income(uow: UnitOfWork, agency_id: uuid.UUID, *, days: Sequence[da
     on_day, extra = _days("day", days)
     on_sale, _ = _days("r.sale_date", days)
     params = {"a": agency_id, "date_from": date_from, "date_to": date_to, **extra}
-    counts = counted(uow, agency_id, "r")  # verification (issue #16): what counts, as payouts count it
     uow.execute(f"DELETE FROM statistics_service.daily_model_stats WHERE agency_id = :a AND {on_day}", params)
     uow.execute(f"DELETE FROM statistics_service.daily_chatter_stats WHERE agency_id = :a AND {on_day}", params)
     models = uow.execute(
@@ -75,7 +74,7 @@ def recompute_income(uow: UnitOfWork, agency_id: uuid.UUID, *, days: Sequence[da
         SELECT r.agency_id, r.sale_date, r.model_id, r.type,
                sum(r.gross_amount), sum(r.fee_amount), sum(r.net_amount), count(*)
         FROM income_service.income_records r
-        WHERE r.agency_id = :a AND {on_sale} AND {counts}
+        WHERE r.agency_id = :a AND {on_sale} AND {counted_sql("r")}
         GROUP BY r.agency_id, r.sale_date, r.model_id, r.type
         """, params).rowcount
     chatters = uow.execute(
@@ -85,7 +84,7 @@ def recompute_income(uow: UnitOfWork, agency_id: uuid.UUID, *, days: Sequence[da
         SELECT r.agency_id, r.sale_date, r.chatter_id, r.model_id, r.type,
                sum(r.gross_amount), sum(r.fee_amount), sum(r.net_amount), count(*)
         FROM income_service.income_records r
-        WHERE r.agency_id = :a AND {on_sale} AND {_CHATTER_RECORD} AND {counts}
+        WHERE r.agency_id = :a AND {on_sale} AND {_CHATTER_RECORD} AND {counted_sql("r")}
         GROUP BY r.agency_id, r.sale_date, r.chatter_id, r.model_id, r.type
         """, params).rowcount
     return models, chatters
@@ -139,7 +138,6 @@ def recompute_income_slices(uow: UnitOfWork, agency_id: uuid.UUID, slices: Seque
     if not slices:
         return 0, 0
     params = {"a": agency_id, **_slice_arrays(slices)}
-    counts = counted(uow, agency_id, "r")  # verification (issue #16): what counts, as payouts count it
     uow.execute(
         f"""
         DELETE FROM statistics_service.daily_model_stats s
@@ -163,7 +161,7 @@ def recompute_income_slices(uow: UnitOfWork, agency_id: uuid.UUID, slices: Seque
         SELECT CAST(:a AS uuid), g.day, g.model_id, g.type, sum(r.gross_amount), sum(r.fee_amount), sum(r.net_amount), count(*)
         FROM g JOIN income_service.income_records r
           ON r.agency_id = :a AND r.model_id = g.model_id AND r.sale_date = g.day AND r.type = g.type
-         AND {counts}
+         AND {counted_sql("r")}
         GROUP BY g.day, g.model_id, g.type
         UNION ALL
         SELECT CAST(:a AS uuid), g.day, NULL, g.type, sum(r.gross_amount), sum(r.fee_amount), sum(r.net_amount), count(*)
@@ -182,7 +180,7 @@ def recompute_income_slices(uow: UnitOfWork, agency_id: uuid.UUID, slices: Seque
                sum(r.gross_amount), sum(r.fee_amount), sum(r.net_amount), count(*)
         FROM g JOIN income_service.income_records r
           ON r.agency_id = :a AND r.chatter_id = g.chatter_id AND r.sale_date = g.day AND r.model_id = g.model_id
-         AND r.type = g.type AND {_CHATTER_RECORD} AND {counts}
+         AND r.type = g.type AND {_CHATTER_RECORD} AND {counted_sql("r")}
         GROUP BY g.day, g.chatter_id, g.model_id, g.type
         """, params).rowcount
     return models, chatters
@@ -330,16 +328,20 @@ def chatter_afv(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date):
 
 def _fan_records(scope: Scope) -> str:
     """The records in [:f, :t] that carry a platform fan id, as s(model_id, chatter_id, fan_id, fan_username,
-    occurred_at, type, net) — chatter_id only when the record is in a chatter's figures: an imported sale or a matched self-reported one (platform_transactions.income_id), a
-    refund or chargeback through the sale it gives back (refund_of). The whole agency: every sale and refund of a
-    model; a scope: its chatter figures' records (attributed chatting sales and their refunds)."""
-    which = (f"r.model_id IS NOT NULL AND r.type IN {SALES_AND_REFUNDS_SQL}" if scope.whole_agency
-             else _CHATTER_RECORD)
+    occurred_at, type, net) — chatter_id only when the record is in a chatter's figures: an imported sale or a
+    matched self-reported one (platform_transactions.income_id), a refund or chargeback through the sale it gives
+    back (refund_of). The whole agency: every sale and refund of a model; a scope: its chatter figures' records.
+    _CHATTER_RECORD as a join to the refunded sale (o), not its EXISTS: over a month of records the subplan's cost
+    estimate turned JIT compilation on, which took longer than the query."""
+    chatting = (f"r.chatter_id IS NOT NULL AND (r.type IN {CHATTING_SQL} "
+                f"OR (r.type IN {REFUNDS_SQL} AND o.type IN {CHATTING_SQL}))")
+    which = f"r.model_id IS NOT NULL AND r.type IN {SALES_AND_REFUNDS_SQL}" if scope.whole_agency else chatting
     return f"""(
-            SELECT r.model_id, CASE WHEN {_CHATTER_RECORD} THEN r.chatter_id END AS chatter_id, t.fan_id,
+            SELECT r.model_id, CASE WHEN {chatting} THEN r.chatter_id END AS chatter_id, t.fan_id,
                    t.fan_username, t.occurred_at, r.type, r.net_amount AS net
             FROM income_service.income_records r
             JOIN income_service.platform_transactions t ON t.income_id = coalesce(r.refund_of, r.id)
+            LEFT JOIN income_service.income_records o ON o.id = r.refund_of
             WHERE r.agency_id = :_agency AND r.sale_date BETWEEN :f AND :t AND t.fan_id IS NOT NULL AND {which}
         ) s"""
 

@@ -92,8 +92,9 @@ def test_platform_and_unattributed_sales_count_for_the_agency_and_the_model_not_
     m = use_case(service.stats_summary, g, "M", q=NOV)
     assert (str(m.net_income), m.sales_count) == ("160.00", 1)
     with unit_of_work() as uow:
-        doc = dashboard.build(uow, g.id, Period.parse("2026-11"))
+        doc, people = dashboard.build(uow, g.id, Period.parse("2026-11"))
     assert (doc["summary"]["net_income"], doc["summary"]["sales_count"]) == ("304.00", 4)
+    assert [(c["display_name"], c["net"]) for c in people.values()] == [("C1", "160.00")]  # chatter documents
     assert [(m["net"]) for m in doc["afv"]["models"] if m["model_id"] == g.A] == ["304.00"]
     assert [(t["display_name"], t["net_sales"]) for t in doc["top_earners"]] == [("C1", "160.00")]
     assert dead_letters(platform) == dead
