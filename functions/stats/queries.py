@@ -9,7 +9,7 @@ from typing import Any, Sequence
 from shared_lib.db import UnitOfWork
 from shared_lib.income_types import CHATTING_AND_REFUNDS_SQL, CHATTING_SQL, REFUNDS_SQL, SALES_AND_REFUNDS_SQL, SALES_SQL
 from shared_lib.rbac import Caller, model_scope, user_scope
-from shared_lib.sales_settings import counted_sql
+from shared_lib.sales_settings import counted
 
 from .rules import Bucket, Slice
 
@@ -65,6 +65,7 @@ def recompute_income(uow: UnitOfWork, agency_id: uuid.UUID, *, days: Sequence[da
     on_day, extra = _days("day", days)
     on_sale, _ = _days("r.sale_date", days)
     params = {"a": agency_id, "date_from": date_from, "date_to": date_to, **extra}
+    counts = counted(uow, agency_id, "r")  # verification (issue #16): what counts, as payouts count it
     uow.execute(f"DELETE FROM statistics_service.daily_model_stats WHERE agency_id = :a AND {on_day}", params)
     uow.execute(f"DELETE FROM statistics_service.daily_chatter_stats WHERE agency_id = :a AND {on_day}", params)
     models = uow.execute(
@@ -74,7 +75,7 @@ def recompute_income(uow: UnitOfWork, agency_id: uuid.UUID, *, days: Sequence[da
         SELECT r.agency_id, r.sale_date, r.model_id, r.type,
                sum(r.gross_amount), sum(r.fee_amount), sum(r.net_amount), count(*)
         FROM income_service.income_records r
-        WHERE r.agency_id = :a AND {on_sale} AND {counted_sql("r")}
+        WHERE r.agency_id = :a AND {on_sale} AND {counts}
         GROUP BY r.agency_id, r.sale_date, r.model_id, r.type
         """, params).rowcount
     chatters = uow.execute(
@@ -84,7 +85,7 @@ def recompute_income(uow: UnitOfWork, agency_id: uuid.UUID, *, days: Sequence[da
         SELECT r.agency_id, r.sale_date, r.chatter_id, r.model_id, r.type,
                sum(r.gross_amount), sum(r.fee_amount), sum(r.net_amount), count(*)
         FROM income_service.income_records r
-        WHERE r.agency_id = :a AND {on_sale} AND {_CHATTER_RECORD} AND {counted_sql("r")}
+        WHERE r.agency_id = :a AND {on_sale} AND {_CHATTER_RECORD} AND {counts}
         GROUP BY r.agency_id, r.sale_date, r.chatter_id, r.model_id, r.type
         """, params).rowcount
     return models, chatters
@@ -138,6 +139,7 @@ def recompute_income_slices(uow: UnitOfWork, agency_id: uuid.UUID, slices: Seque
     if not slices:
         return 0, 0
     params = {"a": agency_id, **_slice_arrays(slices)}
+    counts = counted(uow, agency_id, "r")  # verification (issue #16): what counts, as payouts count it
     uow.execute(
         f"""
         DELETE FROM statistics_service.daily_model_stats s
@@ -161,7 +163,7 @@ def recompute_income_slices(uow: UnitOfWork, agency_id: uuid.UUID, slices: Seque
         SELECT CAST(:a AS uuid), g.day, g.model_id, g.type, sum(r.gross_amount), sum(r.fee_amount), sum(r.net_amount), count(*)
         FROM g JOIN income_service.income_records r
           ON r.agency_id = :a AND r.model_id = g.model_id AND r.sale_date = g.day AND r.type = g.type
-         AND {counted_sql("r")}
+         AND {counts}
         GROUP BY g.day, g.model_id, g.type
         UNION ALL
         SELECT CAST(:a AS uuid), g.day, NULL, g.type, sum(r.gross_amount), sum(r.fee_amount), sum(r.net_amount), count(*)
@@ -180,7 +182,7 @@ def recompute_income_slices(uow: UnitOfWork, agency_id: uuid.UUID, slices: Seque
                sum(r.gross_amount), sum(r.fee_amount), sum(r.net_amount), count(*)
         FROM g JOIN income_service.income_records r
           ON r.agency_id = :a AND r.chatter_id = g.chatter_id AND r.sale_date = g.day AND r.model_id = g.model_id
-         AND r.type = g.type AND {_CHATTER_RECORD} AND {counted_sql("r")}
+         AND r.type = g.type AND {_CHATTER_RECORD} AND {counts}
         GROUP BY g.day, g.chatter_id, g.model_id, g.type
         """, params).rowcount
     return models, chatters
