@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import date
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from shared_lib.closing import period_closed_sql
 from shared_lib.db import UnitOfWork
@@ -26,29 +27,55 @@ _IN_MODELS = "(CAST(:all_models AS boolean) OR model_id = ANY(CAST(:models AS uu
 _IN_USERS = "(CAST(:all_users AS boolean) OR {col} = ANY(CAST(:users AS uuid[])))"
 
 
-def load_sales(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Scope = EVERYTHING) -> list[Sale]:
+# A record's original sale (a refund's refund_of), looked up for refunds only: a plain join to the income records
+# was planned as a hash of the whole table, every month ever kept (0.6 s at 1,000,000 records).
+_ORIGINAL = ("LEFT JOIN LATERAL (SELECT o.sale_date, o.type FROM income_service.income_records o "
+             "WHERE o.id = i.refund_of OFFSET 0) o ON i.refund_of IS NOT NULL")
+
+
+def tune_calculation(uow: UnitOfWork) -> None:
+    """For the rest of the transaction (SET LOCAL): the month's sums aggregate by hash in memory — with the
+    default 4 MB work_mem PostgreSQL sorted the month's rows on disk first — and without JIT, whose compilation
+    of the scan's plan took 0.4 s of 0.8 s at 200,000 sales (docs/payouts.md "Measured")."""
+    uow.execute("SELECT set_config('work_mem', '64MB', true), set_config('jit', 'off', true)")
+
+
+def load_sales(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Scope = EVERYTHING, *,
+               bounds: Sequence[date]) -> list[Sale]:
     """What the scope's lines are computed from, summed in SQL: the sales (chatting and platform sales, issue
-    #16) and refunds of its models per (day, pricing day, model, chatter, manager snapshot, type, sale type) —
-    settings apply by the pricing day, so the sums price exactly like the single records — and its users' other
-    income one row per record (each has its own split). The pricing day is a sale's own date and a refund's
-    original sale's date (refund_of); the sale type a sale's own type and a refund's original's (what decides
-    commission and tick: a refund follows its sale)."""
-    params = {"a": agency_id, "first": period.first_day, "last": period.last_day, **_scope_params(scope)}
+    #16) and refunds of its models per (pricing bucket, model, chatter, manager snapshot, type, sale type) — a
+    bucket is the pricing days between two `bounds` (calc.pricing_bounds: no settings version takes effect
+    inside one), so the sums price exactly like the single records; each sum carries its earliest day and
+    pricing day — and its users' other income one row per record (each has its own split). The pricing day is a
+    sale's own date and a refund's original sale's date (refund_of, looked up for refunds only); the sale type a
+    sale's own type and a refund's original's (what decides commission and tick: a refund follows its sale).
+
+    The full scope reads every record of the period once, other income without a split summed alike (it pays
+    no line): the result's gross and net are then the period's, and the caller stores them instead of scanning
+    the month again (refresh_figures' `income`)."""
+    params = {"a": agency_id, "first": period.first_day, "last": period.last_day, "bounds": [str(d) for d in bounds],
+              **_scope_params(scope)}
+    which = ("NOT (i.type = 'other_income' AND i.assigned_to_user_id IS NOT NULL)" if scope == EVERYTHING else
+             f"i.type IN {SALES_AND_REFUNDS_SQL} AND i.model_id IS NOT NULL"
+             " AND (CAST(:all_models AS boolean) OR i.model_id = ANY(CAST(:models AS uuid[])))")
     rows = []
     if scope.models != frozenset():
+        # Summed by hash: guessing ~100k groups in the month's 1,000,000 rows (there are ~4k), the planner sorted
+        # them on disk first (4–9 s instead of 1.3–2.2 s); so no sort for this one statement.
+        uow.execute("SELECT set_config('enable_sort', 'off', true)")
         rows += uow.execute(
             f"""
-            SELECT i.type, sum(i.gross_amount) AS gross, sum(i.net_amount) AS net, i.sale_date,
-                   o.sale_date AS priced_on, i.model_id, i.chatter_id, i.manager_id, NULL::uuid AS split_user_id,
-                   NULL::numeric AS split_percent, NULL::numeric AS split_fixed_amount,
+            SELECT i.type, sum(i.gross_amount) AS gross, sum(i.net_amount) AS net, min(i.sale_date) AS sale_date,
+                   min(o.sale_date) AS priced_on, i.model_id, i.chatter_id, i.manager_id,
+                   NULL::uuid AS split_user_id, NULL::numeric AS split_percent, NULL::numeric AS split_fixed_amount,
                    coalesce(o.type, i.type) AS sale_type
-            FROM income_service.income_records i
-            LEFT JOIN income_service.income_records o ON o.id = i.refund_of
-            WHERE i.agency_id = :a AND i.sale_date BETWEEN :first AND :last AND i.type IN {SALES_AND_REFUNDS_SQL}
-              AND i.model_id IS NOT NULL AND (CAST(:all_models AS boolean) OR i.model_id = ANY(CAST(:models AS uuid[])))
+            FROM income_service.income_records i {_ORIGINAL}
+            WHERE i.agency_id = :a AND i.sale_date BETWEEN :first AND :last AND {which}
               AND {counted(uow, agency_id, "i")}
-            GROUP BY i.type, i.sale_date, o.sale_date, i.model_id, i.chatter_id, i.manager_id, coalesce(o.type, i.type)
+            GROUP BY i.type, width_bucket(coalesce(o.sale_date, i.sale_date), CAST(:bounds AS date[])), i.model_id,
+                     i.chatter_id, i.manager_id, coalesce(o.type, i.type)
             """, params).all()
+        uow.execute("SELECT set_config('enable_sort', 'on', true)")
     if scope.users != frozenset():
         rows += uow.execute(
             f"""
@@ -168,8 +195,7 @@ def load_chatting_net(uow: UnitOfWork, agency_id: uuid.UUID, period: Period,
         return {}
     return dict(uow.execute(
         f"""
-        SELECT i.chatter_id, sum(i.net_amount) FROM income_service.income_records i
-        LEFT JOIN income_service.income_records o ON o.id = i.refund_of
+        SELECT i.chatter_id, sum(i.net_amount) FROM income_service.income_records i {_ORIGINAL}
         WHERE i.agency_id = :a AND i.sale_date BETWEEN :first AND :last
           AND coalesce(o.type, i.type) IN {CHATTING_SQL}
           AND i.chatter_id IS NOT NULL AND {_IN_USERS.format(col="i.chatter_id")}
@@ -368,27 +394,23 @@ def refresh_summaries(uow: UnitOfWork, agency_id: uuid.UUID, period: Period,
     """Each given user's total (None: every user's) made the sum of their stored lines; a summary left without
     lines goes (the user has no payout). Returns the users whose summary changed."""
     params = {"a": agency_id, "p": str(period), "all": user_ids is None, "u": [str(u) for u in user_ids or ()]}
-    # The sums once (MATERIALIZED), then matched by hash: fresh tables have no statistics yet, and a nested loop
-    # re-aggregating the lines per summary row took seconds at 1,000 users.
-    totals = """
-        WITH l AS MATERIALIZED (
-            SELECT user_id, sum(amount) AS total FROM financial_calculations.payout_lines
-            WHERE agency_id = :a AND period = :p AND (CAST(:all AS boolean) OR user_id = ANY(CAST(:u AS uuid[])))
-            GROUP BY user_id)
-    """
+    # Each summary row's sum of lines as a sub-select on payout_lines_summary (agency, period, user): one index
+    # lookup per row, whatever the statistics. Fresh tables have none yet: a join of the sums (or NOT EXISTS) to
+    # the summaries was planned as a nested loop over 1,000 × 1,000 rows (0.3–0.8 s at 1,000 users).
+    lines_sum = ("(SELECT sum(l.amount) FROM financial_calculations.payout_lines l "
+                 "WHERE l.agency_id = s.agency_id AND l.period = s.period AND l.user_id = s.user_id)")
     where = "s.agency_id = :a AND s.period = :p AND (CAST(:all AS boolean) OR s.user_id = ANY(CAST(:u AS uuid[])))"
     updated = uow.execute(
         f"""
-        {totals}
-        UPDATE financial_calculations.calculated_payouts_summary s SET total = l.total, calculated_at = clock_timestamp()
-        FROM l WHERE {where} AND l.user_id = s.user_id AND s.total IS DISTINCT FROM l.total
+        UPDATE financial_calculations.calculated_payouts_summary s
+        SET total = {lines_sum}, calculated_at = clock_timestamp()
+        WHERE {where} AND coalesce({lines_sum}, s.total) <> s.total  -- without lines: the DELETE's
         RETURNING s.user_id
         """, params).scalars().all()
     deleted = uow.execute(
         f"""
-        {totals}
         DELETE FROM financial_calculations.calculated_payouts_summary s
-        WHERE {where} AND s.user_id NOT IN (SELECT user_id FROM l)
+        WHERE {where} AND {lines_sum} IS NULL
         RETURNING s.user_id
         """, params).scalars().all()
     return set(updated) | set(deleted)
@@ -422,15 +444,19 @@ def write_model_payouts(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, *
         )
 
 
-def refresh_figures(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> dict[str, Decimal]:
+def refresh_figures(uow: UnitOfWork, agency_id: uuid.UUID, period: Period,
+                    income: tuple[Decimal, Decimal] | None = None) -> dict[str, Decimal]:
     """The period's figures recomputed in SQL (income and expenses from the truth, payouts from the stored
-    lines and model payouts) and stored; returns them."""
+    lines and model payouts) and stored; returns them. `income`: the period's (gross, net) when the caller has
+    just summed every counted record of it (a full recalculation's load_sales), instead of a scan of the month."""
+    sums = "SELECT CAST(:gross AS numeric) AS gross, CAST(:net AS numeric) AS net" if income is not None else f"""
+            SELECT coalesce(sum(r.gross_amount), 0) AS gross, coalesce(sum(r.net_amount), 0) AS net
+            FROM income_service.income_records r
+            WHERE r.agency_id = :a AND r.sale_date BETWEEN :first AND :last AND {counted(uow, agency_id, "r")}"""
     row = uow.execute(
         f"""
         WITH i AS (  -- one scan of the period's income for both sums (what counts: verification, issue #16)
-            SELECT coalesce(sum(r.gross_amount), 0) AS gross, coalesce(sum(r.net_amount), 0) AS net
-            FROM income_service.income_records r
-            WHERE r.agency_id = :a AND r.sale_date BETWEEN :first AND :last AND {counted(uow, agency_id, "r")}
+            {sums}
         ), f AS (
             SELECT i.gross AS gross_income, i.net AS net_income,
                    coalesce((SELECT sum(amount) FROM financial_calculations.payout_lines
@@ -450,7 +476,8 @@ def refresh_figures(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> di
         RETURNING r.gross_income, r.platform_fees, r.net_income, r.employee_payouts, r.model_payouts, r.expenses,
                   r.agency_profit
         """,
-        {"a": agency_id, "p": str(period), "first": period.first_day, "last": period.last_day},
+        {"a": agency_id, "p": str(period), "first": period.first_day, "last": period.last_day,
+         **dict(zip(("gross", "net"), income or ()))},
     ).one()
     return dict(row._mapping)
 
@@ -530,13 +557,30 @@ def pending_periods(uow: UnitOfWork, agency_id: uuid.UUID) -> list[str]:
                             "WHERE agency_id = :a ORDER BY 1", {"a": agency_id}).scalars())
 
 
+def _months_with(table: str, day: str, cte: str) -> str:
+    """A recursive CTE `cte` (agency_id, period) of the months in which each agency has a row of `table`, found
+    month by month through the (agency_id, `day`) index — one min() per agency and month, not a scan of every
+    row ever stored (the DISTINCT over income_records read all of it: 0.8 s at 1,000,000 records, and it grows
+    with every month kept)."""
+    first = f"(SELECT min(t.{day}) FROM {table} t WHERE t.agency_id = {{agency}} AND t.{day} >= {{since}})"
+    return f"""{cte}_days (agency_id, day) AS (
+            SELECT a.id, {first.format(agency="a.id", since="DATE '-infinity'")} FROM user_service.agencies a
+            UNION ALL
+            SELECT m.agency_id, {first.format(agency="m.agency_id",
+                                              since="CAST(date_trunc('month', m.day) + interval '1 month' AS date)")}
+            FROM {cte}_days m WHERE m.day IS NOT NULL
+        ), {cte} AS (SELECT agency_id, to_char(day, 'YYYY-MM') AS period FROM {cte}_days WHERE day IS NOT NULL)"""
+
+
 def open_periods_with_data(uow: UnitOfWork) -> list[tuple[uuid.UUID, str]]:
     """Every (agency, period) that has income, expenses or a stored result and is not closed."""
     return [tuple(r) for r in uow.execute(
-        """
+        f"""
+        WITH RECURSIVE {_months_with("income_service.income_records", "sale_date", "income")},
+             {_months_with("expense_service.expenses", "expense_date", "spent")}
         SELECT d.agency_id, d.period FROM (
-            SELECT DISTINCT agency_id, to_char(sale_date, 'YYYY-MM') AS period FROM income_service.income_records
-            UNION SELECT DISTINCT agency_id, to_char(expense_date, 'YYYY-MM') FROM expense_service.expenses
+            SELECT agency_id, period FROM income
+            UNION SELECT agency_id, period FROM spent
             UNION SELECT agency_id, period FROM financial_calculations.period_results
         ) d
         JOIN user_service.agencies a ON a.id = d.agency_id

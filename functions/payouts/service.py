@@ -23,7 +23,8 @@ from shared_lib.periods import Period, local_today
 from shared_lib.rbac import Caller, can_see_user, user_scope
 
 from . import earnings, queries
-from .calc import EVERYTHING, FIGURES, ZERO, LineValues, Result, Scope, calculate
+from .calc import (EVERYTHING, FIGURES, ZERO, LineValues, Result, Scope, calculate, payouts_by_user,
+                   pricing_bounds)
 from .payments import payment_fields
 from .schemas import (ModelPayoutItem, ModelPayoutsPage, ModelPayoutsQuery, PayoutLine, PayoutsPage, PayoutsQuery,
                       PeriodClosedReply, Totals, UserPayout)
@@ -90,16 +91,22 @@ def _recalculate(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: S
     A period's first calculation is a full one: salaries are owed before any event names their user."""
     if queries.ensure_period_row(uow, agency_id, period):
         scope = EVERYTHING
+    queries.tune_calculation(uow)
     deductions = queries.load_deductions(uow, agency_id, period) if scope.users != frozenset() else []
+    user_settings = queries.load_user_settings(uow, agency_id, period)
+    model_settings = queries.load_model_settings(uow, agency_id, period)
+    sales_settings = queries.load_sales_settings(uow, agency_id, period)
     result = calculate(
         period=period,
-        sales=queries.load_sales(uow, agency_id, period, scope),
-        user_settings=queries.load_user_settings(uow, agency_id, period),
-        model_settings=queries.load_model_settings(uow, agency_id, period),
+        sales=queries.load_sales(uow, agency_id, period, scope,
+                                 bounds=pricing_bounds(user_settings, model_settings, sales_settings)),
+        user_settings=user_settings,
+        model_settings=model_settings,
         expenses=queries.load_expenses(uow, agency_id, period),
         deductions=[d for d in deductions if scope.has_user(d.user_id)],
-        chatting_net=queries.load_chatting_net(uow, agency_id, period, scope),
-        sales_settings=queries.load_sales_settings(uow, agency_id, period),
+        # All the models' sales read: each chatter's whole-period net is summed from them (no second scan).
+        chatting_net=None if scope.models is None else queries.load_chatting_net(uow, agency_id, period, scope),
+        sales_settings=sales_settings,
         worked=queries.load_worked(uow, agency_id, period, scope),
         adjustments=queries.load_adjustments(uow, agency_id, period, scope),
         carries=queries.load_carries(uow, agency_id, period, scope),
@@ -136,7 +143,9 @@ def _recalculate(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: S
         drift["model_payouts"] = sorted({str(m.model_id) for m in gone + came})
 
     before = queries.period_figures(uow, agency_id, period)
-    figures = queries.refresh_figures(uow, agency_id, period)
+    # A full recalculation read every record of the month once (load_sales): its gross and net are the period's.
+    figures = queries.refresh_figures(uow, agency_id, period, (result.gross_income, result.net_income)
+                                      if scope == EVERYTHING else None)
     moved = {k: [str(before._mapping[k]), str(v)] for k, v in figures.items() if before._mapping[k] != v}
     if moved:
         drift["figures"] = moved
@@ -147,7 +156,8 @@ def _recalculate(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: S
     changed = sorted(str(u) for u in line_users | summary_users)
     uow.emit("financial_calculation.completed", agency_id=agency_id, subject=str(period),
              data=CalculationCompleted(agency_id=agency_id, period=str(period), user_ids=changed))
-    earnings.publish_changed(uow, agency_id=agency_id, period=period, user_ids=changed)
+    earnings.publish_changed(uow, agency_id=agency_id, period=period, user_ids=changed,
+                             payouts=payouts_by_user(result) if scope == EVERYTHING else None)
     return Recalculation(result, figures, changed, drift)
 
 
@@ -236,6 +246,7 @@ def reconcile(*, as_of: date | None = None) -> dict[str, object]:
     found (a stored row that differed) is logged and repaired through the same write-only-what-changed path,
     the ledger getting the difference. Scopes still pending are applied first (that is no drift)."""
     with unit_of_work("payouts") as uow:
+        queries.tune_calculation(uow)  # no JIT: compiling this sub-millisecond plan took 1.4 s
         todo = queries.open_periods_with_data(uow)
     drifted = []
     for agency_id, raw in todo:
