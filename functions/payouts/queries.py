@@ -680,6 +680,11 @@ def user_total(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, user_id: u
     ).scalar_one_or_none()
 
 
+def agency_models(uow: UnitOfWork, agency_id: uuid.UUID) -> frozenset[uuid.UUID]:
+    return frozenset(uow.execute("SELECT id FROM user_service.models WHERE agency_id = :a",
+                                 {"a": agency_id}).scalars())
+
+
 def model_names(uow: UnitOfWork, agency_id: uuid.UUID) -> dict[uuid.UUID, str]:
     return dict(uow.execute("SELECT id, name FROM user_service.models WHERE agency_id = :a",
                             {"a": agency_id}).all())

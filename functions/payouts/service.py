@@ -88,8 +88,12 @@ def _scope_of(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, pending: li
 
 def _recalculate(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Scope) -> Recalculation:
     """Compute the scope's groups from the truth with calc.calculate and write only the rows that differ.
-    A period's first calculation is a full one: salaries are owed before any event names their user."""
+    A period's first calculation is a full one: salaries are owed before any event names their user. So is one
+    whose scope holds every model of the agency (coalesced marks): it reads the month's sales anyway, and the
+    full calculation reads them once where the scoped one scans the month twice more (bonus net, figures)."""
     if queries.ensure_period_row(uow, agency_id, period):
+        scope = EVERYTHING
+    elif scope.models and scope.models >= queries.agency_models(uow, agency_id):
         scope = EVERYTHING
     queries.tune_calculation(uow)
     deductions = queries.load_deductions(uow, agency_id, period) if scope.users != frozenset() else []

@@ -9,17 +9,16 @@ from collections import Counter
 from datetime import date
 from decimal import Decimal as D
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from functions.payouts import calc, queries
+from functions.payouts import calc, queries, service
 from functions.payouts.calc import EVERYTHING, Sale, calculate
 from shared_lib.db import unit_of_work
 from shared_lib.periods import Period
-from tests.factories import seed_expense, sql
+from tests.factories import seed_expense, seed_income, sql
 from tests.integration.test_payouts_incremental import (NOV, OCT, OPS, apply, from_scratch, outbox_only,  # noqa: F401
-                                                        world)
+                                                        stored, world)
 
 
 def per_record(agency_id: uuid.UUID, period: Period) -> dict:
@@ -125,34 +124,54 @@ def test_pricing_bounds_are_every_version_start(db):
     assert calc.pricing_bounds({}, {}) == []
 
 
-@pytest.mark.parametrize("period", [NOV])
-def test_a_full_calculation_scans_the_month_once(db, period):
-    """load_sales is the one read of the month's income: the bonus bands' net and the period's gross and net come
-    from it (no load_chatting_net, no income scan in refresh_figures)."""
-    agency = world()
-    apply(agency, [], ("sale", "message_sale", "A", "C1", date(2026, 11, 3), "500.00"))
-    unsplit_other_income(agency, date(2026, 11, 4), "10.00", None)
-    sql("DELETE FROM financial_calculations.period_results WHERE agency_id = :a", {"a": agency.id})
-    seen: list[str] = []
+def income_reads(recalculate) -> list[str]:
+    """The statements reading income_service.income_records while `recalculate(uow)` runs."""
     from sqlalchemy import event
 
     from shared_lib.db import engine
+
+    seen: list[str] = []
 
     def record(conn, cursor, statement, *args):
         seen.append(statement)
 
     event.listen(engine(), "before_cursor_execute", record)
     try:
-        from functions.payouts import service
-
         with unit_of_work("payouts") as uow:
-            recalculation = service.full_recalculate(uow=uow, agency_id=agency.id, period=period)
+            recalculate(uow)
     finally:
         event.remove(engine(), "before_cursor_execute", record)
-    scans = [s for s in seen if "FROM income_service.income_records" in s]
-    assert len(scans) == 2  # the summed sales, and other income with a split one row per record
-    assert recalculation.figures["gross_income"] == D("510.00")
-    assert recalculation.figures["net_income"] == D("410.00")
+    return [s for s in seen if "FROM income_service.income_records" in s]
+
+
+def test_a_full_calculation_scans_the_month_once(db):
+    """load_sales is the one read of the month's income: the bonus bands' net and the period's gross and net come
+    from it (no load_chatting_net, no income scan in refresh_figures)."""
+    agency = world()
+    apply(agency, [], ("sale", "message_sale", "A", "C1", date(2026, 11, 3), "500.00"))
+    unsplit_other_income(agency, date(2026, 11, 4), "10.00", None)
+    sql("DELETE FROM financial_calculations.period_results WHERE agency_id = :a", {"a": agency.id})
+    got = {}
+    reads = income_reads(lambda uow: got.update(r=service.full_recalculate(uow=uow, agency_id=agency.id, period=NOV)))
+    assert len(reads) == 2  # the summed sales, and other income with a split one row per record
+    assert got["r"].figures["gross_income"] == D("510.00") and got["r"].figures["net_income"] == D("410.00")
+
+
+def test_coalesced_marks_of_every_model_are_recalculated_fully(db):
+    """A coalesced scope naming every model of the agency reads the month once, as a full calculation does (the
+    scoped path would scan it twice more), and ends where a full recalculation does."""
+    agency = world()
+    apply(agency, [], ("sale", "message_sale", "A", "C1", date(2026, 11, 3), "500.00"))
+    sale = seed_income(agency, day=date(2026, 11, 5), gross="200.00", model="B", chatter="C2")
+    unsplit_other_income(agency, date(2026, 11, 6), "10.00", "B")
+    with unit_of_work("payouts") as uow:
+        queries.mark_pending(uow, agency.id, [(NOV, "model", agency.models["A"]), (NOV, "model", sale["model_id"]),
+                                              (NOV, "user", agency.user("C2")), (NOV, "totals", None)])
+    reads = income_reads(lambda uow: service.pending_recalculate(uow=uow, agency_id=agency.id, period=NOV))
+    assert len(reads) == 2
+    after = stored(agency.id, NOV)
+    assert after["figures"][0][0] == D("710.00")  # the unsplit other income counted
+    assert after == from_scratch(agency.id, NOV)
 
 
 def test_the_reconciliation_finds_every_month_with_income_or_expenses_of_every_agency(db):
