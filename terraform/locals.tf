@@ -18,8 +18,16 @@ locals {
   push_functions      = { for name, f in local.deployed_functions : name => f if contains(["pubsub", "schedule"], f.trigger) }
   firestore_functions = { for name, f in local.deployed_functions : name => f if f.trigger == "firestore" }
 
+  # Each trigger kind has its own default ceiling (variables.tf "the connection budget"): HTTP functions serve
+  # people, event consumers keep up with the event rate (a burst waits in Pub/Sub, payouts and statistics
+  # coalesce it), a scheduled job fires a few times a day.
+  default_max_instances = {
+    http      = var.max_instance_count, pubsub = var.event_max_instance_count,
+    firestore = var.event_max_instance_count, schedule = var.schedule_max_instance_count,
+  }
   max_instances = {
-    for name, f in local.functions : name => lookup(var.max_instance_count_overrides, name, var.max_instance_count)
+    for name, f in local.functions : name => lookup(var.max_instance_count_overrides, name,
+    local.default_max_instances[f.trigger])
   }
 
   # Connection budget (see variables.tf): worst case, every function at its maximum instance count, each

@@ -276,29 +276,54 @@ variable "extra_environment" {
 #         <= db_max_connections - db_reserved_connections
 #
 # must hold, otherwise PostgreSQL refuses connections exactly when load peaks. guards.tf enforces it at plan
-# time. With no overrides this is length(functions) * max_instance_count * (db_pool_size + db_max_overflow).
+# time. With no overrides this is (http * max_instance_count + events * event_max_instance_count + scheduled *
+# schedule_max_instance_count) * (db_pool_size + db_max_overflow).
 #
 # Why these defaults (they differ from the 10 instances / pool 2+2 / 100 connections first suggested):
 #   * each instance serves one request at a time (max_instance_request_concurrency = 1, the gen2 default,
 #     set explicitly in functions.tf), and a unit of work holds one connection, releasing it before its
 #     after-commit hooks open the next; so pool 1 + overflow 1 never waits;
-#   * the registry is heading for 60-70 functions (49 with users, income, expenses, payouts, timetracking
-#     and eventing; stats still to come): 70 * 10 * (2+2) = 2800 connections would need a huge instance,
-#     while 70 * 3 * (1+1) = 420 fits in 500 - 25 (the defaults allow up to 79 functions);
-#   * 3 instances of one function serve 3 requests at once; the agency's staff are dozens of people, and
-#     event consumers only need to keep up with the event rate (a burst waits in Pub/Sub);
+#   * the first release's 70 functions at 10 * (2+2) = 2800 connections would need a huge instance, while
+#     70 * 3 * (1+1) = 420 fit in 500 - 25;
+#   * 3 instances of one HTTP function serve 3 requests at once; the agency's staff are dozens of people;
+#   * event consumers (Pub/Sub, Firestore) only need to keep up with the event rate: a burst waits in Pub/Sub,
+#     and payouts and statistics coalesce what arrives together, so 2 instances each (event_max_instance_count);
+#     a scheduled job fires a few times a day, so 1 (schedule_max_instance_count). With the second release's
+#     87 functions (53 HTTP, 28 event, 6 scheduled): 53*3*2 + 28*2*2 + 6*1*2 = 442 <= 475;
 #   * max_connections is set explicitly on the instance (sql.tf) to db_max_connections, so the budget does
 #     not silently depend on the tier's memory-based default; 500 connections suit db-custom-2-7680 (7.5 GB).
 # A hot endpoint gets more instances through max_instance_count_overrides; the check counts those too.
 
 variable "max_instance_count" {
-  description = "Maximum instances of each function (unless overridden); see the connection budget above."
+  description = "Maximum instances of each HTTP function (unless overridden); see the connection budget above."
   type        = number
   default     = 3
 
   validation {
     condition     = var.max_instance_count >= 1 && floor(var.max_instance_count) == var.max_instance_count
     error_message = "max_instance_count must be a positive integer."
+  }
+}
+
+variable "event_max_instance_count" {
+  description = "Maximum instances of each Pub/Sub- or Firestore-triggered function (unless overridden)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.event_max_instance_count >= 1 && floor(var.event_max_instance_count) == var.event_max_instance_count
+    error_message = "event_max_instance_count must be a positive integer."
+  }
+}
+
+variable "schedule_max_instance_count" {
+  description = "Maximum instances of each Cloud Scheduler-triggered function (unless overridden)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.schedule_max_instance_count >= 1 && floor(var.schedule_max_instance_count) == var.schedule_max_instance_count
+    error_message = "schedule_max_instance_count must be a positive integer."
   }
 }
 

@@ -725,10 +725,23 @@ def test_registry_plans_within_the_connection_budget_with_the_defaults(tmp_path)
     assert v["needed"] <= v["available"]
 
 
+def test_each_trigger_kind_has_its_own_instance_ceiling(tmp_path):
+    """HTTP functions 3 instances, Pub/Sub and Firestore consumers 2, scheduled jobs 1; an override wins."""
+    s = Scratch(tmp_path, SYNTHETIC)
+    v = s.probe()
+    assert v["max_instances"] == {"api-http": 3, "on-thing": 2, "fire-and-forget": 2, "nightly": 1,
+                                  "time-event": 2, "profile-sync": 2}
+    assert v["needed"] == (3 + 2 + 2 + 1 + 2 + 2) * (1 + 1)
+    v = s.probe("-var", "max_instance_count_overrides={nightly=4}", "-var", "event_max_instance_count=3")
+    assert v["max_instances"]["nightly"] == 4 and v["max_instances"]["on-thing"] == 3
+    assert v["max_instances"]["api-http"] == 3
+
+
 def test_connection_budget_is_enforced_at_the_boundary(tmp_path):
     s = Scratch(tmp_path, SYNTHETIC)  # 6 functions
     # 6 functions x 5 instances x (2 + 2) = 120 connections; available = max_connections - 20 reserved.
-    common = ["-var", "max_instance_count=5", "-var", "db_pool_size=2", "-var", "db_max_overflow=2",
+    common = ["-var", "max_instance_count=5", "-var", "event_max_instance_count=5", "-var",
+              "schedule_max_instance_count=5", "-var", "db_pool_size=2", "-var", "db_max_overflow=2",
               "-var", "db_reserved_connections=20"]
     ok = s.plan(*common, "-var", "db_max_connections=140")
     assert ok.returncode == 0, ok.stdout + ok.stderr
