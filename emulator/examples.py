@@ -27,6 +27,13 @@ EXAMPLES: dict[str, list[dict[str, Any]]] = {
     "users.ModelSettingsPut": [{"model_share_percent": "50.00", "split_chatting_costs": True,
                                 "effective_from": "2026-11-01"}],
     "users.PlatformSettingsPut": [{"onlyfans_fee_percent": "20.00", "effective_from": "2026-11-01"}],
+    "users.SalesSettingsPut": [{"commission_types": ["message_sale", "tip_sale"],
+                                "attribution_rules": {"message": "sender", "tip": "shift", "subscription": "none"},
+                                "verification": "required", "chatter_edit_hours": 24,
+                                "effective_from": "2026-11-01"},
+                               {"commission_types": ["message_sale", "tip_sale", "subscription_sale"],
+                                "verification": "off", "chatter_edit_hours": 48, "effective_from": "2026-12-01"}],
+    "users.SendersPut": [{"senders": [{"sender": "Anna", "chatter_id": _CHATTER}]}, {"senders": []}],
     # income
     "income.IncomeRegister": [{"type": "message_sale", "gross_amount": "5000.00", "sale_date": "2026-11-03",
                                "model_id": _MODEL},
