@@ -52,8 +52,12 @@ def _install_role_hook(engine: "Engine") -> None:
             return
         # On the driver's connection: SQLAlchemy's transaction is not in place yet during "begin". pg8000 would
         # open the database transaction with a round trip of its own before the first statement; here the BEGIN
-        # and the SET LOCAL (which ends with the transaction) go as one simple query, one round trip.
+        # and the SET LOCAL (which ends with the transaction) go as one simple query, one round trip — or none
+        # when the pool's ping at this checkout sent exactly that already (_install_ping).
         dbapi = conn.connection.dbapi_connection
+        begun, dbapi._om_begun_as = getattr(dbapi, "_om_begun_as", None), None
+        if begun == role and dbapi._in_transaction:
+            return
         dbapi.execute_simple(role if dbapi._in_transaction else f"BEGIN TRANSACTION; {role}")
 
 
@@ -162,9 +166,20 @@ def _fast_pg8000() -> None:
 
 def _install_ping(engine: "Engine") -> None:
     # SQLAlchemy's pre-ping runs SELECT 1 through a cursor, which makes pg8000 open a transaction first (two round
-    # trips); a simple query outside any transaction asks the same question in one.
+    # trips); a simple query outside any transaction asks the same question in one. When the work checking out
+    # runs as a service role, the ping is the transaction's own start instead — `BEGIN TRANSACTION; SET LOCAL
+    # ROLE om_<service>` answers "is the connection alive" as well — and the begin hook, seeing it done, sends
+    # nothing: a round trip less per request (issue #13). A dead connection fails the ping as before and is
+    # replaced; a checkout that never begins gives its connection back through the pool's rollback.
     def do_ping(dbapi_connection) -> bool:
-        dbapi_connection.execute_simple("SELECT 1")
+        role = _role_now()
+        if role is None or dbapi_connection._in_transaction:
+            dbapi_connection._om_begun_as = None
+            dbapi_connection.execute_simple("SELECT 1")
+        else:
+            dbapi_connection._om_begun_as = None
+            dbapi_connection.execute_simple(f"BEGIN TRANSACTION; {role}")
+            dbapi_connection._om_begun_as = role
         return True
 
     engine.dialect.do_ping = do_ping

@@ -18,8 +18,9 @@ SALE = {"type": "message_sale", "gross_amount": "100.00", "sale_date": "2026-11-
 # caller (the pipeline), the lock with every look-up, the INSERT that checks the period is open with its outbox
 # row as a CTE (docs/income.md "Register path").
 REGISTER_STATEMENTS = 3
-# pre-ping, BEGIN + SET LOCAL ROLE, the three statements, COMMIT: one wait for the server each.
-REGISTER_ROUND_TRIPS = 6
+# the pool's ping, which is the BEGIN + SET LOCAL ROLE (shared_lib/db.py _install_ping), the three statements,
+# COMMIT: one wait for the server each.
+REGISTER_ROUND_TRIPS = 5
 # The audit trail's actor goes with the caller look-up (shared_lib/audit.py ACTOR_COLUMNS): no statement of its own.
 AUDIT_ACTOR = "SELECT set_config('om.actor_id'"
 
@@ -61,7 +62,7 @@ def g(client):
     return golden_agency(client=client)
 
 
-def test_a_chatter_registering_a_sale_costs_three_statements_in_six_round_trips(client, g, monkeypatch):
+def test_a_chatter_registering_a_sale_costs_three_statements_in_five_round_trips(client, g, monkeypatch):
     monkeypatch.setenv("DB_SERVICE_ROLES", "true")  # as deployed: the role is set with the BEGIN, no extra trip
     from shared_lib.config import reset_settings
 
@@ -270,3 +271,26 @@ def test_past_the_cap_a_connection_runs_texts_unnamed(db, monkeypatch):
         conn.connection.dbapi_connection.__dict__.pop("_om_prepared", None)
         assert [conn.execute(text("SELECT CAST(:x AS integer) + 1"), {"x": n}).scalar_one() for n in (1, 2)] == [2, 3]
         assert conn.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar_one() == 0
+
+
+def test_the_ping_that_begins_the_transaction_sets_the_role_and_the_begin_sends_nothing_more(db, monkeypatch):
+    """As deployed (DB_SERVICE_ROLES): a pooled connection's ping is `BEGIN; SET LOCAL ROLE om_<service>`, so the
+    transaction runs as the service's role with no round trip of the begin hook's; without a role, SELECT 1."""
+    from shared_lib.config import reset_settings
+    from shared_lib.db import unit_of_work
+
+    monkeypatch.setenv("DB_SERVICE_ROLES", "true")
+    reset_settings()
+    try:
+        users = []
+        for _ in range(3):  # the first checkout connects (no ping); the next ones are pinged
+            with counted() as (_, trips), unit_of_work(service="income") as uow:
+                users.append(uow.execute("SELECT current_user AS u").scalar_one())
+        assert users == ["om_income"] * 3
+        assert trips[0] == 3, trips  # the ping (BEGIN + role), the SELECT, COMMIT
+        with counted() as (_, trips), unit_of_work() as uow:  # no service: the login role, a plain ping
+            assert uow.execute("SELECT current_user AS u").scalar_one() != "om_income"
+        assert trips[0] == 4, trips  # SELECT 1, pg8000's BEGIN, the SELECT, COMMIT
+    finally:
+        monkeypatch.undo()
+        reset_settings()
