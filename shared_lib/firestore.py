@@ -142,10 +142,11 @@ BATCH = 100  # documents per transaction of write_read_models (Firestore allows 
 
 
 def write_read_models(docs: Mapping[str, BaseModel | dict[str, Any]]) -> int:
-    """write_read_model for many versioned documents ({path: model}, each with a `version`): the same
-    newest-version-wins rule, but one Firestore transaction (a batched read, then the writes) per BATCH
-    documents instead of one per document — a full recalculation rewrites every user's document, and 1,000
-    transactions one after the other took seconds. Returns how many were written (0 when not configured)."""
+    """write_read_model for many versioned documents ({path: model}, each with a `version`): the
+    newest-version-wins rule (a document already holding that version or a newer one keeps it), one Firestore
+    transaction (a batched read, then the writes) per BATCH documents instead of one per document — a full
+    recalculation rewrites every user's document, and 1,000 transactions one after the other took seconds.
+    Returns how many were written (0 when not configured)."""
     if not _configured() or not docs:
         return 0
     from google.cloud.firestore import transactional
@@ -175,18 +176,4 @@ def write_read_models(docs: Mapping[str, BaseModel | dict[str, Any]]) -> int:
 
 
 def _write_if_newer(path: str, data: dict[str, Any]) -> bool:
-    from google.cloud.firestore import transactional
-
-    ref = client().document(path)
-
-    @transactional
-    def apply(tx) -> bool:
-        snap = ref.get(transaction=tx)
-        current = (snap.to_dict() or {}).get("version") if snap.exists else None
-        if isinstance(current, int) and current >= data["version"]:
-            log.info("%s: version %s already written (have %s)", path, data["version"], current)
-            return False
-        tx.set(ref, data)
-        return True
-
-    return apply(client().transaction())
+    return write_read_models({path: data}) == 1  # one rule for one document and for many
