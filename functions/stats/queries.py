@@ -68,6 +68,8 @@ def recompute_income(uow: UnitOfWork, agency_id: uuid.UUID, *, days: Sequence[da
     counts = counted(uow, agency_id, "r")  # verification (issue #16): what counts, as payouts count it
     uow.execute(f"DELETE FROM statistics_service.daily_model_stats WHERE agency_id = :a AND {on_day}", params)
     uow.execute(f"DELETE FROM statistics_service.daily_chatter_stats WHERE agency_id = :a AND {on_day}", params)
+    uow.execute(f"DELETE FROM statistics_service.daily_fan_stats WHERE agency_id = :a AND {on_day}", params)
+    _insert_fans(uow, params, "", "income_service.income_records r", f"r.agency_id = :a AND {on_sale}", counts)
     models = uow.execute(
         f"""
         INSERT INTO statistics_service.daily_model_stats
@@ -154,6 +156,16 @@ def recompute_income_slices(uow: UnitOfWork, agency_id: uuid.UUID, slices: Seque
         WHERE s.agency_id = :a AND s.day = g.day AND s.chatter_id = g.chatter_id AND s.model_id = g.model_id
           AND s.type = g.type
         """, params)
+    model_slices = f"""g AS (SELECT DISTINCT p.day, p.model_id, p.type FROM {_SLICES}
+                   WHERE p.model_id IS NOT NULL AND p.type IN {SALES_AND_REFUNDS_SQL})"""
+    uow.execute(
+        f"""
+        WITH {model_slices}
+        DELETE FROM statistics_service.daily_fan_stats s USING g
+        WHERE s.agency_id = :a AND s.model_id = g.model_id AND s.day = g.day AND s.type = g.type
+        """, params)
+    _insert_fans(uow, params, f"WITH {model_slices}", "g JOIN income_service.income_records r ON r.agency_id = :a "
+                 "AND r.model_id = g.model_id AND r.sale_date = g.day AND r.type = g.type", "TRUE", counts)
     # A slice with a model is found by model, one without (other income) by type: two index paths, one insert.
     models = uow.execute(
         f"""
@@ -186,6 +198,37 @@ def recompute_income_slices(uow: UnitOfWork, agency_id: uuid.UUID, slices: Seque
         GROUP BY g.day, g.chatter_id, g.model_id, g.type
         """, params).rowcount
     return models, chatters
+
+
+# A record's fan (issue #16, docs/stats.md "Fans"): the fan_id of the platform transaction that produced or matched
+# the sale (income_id), a refund's or chargeback's through the sale it gives back (refund_of); its chatter when it
+# is in a chatter's figures (_CHATTER_RECORD, with the refunded sale o joined rather than looked up per row).
+_FAN_CHATTER = (f"CASE WHEN r.chatter_id IS NOT NULL AND (r.type IN {CHATTING_SQL} "
+                f"OR (r.type IN {REFUNDS_SQL} AND o.type IN {CHATTING_SQL})) THEN r.chatter_id END")
+
+
+def _insert_fans(uow: UnitOfWork, params: dict[str, Any], with_: str, records: str, where: str,
+                 counts: str) -> int:
+    """daily_fan_stats from the truth: per (day, model, type, chatter-figures chatter, fan) the net (refunds
+    negative), the sales counted and the username of the latest transaction that gave one. `records` names r
+    (and whatever it joins), `where` picks them; only records with a model, of SALES_AND_REFUNDS and with a fan."""
+    return uow.execute(
+        f"""
+        {with_}
+        INSERT INTO statistics_service.daily_fan_stats
+            (agency_id, day, model_id, type, chatter_id, fan_id, net_cents, sales_count, last_named_at, fan_username)
+        SELECT CAST(:a AS uuid), r.sale_date, r.model_id, r.type, {_FAN_CHATTER}, t.fan_id,
+               CAST(sum(r.net_amount) * 100 AS bigint),
+               count(*) FILTER (WHERE r.type IN {SALES_SQL}),
+               max(t.occurred_at) FILTER (WHERE t.fan_username IS NOT NULL),
+               (array_agg(t.fan_username ORDER BY t.occurred_at DESC) FILTER (WHERE t.fan_username IS NOT NULL))[1]
+        FROM {records}
+        JOIN income_service.platform_transactions t ON t.income_id = coalesce(r.refund_of, r.id)
+        LEFT JOIN income_service.income_records o ON o.id = r.refund_of
+        WHERE {where} AND t.fan_id IS NOT NULL AND r.model_id IS NOT NULL AND r.type IN {SALES_AND_REFUNDS_SQL}
+          AND {counts}
+        GROUP BY r.sale_date, r.model_id, r.type, 5, t.fan_id
+        """, params).rowcount
 
 
 def recompute_expenses(uow: UnitOfWork, agency_id: uuid.UUID, *, days: Sequence[date] | None = None,
@@ -326,44 +369,41 @@ def chatter_afv(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date):
         """, scope.bind(f=date_from, t=date_to)).all()
 
 
-# --- fans (issue #16): read from the records, a distinct count does not add up across days ----------------------
+# --- fans (issue #16): from daily_fan_stats (a distinct count does not add up across days: per fan, then count) ---
 
-def _fan_records(scope: Scope) -> str:
-    """The records in [:f, :t] that carry a platform fan id, as s(model_id, chatter_id, fan_id, fan_username,
-    occurred_at, type, net) — chatter_id only when the record is in a chatter's figures: an imported sale or a
-    matched self-reported one (platform_transactions.income_id), a refund or chargeback through the sale it gives
-    back (refund_of). The whole agency: every sale and refund of a model; a scope: its chatter figures' records.
-    _CHATTER_RECORD as a join to the refunded sale (o), not its EXISTS: over a month of records the subplan's cost
-    estimate turned JIT compilation on, which took longer than the query."""
-    chatting = (f"r.chatter_id IS NOT NULL AND (r.type IN {CHATTING_SQL} "
-                f"OR (r.type IN {REFUNDS_SQL} AND o.type IN {CHATTING_SQL}))")
-    which = f"r.model_id IS NOT NULL AND r.type IN {SALES_AND_REFUNDS_SQL}" if scope.whole_agency else chatting
-    return f"""(
-            SELECT r.model_id, CASE WHEN {chatting} THEN r.chatter_id END AS chatter_id, t.fan_id,
-                   t.fan_username, t.occurred_at, r.type, r.net_amount AS net
-            FROM income_service.income_records r
-            JOIN income_service.platform_transactions t ON t.income_id = coalesce(r.refund_of, r.id)
-            LEFT JOIN income_service.income_records o ON o.id = r.refund_of
-            WHERE r.agency_id = :_agency AND r.sale_date BETWEEN :f AND :t AND t.fan_id IS NOT NULL AND {which}
-        ) s"""
+def _fan_rows(scope: Scope) -> str:
+    """daily_fan_stats s in [:f, :t]: the whole agency every row (every sale and refund of a model); a scope the
+    rows of its chatter figures."""
+    which = "TRUE" if scope.whole_agency else f"s.chatter_id IS NOT NULL AND {scope.predicate}"
+    return f"""statistics_service.daily_fan_stats s
+            WHERE s.agency_id = :_agency AND s.day BETWEEN :f AND :t AND {which}"""
+
+
+_CENTS = "CAST({} / 100.0 AS numeric(16, 2))"  # a sum of net_cents as money again (exact: whole cents)
+
+
+def tune_fans(uow: UnitOfWork) -> None:
+    """For the rest of the (read) transaction: the per-fan sums hash in memory (the default 4 MB spilled them to
+    disk at 100,000 rows) and without JIT (docs/stats.md "Fans", measured)."""
+    uow.execute("SELECT set_config('work_mem', '64MB', true), set_config('jit', 'off', true)")
 
 
 def paying_fans(uow: UnitOfWork, scope: Scope, date_from: date, date_to: date) -> tuple[dict, dict]:
     """({model_id: (paying_fans, net)}, {chatter_id: (paying_fans, net)}): fans whose net (refunds included) on
-    the model — for a chatter, over the chatter's records on any model — is > 0, and the sum of their nets."""
+    the model — for a chatter, over the chatter's records on any model — is > 0, and the sum of their nets. Two
+    plain aggregations per fan (a GROUPING SETS of both ran as one slower mixed aggregate)."""
+    tune_fans(uow)
     rows = uow.execute(
         f"""
-        WITH fan_net AS (
-            SELECT s.model_id, s.chatter_id, s.fan_id, sum(s.net) AS net
-            FROM {_fan_records(scope)}
-            WHERE {scope.predicate}
-            GROUP BY GROUPING SETS ((s.model_id, s.fan_id), (s.chatter_id, s.fan_id))
-        )
-        SELECT 'model' AS kind, model_id AS id, count(*) AS paying_fans, sum(net) AS net
-        FROM fan_net WHERE model_id IS NOT NULL AND net > 0 GROUP BY model_id
+        SELECT 'model' AS kind, f.model_id AS id, count(*) AS paying_fans, {_CENTS.format("sum(f.cents)")} AS net
+        FROM (SELECT s.model_id, sum(s.net_cents) AS cents FROM {_fan_rows(scope)}
+              GROUP BY s.model_id, s.fan_id) f
+        WHERE f.cents > 0 GROUP BY f.model_id
         UNION ALL
-        SELECT 'chatter', chatter_id, count(*), sum(net)
-        FROM fan_net WHERE model_id IS NULL AND chatter_id IS NOT NULL AND net > 0 GROUP BY chatter_id
+        SELECT 'chatter', f.chatter_id, count(*), {_CENTS.format("sum(f.cents)")}
+        FROM (SELECT s.chatter_id, sum(s.net_cents) AS cents FROM {_fan_rows(scope)} AND s.chatter_id IS NOT NULL
+              GROUP BY s.chatter_id, s.fan_id) f
+        WHERE f.cents > 0 GROUP BY f.chatter_id
         """, scope.bind(f=date_from, t=date_to)).all()
     return ({r.id: r for r in rows if r.kind == "model"}, {r.id: r for r in rows if r.kind == "chatter"})
 
@@ -372,14 +412,13 @@ def top_fans(uow: UnitOfWork, scope: Scope, model_id: uuid.UUID, date_from: date
     """A model's paying fans by net (refunds included), ties by fan id; the fan's latest username."""
     return uow.execute(
         f"""
-        SELECT s.fan_id, (array_agg(s.fan_username ORDER BY s.occurred_at DESC)
+        SELECT s.fan_id, (array_agg(s.fan_username ORDER BY s.last_named_at DESC)
                           FILTER (WHERE s.fan_username IS NOT NULL))[1] AS fan_username,
-               sum(s.net) AS net, CAST(count(*) FILTER (WHERE s.type IN {SALES_SQL}) AS bigint) AS sales_count
-        FROM {_fan_records(scope)}
-        WHERE s.model_id = :model AND {scope.predicate}
+               {_CENTS.format("sum(s.net_cents)")} AS net, CAST(sum(s.sales_count) AS bigint) AS sales_count
+        FROM {_fan_rows(scope)} AND s.model_id = :model
         GROUP BY s.fan_id
-        HAVING sum(s.net) > 0
-        ORDER BY net DESC, s.fan_id
+        HAVING sum(s.net_cents) > 0
+        ORDER BY sum(s.net_cents) DESC, s.fan_id
         LIMIT :limit
         """, scope.bind(f=date_from, t=date_to, model=model_id, limit=limit)).all()
 

@@ -86,6 +86,7 @@ def world(db):
 def _reset(world: World) -> None:
     sql("""TRUNCATE income_service.income_records, expense_service.expenses, statistics_service.daily_model_stats,
            statistics_service.daily_chatter_stats, statistics_service.daily_expense_stats,
+           statistics_service.daily_fan_stats, income_service.platform_transactions,
            statistics_service.subscriber_count_snapshots, statistics_service.pending_slices,
            statistics_service.dashboard_digests, eventing.inbox, eventing.outbox CASCADE""")
     # Another agency's sale on every day of the window: it must never show up.
