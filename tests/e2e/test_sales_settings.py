@@ -110,7 +110,8 @@ def test_the_sender_mapping_is_replaced_whole_and_names_are_trimmed_and_unique_i
     assert body["senders"] == [{"sender": "ANNA", "chatter_id": c2}]
     assert ok(client.get(senders_url(g), headers=g.h())) == body
     assert ok(client.get(senders_url(g, "B"), headers=g.h()))["senders"] == []
-    entries = sql("SELECT action FROM audit.entries WHERE entity = 'model_sender' ORDER BY id")
+    entries = sql("SELECT action FROM audit.entries WHERE entity = 'model_sender' AND agency_id = :a ORDER BY id",
+                  {"a": g.id})
     assert [e.action for e in entries] == ["create", "create", "delete", "update"]
 
 

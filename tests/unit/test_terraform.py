@@ -692,7 +692,8 @@ def test_evaluated_triggers_subscriptions_and_environment(tmp_path):
         assert {"roles/cloudsql.client", "roles/cloudsql.instanceUser"} <= set(r), s_
         assert not {"roles/owner", "roles/editor", "roles/pubsub.publisher"} & set(r), s_
     assert v["hosting_regions"] == ["europe-west1"]
-    assert v["needed"] == len(by_name) * 3 * (1 + 1)
+    ceiling = {"http": 3, "pubsub": 2, "firestore": 2, "schedule": 1}  # the per-trigger defaults
+    assert v["needed"] == sum(ceiling[f["trigger"]] for f in by_name.values()) * (1 + 1)
     assert v["firestore_rules"] is None  # no firestore.rules beside the scratch module: plan still works
 
 
