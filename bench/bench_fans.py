@@ -71,6 +71,7 @@ def main() -> None:
     database_of_its_own()
     from functions.stats import figures, queries, service
     from functions.stats.queries import Scope
+    from functions.stats.rules import Slice
     from functions.stats.schemas import Afv
     from shared_lib.db import unit_of_work
 
@@ -110,6 +111,15 @@ def main() -> None:
             med, p95, top = timed(lambda: figures.top_fans(uow, scope, model, first, last, 10))
             rows.append((case, "GET /api/stats/top-fans/ now", med, p95))
             assert old_top == top, "the top fans differ"
+            # One income event's catch-up (its model and chatter slice), and the fan rows' share of it.
+            sales = uow.execute("SELECT sale_date, model_id, type, chatter_id FROM income_service.income_records "
+                                "WHERE agency_id = :a ORDER BY random() LIMIT :n", {"a": agency, "n": ROUNDS}).all()
+            slices = iter([Slice(r.sale_date, r.model_id, r.type, r.chatter_id) for r in sales] * 2)
+            med, p95, _ = timed(lambda: queries.recompute_income_slices(uow, agency, [next(slices)]))
+            rows.append((case, "one event's slice recompute (model + chatter slice, fans included)", med, p95))
+            med, p95, _ = timed(lambda: queries.recompute_fan_slices(
+                uow, {"a": agency, **queries._slice_arrays([next(slices)])}, "TRUE"))
+            rows.append((case, "  of which the fan rows (recompute_fan_slices)", med, p95))
             notes.append(f"{case}: {len(new.models)} models, {len(new.chatters)} chatters, model 1 "
                          f"{new.models[0].paying_fans} paying fans, top fan "
                          f"{top.items[0].fan_id if top.items else None}")

@@ -156,16 +156,7 @@ def recompute_income_slices(uow: UnitOfWork, agency_id: uuid.UUID, slices: Seque
         WHERE s.agency_id = :a AND s.day = g.day AND s.chatter_id = g.chatter_id AND s.model_id = g.model_id
           AND s.type = g.type
         """, params)
-    model_slices = f"""g AS (SELECT DISTINCT p.day, p.model_id, p.type FROM {_SLICES}
-                   WHERE p.model_id IS NOT NULL AND p.type IN {SALES_AND_REFUNDS_SQL})"""
-    uow.execute(
-        f"""
-        WITH {model_slices}
-        DELETE FROM statistics_service.daily_fan_stats s USING g
-        WHERE s.agency_id = :a AND s.model_id = g.model_id AND s.day = g.day AND s.type = g.type
-        """, params)
-    _insert_fans(uow, params, f"WITH {model_slices}", "g JOIN income_service.income_records r ON r.agency_id = :a "
-                 "AND r.model_id = g.model_id AND r.sale_date = g.day AND r.type = g.type", "TRUE", counts)
+    recompute_fan_slices(uow, params, counts)
     # A slice with a model is found by model, one without (other income) by type: two index paths, one insert.
     models = uow.execute(
         f"""
@@ -229,6 +220,22 @@ def _insert_fans(uow: UnitOfWork, params: dict[str, Any], with_: str, records: s
           AND {counts}
         GROUP BY r.sale_date, r.model_id, r.type, 5, t.fan_id
         """, params).rowcount
+
+
+def recompute_fan_slices(uow: UnitOfWork, params: dict[str, Any], counts: str) -> int:
+    """daily_fan_stats of the (day, model, type) slices of params' slice arrays (sales and refunds with a model),
+    replaced with the truth; rows written (recompute_income_slices' share for fans)."""
+    model_slices = f"""g AS (SELECT DISTINCT p.day, p.model_id, p.type FROM {_SLICES}
+                   WHERE p.model_id IS NOT NULL AND p.type IN {SALES_AND_REFUNDS_SQL})"""
+    uow.execute(
+        f"""
+        WITH {model_slices}
+        DELETE FROM statistics_service.daily_fan_stats s USING g
+        WHERE s.agency_id = :a AND s.model_id = g.model_id AND s.day = g.day AND s.type = g.type
+        """, params)
+    return _insert_fans(uow, params, f"WITH {model_slices}", "g JOIN income_service.income_records r "
+                        "ON r.agency_id = :a AND r.model_id = g.model_id AND r.sale_date = g.day AND r.type = g.type",
+                        "TRUE", counts)
 
 
 def recompute_expenses(uow: UnitOfWork, agency_id: uuid.UUID, *, days: Sequence[date] | None = None,

@@ -10,7 +10,7 @@ import uuid
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from functions.stats import rules, service
@@ -20,6 +20,7 @@ from shared_lib.income_types import CHATTING, SALES
 from tests.factories import delete_income, deliver, income_event, rebuild, seed_income, sql, update_income, use_case
 from tests.integration.test_stats_property import (  # noqa: F401  (world: the fixture)
     CHATTERS,
+    EXAMPLES,
     FIRST,
     MODELS,
     RANGES,
@@ -30,6 +31,7 @@ from tests.integration.test_stats_property import (  # noqa: F401  (world: the f
     _reset,
     amounts,
     days,
+    deliver_late,
     world,
 )
 
@@ -207,27 +209,15 @@ def _fan_rows(g) -> list[tuple]:
 
 
 def test_fan_figures_equal_a_direct_computation_over_the_truth(world: World):
-    @settings(max_examples=30, deadline=None, derandomize=False,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @EXAMPLES
     @given(st.lists(ops, min_size=1, max_size=14), st.data())
     def run(operations, data):
         _reset(world)
         g = world.g
         incomes: list[uuid.UUID] = []
         self_reported: list[uuid.UUID] = []
-        pending, delivered = [], []
-        for op in operations:
-            change = _apply(g, op, incomes, self_reported)
-            if change is not None:
-                pending.append(change)
-            now = data.draw(st.lists(st.sampled_from(pending), unique_by=id)) if pending else []
-            for change in now:
-                _deliver(g, change)
-                pending.remove(change)
-                delivered.append(change)
-        for change in data.draw(st.permutations(pending)):
-            _deliver(g, change)
-            delivered.append(change)
+        delivered = deliver_late(data, (_apply(g, op, incomes, self_reported) for op in operations),
+                                 lambda change: _deliver(g, change))
         if delivered:  # at least once
             for change in data.draw(st.lists(st.sampled_from(delivered), max_size=3)):
                 _deliver(g, change)

@@ -42,6 +42,9 @@ MODELS = ("A", "B", "C")
 RANGES = [(FIRST, FIRST + timedelta(days=DAYS - 1)), (date(2026, 11, 1), date(2026, 11, 30)),
           (date(2026, 10, 28), date(2026, 11, 4))]
 
+# Each property test's hypothesis settings (the fixture's world is reset by every example).
+EXAMPLES = settings(max_examples=30, deadline=None, derandomize=False,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 amounts = st.integers(1, 40).map(lambda n: Decimal(n * 250) / 100)   # 2.50 … 100.00: ties happen
 days = st.integers(0, DAYS - 1).map(lambda n: FIRST + timedelta(days=n))
 
@@ -340,33 +343,39 @@ def _check(g, who: str) -> None:
             assert [(b.value, b.change_pct) for b in trend.buckets] == expected
 
 
+def deliver_late(data, changes, deliver_one, deliver_now=None) -> list:
+    """Pub/Sub delivers late and in any order: after each change of the truth (`changes` yields its event, or None),
+    some of what is pending, shuffled (through `deliver_now`, default `deliver_one`); what is left at the end, in
+    any order. Everything delivered, in order."""
+    deliver_now = deliver_now or deliver_one
+    pending, delivered = [], []
+    for change in changes:
+        if change is not None:
+            pending.append(change)
+        for ready in data.draw(st.lists(st.sampled_from(pending), unique_by=id)) if pending else []:
+            deliver_now(ready)
+            pending.remove(ready)
+            delivered.append(ready)
+    for ready in data.draw(st.permutations(pending)):
+        deliver_one(ready)
+        delivered.append(ready)
+    return delivered
+
+
 def test_every_answer_equals_a_direct_aggregation_over_the_truth(world):
-    @settings(max_examples=30, deadline=None, derandomize=False,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @EXAMPLES
     @given(st.lists(ops, min_size=1, max_size=14), st.data())
     def run(operations, data):
         _reset(world)
         g = world.g
         incomes: list[uuid.UUID] = []
         expenses: list[uuid.UUID] = []
-        pending, delivered = [], []
-        for op in operations:
-            ev = _apply(g, op, incomes, expenses)
-            if ev is not None:
-                pending.append(ev)
-            # Pub/Sub delivers late and in any order: some of what is pending now, shuffled.
-            now = data.draw(st.lists(st.sampled_from(pending), unique_by=lambda e: e.event_id)) if pending else []
-            for ev in now:
-                # Coalescing: an event's marks may be taken by another handler (here, later, all at once).
-                if data.draw(st.booleans()):
-                    mark_only(ev)
-                else:
-                    deliver(ev)
-                pending.remove(ev)
-                delivered.append(ev)
-        for ev in data.draw(st.permutations(pending)):
-            deliver(ev)
-            delivered.append(ev)
+
+        def now(ev):
+            # Coalescing: an event's marks may be taken by another handler (here, later, all at once).
+            mark_only(ev) if data.draw(st.booleans()) else deliver(ev)
+
+        delivered = deliver_late(data, (_apply(g, op, incomes, expenses) for op in operations), deliver, now)
         catch_up(g)
         # At least once: some events arrive again (new Pub/Sub messages, same event ids).
         if delivered:
