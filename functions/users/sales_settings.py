@@ -14,18 +14,13 @@ from shared_lib.rbac import Caller
 from . import queries
 from .errors import invalid_fields
 from .schemas import Sender, Senders, SendersPut, SalesSettings, SalesSettingsPut, SalesSettingsView, SettingsOnQuery
-from .settings_service import EVENT_TYPES, _default_until, _event_data, _on, _save
+from .settings_service import _default_until, _on, agency_settings_put
 
 
 def sales_settings_put(*, uow: UnitOfWork, caller: Caller, cmd: SalesSettingsPut) -> SalesSettings:
     """A new version (or the version of that effective_from replaced); 409 period-closed when it would reach a
     closed period. Payouts and statistics recompute the open periods it reaches (sales.settings.updated)."""
-    values = cmd.model_dump(exclude={"effective_from"})
-    version, replaced = _save(uow, caller=caller, kind="sales", subject_id=caller.agency_id,
-                              effective_from=cmd.effective_from, values=values)
-    data = SalesSettingsUpdated(agency_id=caller.agency_id, **_event_data(version, replaced))
-    uow.emit(EVENT_TYPES["sales"], agency_id=caller.agency_id, subject=caller.agency_id, data=data)
-    return SalesSettings.model_validate(version, from_attributes=True)
+    return agency_settings_put(uow, caller, kind="sales", cmd=cmd, event=SalesSettingsUpdated, answer=SalesSettings)
 
 
 def sales_settings_get(*, uow: UnitOfWork, caller: Caller, query: SettingsOnQuery | None = None) -> SalesSettingsView:

@@ -163,13 +163,20 @@ def model_settings_get(*, uow: UnitOfWork, caller: Caller, model_id: uuid.UUID,
 # --- platform settings -----------------------------------------------------------------------------------------
 
 
-def platform_settings_put(*, uow: UnitOfWork, caller: Caller, cmd: PlatformSettingsPut) -> PlatformSettings:
+def agency_settings_put(uow: UnitOfWork, caller: Caller, *, kind: str, cmd: Any, event: type, answer: type):
+    """A new version of an agency-wide setting (platform, sales), or the version of that effective_from replaced;
+    its event (`event`, the kind's type in EVENT_TYPES) goes out, and the version answers as `answer`."""
     values = cmd.model_dump(exclude={"effective_from"})
-    version, replaced = _save(uow, caller=caller, kind="platform", subject_id=caller.agency_id,
+    version, replaced = _save(uow, caller=caller, kind=kind, subject_id=caller.agency_id,
                               effective_from=cmd.effective_from, values=values)
-    data = PlatformSettingsUpdated(agency_id=caller.agency_id, **_event_data(version, replaced))
-    uow.emit(EVENT_TYPES["platform"], agency_id=caller.agency_id, subject=caller.agency_id, data=data)
-    return PlatformSettings.model_validate(version, from_attributes=True)
+    data = event(agency_id=caller.agency_id, **_event_data(version, replaced))
+    uow.emit(EVENT_TYPES[kind], agency_id=caller.agency_id, subject=caller.agency_id, data=data)
+    return answer.model_validate(version, from_attributes=True)
+
+
+def platform_settings_put(*, uow: UnitOfWork, caller: Caller, cmd: PlatformSettingsPut) -> PlatformSettings:
+    return agency_settings_put(uow, caller, kind="platform", cmd=cmd, event=PlatformSettingsUpdated,
+                               answer=PlatformSettings)
 
 
 def platform_settings_get(*, uow: UnitOfWork, caller: Caller,
