@@ -35,6 +35,21 @@ def record_scope(caller: Caller) -> tuple[str, dict[str, Any]]:
     return predicate, params
 
 
+# The record's model is assigned to a chatter of the caller's team (the caller: record_scope's :_scope_user).
+_TEAM_MODEL = """EXISTS (SELECT 1 FROM user_service.model_assignments ma
+                       JOIN user_service.users tu ON tu.id = ma.user_id
+                       WHERE ma.model_id = r.model_id AND tu.manager_id = :_scope_user)"""
+
+
+def read_scope(caller: Caller) -> tuple[str, dict[str, Any]]:
+    """What the caller may read: record_scope, and for a Manager also the unattributed sales of their team's
+    models — the ones they may assign (POST …/reassign/), so the list `?unattributed=true` shows them."""
+    predicate, params = record_scope(caller)
+    if caller.role is Role.manager:
+        predicate = f"({predicate} OR (r.chatter_id IS NULL AND r.model_id IS NOT NULL AND {_TEAM_MODEL}))"
+    return predicate, params
+
+
 # --- user_service look-ups (read-only) -------------------------------------------------------------------------
 
 
@@ -95,7 +110,8 @@ def chatter_edit_hours_on(uow: UnitOfWork, agency_id: uuid.UUID, day: date) -> i
 
 
 def get_record(uow: UnitOfWork, caller: Caller, income_id: uuid.UUID, *, for_update: bool = False):
-    predicate, params = record_scope(caller)
+    """The record the caller may read (read_scope), or for a change (for_update: record_scope, locked)."""
+    predicate, params = record_scope(caller) if for_update else read_scope(caller)
     lock = " FOR UPDATE OF r" if for_update else ""
     return uow.execute(
         f"SELECT {RECORD_COLUMNS} FROM income_service.income_records r "
@@ -203,7 +219,7 @@ def refunded_amount(uow: UnitOfWork, income_id: uuid.UUID):
 def list_records(uow: UnitOfWork, caller: Caller, *, chatter_id, model_id, type, date_from, date_to,
                  after: tuple[date, datetime, uuid.UUID] | None, limit: int, unattributed: bool | None = None):
     """One page, newest sale first; the keyset (sale_date, created_at, id) matches the list indexes."""
-    predicate, params = record_scope(caller)
+    predicate, params = read_scope(caller)
     where = ["r.agency_id = :_scope_agency", predicate]
     if unattributed is not None:
         where.append(f"{'' if unattributed else 'NOT '}(r.chatter_id IS NULL AND r.type <> 'other_income')")
@@ -590,9 +606,7 @@ def reassign_target(uow: UnitOfWork, caller: Caller, income_id: uuid.UUID):
     return uow.execute(
         f"""
         SELECT {RECORD_COLUMNS}, {predicate} AS in_scope,
-               EXISTS (SELECT 1 FROM user_service.model_assignments ma
-                       JOIN user_service.users tu ON tu.id = ma.user_id
-                       WHERE ma.model_id = r.model_id AND tu.manager_id = :_scope_user) AS team_model,
+               {_TEAM_MODEL} AS team_model,
                (SELECT cu.manager_id FROM user_service.users cu WHERE cu.id = r.chatter_id) AS chatter_manager_id,
                ARRAY(SELECT DISTINCT x.sale_date FROM income_service.income_records x WHERE x.refund_of = r.id)
                    AS refund_dates

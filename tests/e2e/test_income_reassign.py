@@ -194,6 +194,15 @@ def test_an_imported_sale_is_unattributed_or_assigned_and_its_chargeback_follows
     (sale,) = sql("SELECT id FROM income_service.income_records WHERE origin = 'import' AND refund_of IS NULL")
     (chargeback,) = sql("SELECT id FROM income_service.income_records WHERE refund_of = :s", {"s": sale.id})
     assert record(sale.id) == (None, None)
+    # The Manager whose team chats for the model sees it where they assign it from (a Manager of no team doesn't).
+    make_user(g, "manager", name="M2")
+    listed = ok(client.get("/api/income/records/?unattributed=true", headers=g.h("M")))["items"]
+    assert sorted(r["id"] for r in listed) == sorted([str(sale.id), str(chargeback.id)])  # the chargeback too
+    assert ok(client.get(f"/api/income/records/{sale.id}/", headers=g.h("M")))["chatter_id"] is None
+    assert ok(client.get("/api/income/records/?unattributed=true", headers=g.h("M2")))["items"] == []
+    problem(client.get(f"/api/income/records/{sale.id}/", headers=g.h("M2")), 404)
+    # Seeing it is not changing it: deleting stays the Owner's (out of the Manager's change scope: 404).
+    problem(client.delete(f"/api/income/records/{sale.id}/", headers=g.h("M")), 404)
     # A Manager assigns an unattributed sale of a model their team chats for (they did not import it).
     assigned = ok(reassign(client, g, str(sale.id), "C2", who="M", reason="C2 was on the account"))
     assert (assigned["chatter_id"], assigned["manager_id"]) == (str(g.people["C2"].id), str(g.people["M"].id))
