@@ -10,15 +10,10 @@ import pytest
 from shared_lib import clock
 import functions.income.main  # noqa: F401  (declares the scraper consumer)
 
-from tests.factories import close_period, deliver_raw, golden_agency, income_count, outbox, problem, shift, sql
+from tests.factories import close_period, deliver_raw, golden_agency, income_count, ok, outbox, problem, shift, sql
 
 IMPORTS = "/api/income/imports/"
 TT = "timetracking_service"
-
-
-def ok(r, status: int = 200):
-    assert r.status_code == status, r.get_data(as_text=True)
-    return r.get_json()
 
 
 @pytest.fixture

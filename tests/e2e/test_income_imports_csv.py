@@ -9,15 +9,10 @@ import time
 import pytest
 
 from functions.income.schemas import IMPORT_MAX_BODY_BYTES
-from tests.factories import error_locs, golden_agency, income_count, outbox, problem, sql
+from tests.factories import error_locs, golden_agency, income_count, ok, outbox, problem, sql
 
 IMPORTS = "/api/income/imports/"
 HEADER = "transaction_id,occurred_at,type,gross_amount,fee_amount,status,reverses,fan_username"
-
-
-def ok(r, status: int = 200):
-    assert r.status_code == status, r.get_data(as_text=True)
-    return r.get_json()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from tests.factories import (
     golden_agency,
     make_agency,
     make_user,
+    ok,
     outbox,
     problem,
     set_financial_settings,
@@ -20,11 +21,6 @@ from tests.factories import (
 )
 
 NOV = date(2026, 11, 1)
-
-
-def ok(r, status: int = 200):
-    assert r.status_code == status, r.get_data(as_text=True)
-    return r.get_json()
 
 
 def reassign(client, g, record_id: str, chatter: str | None, reason: str | None = "wrong chatter", who="owner"):

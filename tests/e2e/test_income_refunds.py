@@ -21,6 +21,7 @@ from tests.factories import (
     make_agency,
     make_model,
     make_user,
+    ok,
     outbox,
     problem,
     race,
@@ -35,11 +36,6 @@ def refunds(record_id: str) -> str:
 
 def one(record_id: str) -> str:
     return f"/api/income/records/{record_id}/"
-
-
-def ok(r, status: int = 200):
-    assert r.status_code == status, r.get_data(as_text=True)
-    return r.get_json()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from tests.factories import (
     make_agency,
     make_model,
     make_user,
+    ok,
     problem,
     rebuild,
     scalar,
@@ -19,11 +20,6 @@ from tests.factories import (
 )
 
 NOV = "date_from=2026-11-01&date_to=2026-11-30"
-
-
-def ok(r, status: int = 200):
-    assert r.status_code == status, r.get_data(as_text=True)
-    return r.get_json()
 
 
 def drain(client):

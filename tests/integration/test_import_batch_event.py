@@ -16,15 +16,10 @@ import functions.stats.main  # noqa: F401
 from functions.payouts.service import full_recalculate
 from shared_lib.db import unit_of_work
 from shared_lib.periods import Period
-from tests.factories import (aggregates, deliver_raw, golden_agency, outbox, rebuild, set_financial_settings,
+from tests.factories import (aggregates, deliver_raw, golden_agency, ok, outbox, rebuild, set_financial_settings,
                              set_model_settings, shift, sql)
 
 TT = "timetracking_service"
-
-
-def ok(r, status: int = 200):
-    assert r.status_code == status, r.get_data(as_text=True)
-    return r.get_json()
 
 
 def tx(tid: str, gross: str, at: str = "2026-11-03T15:00:00Z", type: str = "message", status: str = "cleared",

@@ -16,15 +16,10 @@ from functions.stats.schemas import RangeQuery, TopEarnersQuery, TrendQuery
 from shared_lib import clock
 from shared_lib.db import unit_of_work
 from shared_lib.periods import Period
-from tests.factories import add_snapshot, aggregates, golden_agency, rebuild, shift, sql, use_case
+from tests.factories import add_snapshot, aggregates, golden_agency, ok, rebuild, shift, sql, use_case
 
 NOV = RangeQuery(date_from="2026-11-01", date_to="2026-11-30")
 TT = "timetracking_service"
-
-
-def ok(r, status: int = 200):
-    assert r.status_code == status, r.get_data(as_text=True)
-    return r.get_json()
 
 
 def tx(tid: str, gross: str, at: str, type: str = "message", status: str = "cleared", **extra):

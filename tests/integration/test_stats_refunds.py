@@ -16,6 +16,7 @@ from tests.factories import (
     make_agency,
     make_model,
     make_user,
+    ok,
     rebuild,
     set_platform_fee,
     use_case,
@@ -23,11 +24,6 @@ from tests.factories import (
 
 OCT = RangeQuery(date_from="2026-10-01", date_to="2026-10-31")
 SEP = RangeQuery(date_from="2026-09-01", date_to="2026-09-30")
-
-
-def ok(r, status: int = 200):
-    assert r.status_code == status, r.get_data(as_text=True)
-    return r.get_json()
 
 
 def worked_example_2(client):
