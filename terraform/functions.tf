@@ -64,8 +64,10 @@ resource "google_cloudfunctions2_function" "fn" {
     min_instance_count = 0
     max_instance_count = local.max_instances[each.key]
     # One request per instance (the gen2 default, stated because the connection budget relies on it:
-    # a unit of work holds one connection at a time, so pool 1 + overflow 1 never waits).
-    max_instance_request_concurrency = 1
+    # a unit of work holds one connection at a time, so pool 1 + overflow 1 never waits); the burst topics'
+    # consumers burst_request_concurrency, on 1 vCPU, with a pool of that many connections + 1 (locals.tf).
+    max_instance_request_concurrency = local.request_concurrency[each.key]
+    available_cpu                    = local.function_cpu[each.key]
     available_memory                 = var.function_memory
     timeout_seconds                  = each.value.trigger == "http" ? var.http_timeout_seconds : var.event_timeout_seconds
 

@@ -30,10 +30,23 @@ locals {
     local.default_max_instances[f.trigger])
   }
 
+  # Consumers of the burst topics (variables.tf "burst_topics") take burst_request_concurrency deliveries per
+  # instance at once, on 1 vCPU (Cloud Run needs it for concurrency > 1), with a pool of one connection per
+  # delivery plus one; every other function one request at a time with the common pool.
+  request_concurrency = {
+    for name, f in local.functions : name =>
+    f.trigger == "pubsub" && contains(var.burst_topics, coalesce(f.topic, "-")) ? var.burst_request_concurrency : 1
+  }
+  function_cpu = { for name, c in local.request_concurrency : name => c > 1 ? "1" : null }
+  db_pool = {
+    for name, c in local.request_concurrency : name =>
+    c > 1 ? { size = c, overflow = 1 } : { size = var.db_pool_size, overflow = var.db_max_overflow }
+  }
+
   # Connection budget (see variables.tf): worst case, every function at its maximum instance count, each
   # instance with a full pool.
   db_connections_per_instance = var.db_pool_size + var.db_max_overflow
-  db_connections_needed       = sum(concat([0], [for name, n in local.max_instances : n * local.db_connections_per_instance]))
+  db_connections_needed       = sum(concat([0], [for name, n in local.max_instances : n * (local.db_pool[name].size + local.db_pool[name].overflow)]))
   db_connections_available    = var.db_max_connections - var.db_reserved_connections
 
   source_bucket     = coalesce(var.source_bucket, "${var.project_id}-${var.name_prefix}-function-source")
@@ -107,8 +120,8 @@ locals {
       DB_USER                  = local.db_iam_users[f.service]
       DB_IAM_AUTH              = "true"
       DB_IP_TYPE               = var.db_ip_type
-      DB_POOL_SIZE             = tostring(var.db_pool_size)
-      DB_MAX_OVERFLOW          = tostring(var.db_max_overflow)
+      DB_POOL_SIZE             = tostring(local.db_pool[name].size)
+      DB_MAX_OVERFLOW          = tostring(local.db_pool[name].overflow)
       EVENT_MAX_AGE_SECONDS    = tostring(var.event_max_age_seconds)
       }, f.service == local.statements_service ? { STORAGE_BUCKET = local.statements_bucket } : {},
     )

@@ -310,7 +310,8 @@ def test_function_build_and_service_config(parsed):
 
     (svc,) = fn["service_config"]
     assert svc["max_instance_count"] == "${local.max_instances[each.key]}"
-    assert svc["max_instance_request_concurrency"] == 1
+    assert svc["max_instance_request_concurrency"] == "${local.request_concurrency[each.key]}"
+    assert svc["available_cpu"] == "${local.function_cpu[each.key]}"
     assert svc["environment_variables"] == "${local.function_env[each.key]}"
     assert svc["ingress_settings"] == '${each.value.trigger == "http" ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"}'
     public = _resources(parsed)[("google_cloud_run_service_iam_member", "public_invoker")]
@@ -540,6 +541,8 @@ output "probe" {
     function_env       = local.function_env
     migrate_env        = local.migrate_env
     max_instances      = local.max_instances
+    concurrency        = local.request_concurrency
+    cpu                = local.function_cpu
     scheduler_payload  = local.scheduler_payload
     dead_letter        = local.dead_letter_topics
     service_roles      = local.service_roles
@@ -724,6 +727,13 @@ def test_registry_plans_within_the_connection_budget_with_the_defaults(tmp_path)
             assert v["push_subscriptions"][f["name"]]["dead_letter_topic"] == f"{f['topic']}.dead-letter"
     assert v["hosting_regions"] == [data["region"]]
     assert v["needed"] <= v["available"]
+    # The registered burst's consumers take 4 deliveries at once (1 vCPU, pool 4 + 1); nothing else does.
+    burst = sorted(f["name"] for f in data["functions"] if f.get("topic") == "income.registered")
+    assert burst == ["payouts-on-income-registered", "stats-on-income-registered"]
+    assert {n for n, c in v["concurrency"].items() if c != 1} == set(burst)
+    for name in burst:
+        assert (v["concurrency"][name], v["cpu"][name]) == (4, "1")
+        assert (v["function_env"][name]["DB_POOL_SIZE"], v["function_env"][name]["DB_MAX_OVERFLOW"]) == ("4", "1")
 
 
 def test_each_trigger_kind_has_its_own_instance_ceiling(tmp_path):
@@ -736,6 +746,28 @@ def test_each_trigger_kind_has_its_own_instance_ceiling(tmp_path):
     v = s.probe("-var", "max_instance_count_overrides={nightly=4}", "-var", "event_max_instance_count=3")
     assert v["max_instances"]["nightly"] == 4 and v["max_instances"]["on-thing"] == 3
     assert v["max_instances"]["api-http"] == 3
+
+
+def test_burst_topics_consumers_serve_several_deliveries_with_a_pool_for_them(tmp_path):
+    """A burst topic's Pub/Sub consumers: burst_request_concurrency deliveries per instance, 1 vCPU, pool that
+    many + 1, counted in the budget; its Firestore or scheduled functions and every other function unchanged."""
+    s = Scratch(tmp_path, SYNTHETIC)
+    v = s.probe("-var", 'burst_topics=["thing.happened"]', "-var", "burst_request_concurrency=3")
+    assert v["concurrency"] == {"api-http": 1, "on-thing": 3, "fire-and-forget": 3, "nightly": 1, "time-event": 1,
+                                "profile-sync": 1}
+    assert v["cpu"]["on-thing"] == "1" and v["cpu"]["api-http"] is None
+    assert (v["function_env"]["on-thing"]["DB_POOL_SIZE"], v["function_env"]["on-thing"]["DB_MAX_OVERFLOW"]) == ("3", "1")
+    assert (v["function_env"]["nightly"]["DB_POOL_SIZE"], v["function_env"]["nightly"]["DB_MAX_OVERFLOW"]) == ("1", "1")
+    # on-thing and fire-and-forget: 2 instances x (3 + 1); the other four: their instances x (1 + 1).
+    assert v["needed"] == 2 * 2 * (3 + 1) + (3 + 1 + 2 + 2) * (1 + 1)
+    # The budget counts the larger pools: at the default concurrency 4, 2 x 2 x (4 + 1) + 16 = 36 needed.
+    burst = ["-var", 'burst_topics=["thing.happened"]', "-var", "db_reserved_connections=9"]
+    ok = s.plan(*burst, "-var", "db_max_connections=45")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    over = s.plan(*burst, "-var", "db_max_connections=44")
+    assert over.returncode != 0 and "connection budget exceeded" in over.stderr + over.stdout
+    bad = s.plan("-var", "burst_request_concurrency=5")
+    assert bad.returncode != 0 and "from 1 to 4" in re.sub(r"\s+", " ", bad.stderr + bad.stdout)
 
 
 def test_connection_budget_is_enforced_at_the_boundary(tmp_path):
