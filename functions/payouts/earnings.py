@@ -89,7 +89,9 @@ def publish_period(uow: UnitOfWork, *, agency_id: uuid.UUID, period: Period) -> 
     any earlier one whose user has no lines any more (0.00). Used when a period is closed, and again on each
     repeated close, which heals a write lost after the first one.
     Takes the period's calculation lock, so its version is newer than any recalculation's before it."""
-    queries.lock_calculation(uow, agency_id, period)
+    from .service import calculation_lock  # the service imports this module
+
+    calculation_lock(uow, agency_id, period)
     stored = queries.stored_payouts(uow, agency_id, period)
     user_ids = sorted(str(u) for u in stored)
     status = _statuses(uow, agency_id, period, None)

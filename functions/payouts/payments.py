@@ -73,7 +73,9 @@ def payment_record(*, uow: UnitOfWork, caller: Caller, period: Period, body: Pay
                                   paid_at=payment.paid_at, method=payment.method))
     if payment.user_id is not None:
         # After commit the person's earnings document says `paid` (its version taken under the calculation lock).
-        queries.lock_calculation(uow, caller.agency_id, period)
+        from .service import calculation_lock  # the service imports this module
+
+        calculation_lock(uow, caller.agency_id, period)
         earnings.publish_changed(uow, agency_id=caller.agency_id, period=period, user_ids=[str(payment.user_id)])
     return payment
 

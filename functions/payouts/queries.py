@@ -530,19 +530,23 @@ def post_ledger_difference(uow: UnitOfWork, agency_id: uuid.UUID, period: Period
 NIL = uuid.UUID(int=0)
 
 
-def mark_pending(uow: UnitOfWork, agency_id: uuid.UUID, marks: list[tuple[Period, str, uuid.UUID | None]]) -> None:
-    """Record dirty scopes (period, kind, id); a scope already pending stays one row."""
+def mark_pending(uow: UnitOfWork, agency_id: uuid.UUID, marks: list[tuple[Period, str, uuid.UUID | None]]) -> bool:
+    """Record dirty scopes (period, kind, id), appended: never waits for a round taking the same scope (sql/0195);
+    the round takes repeated marks together. One statement, which also answers whether the agency exists
+    (nothing is marked for an unknown one)."""
     if not marks:
-        return
-    uow.execute(
+        return True
+    return uow.execute(
         """
-        INSERT INTO financial_calculations.pending_scopes (agency_id, period, kind, scope_id)
-        SELECT CAST(:a AS uuid), r.period, r.kind, r.scope_id
-        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(period text, kind text, scope_id uuid)
-        ON CONFLICT DO NOTHING
+        WITH agency AS (SELECT id FROM user_service.agencies WHERE id = :a), marked AS (
+            INSERT INTO financial_calculations.pending_scopes (agency_id, period, kind, scope_id)
+            SELECT agency.id, r.period, r.kind, r.scope_id
+            FROM agency, jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(period text, kind text, scope_id uuid)
+        )
+        SELECT EXISTS (SELECT 1 FROM agency)
         """,
         {"a": agency_id, "rows": _json([{"period": str(p), "kind": k, "scope_id": i or NIL} for p, k, i in marks])},
-    )
+    ).scalar_one()
 
 
 def take_pending(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> list[tuple[str, uuid.UUID]]:
@@ -550,6 +554,11 @@ def take_pending(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> list[
     return [tuple(r) for r in uow.execute(
         "DELETE FROM financial_calculations.pending_scopes WHERE agency_id = :a AND period = :p "
         "RETURNING kind, scope_id", {"a": agency_id, "p": str(period)}).all()]
+
+
+def has_pending(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> bool:
+    return uow.execute("SELECT EXISTS (SELECT 1 FROM financial_calculations.pending_scopes "
+                       "WHERE agency_id = :a AND period = :p)", {"a": agency_id, "p": str(period)}).scalar_one()
 
 
 def pending_periods(uow: UnitOfWork, agency_id: uuid.UUID) -> list[str]:

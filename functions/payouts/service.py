@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
+from shared_lib import catchup
 from shared_lib.closing import lock_period_exclusive
 from shared_lib.contracts import (CalculationCompleted, Contract, EmployeeTimeEvent, IncomeChange, IncomeImported,
                                   ModelSettingsUpdated, PeriodClosed, PlatformSettingsUpdated, SalesSettingsUpdated,
@@ -57,7 +58,7 @@ def full_recalculate(*, uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -
 
     Recalculations of one period serialize on a transaction advisory lock; the one that gets the lock last reads
     everything committed before it, so the stored result always reflects all committed data."""
-    queries.lock_calculation(uow, agency_id, period)
+    calculation_lock(uow, agency_id, period)
     queries.take_pending(uow, agency_id, period)  # a full recalculation covers them
     if queries.period_status(uow, agency_id, period) == "closed":
         return None
@@ -65,13 +66,44 @@ def full_recalculate(*, uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -
 
 
 def pending_recalculate(*, uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> Recalculation | None:
-    """Take every pending scope of the period (under its calculation lock) and recompute their union once;
+    """Take every pending scope of the period (waiting for its calculation lock) and recompute their union once;
     None when another recalculation already took them, or the period is closed."""
-    queries.lock_calculation(uow, agency_id, period)
-    taken = queries.take_pending(uow, agency_id, period)
+    calculation_lock(uow, agency_id, period)
+    return _recalculate_taken(uow, agency_id, period, queries.take_pending(uow, agency_id, period))
+
+
+def _recalculate_taken(uow: UnitOfWork, agency_id: uuid.UUID, period: Period,
+                       taken: list[tuple[str, uuid.UUID]]) -> Recalculation | None:
+    """Recompute the union of the scopes just taken (the caller holds the period's lock); a closed period's are
+    dropped. financial_calculation.completed only when the stored result moved: a round that finds the truth
+    already stored (a redelivery, a scope another round covered) announces nothing."""
     if not taken or queries.period_status(uow, agency_id, period) == "closed":
         return None
-    return _recalculate(uow, agency_id, period, _scope_of(uow, agency_id, period, taken))
+    return _recalculate(uow, agency_id, period, _scope_of(uow, agency_id, period, taken), announce_unchanged=False)
+
+
+def calculation_lock(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> None:
+    """The period's blocking calculation lock, and after `uow` commits a catch-up of the period: while it was held
+    an event handler's try for the catch-up may have failed, and that handler's marks are this holder's to
+    drain (shared_lib.catchup)."""
+    queries.lock_calculation(uow, agency_id, period)
+    catch_up_after_commit(uow, agency_id, period)
+
+
+def catch_up_after_commit(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> None:
+    """After `uow` commits, drain the period's pending scopes (issue #13): whoever gets the period's lock without
+    waiting recomputes every pending scope, a transaction per round, until none is left; anyone else returns at
+    once. The key is the one `queries.lock_calculation` hashes, so a full recalculation excludes a round."""
+    catchup.drain_after_commit(uow, f"calc:{agency_id}:{period}",
+                               lambda round_uow: _catch_up_round(round_uow, agency_id, period),
+                               lambda check: queries.has_pending(check, agency_id, period), service="payouts")
+
+
+def _catch_up_round(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> bool:
+    """One catch-up round (the period's lock held): every pending scope taken and recomputed; whether any was."""
+    taken = queries.take_pending(uow, agency_id, period)
+    _recalculate_taken(uow, agency_id, period, taken)
+    return bool(taken)
 
 
 def _scope_of(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, pending: list[tuple[str, uuid.UUID]]) -> Scope:
@@ -86,8 +118,11 @@ def _scope_of(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, pending: li
     return Scope(frozenset(models), users)
 
 
-def _recalculate(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Scope) -> Recalculation:
-    """Compute the scope's groups from the truth with calc.calculate and write only the rows that differ.
+def _recalculate(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Scope, *,
+                 announce_unchanged: bool = True) -> Recalculation:
+    """Compute the scope's groups from the truth with calc.calculate and write only the rows that differ;
+    financial_calculation.completed follows, unless nothing moved and not `announce_unchanged` (a full
+    recalculation someone asked for announces itself; a catch-up round that changed nothing does not).
     A period's first calculation is a full one: salaries are owed before any event names their user. So is one
     whose scope holds every model of the agency (coalesced marks): it reads the month's sales anyway, and the
     full calculation reads them once where the scoped one scans the month twice more (bonus net, figures)."""
@@ -158,33 +193,42 @@ def _recalculate(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: S
         drift["ledger_legs"] = len(legs)
 
     changed = sorted(str(u) for u in line_users | summary_users)
-    uow.emit("financial_calculation.completed", agency_id=agency_id, subject=str(period),
-             data=CalculationCompleted(agency_id=agency_id, period=str(period), user_ids=changed))
+    if drift or announce_unchanged:
+            uow.emit("financial_calculation.completed", agency_id=agency_id, subject=str(period),
+                 data=CalculationCompleted(agency_id=agency_id, period=str(period), user_ids=changed))
     earnings.publish_changed(uow, agency_id=agency_id, period=period, user_ids=changed,
                              payouts=payouts_by_user(result) if scope == EVERYTHING else None)
     return Recalculation(result, figures, changed, drift)
 
 
 def changed_periods_recalculate(*, uow: UnitOfWork, data: Contract) -> list[str]:
-    """After an income, expense, settings or time event: mark the scopes it dirtied (committed at once, in a
-    transaction of its own, so that a recalculation running meanwhile can see them), then recompute every
-    pending scope of each period it touched, coalesced with whatever other events marked; returns the periods
-    this call recomputed (empty when another handler already took its scopes)."""
-    tz = queries.agency_timezone(uow, data.agency_id)
-    if tz is None:
+    """After an income, expense, settings or time event: mark the scopes it dirtied in the handler's own
+    transaction, and after it commits catch up each period it touched (`catch_up_after_commit`): the first
+    handler to get the period's lock recomputes every pending scope, coalesced with whatever other events
+    marked, round after round; the others return at once. Returns the periods marked.
+
+    Only a settings change needs the agency's time zone (the periods it reaches end at the agency's today); it is
+    read in this transaction, never cached, so a time zone change counts at once. Every other event names its
+    dates, and the mark statement itself finds an unknown agency (one statement per delivery)."""
+    tz = None
+    if isinstance(data, SettingsChange):
+        tz = queries.agency_timezone(uow, data.agency_id)
+        if tz is None:
+            log.warning("%s for unknown agency %s: nothing to recalculate", data.event_type, data.agency_id)
+            return []
+    marks = scopes_for_event(data, tz)
+    if not marks:
+        return []
+    if not queries.mark_pending(uow, data.agency_id, marks):
         log.warning("%s for unknown agency %s: nothing to recalculate", data.event_type, data.agency_id)
         return []
-    marks = scopes_for_event(data, tz)
-    with unit_of_work("payouts") as marking:
-        queries.mark_pending(marking, data.agency_id, marks)
-    done = []
-    for period in sorted({p for p, _, _ in marks}):
-        if pending_recalculate(uow=uow, agency_id=data.agency_id, period=period) is not None:
-            done.append(str(period))
-    return done
+    periods = sorted({p for p, _, _ in marks})
+    for period in periods:
+        catch_up_after_commit(uow, data.agency_id, period)
+    return [str(p) for p in periods]
 
 
-def scopes_for_event(data: Contract, agency_timezone: str) -> list[tuple[Period, str, uuid.UUID | None]]:
+def scopes_for_event(data: Contract, agency_timezone: str | None) -> list[tuple[Period, str, uuid.UUID | None]]:
     """The (period, scope kind, id) an event dirties. A sale: its model's scope and its chatter's user scope (a
     chatting or platform sale or refund, issue #16: the bonus bands measure the chatter's whole-period net; an
     unattributed one marks its model alone) or its split user's
@@ -231,7 +275,7 @@ def _import_marks(period: Period, model_id: uuid.UUID, chatters) -> list[tuple[P
                                                                       if c is not None]
 
 
-def periods_for_event(data: Contract, agency_timezone: str) -> list[Period]:
+def periods_for_event(data: Contract, agency_timezone: str | None) -> list[Period]:
     """Which periods an event touches: the periods of every day it names (old and new); for a settings change,
     every period from its effective date to the current one."""
     if isinstance(data, SettingsChange):
@@ -315,7 +359,7 @@ def _carry_negative_totals(uow: UnitOfWork, agency_id: uuid.UUID, period: Period
     scope = Scope(frozenset(), frozenset(users))
     _recalculate(uow, agency_id, period, scope)
     following = period.next()
-    queries.lock_calculation(uow, agency_id, following)
+    calculation_lock(uow, agency_id, following)
     if queries.period_status(uow, agency_id, following) != "closed":
         _recalculate(uow, agency_id, following, scope)
 
@@ -371,7 +415,7 @@ def model_payouts_list(*, uow: UnitOfWork, caller: Caller, query: ModelPayoutsQu
 def scope_recalculate(*, uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: Scope) -> Recalculation | None:
     """Recompute `scope` of one open period now, in the caller's transaction (after it wrote that scope's input,
     e.g. an adjustment): under the calculation lock, writing only what changed; None when the period is closed."""
-    queries.lock_calculation(uow, agency_id, period)
+    calculation_lock(uow, agency_id, period)
     if queries.period_status(uow, agency_id, period) == "closed":
         return None
     return _recalculate(uow, agency_id, period, scope)
