@@ -3,26 +3,51 @@
 Seeds one agency in SQL on a fresh migrated database (bench/common.py): 1,000 people (an owner, 50 managers,
 950 chatters on commission, each manager's team 19 chatters), 50 models (a model share each), every chatter
 assigned to 2 models, SALES sales in MONTH (one INSERT … SELECT generate_series); payouts and statistics are
-computed once by their use cases. Then, on the in-process local platform (emulator/platform.py: the WSGI app
-and the memory bus — never the shared Pub/Sub fake, which a backlog of 100,000 messages would swamp for the
-other engineers), it registers SINGLE sales one at a time through POST /api/income/register/ and measures, per
-sale, the time until the payouts' period result, the statistics aggregates and the Firestore dashboard (when
-FIRESTORE_EMULATOR_HOST is set) include it; then a burst (delivered by BURST_WORKERS buses, default 2): BURST sales inserted as one batch with one
-income.registered each, written in the same transaction through the outbox helper (uow.emit_many, as the
-recurring generator writes them) and published after commit; it measures the time from that commit until
-payouts and statistics are current (at most BURST_TIMEOUT seconds, then it reports how far each got).
+computed once by their use cases. Then, on the local platform in this process (emulator/platform.py: its bus
+and every handler), it registers SINGLE sales one at a time through POST /api/income/register/ (the WSGI app
+in process) and measures, per sale, the time until the payouts' period result, the statistics aggregates and
+the Firestore dashboard (when FIRESTORE_EMULATOR_HOST is set) include it; then a burst of BURST sales, made one
+of two ways (BURST_MODE), timed until payouts and statistics are current (at most BURST_TIMEOUT seconds, then
+it reports how far each got: the events handled):
 
-    SALES=100000 .venv/bin/python bench/bench_chain.py          # also SALES=1000000, SINGLE=20, BURST=50000
+* batch (default): BURST sales inserted as one batch with one income.registered each, written in the same
+  transaction through the outbox helper (uow.emit_many, as the recurring generator writes them), published
+  to the memory bus after commit; timed from that commit. Delivered by BURST_WORKERS buses (default 2).
+* register: the burst as users make it. BURST POSTs to /api/income/register/ by CLIENTS (16) concurrent
+  keep-alive clients in a process of their own, each sale by one of the 950 chatters (their own production
+  RS256 ID token) for one of their two models, spread over the month as the seed's; served by the packaged
+  income function under gunicorn (4 workers × 2 threads, as bench_register.py runs it: functions-framework,
+  the production token check against a local certificate server). Its events go to a Pub/Sub fake of this
+  run's own (the emulator's pstest on a free port — never the shared one, which a 50,000-message backlog would
+  slow for everyone) and from there, as they are registered, to the platform's bus and handlers in this
+  process (BURST_WORKERS buses on that fake: Pub/Sub pulls by several instances of a consumer). Reports the
+  registration rate and latency, and the time from the LAST 201 until the payouts' period result, the
+  statistics aggregates and the Firestore dashboard show every sale.
+  Why so: three processes (clients, income, consumers) as in the cloud, so the consumers do not share a GIL
+  with 16 clients or the HTTP server, and the event path is the production one (publish to Pub/Sub after
+  commit, pull, CloudEvent, inbox). Limits: one 2-core machine runs the clients, gunicorn, the consumers,
+  PostgreSQL and the Firestore emulator at once, so the registration rate is this machine's, not the cloud's
+  (3 instances of the income function there); the consumers are pulled (the bus), not pushed by Pub/Sub to
+  Cloud Run instances of concurrency 1 (bench/results/chain.md "the cloud" works that out from the figures);
+  the two "instances" of a consumer are threads of one process here.
+
+Quiet-machine rerun of the goal (one line; SALES=20000 BURST=5000 for a run of a few minutes):
+
+    env -u DATABASE_URL BENCH_DB=om_bench_chain SALES=100000 SINGLE=20 BURST=50000 BURST_MODE=register BURST_TIMEOUT=300 OUT=bench/results/chain-register.md .venv/bin/python bench/bench_chain.py
+
+    SALES=100000 .venv/bin/python bench/bench_chain.py          # batch burst; also SALES=1000000, SINGLE=20
     BURST=0 BUS_WORKERS=1 OUT=bench/results/chain-x.md …       # no burst; one delivery thread (as before #13)
-    OUT=bench/results/chain.md (default) gets the table; JSON on stdout.
+    OUT=bench/results/chain.md (default) gets the table (-<SALES> in the name unless SALES=100000); JSON on stdout.
 
-A benchmark, not a test: it drops and recreates the om_bench_chain database.
+A benchmark, not a test: it drops and recreates its database (BENCH_DB, default om_bench_chain).
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -43,6 +68,9 @@ SALE_TIMEOUT = float(os.environ.get("SALE_TIMEOUT", "60"))
 # the pool is at most 8 (DB_POOL_SIZE 5 + DB_MAX_OVERFLOW 3), so all buses together get at most 4 delivery
 # threads (4 buses of 2 threads each had waited 10 s for a connection and retried).
 BURST_WORKERS = int(os.environ.get("BURST_WORKERS", "2"))
+# batch: the burst as one transaction of BURST records and outbox rows; register: BURST POSTs by CLIENTS clients.
+BURST_MODE = os.environ.get("BURST_MODE", "batch")
+CLIENTS = int(os.environ.get("CLIENTS", "16"))
 POOL_THREADS = 4
 ONLY_STATS = os.environ.get("ONLY_STATS") == "1"  # seed, rebuild and the per-event statistics costs only
 OUT = Path(os.environ.get("OUT", str(ROOT / "bench" / "results" / "chain.md")))
@@ -160,6 +188,9 @@ class Probe:
         snap = self.doc.get()
         return Decimal(snap.to_dict()["summary"]["gross_income"]) if snap.exists else None
 
+    def dashboard_versions(self) -> int:
+        return self.conn.run("SELECT last_value FROM statistics_service.dashboard_version")[0][0]
+
     def handled(self) -> dict[str, int]:
         return dict(self.conn.run("SELECT consumer, count(*) FROM eventing.inbox GROUP BY consumer"))
 
@@ -214,6 +245,15 @@ def stats_per_event(agency, n: int = 20) -> dict:
     return {k: percentiles(v) for k, v in timings.items()}
 
 
+def private_pubsub() -> subprocess.Popen:
+    """A Pub/Sub fake of this run's own (the emulator's pstest binary on a free port), never the shared one: a
+    backlog of 50,000 messages there would slow every other user of it. Its address is PUBSUB_EMULATOR_HOST."""
+    proc = subprocess.Popen([str(ROOT / ".local" / "bin" / "pstest")], stdout=subprocess.PIPE, text=True)
+    atexit.register(proc.terminate)
+    os.environ["PUBSUB_EMULATOR_HOST"] = proc.stdout.readline().strip()
+    return proc
+
+
 def database_of_its_own() -> str:
     """A fresh om_bench_chain on the local server (not common.py's om_bench, which other benches drop while
     this one runs), migrated by common.database(); BENCH_DATABASE_URL, when set, is used as it is. DATABASE_URL
@@ -234,6 +274,7 @@ def database_of_its_own() -> str:
 
 def main() -> None:
     os.environ.pop("PUBSUB_EMULATOR_HOST", None)  # the memory bus: see the docstring
+    fake = BURST and BURST_MODE == "register"
     os.environ.setdefault("DB_POOL_SIZE", "5")
     os.environ.setdefault("DB_MAX_OVERFLOW", "3")
     os.environ.setdefault("BUS_WORKERS", "3")  # concurrent subscriptions: 3 × 2 connections + the HTTP thread ≤ 8
@@ -241,17 +282,16 @@ def main() -> None:
     from emulator.platform import Platform
     from shared_lib import firestore
     from shared_lib.auth import mint_emulator_token
-    from shared_lib.contracts import IncomeRegistered
+    from shared_lib.config import reset_settings
     from shared_lib.db import unit_of_work
     from shared_lib.periods import Period
 
-    from functions.income.queries import RECORD_COLUMNS
-    from functions.income.service import event_data
     from functions.payouts import service as payouts
     from functions.stats import dashboard, service as stats
 
     out: dict = {"sales_in_month": SALES, "people": 1 + MANAGERS + CHATTERS, "models": MODELS,
-                 "firestore": firestore.enabled(), "bus": "memory"}
+                 "firestore": firestore.enabled(),
+                 "bus": "this run's Pub/Sub fake" if fake else "memory"}
     t = time.perf_counter()
     with unit_of_work() as uow:
         ids = seed(uow, SALES)
@@ -284,6 +324,9 @@ def main() -> None:
         print(json.dumps(out, indent=2, default=str))
         return
 
+    if fake:  # only now: the seed's own events stay in the outbox for the platform's first drain
+        private_pubsub()
+        reset_settings()
     platform = Platform.start(migrate=False)
     client = platform.wsgi_app().test_client()
     headers = {"Authorization": "Bearer " + mint_emulator_token("chain-owner", "owner@bench.test", name="Owner")}
@@ -319,13 +362,35 @@ def main() -> None:
         return
 
     # --- the burst -------------------------------------------------------------------------------------------
+    if BURST_MODE == "register":
+        out["burst"] = burst_registered(platform, probe, agency)
+    else:
+        out["burst"] = burst_batch(platform, probe, agency)
+    platform.stop()
+    print(json.dumps(out, indent=2, default=str))
+    write_table(out)
+
+
+def extra_buses(platform) -> list:
+    """Buses beside the platform's for the burst (a consumer's second instance), at most POOL_THREADS threads in all."""
     from emulator.bus import EventBus
 
     spare = max(POOL_THREADS - platform.bus.workers, 0)
     extra = min(BURST_WORKERS - 1, spare)
-    workers = [EventBus(platform.bus.transport, platform.bus.project, workers=max(spare // extra, 1)).start()
-               for _ in range(extra)] if extra > 0 else []
-    versions = probe.conn.run("SELECT last_value FROM statistics_service.dashboard_version")[0][0]
+    return [EventBus(platform.bus.transport, platform.bus.project, workers=max(spare // extra, 1)).start()
+            for _ in range(extra)] if extra > 0 else []
+
+
+def burst_batch(platform, probe: Probe, agency) -> dict:
+    """BURST sales in one transaction with their outbox rows (as the recurring generator writes them)."""
+    from shared_lib.contracts import IncomeRegistered
+    from shared_lib.db import unit_of_work
+
+    from functions.income.queries import RECORD_COLUMNS
+    from functions.income.service import event_data
+
+    workers = extra_buses(platform)
+    versions = probe.dashboard_versions()
     before = probe.handled()
     t = time.perf_counter()
     with unit_of_work() as uow:
@@ -334,24 +399,152 @@ def main() -> None:
             (r.agency_id, r.id, event_data(IncomeRegistered, r, reason="registered", old=None, new=r)) for r in rows])
         insert_s = time.perf_counter() - t
     committed = time.perf_counter()  # after commit and the publish to the bus (run_after_commit)
-    out["burst"] = {"sales": BURST, "insert_and_outbox_s": round(insert_s, 1),
-                    "publish_s": round(committed - t - insert_s, 1)}
-    expected = probe.truth()
-    got = wait_until(probe, expected, committed, BURST_TIMEOUT, ("payouts", "stats"))
-    after = probe.handled()
-    waited = time.perf_counter() - committed
-    out["burst"]["current_after_s"] = {p: None if v is None else round(v, 1) for p, v in got.items()}
-    out["burst"]["handled_in_wait"] = {k: after.get(k, 0) - before.get(k, 0) for k in after
-                                       if after.get(k, 0) - before.get(k, 0)}
-    out["burst"]["waited_s"] = round(waited, 1)
-    out["burst"]["workers"] = f"{1 + len(workers)} buses, {platform.bus.workers + sum(w.workers for w in workers)} threads"
-    out["burst"]["dashboard_writes"] = probe.conn.run(
-        "SELECT last_value FROM statistics_service.dashboard_version")[0][0] - versions
+    b = {"mode": "batch", "sales": BURST, "insert_and_outbox_s": round(insert_s, 1),
+         "publish_s": round(committed - t - insert_s, 1)}
+    b.update(wait_current(probe, committed, ("payouts", "stats"), before, versions))
+    b["workers"] = f"{1 + len(workers)} buses, {platform.bus.workers + sum(w.workers for w in workers)} threads"
     for w in workers:
         w.stop()
-    platform.stop()
-    print(json.dumps(out, indent=2, default=str))
-    write_table(out)
+    return b
+
+
+def wait_current(probe: Probe, started: float, parts: tuple[str, ...], before: dict, versions: int) -> dict:
+    """From `started` (perf_counter): when each part shows the truth, what was handled, the dashboard writes."""
+    expected = probe.truth()
+    got = wait_until(probe, expected, started, BURST_TIMEOUT, parts)
+    after = probe.handled()
+    return {"current_after_s": {p: None if v is None else round(v, 1) for p, v in got.items()},
+            "handled_in_wait": {k: after.get(k, 0) - before.get(k, 0) for k in after
+                                if after.get(k, 0) - before.get(k, 0)},
+            "waited_s": round(time.perf_counter() - started, 1),
+            "dashboard_writes": probe.dashboard_versions() - versions, "load_after": load()}
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def burst_registered(platform, probe: Probe, agency) -> dict:
+    """BURST sales POSTed to the packaged income function (gunicorn, as bench_register serves it, production
+    RS256 token check) by CLIENTS concurrent connections, each sale by one of the agency's chatters for one of
+    their two models; its events go through a Pub/Sub fake of this run's own to the platform's bus in this
+    process. Registration rate, then the time from the last 201 until every part is current."""
+    import tempfile
+
+    from bench_register import Server, _key_and_cert, cert_server, id_token, package
+
+    from shared_lib.config import settings
+
+    chatters = probe.conn.run(
+        """SELECT u.firebase_uid, array_agg(CAST(ma.model_id AS text) ORDER BY ma.model_id)
+           FROM user_service.users u JOIN user_service.model_assignments ma ON ma.user_id = u.id
+           WHERE u.agency_id = :a AND u.role = 'chatter' GROUP BY u.firebase_uid ORDER BY u.firebase_uid""",
+        a=probe.agency)
+    key, pem = _key_and_cert()
+    certs_url, certs = cert_server(pem)
+    tokens = {uid: id_token(key, uid) for uid, _ in chatters}
+    requests = []
+    for g in range(BURST):  # as insert_sales spreads them: chatter g mod n, their model by g / n, day g mod 30
+        uid, models = chatters[g % len(chatters)]
+        requests.append([tokens[uid], json.dumps({
+            "type": "tip_sale" if g % 3 == 0 else "message_sale", "gross_amount": f"{10 + (g * 7919 % 5000) / 100:.2f}",
+            "sale_date": (MONTH.replace(day=1 + g % DAYS)).isoformat(), "model_id": models[(g // len(chatters)) % 2]})])
+    work = Path(tempfile.mkdtemp(prefix="om-bench-chain-"))
+    source = package(ROOT, work / "pkg")
+    s = settings()
+    cloudsdk = work / "gcloud"
+    cloudsdk.mkdir()
+    server = Server("income", source, "income_register", {
+        "DATABASE_URL": s.database_url, "GOOGLE_CLOUD_PROJECT": "demo-bench", "FIREBASE_CERT_URL": certs_url,
+        "PUBSUB_EMULATOR_HOST": s.pubsub_emulator_host, "PUBSUB_PROJECT": s.pubsub_project_id,
+        "CLOUDSDK_CONFIG": str(cloudsdk), "DB_SERVICE_ROLES": "true", "FIREBASE_AUTH_EMULATOR_HOST": None,
+        "FIRESTORE_EMULATOR_HOST": None, "K_SERVICE": None, "GOOGLE_APPLICATION_CREDENTIALS": None,
+        "LOG_LEVEL": "WARNING", "PYTHONPATH": None, "DB_POOL_SIZE": None, "DB_MAX_OVERFLOW": None,
+        "BUS_WORKERS": None})
+    jobs = work / "requests.json"
+    jobs.write_text(json.dumps({"url": f"http://127.0.0.1:{server.port}/api/income/register/",
+                                "clients": CLIENTS, "requests": requests}))
+    workers = extra_buses(platform)
+    versions = probe.dashboard_versions()
+    before = probe.handled()
+    load_before = load()
+    try:
+        # The clients in a process of their own (no GIL shared with the consumers here); they print when the
+        # last 201 came (wall clock, one machine).
+        done = subprocess.run([sys.executable, __file__, "--clients", str(jobs)], capture_output=True, text=True,
+                              check=True)
+        clients = json.loads(done.stdout)
+        last = time.perf_counter() - (time.time() - clients["last_201"])
+        b = {"mode": "register", "sales": BURST, "clients": CLIENTS, "load_before": load_before, **{
+            k: clients[k] for k in ("created", "statuses", "register_s", "rate_per_s", "p50_ms", "p99_ms")}}
+        b["handled_while_registering"] = {k: v - before.get(k, 0) for k, v in probe.handled().items()
+                                          if v - before.get(k, 0)}
+        b.update(wait_current(probe, last, ("payouts", "stats") + (("dashboard",) if probe.firestore else ()),
+                              before, versions))
+    finally:
+        server.stop()
+        certs.close()
+    b["workers"] = f"{1 + len(workers)} buses, {platform.bus.workers + sum(w.workers for w in workers)} threads"
+    for w in workers:
+        w.stop()
+    return b
+
+
+def clients_main(jobs: Path) -> None:
+    """The load generator (`bench_chain.py --clients FILE`): CLIENTS keep-alive HTTP connections, each taking the
+    next request of the list; prints the 201 count, the statuses, the rate and when the last 201 came."""
+    import http.client
+    import threading
+    from urllib.parse import urlsplit
+
+    spec = json.loads(jobs.read_text())
+    url = urlsplit(spec["url"])
+    todo = iter(spec["requests"])
+    lock = threading.Lock()
+    statuses: dict[str, int] = {}
+    latencies: list[float] = []
+    last = [0.0]
+    errors: list[str] = []
+
+    def client() -> None:
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
+        while True:
+            with lock:
+                job = next(todo, None)
+            if job is None:
+                break
+            token, body = job
+            t = time.perf_counter()
+            conn.request("POST", url.path, body=body, headers={
+                "Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                "Idempotency-Key": uuid.uuid4().hex})
+            r = conn.getresponse()
+            text = r.read()
+            now = time.time()
+            with lock:
+                latencies.append(time.perf_counter() - t)
+                statuses[str(r.status)] = statuses.get(str(r.status), 0) + 1
+                if r.status == 201:
+                    last[0] = max(last[0], now)
+                elif len(errors) < 5:
+                    errors.append(text.decode(errors="replace")[:300])
+        conn.close()
+
+    started = time.time()
+    threads = [threading.Thread(target=client) for _ in range(spec["clients"])]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    latencies.sort()
+    took = last[0] - started
+    print(json.dumps({"created": statuses.get("201", 0), "statuses": statuses, "errors": errors,
+                      "last_201": last[0], "register_s": round(took, 1),
+                      "rate_per_s": round(statuses.get("201", 0) / took, 1) if took > 0 else None,
+                      "p50_ms": round(statistics.median(latencies) * 1000, 1),
+                      "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1)}))
+    if errors:
+        print("\n".join(errors), file=sys.stderr)
 
 
 def write_table(out: dict) -> None:
@@ -373,15 +566,23 @@ def write_table(out: dict) -> None:
     for step, v in out["stats_per_event"].items():
         lines.append(f"| {step} | {ms(v['p50_ms'])} | {ms(v['p95_ms'])} |")
     lines += ["", f"Bus delivery threads (BUS_WORKERS): {out.get('bus_workers', 1)}."]
-    if b is not None:  # not with BURST=0
+    if b is not None and b["mode"] == "batch":
         lines += ["", f"## Burst: {b['sales']:,} sales in one transaction with their outbox rows (not through the endpoint)", "",
-                  f"insert + outbox {b['insert_and_outbox_s']} s, publish {b['publish_s']} s; then, from commit:", "",
-                  "| part | current after s |", "|---|---|"]
+                  f"insert + outbox {b['insert_and_outbox_s']} s, publish {b['publish_s']} s; then, from commit:", ""]
+    elif b is not None:
+        lines += ["", f"## Burst: {b['sales']:,} sales registered through POST /api/income/register/ by {b['clients']} "
+                  "clients (packaged income function under gunicorn, this run's own Pub/Sub fake)", "",
+                  f"201s {b['created']:,} of {b['sales']:,} ({b['statuses']}) in {b['register_s']} s: "
+                  f"{b['rate_per_s']}/s, latency p50 {b['p50_ms']} ms, p99 {b['p99_ms']} ms; load {b['load_before']} "
+                  f"before. Handled while registering: " + ", ".join(
+                      f"{k} {v:,}" for k, v in sorted(b["handled_while_registering"].items())) + ". From the last 201:", ""]
+    if b is not None:  # not with BURST=0
+        lines += ["| part | current after s |", "|---|---|"]
         for part, v in b["current_after_s"].items():
             lines.append(f"| {part} | {'not within ' + str(b['waited_s']) + ' s' if v is None else v} |")
         lines += ["", f"Delivery: {b['workers']}. Events handled during the wait ({b['waited_s']} s): " +
                   ", ".join(f"{k} {v:,}" for k, v in sorted(b["handled_in_wait"].items())) +
-                  f"; dashboard writes: {b['dashboard_writes']:,}.", ""]
+                  f"; dashboard writes: {b['dashboard_writes']:,}; load after {b['load_after']}.", ""]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     name = OUT if out["sales_in_month"] == 100000 else OUT.with_name(f"{OUT.stem}-{out['sales_in_month']}{OUT.suffix}")
     name.write_text("\n".join(lines))
@@ -389,4 +590,7 @@ def write_table(out: dict) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--clients"]:
+        clients_main(Path(sys.argv[2]))
+    else:
+        main()
