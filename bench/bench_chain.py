@@ -392,6 +392,7 @@ def burst_batch(platform, probe: Probe, agency) -> dict:
     workers = extra_buses(platform)
     versions = probe.dashboard_versions()
     before = probe.handled()
+    meter = DeliveryMeter()
     t = time.perf_counter()
     with unit_of_work() as uow:
         rows = insert_sales(uow, agency, BURST, first_n=SALES + 7, returning=f"RETURNING {RECORD_COLUMNS.replace('r.', '')}").all()
@@ -402,10 +403,68 @@ def burst_batch(platform, probe: Probe, agency) -> dict:
     b = {"mode": "batch", "sales": BURST, "insert_and_outbox_s": round(insert_s, 1),
          "publish_s": round(committed - t - insert_s, 1)}
     b.update(wait_current(probe, committed, ("payouts", "stats"), before, versions))
+    b["deliveries"] = meter.stop()
     b["workers"] = f"{1 + len(workers)} buses, {platform.bus.workers + sum(w.workers for w in workers)} threads"
     for w in workers:
         w.stop()
     return b
+
+
+class DeliveryMeter:
+    """Every delivery of the income.registered consumers during the burst: the time its entry point took (the
+    CloudEvent, the inbox, the handler, the commit and any after-commit catch-up it ran as the owner) and the
+    statements it sent (SQLAlchemy cursor executes on its thread; the pool's BEGIN ping and COMMIT are not
+    counted). The deliveries that did not become the catch-up owner are the per-event cost of a burst."""
+
+    NAMES = ("payouts_on_income_registered", "stats_on_income_registered")
+
+    def __init__(self) -> None:
+        import threading
+
+        from sqlalchemy import event
+
+        from shared_lib import registry
+        from shared_lib.db import engine
+
+        self.local = threading.local()
+        self.samples: dict[str, list[tuple[float, int]]] = {n: [] for n in self.NAMES}
+        self.originals = {n: registry.REGISTRY[n].entry_point for n in self.NAMES}
+        event.listen(engine(), "before_cursor_execute", self._count)
+        for n, fn in self.originals.items():
+            registry.REGISTRY[n].entry_point = self._wrap(n, fn)
+
+    def _count(self, *args) -> None:
+        self.local.statements = getattr(self.local, "statements", 0) + 1
+
+    def _wrap(self, name: str, fn):
+        def timed(cloud_event):
+            self.local.statements, t = 0, time.perf_counter()
+            try:
+                return fn(cloud_event)
+            finally:
+                self.samples[name].append((time.perf_counter() - t, self.local.statements))
+        return timed
+
+    def stop(self) -> dict:
+        from sqlalchemy import event
+
+        from shared_lib import registry
+        from shared_lib.db import engine
+
+        event.remove(engine(), "before_cursor_execute", self._count)
+        for n, fn in self.originals.items():
+            registry.REGISTRY[n].entry_point = fn
+        out = {}
+        for n, samples in self.samples.items():
+            if not samples:
+                continue
+            times = sorted(t for t, _ in samples)
+            stmts = sorted(c for _, c in samples)
+            out[n] = {"deliveries": len(samples), **percentiles(times), "sum_s": round(sum(times), 1),
+                      "longest_5_s": [round(t, 2) for t in times[-5:]],
+                      "statements_p50": stmts[len(stmts) // 2], "statements_p95": stmts[int(len(stmts) * 0.95)],
+                      "statements_max": stmts[-1]}
+        return out
 
 
 def wait_current(probe: Probe, started: float, parts: tuple[str, ...], before: dict, versions: int) -> dict:
@@ -468,6 +527,7 @@ def burst_registered(platform, probe: Probe, agency) -> dict:
     versions = probe.dashboard_versions()
     before = probe.handled()
     load_before = load()
+    meter = DeliveryMeter()
     try:
         # The clients in a process of their own (no GIL shared with the consumers here); they print when the
         # last 201 came (wall clock, one machine).
@@ -482,8 +542,10 @@ def burst_registered(platform, probe: Probe, agency) -> dict:
         b.update(wait_current(probe, last, ("payouts", "stats") + (("dashboard",) if probe.firestore else ()),
                               before, versions))
     finally:
+        b_deliveries = meter.stop()
         server.stop()
         certs.close()
+    b["deliveries"] = b_deliveries
     b["workers"] = f"{1 + len(workers)} buses, {platform.bus.workers + sum(w.workers for w in workers)} threads"
     for w in workers:
         w.stop()
@@ -582,7 +644,16 @@ def write_table(out: dict) -> None:
             lines.append(f"| {part} | {'not within ' + str(b['waited_s']) + ' s' if v is None else v} |")
         lines += ["", f"Delivery: {b['workers']}. Events handled during the wait ({b['waited_s']} s): " +
                   ", ".join(f"{k} {v:,}" for k, v in sorted(b["handled_in_wait"].items())) +
-                  f"; dashboard writes: {b['dashboard_writes']:,}; load after {b['load_after']}.", ""]
+                  f"; dashboard writes: {b['dashboard_writes']:,}; load after {b['load_after']}.", "",
+                  "Each delivery of the income.registered consumers (entry point, catch-up included when it was the "
+                  "owner; statements sent):", "",
+                  "| consumer | deliveries | p50 ms | p95 ms | max ms | sum s | longest 5 s | statements p50 / p95 / max |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, d in b.get("deliveries", {}).items():
+            lines.append(f"| {name} | {d['deliveries']:,} | {ms(d['p50_ms'])} | {ms(d['p95_ms'])} | {ms(d['max_ms'])} | "
+                         f"{d['sum_s']} | {', '.join(map(str, d['longest_5_s']))} | {d['statements_p50']} / "
+                         f"{d['statements_p95']} / {d['statements_max']} |")
+        lines.append("")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     name = OUT if out["sales_in_month"] == 100000 else OUT.with_name(f"{OUT.stem}-{out['sales_in_month']}{OUT.suffix}")
     name.write_text("\n".join(lines))
