@@ -6,28 +6,42 @@ calculation (POST calculate's path; the first one writes everything, a second on
 (b) the incremental update for one more sale (its income.registered handled as the event function does:
 mark, lock, recompute the model's scope, write the difference; median/p95 of CALLS), (c) one coalesced
 recalculation after MARKS sales' events marked their scopes, (d) the nightly reconciliation (service.reconcile:
-every open period with data, here the one). The first full calculation is split into its phases (SQL statements
+every open period with data, here the one), (e) a burst (BURST sales, 2,000 unless told; 0 skips it): each
+sale's income.registered delivered through the real payouts_on_income_registered function (CloudEvent, inbox,
+handler, after-commit catch-up) by WORKERS concurrent deliveries — per delivery its statements and time (the
+turned-away ones apart from the owners'), the catch-up rounds, the time until nothing is pending, and that a
+full recalculation afterwards finds no drift. The first full calculation is split into its phases (SQL statements
 by kind, the Python calculation, the earnings documents written after commit — to the Firestore emulator when
 FIRESTORE_EMULATOR_HOST is set, skipped otherwise). The JSON goes to stdout and to
-bench/results/payouts-SALES.json (OUT= to change). SALES=1000000 for the big run. It empties the
-bench database's tables first (bench/common.py's database(): never the development or test database; with
-DATABASE_URL set it uses that one, e.g. a database of its own while another bench run recreates om_bench).
+bench/results/payouts-SALES.json (OUT= to change). SALES=1000000 for the big run. It runs in a database of
+its own, BENCH_DB (om_bench_payouts unless told; bench_chain.database_of_its_own, never DATABASE_URL, which
+.local/services.env points at the shared test database), dropped at the end unless KEEP_DB=1.
 """
 from __future__ import annotations
 
 import json
 import os
+import statistics
+import threading
 import time
 import uuid
 from collections import defaultdict
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
-from common import ROOT, database, summary, timed
+from common import ROOT, summary, timed
+
+os.environ.setdefault("BENCH_DB", "om_bench_payouts")
+os.environ.setdefault("DB_POOL_SIZE", "5")
+os.environ.setdefault("DB_MAX_OVERFLOW", "3")
+from bench_chain import database_of_its_own  # noqa: E402
+from bench_fans import drop_database  # noqa: E402
 
 SALES = int(os.environ.get("SALES", "100000"))
+BURST = int(os.environ.get("BURST", "2000"))
+WORKERS = int(os.environ.get("WORKERS", "6"))  # concurrent deliveries (one connection each at a time; pool 8)
 CALLS, MARKS = 20, 1000
 MANAGERS, CHATTERS, MODELS = 50, 950, 50
 NOV = "2026-11"
@@ -138,29 +152,120 @@ def phases():
 
 def one_sale(agency: uuid.UUID, i: int):
     """A new sale stored as income stores it, and its income.registered contract."""
+    return new_sales(agency, 1, offset=i * 37)[0]
+
+
+def new_sales(agency: uuid.UUID, n: int, *, offset: int = 0) -> list:
+    """n new sales (50.00 on the 15th, each for the model and chatter of a stored one from `offset` on), in one
+    statement, and their income.registered contracts."""
     from shared_lib.contracts import IncomeRegistered, IncomeSnapshot
     from shared_lib.db import unit_of_work
 
     with unit_of_work() as uow:
-        r = uow.execute("""
+        rows = uow.execute("""
             INSERT INTO income_service.income_records (agency_id, type, gross_amount, fee_percent, fee_amount,
                 net_amount, sale_date, model_id, chatter_id, manager_id, registered_by_user_id)
             SELECT :a, 'message_sale', 50, 20, 10, 40, DATE '2026-11-15', l.model_id, l.chatter_id, l.manager_id,
                    l.registered_by_user_id
-            FROM income_service.income_records l WHERE l.agency_id = :a
-            ORDER BY l.id LIMIT 1 OFFSET :i
+            FROM (SELECT * FROM income_service.income_records WHERE agency_id = :a
+                  ORDER BY id LIMIT :n OFFSET :i) l
             RETURNING id, type, sale_date, model_id, chatter_id, manager_id, gross_amount, fee_amount, net_amount
-            """, {"a": agency, "i": i * 37}).one()
-    snap = IncomeSnapshot(type=r.type, sale_date=r.sale_date, model_id=r.model_id, chatter_id=r.chatter_id,
-                          manager_id=r.manager_id, assigned_to_user_id=None, gross_amount=r.gross_amount,
-                          fee_amount=r.fee_amount, net_amount=r.net_amount)
-    return IncomeRegistered(income_id=r.id, agency_id=agency, schedule_id=None, reason="registered",
-                            sale_date=r.sale_date, old_sale_date=None, model_id=r.model_id, chatter_id=r.chatter_id,
-                            old=None, new=snap)
+            """, {"a": agency, "n": n, "i": offset % max(1, SALES - n)}).all()
+    out = []
+    for r in rows:
+        snap = IncomeSnapshot(type=r.type, sale_date=r.sale_date, model_id=r.model_id, chatter_id=r.chatter_id,
+                              manager_id=r.manager_id, assigned_to_user_id=None, gross_amount=r.gross_amount,
+                              fee_amount=r.fee_amount, net_amount=r.net_amount)
+        out.append(IncomeRegistered(income_id=r.id, agency_id=agency, schedule_id=None, reason="registered",
+                                    sale_date=r.sale_date, old_sale_date=None, model_id=r.model_id,
+                                    chatter_id=r.chatter_id, old=None, new=snap))
+    return out
+
+
+def burst(agency: uuid.UUID, period) -> dict:
+    """BURST sales, then their income.registered events delivered concurrently through the real function."""
+    import queue
+
+    from sqlalchemy import event
+
+    import functions.payouts.main  # noqa: F401  (declares the functions)
+    from emulator.bus import Message, Subscription, cloud_event_for
+    from functions.payouts import queries, service
+    from shared_lib import registry
+    from shared_lib.db import engine, unit_of_work
+    from shared_lib.events import Event
+
+    entry = registry.REGISTRY["payouts_on_income_registered"].entry_point
+    todo: queue.Queue = queue.Queue()
+    for i, data in enumerate(new_sales(agency, BURST)):
+        ev = Event(event_id=uuid.uuid4(), type="income.registered", occurred_at=datetime.now(timezone.utc),
+                   agency_id=agency, subject=str(data.income_id), data=data.model_dump(mode="json"))
+        msg = Message(ack_id=str(i), message_id=str(ev.event_id), data=ev.payload(), attributes=ev.attributes(),
+                      publish_time=datetime.now(timezone.utc))
+        todo.put(cloud_event_for("bench", Subscription(name="bench", topic=ev.type, function="bench"), msg))
+
+    local = threading.local()
+    rounds: list[float] = []
+    real_round = service._catch_up_round
+
+    def counted_round(uow, agency_id, p):
+        t = time.perf_counter()
+        took = real_round(uow, agency_id, p)
+        if took:
+            rounds.append(time.perf_counter() - t)
+            local.owned = True
+        return took
+
+    def count(conn, cursor, statement, *args):
+        if getattr(local, "counting", False):
+            local.statements += 1
+
+    deliveries: list[tuple[bool, int, float]] = []  # (owned a round, statements, seconds)
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            try:
+                ce = todo.get_nowait()
+            except queue.Empty:
+                return
+            local.counting, local.statements, local.owned = True, 0, False
+            t = time.perf_counter()
+            entry(ce)
+            spent = time.perf_counter() - t
+            local.counting = False
+            with lock:
+                deliveries.append((local.owned, local.statements, spent))
+
+    service._catch_up_round = counted_round
+    event.listen(engine(), "before_cursor_execute", count)
+    started = time.perf_counter()
+    threads = [threading.Thread(target=work) for _ in range(WORKERS)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        event.remove(engine(), "before_cursor_execute", count)
+        service._catch_up_round = real_round
+    current_s = time.perf_counter() - started
+    with unit_of_work("payouts") as uow:
+        left = queries.has_pending(uow, agency, period)
+    away = [d for d in deliveries if not d[0]]
+    owners = [d for d in deliveries if d[0]]
+    return {
+        "events": BURST, "workers": WORKERS, "rounds": len(rounds), "round": summary(rounds) if rounds else None,
+        "turned_away": {"n": len(away), "statements_median": statistics.median(d[1] for d in away) if away else None, "statements_max": max((d[1] for d in away), default=None),
+                        "time": summary([d[2] for d in away]) if away else None},
+        "owners": {"n": len(owners), "time": summary([d[2] for d in owners]) if owners else None},
+        "all_current_after_s": round(current_s, 2), "events_per_s": round(BURST / current_s, 1),
+        "pending_left": left,
+    }
 
 
 def main() -> None:
-    database()
+    database_of_its_own()
     from functions.payouts import queries, service
     from shared_lib.db import unit_of_work
     from shared_lib.periods import Period
@@ -198,6 +303,8 @@ def main() -> None:
         recalculation = service.pending_recalculate(uow=uow, agency_id=agency, period=period)
     coalesced_s = time.perf_counter() - t
 
+    bursted = burst(agency, period) if BURST else None
+
     # The incremental path ends where a full recalculation would: a last full one finds nothing to change.
     with unit_of_work("payouts") as uow:
         check = service.full_recalculate(uow=uow, agency_id=agency, period=period)
@@ -215,6 +322,8 @@ def main() -> None:
                       "recalculation_ms": round(coalesced_s * 1000, 1),
                       "models_in_scope": len({e.model_id for e in events}),
                       "changed_users": len(recalculation.changed_users)},
+        "burst": bursted,
+        "load_average": os.getloadavg(),
         "final_full_found_drift": check.drift,
         "employee_payouts": str(check.figures["employee_payouts"]),
         "net_income": str(check.figures["net_income"]),
@@ -222,6 +331,8 @@ def main() -> None:
     print(out)
     path = Path(os.environ.get("OUT", str(ROOT / "bench" / "results" / f"payouts-{SALES}.json")))
     path.write_text(out + "\n")
+    if os.environ.get("KEEP_DB") != "1":
+        drop_database(os.environ["BENCH_DB"])
     assert check.drift == {}, "the incremental path drifted from a full recalculation"
     assert isinstance(check.figures["net_income"], Decimal)
 
