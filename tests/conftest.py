@@ -16,6 +16,11 @@ if str(ROOT) not in sys.path:
 # Tests run the Auth emulator's mode unless a test switches to production mode itself.
 os.environ.setdefault("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099")
 os.environ.setdefault("GOOGLE_CLOUD_PROJECT", "demo-onlymanager")
+# gRPC's fork support (on by default in grpcio) runs atfork handlers in every fork() child of a process using gRPC,
+# and they crash the child when gRPC threads are busy (grpc doc/fork_support.md): 19 of 300 forks of a process with a
+# busy Pub/Sub client died (SIGABRT/SIGSEGV), 0 of 300 with it off. Tests fork only to exec (subprocess with user=,
+# as pgserver's pg_ctl when root), never to use gRPC in the child: off, before anything imports grpc; children inherit.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 # Each test process its own Pub/Sub project on the shared fake: concurrent runs never take each other's events.
 # pytest-xdist's workers inherit the environment of the controller, which has imported this file already: a project
 # this file chose in another process (OM_TEST_PUBSUB_PID) is replaced, one set from outside is kept.

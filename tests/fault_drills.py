@@ -192,38 +192,57 @@ def burst(served: Served, seeded: Seeded, n: int, acknowledged: list[int], *, st
 # --- a PostgreSQL of the drill's own, to stop and start -----------------------------------------------------------
 
 
+# pgserver runs initdb and pg_ctl as its own user when we are root: subprocess then fork()s (vfork() cannot setuid), and
+# in a pytest worker whose gRPC threads are busy (the Pub/Sub drills, the platform fixture) gRPC's atfork handlers
+# crash that child (SIGSEGV/SIGABRT; reproduced: 19 of 300 such forks). So every pgserver call of the drill runs in a
+# new interpreter that never imports gRPC; starting that one is a plain vfork+exec, which runs no atfork handler.
+_PGSERVER = """
+import sys
+from pathlib import Path
+
+action, base = sys.argv[1], Path(sys.argv[2])
+if action == "create":
+    from emulator.platform import embedded_database_url
+
+    print(embedded_database_url(base, cleanup_mode=None))
+else:
+    import pgserver
+    from pgserver._commands import pg_ctl
+
+    server = pgserver.get_server(base / "pg", cleanup_mode=None)  # starts it when it is stopped
+    if action == "stop":
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=60)
+"""
+
+
+def _pgserver(action: str, base: Path) -> str:
+    proc = subprocess.run([sys.executable, "-c", _PGSERVER, action, str(base)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=180)
+    assert proc.returncode == 0, f"pgserver {action} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
 @dataclass
 class OwnPostgres:
     """An embedded PostgreSQL (PyPI pgserver) in a mkdtemp directory: never the shared server on :5432."""
 
     base: Path
     url: str
-    server: object
 
     @classmethod
     def start(cls) -> "OwnPostgres":
-        from emulator.platform import embedded_database_url
-
         # Not under pytest's basetemp: pgserver runs the server as its own user when we are root, and a new pytest
         # session chmods /tmp/pytest-of-<user> back to 0700.
         base = Path(tempfile.mkdtemp(prefix="om-drill-pg-"))
         base.chmod(0o755)
-        url = embedded_database_url(base, cleanup_mode=None)
-        import pgserver
-
-        return cls(base, url, pgserver.get_server(base / "pg", cleanup_mode=None))
-
-    def _pg_ctl(self, *args: str) -> None:
-        from pgserver._commands import pg_ctl
-
-        pg_ctl(["-w", *args], pgdata=self.server.pgdata, user=self.server.system_user, timeout=60)
+        return cls(base, _pgserver("create", base).strip().splitlines()[-1])
 
     def stop(self) -> None:
         """pg_ctl stop -m fast: every connection is cut, as in a failover or a restart for maintenance."""
-        self._pg_ctl("-m", "fast", "stop")
+        _pgserver("stop", self.base)
 
     def start_again(self) -> None:
-        self.server.ensure_postgres_running()
+        _pgserver("start", self.base)
 
     def query(self, sql: str) -> list:
         import pg8000.native

@@ -285,6 +285,51 @@ def test_a_poisoned_connection_never_serves_another_agencys_request(client, one_
 # --- PostgreSQL restarted under a running platform ------------------------------------------------------------------
 
 
+def test_a_test_process_with_busy_grpc_threads_forks_children_that_survive():
+    """The restart drill's pg_ctl once died with SIGSEGV: a fork() of a pytest worker whose gRPC threads were busy
+    ran gRPC's atfork handlers in the child. With them on, 19 of 300 such children died; tests/conftest.py turns
+    them off before gRPC loads, so none may die here (100 forks, each ~6 % likely to die with them on)."""
+    from google.cloud import pubsub_v1
+
+    assert os.environ.get("PUBSUB_EMULATOR_HOST"), "this drill runs through the Pub/Sub fake"
+    project = f"demo-om-fork-{uuid.uuid4().hex[:8]}"
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    topic = publisher.create_topic(request={"name": f"projects/{project}/topics/busy"}).name
+    subscription = subscriber.create_subscription(request={
+        "name": f"projects/{project}/subscriptions/busy", "topic": topic, "ack_deadline_seconds": 10}).name
+    stop = threading.Event()
+
+    def publish() -> None:
+        while not stop.is_set():
+            publisher.publish(topic, b"x").result()
+
+    busy = threading.Thread(target=publish)
+    busy.start()
+    pulling = subscriber.subscribe(subscription, callback=lambda m: m.ack())
+    try:
+        time.sleep(1)  # the streaming pull and the publishes keep gRPC's threads in calls
+        deaths = []  # a child killed by a signal, exiting non-zero, or hung in a handler (with them on, some do)
+        for _ in range(100):
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            deadline = time.monotonic() + 10
+            while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+                time.sleep(0.001)
+            if done[0] == 0:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                deaths.append("hung")
+            elif not os.WIFEXITED(done[1]) or os.WEXITSTATUS(done[1]) != 0:
+                deaths.append(os.WTERMSIG(done[1]) if os.WIFSIGNALED(done[1]) else os.WEXITSTATUS(done[1]))
+        assert deaths == []
+    finally:
+        stop.set()
+        busy.join(30)
+        pulling.cancel()
+        drop_pubsub_project(project)
+
+
 @pytest.mark.parametrize("bus", ["memory", "pstest"])
 def test_postgres_restarted_mid_run_answers_503_then_recovers_and_loses_nothing(bus):
     from tests.fault_drills import OwnPostgres, sale
