@@ -94,8 +94,8 @@ def recompute_income(uow: UnitOfWork, agency_id: uuid.UUID, *, days: Sequence[da
 
 
 def mark_pending(uow: UnitOfWork, agency_id: uuid.UUID, kind: str, slices: Sequence[Slice]) -> None:
-    """Note the slices an event touched; whoever next holds the agency's lock recomputes them (a mark already
-    pending is the same mark)."""
+    """Note the slices an event touched; whoever next holds the agency's lock recomputes them. One row per mark
+    (sql/0196: no unique key, so a mark never waits for a round taking the same slice)."""
     if not slices:
         return
     uow.execute(
@@ -104,7 +104,6 @@ def mark_pending(uow: UnitOfWork, agency_id: uuid.UUID, kind: str, slices: Seque
         SELECT DISTINCT CAST(:a AS uuid), :kind, p.day, p.model_id, p.type, p.chatter_id
         FROM unnest(CAST(:days AS date[]), CAST(:models AS uuid[]), CAST(:types AS text[]),
                     CAST(:chatters AS uuid[])) AS p(day, model_id, type, chatter_id)
-        ON CONFLICT ON CONSTRAINT pending_slices_slice DO NOTHING
         """, {"a": agency_id, "kind": kind, **_slice_arrays(slices)})
 
 
@@ -113,14 +112,52 @@ def take_pending(uow: UnitOfWork, agency_id: uuid.UUID) -> tuple[list[Slice], li
     rows = uow.execute(
         "DELETE FROM statistics_service.pending_slices WHERE agency_id = :a "
         "RETURNING kind, day, model_id, type, chatter_id", {"a": agency_id}).all()
-    income = [Slice(r.day, r.model_id, r.type, r.chatter_id) for r in rows if r.kind == "income"]
-    return income, [Slice(r.day) for r in rows if r.kind == "expense"]
+    income = {Slice(r.day, r.model_id, r.type, r.chatter_id) for r in rows if r.kind == "income"}
+    expenses = {Slice(r.day) for r in rows if r.kind == "expense"}  # a slice marked twice is recomputed once
+    return sorted(income, key=_slice_order), sorted(expenses, key=_slice_order)
 
 
-def pending_days(uow: UnitOfWork, agency_id: uuid.UUID) -> list[date]:
-    """The days of the slices marked for the agency and not yet taken."""
-    return list(uow.execute("SELECT DISTINCT day FROM statistics_service.pending_slices WHERE agency_id = :a",
-                            {"a": agency_id}).scalars())
+def _slice_order(s: Slice) -> tuple:
+    return (s.day, str(s.model_id or ""), s.type or "", str(s.chatter_id or ""))
+
+
+def mark_dashboards(uow: UnitOfWork, agency_id: uuid.UUID, periods: Sequence[str]) -> None:
+    """Note that these periods' dashboards must be built again (one row per mark: an INSERT never waits)."""
+    if not periods:
+        return
+    uow.execute(
+        "INSERT INTO statistics_service.pending_dashboards (agency_id, period) "
+        "SELECT CAST(:a AS uuid), unnest(CAST(:p AS text[]))",
+        {"a": agency_id, "p": sorted(set(periods))})
+
+
+def take_dashboards(uow: UnitOfWork, agency_id: uuid.UUID, stale_seconds: float) -> list[str]:
+    """The owed dashboards due now, removed (call under the agency's lock): every owed period without a slice
+    still pending in it, and a period with slices pending once its oldest mark is `stale_seconds` old."""
+    return sorted(set(uow.execute(
+        """
+        DELETE FROM statistics_service.pending_dashboards d
+        WHERE d.agency_id = :a
+          AND d.period IN (
+              SELECT o.period FROM statistics_service.pending_dashboards o
+              WHERE o.agency_id = :a
+              GROUP BY o.period
+              HAVING min(o.since) <= clock_timestamp() - make_interval(secs => :stale)
+                  OR NOT EXISTS (SELECT 1 FROM statistics_service.pending_slices s
+                                 WHERE s.agency_id = :a
+                                   AND s.day BETWEEN to_date(o.period, 'YYYY-MM')
+                                                 AND (to_date(o.period, 'YYYY-MM') + interval '1 month'
+                                                      - interval '1 day')::date))
+        RETURNING d.period
+        """, {"a": agency_id, "stale": stale_seconds}).scalars()))
+
+
+def anything_pending(uow: UnitOfWork, agency_id: uuid.UUID) -> bool:
+    """A slice or a dashboard still marked for the agency (the catch-up's look after it let go of the lock)."""
+    return bool(uow.execute(
+        "SELECT EXISTS (SELECT 1 FROM statistics_service.pending_slices WHERE agency_id = :a) "
+        "OR EXISTS (SELECT 1 FROM statistics_service.pending_dashboards WHERE agency_id = :a)",
+        {"a": agency_id}).scalar())
 
 
 def _slice_arrays(slices: Sequence[Slice]) -> dict[str, list]:

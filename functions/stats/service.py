@@ -6,9 +6,9 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Sequence
 
-from shared_lib import clock
+from shared_lib import catchup, clock
 from shared_lib.contracts import IncomeImported, SalesSettingsUpdated, SubscriberCountUpdated
-from shared_lib.db import UnitOfWork, unit_of_work
+from shared_lib.db import UnitOfWork
 from shared_lib.errors import Invalid, NotFound
 from shared_lib.income_types import CHATTING_AND_REFUNDS
 from shared_lib.isodate import EARLIEST
@@ -140,60 +140,84 @@ def subscriber_counts_list(*, uow: UnitOfWork, caller: Caller, q: SubscriberCoun
 # --- keeping the aggregates and the dashboards current -----------------------------------------------------------
 
 
-def stats_slices_changed(*, uow: UnitOfWork, agency_id: uuid.UUID, kind: str, slices: Sequence[Slice]) -> int:
-    """An income (or expense) event: mark the slices it touched, then catch the agency up.
-
-    The marks commit in a transaction of their own before this one waits for the agency's lock, so a handler
-    already holding it — or the next to take it — recomputes them with its own: events that arrive together are
-    one recomputation, and a handler whose marks were taken finds nothing left. Idempotent and
-    order-insensitive: every recomputation reads the truth as committed when it took the lock.
-    """
-    with unit_of_work() as marking:
-        queries.mark_pending(marking, agency_id, kind, slices)
-    return stats_catch_up(uow=uow, agency_id=agency_id)
+# How long an owed dashboard may wait while its period's slices keep being marked (a burst): the owner builds it
+# when a round leaves no slice of the period pending, or once it has been owed this long (docs/stats.md).
+DASHBOARD_STALE_SECONDS = 5.0
 
 
-def stats_income_imported(*, uow: UnitOfWork, data: IncomeImported) -> int:
+def catch_up_key(agency_id: uuid.UUID) -> str:
+    """The agency's catch-up key: queries.lock_agency's hashtext argument, so blocking holders exclude owners."""
+    return f"stats:{agency_id}"
+
+
+def drain_after_commit(uow: UnitOfWork, agency_id: uuid.UUID) -> None:
+    """After `uow` commits (an event's marks, or a blocking holder of the agency's lock whose commit a handler's
+    try may have failed against), catch the agency up unless another owner is at it (shared_lib.catchup)."""
+    catchup.drain_after_commit(
+        uow, catch_up_key(agency_id),
+        step=lambda round_uow: stats_catch_up(uow=round_uow, agency_id=agency_id) > 0,
+        pending=lambda look: queries.anything_pending(look, agency_id), service="stats")
+
+
+def stats_slices_changed(*, uow: UnitOfWork, agency_id: uuid.UUID, kind: str, slices: Sequence[Slice]) -> None:
+    """An income (or expense) event: mark the slices it touched in the handler's transaction; after commit the
+    agency's catch-up owner recomputes them (this delivery, when it gets the lock; else the owner running, which
+    looks again after it lets go). In a burst a delivery costs the mark and a failed try. Idempotent and
+    order-insensitive: every recomputation reads the truth as committed when its round began."""
+    queries.mark_pending(uow, agency_id, kind, slices)
+    drain_after_commit(uow, agency_id)
+
+
+def stats_income_imported(*, uow: UnitOfWork, data: IncomeImported) -> None:
     """A platform import (income.imported): its model's slices — each (day, type), with the chatter for a chatting
     sale or a refund — or, for a very large import, its days whole; marked and caught up like any income event."""
     slices = [Slice(s.sale_date, data.model_id, s.type, s.chatter_id if s.type in CHATTING_AND_REFUNDS else None)
               for s in data.slices] + [Slice(d) for d in data.whole_days]
-    return stats_slices_changed(uow=uow, agency_id=data.agency_id, kind="income", slices=slices)
+    stats_slices_changed(uow=uow, agency_id=data.agency_id, kind="income", slices=slices)
 
 
 def stats_catch_up(*, uow: UnitOfWork, agency_id: uuid.UUID) -> int:
-    """Under the agency's lock, take every pending slice at once, recompute exactly those from the truth, then
-    the dashboards of their periods (once for all of them); how many slices were taken."""
-    queries.lock_agency(uow, agency_id)
+    """One catch-up round under the agency's lock: take every pending slice at once, recompute exactly those from
+    the truth, owe their periods' dashboards, then build the owed dashboards that are due (queries.take_dashboards:
+    none of the period's slices pending meanwhile, or owed DASHBOARD_STALE_SECONDS) — so a looping owner builds a
+    period once when a burst ends, and every few seconds while it lasts, not once a round. Returns the marks
+    taken (slices and dashboards)."""
+    queries.lock_agency(uow, agency_id)  # the owner's try-lock holds it already (re-entrant); direct callers wait
     income, expenses = queries.take_pending(uow, agency_id)
-    if not income and not expenses:
-        return 0
     whole_days = sorted({s.day for s in income if s.type is None})
     if whole_days:
         queries.recompute_income(uow, agency_id, days=whole_days)
-    queries.recompute_income_slices(uow, agency_id, [s for s in income if s.type is not None
-                                                     and s.day not in whole_days])
+    if income:
+        queries.recompute_income_slices(uow, agency_id, [s for s in income if s.type is not None
+                                                         and s.day not in whole_days])
     if expenses:
         queries.recompute_expenses(uow, agency_id, days=sorted({s.day for s in expenses}))
-    # A period with slices marked meanwhile is left to whoever takes those marks: that handler is waiting for
-    # this lock, and its refresh will show this recomputation too (one dashboard write, not one per event).
-    taken = set(rules.periods_of(s.day for s in (*income, *expenses)))
-    dashboard.refresh(uow, agency_id, taken - set(rules.periods_of(queries.pending_days(uow, agency_id))))
-    return len(income) + len(expenses)
+    queries.mark_dashboards(uow, agency_id, [str(p) for p in rules.periods_of(s.day for s in (*income, *expenses))])
+    due = queries.take_dashboards(uow, agency_id, DASHBOARD_STALE_SECONDS)
+    dashboard.refresh(uow, agency_id, [Period.parse(p) for p in due])
+    return len(income) + len(expenses) + len(due)
 
 
-def dashboards_for_period(*, uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> int:
-    """After a payout calculation: the period's dashboard with its profit."""
-    return dashboard.refresh(uow, agency_id, [period])
+def stats_dashboards_owed(*, uow: UnitOfWork, agency_id: uuid.UUID, periods: Sequence[Period]) -> None:
+    """Mark these periods' dashboards owed in the handler's transaction and drain after commit: a burst of such
+    events (one financial_calculation.completed per payouts round) is one build for many, the last one after the
+    last event's commit, so it reads the newest figures."""
+    queries.mark_dashboards(uow, agency_id, [str(p) for p in periods])
+    drain_after_commit(uow, agency_id)
 
 
-def dashboards_after_count(*, uow: UnitOfWork, agency_id: uuid.UUID, observed_on: date) -> int:
+def dashboards_for_period(*, uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> None:
+    """After a payout calculation: the period's dashboard with its profit (owed, built by the catch-up owner)."""
+    stats_dashboards_owed(uow=uow, agency_id=agency_id, periods=[period])
+
+
+def dashboards_after_count(*, uow: UnitOfWork, agency_id: uuid.UUID, observed_on: date) -> None:
     """A new subscriber count changes the AFV of every period from its date on (until a later snapshot)."""
     tz = queries.agency_timezone(uow, agency_id)
     if tz is None:
         log.warning("subscriber count for unknown agency %s: no dashboard to refresh", agency_id)
-        return 0
-    return dashboard.refresh(uow, agency_id, rules.periods_from(observed_on, local_today(tz)))
+        return
+    stats_dashboards_owed(uow=uow, agency_id=agency_id, periods=rules.periods_from(observed_on, local_today(tz)))
 
 
 def stats_after_sales_settings(*, uow: UnitOfWork, data: SalesSettingsUpdated) -> int:
@@ -215,6 +239,7 @@ def stats_rebuild(*, uow: UnitOfWork, agency_id: uuid.UUID, date_from: date | No
                   date_to: date | None = None) -> RebuildResult:
     """Recompute every slice of the agency in [date_from, date_to] (unbounded ends: all history) from scratch."""
     queries.lock_agency(uow, agency_id)
+    drain_after_commit(uow, agency_id)  # a handler's try may fail against this lock: its marks are drained after
     models, chatters = queries.recompute_income(uow, agency_id, date_from=date_from, date_to=date_to)
     expenses = queries.recompute_expenses(uow, agency_id, date_from=date_from, date_to=date_to)
     return RebuildResult(date_from=date_from, date_to=date_to, model_rows=models, chatter_rows=chatters,

@@ -3,15 +3,13 @@ touched, and the aggregates still equal a rebuild from the truth."""
 from __future__ import annotations
 
 import threading
-import time
 from datetime import date
 
-import pg8000.native
 import pytest
 
 from functions.stats import queries, service
 from shared_lib.config import reset_settings
-from shared_lib.db import dispose_engine
+from shared_lib.db import dispose_engine, unit_of_work
 from tests.factories import (
     aggregates,
     delete_income,
@@ -41,7 +39,7 @@ def agency(db):
 
 @pytest.fixture
 def wide_pool(monkeypatch):
-    """Room for several handlers at once in this process (each uses two connections: marks, then catch-up)."""
+    """Room for several handlers at once in this process, beside the blocking holder's connection."""
     monkeypatch.setenv("DB_POOL_SIZE", "5")
     monkeypatch.setenv("DB_MAX_OVERFLOW", "3")
     reset_settings()
@@ -70,14 +68,10 @@ def _pending(agency) -> int:
     return sql("SELECT count(*) FROM statistics_service.pending_slices WHERE agency_id = :a", {"a": agency.id})[0][0]
 
 
-def test_events_arriving_together_are_one_recomputation(agency, wide_pool, recomputations, database_url):
+def test_events_arriving_together_are_one_recomputation(agency, wide_pool, recomputations):
     sales = [seed_income(agency, day=DAY, gross=f"{10 + i}.00", model=model, chatter=chatter)
              for i, (model, chatter) in enumerate((("A", "C1"), ("A", "C2"), ("B", "C1"), ("B", "C2")))]
     events = [income_event("registered", None, row) for row in sales]
-    # Another handler holds the agency's lock (a long recomputation): the four arrive meanwhile.
-    holder = pg8000.native.Connection("postgres", host="127.0.0.1", database=database_url.rsplit("/", 1)[1])
-    holder.run("BEGIN")
-    holder.run("SELECT pg_advisory_xact_lock(hashtext('stats:' || :a))", a=str(agency.id))
     errors: list[BaseException] = []
 
     def handle(ev):
@@ -86,23 +80,22 @@ def test_events_arriving_together_are_one_recomputation(agency, wide_pool, recom
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=handle, args=(ev,)) for ev in events]
-    for t in threads:
-        t.start()
-    def pending() -> int:  # asked on the holder's connection: the handlers have the pool
-        return holder.run("SELECT count(*) FROM statistics_service.pending_slices WHERE agency_id = :a",
-                          a=str(agency.id))[0][0]
-
-    deadline = time.monotonic() + 10
-    while pending() < 4 and time.monotonic() < deadline:  # every mark committed, every handler waiting
-        time.sleep(0.02)
-    assert pending() == 4
-    holder.run("COMMIT")
-    holder.close()
-    for t in threads:
-        t.join(timeout=20)
-    assert not errors
-    # The first to get the lock took all four slices; the other three found nothing left.
+    # A blocking holder of the agency's lock (a rebuild) while the four arrive: each delivery marks, fails its
+    # try against the holder and returns at once; the holder drains after its commit (service.drain_after_commit).
+    with unit_of_work() as holder:
+        queries.lock_agency(holder, agency.id)
+        service.drain_after_commit(holder, agency.id)
+        threads = [threading.Thread(target=handle, args=(ev,)) for ev in events]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=20)
+        assert not any(t.is_alive() for t in threads)  # none waited for the holder
+        assert not errors
+        assert holder.execute("SELECT count(*) FROM statistics_service.pending_slices WHERE agency_id = :a",
+                              {"a": agency.id}).scalar() == 4
+        assert recomputations == []
+    # The holder's drain took all four slices in one round.
     assert recomputations == [4]
     assert _pending(agency) == 0
     incrementally = aggregates(agency.id)
@@ -142,7 +135,6 @@ def test_a_handler_whose_marks_were_taken_does_nothing(agency, recomputations):
     row = seed_income(agency, day=DAY, gross="12.00", model="A", chatter="C1")
     ev = income_event("registered", None, row)
     deliver(ev)
-    from shared_lib.db import unit_of_work
     with unit_of_work() as uow:
         assert service.stats_catch_up(uow=uow, agency_id=agency.id) == 0
     assert recomputations == [1]

@@ -185,25 +185,39 @@ def test_a_failed_write_is_written_by_the_next_refresh(firestore_emulator, monke
     assert read(g.id, "2026-11")["summary"]["net_income"] == "0.00"
 
 
-def test_a_catch_up_leaves_a_period_marked_meanwhile_to_the_next_one(firestore_emulator, monkeypatch):
-    from functions.stats import queries, service
+def test_a_slice_marked_during_a_round_is_the_owners_next_round_and_one_dashboard_build(firestore_emulator,
+                                                                                          monkeypatch):
+    from functions.stats import queries
     from functions.stats.rules import Slice
 
     g, events = worked_example()
     real = queries.recompute_income_slices
+    marked: list[bool] = []
 
-    def while_another_event_marks(uow, agency_id, slices):  # another handler marks November meanwhile
-        with unit_of_work() as other:
-            queries.mark_pending(other, agency_id, "income", [Slice(date(2026, 11, 20))])
+    def while_another_event_marks(uow, agency_id, slices):  # another handler marks November during the first round
+        if not marked:
+            marked.append(True)
+            with unit_of_work() as other:
+                queries.mark_pending(other, agency_id, "income", [Slice(date(2026, 11, 20))])
         return real(uow, agency_id, slices)
 
+    real_write = firestore.write_read_model
+    november_writes: list[str] = []
+
+    def counting(path, data, **kw):
+        if path.endswith("/2026-11"):
+            november_writes.append(path)
+        return real_write(path, data, **kw)
+
     monkeypatch.setattr(queries, "recompute_income_slices", while_another_event_marks)
+    monkeypatch.setattr(firestore, "write_read_model", counting)
     deliver(events[0])
-    assert read(g.id, "2026-11") is None  # left to the handler whose mark is pending
-    monkeypatch.undo()
-    with unit_of_work() as uow:  # that handler's catch-up
-        assert service.stats_catch_up(uow=uow, agency_id=g.id) == 1
+    # The first round left November owed (a slice of it pending); the owner's next round took the slice and built
+    # the dashboard once, after both.
+    assert marked and november_writes == [november_writes[0]]
     assert read(g.id, "2026-11")["summary"]["sales_count"] >= 1
+    assert scalar("SELECT count(*) FROM statistics_service.pending_slices WHERE agency_id = :a", {"a": g.id}) == 0
+    assert scalar("SELECT count(*) FROM statistics_service.pending_dashboards WHERE agency_id = :a", {"a": g.id}) == 0
 
 
 def test_without_firestore_configured_no_dashboard_is_built(db, monkeypatch):
