@@ -50,7 +50,39 @@ def child(source: str, target: str, n: int, profile: str | None) -> None:
 
     for _ in range(WARM):
         post()
-    if profile:
+    if profile == "cpu":
+        import gc
+        import time
+
+        spent = {0: 0.0, 1: 0.0, 2: 0.0}
+        count = {0: 0, 1: 0, 2: 0}
+        started = []
+
+        def on_gc(phase, info):
+            if phase == "start":
+                started.append(time.process_time())
+            else:
+                spent[info["generation"]] += time.process_time() - started.pop()
+                count[info["generation"]] += 1
+
+        import resource
+
+        gc.callbacks.append(on_gc)
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        t, own = time.process_time(), time.thread_time()
+        for _ in range(n):
+            post()
+        total, own = time.process_time() - t, time.thread_time() - own
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        gc.callbacks.remove(on_gc)
+        import threading
+
+        print(json.dumps({"cpu_ms": total * 1000 / n, "thread_ms": own * 1000 / n,
+                          "threads": [t.name for t in threading.enumerate()], "user_ms": (after.ru_utime - before.ru_utime) * 1000 / n,
+                          "sys_ms": (after.ru_stime - before.ru_stime) * 1000 / n,
+                          "switches": (after.ru_nvcsw - before.ru_nvcsw) / n, "gc_ms": {g: spent[g] * 1000 / n for g in spent},
+                          "collections": count, "objects": len(gc.get_objects())}), flush=True)
+    elif profile:
         import cProfile
         import time
 
@@ -76,10 +108,25 @@ def instructions(cmd: list[str], env: dict[str, str], work: Path) -> int:
     return int(summary.group(1))
 
 
+def syscalls(one: list[str], two: list[str], env: dict[str, str], work: Path, n: int) -> dict[str, float]:
+    """System calls per request by name under `strace -c -f`: (C(2N) − C(N)) / N, start-up cancelling out."""
+    counts = []
+    for cmd in (one, two):
+        out = work / "strace.out"
+        subprocess.run(["strace", "-f", "-c", "-o", str(out), *cmd], env=env, check=True, stdout=subprocess.DEVNULL)
+        rows = {}
+        for line in out.read_text().splitlines():
+            f = line.split()
+            if len(f) >= 5 and f[0][0].isdigit() and f[-1] != "total":
+                rows[f[-1]] = int(f[3])
+        counts.append(rows)
+    return {k: (counts[1].get(k, 0) - counts[0].get(k, 0)) / n for k in counts[1]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--checkout", action="append", default=[], help="NAME=PATH of a checkout to measure")
-    parser.add_argument("--mode", choices=("instructions", "profile"), default="instructions")
+    parser.add_argument("--mode", choices=("instructions", "profile", "cpu", "syscalls"), default="instructions")
     parser.add_argument("-n", type=int, default=100, help="requests measured (instructions: N and 2N)")
     parser.add_argument("--dump", help="profile mode: keep NAME.prof here")
     parser.add_argument("--child", nargs=3, metavar=("SOURCE", "TARGET", "N"), help=argparse.SUPPRESS)
@@ -131,6 +178,16 @@ def main() -> None:
                 two = instructions([*cmd, str(2 * args.n)], env, work)
                 results[name] = (two - one) / args.n
                 print(f"{name}: {results[name] / 1e6:.2f} M instructions per register", flush=True)
+            elif args.mode == "syscalls":
+                results[name] = syscalls([*cmd, str(args.n)], [*cmd, str(2 * args.n)], env, work, args.n)
+                print(f"{name}: {sum(results[name].values()):.1f} system calls per register: "
+                      + ", ".join(f"{k} {v:.1f}" for k, v in sorted(results[name].items(), key=lambda kv: -kv[1])
+                                  if v >= 0.05), flush=True)
+            elif args.mode == "cpu":
+                for _ in range(3):
+                    out = subprocess.run([*cmd, str(args.n), "--profile-to", "cpu"], env=env, check=True,
+                                         capture_output=True, text=True).stdout.strip().splitlines()[-1]
+                    print(name, out, flush=True)
             else:
                 prof = Path(args.dump or work) / f"{name}.prof"
                 subprocess.run([*cmd, str(args.n), "--profile-to", str(prof)], env=env, check=True)

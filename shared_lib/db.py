@@ -49,7 +49,7 @@ def _install_role_hook(engine: "Engine") -> None:
     def _as_service_role(conn) -> None:
         role = _role_now()
         if role is None:
-            return
+            return  # (a ping that began the transaction for a first read: pg8000 sees it open and sends no BEGIN)
         # On the driver's connection: SQLAlchemy's transaction is not in place yet during "begin". pg8000 would
         # open the database transaction with a round trip of its own before the first statement; here the BEGIN
         # and the SET LOCAL (which ends with the transaction) go as one simple query, one round trip — or none
@@ -70,7 +70,7 @@ def _role_now() -> str | None:
 
 
 # --- pg8000 per-statement cost ----------------------------------------------------------------------------------
-# Three costs of pg8000 (1.31) paid on every execute, whatever the statement (issue #13; docs/DESIGN.md "Register
+# Three costs of pg8000 (1.31) paid on every execute (and a fourth on every date or timestamp read), whatever the statement (issue #13; docs/DESIGN.md "Register
 # path cost"), removed once per process by _fast_pg8000():
 #
 # 1. convert_paramstyle turns the "format" (%s) text SQLAlchemy sends into PostgreSQL's $n with a Python loop over
@@ -101,6 +101,7 @@ def _fast_pg8000() -> None:
     global _fast_installed
     if _fast_installed:
         return
+    import pg8000.converters
     import pg8000.core
     import pg8000.dbapi
     import pg8000.legacy
@@ -161,7 +162,74 @@ def _fast_pg8000() -> None:
 
     pg8000.dbapi.convert_paramstyle = pg8000.legacy.convert_paramstyle = convert_paramstyle
     pg8000.core.CoreConnection.execute_unnamed = execute_unnamed
+    _fast_datetimes(pg8000.converters)
     _fast_installed = True
+
+
+def _fast_datetimes(converters) -> None:
+    """4. pg8000 reads every date, timestamp and timestamptz with datetime.strptime (tens of µs each: a register's
+    answer has two). PostgreSQL's ISO output is what datetime.fromisoformat reads (1-2 µs), to the same value and
+    tzinfo; anything else it refuses (BC, a year past 9999, infinity) goes to pg8000's own function as before.
+    Every connection made after this reads with them (pg8000 copies PG_TYPES per connection)."""
+    from datetime import date, datetime
+
+    slow_date, slow_ts, slow_tstz = converters.date_in, converters.timestamp_in, converters.timestamptz_in
+
+    def date_in(data):
+        try:
+            return date.fromisoformat(data)
+        except ValueError:
+            return slow_date(data)
+
+    def timestamp_in(data):
+        try:
+            return datetime.fromisoformat(data)
+        except ValueError:
+            return slow_ts(data)
+
+    def timestamptz_in(data):
+        try:
+            return datetime.fromisoformat(data)
+        except ValueError:
+            return slow_tstz(data)
+
+    for oid, fn in ((converters.DATE, date_in), (converters.TIMESTAMP, timestamp_in),
+                    (converters.TIMESTAMPTZ, timestamptz_in)):
+        if converters.PG_TYPES.get(oid) in (slow_date, slow_ts, slow_tstz):
+            converters.PG_TYPES[oid] = fn
+
+
+class _FirstRead:
+    """A read that rides the pool's ping (unit_of_work(first_read=...)): `sql` a complete statement, no parameters
+    (its values literals the caller made safe); after the checkout, `row` its one row (or None: no row), `done`
+    whether it was read so. A fresh connection is not pinged, a failed read falls back to the plain ping: then
+    `done` stays False and the caller runs its statement as usual."""
+
+    __slots__ = ("sql", "row", "done")
+
+    def __init__(self, sql: str):
+        self.sql, self.row, self.done = sql, None, False
+
+
+# The first read of the unit of work checking out now (only during unit_of_work's checkout).
+_first_read: ContextVar[_FirstRead | None] = ContextVar("om_first_read", default=None)
+
+
+class _Row(tuple):
+    """A row of a simple query: by position and by column name, as the statement's Row would be."""
+
+    __slots__ = ()
+    _names: tuple[str, ...] = ()
+
+    def __getattr__(self, name: str):
+        try:
+            return self[self._names.index(name)]
+        except ValueError:
+            raise AttributeError(name) from None
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return dict(zip(self._names, self))
 
 
 def _install_ping(engine: "Engine") -> None:
@@ -171,18 +239,48 @@ def _install_ping(engine: "Engine") -> None:
     # ROLE om_<service>` answers "is the connection alive" as well — and the begin hook, seeing it done, sends
     # nothing: a round trip less per request (issue #13). A dead connection fails the ping as before and is
     # replaced; a checkout that never begins gives its connection back through the pool's rollback.
+    #
+    # With a first read (the HTTP pipeline's caller look-up, unit_of_work(first_read=...)) the ping is the
+    # transaction's start in any case, that read its last statement: `BEGIN TRANSACTION[; SET LOCAL ROLE …];
+    # SELECT …` — one round trip and no extended-protocol statement for it. An error the server answers to it
+    # (the transaction then aborted) is rolled back and the plain ping sent: the read runs as a statement later
+    # and raises there as it always did.
     def do_ping(dbapi_connection) -> bool:
         role = _role_now()
+        dbapi_connection._om_begun_as = None
+        first = _first_read.get()
+        if first is not None and not first.done and not dbapi_connection._in_transaction:
+            try:
+                context = dbapi_connection.execute_simple(
+                    f"BEGIN TRANSACTION; {role + '; ' if role else ''}{first.sql}")
+            except Exception as exc:
+                if not _server_answered(exc):
+                    raise  # not alive: SQLAlchemy replaces the connection
+                dbapi_connection.execute_simple("ROLLBACK")
+            else:
+                names = tuple(c["name"] for c in context.columns or ())
+                rows = context.rows or []
+                first.row = _row_of(names, rows[0]) if rows else None
+                first.done = True
+                dbapi_connection._om_begun_as = role or ""
+                return True
         if role is None or dbapi_connection._in_transaction:
-            dbapi_connection._om_begun_as = None
             dbapi_connection.execute_simple("SELECT 1")
         else:
-            dbapi_connection._om_begun_as = None
             dbapi_connection.execute_simple(f"BEGIN TRANSACTION; {role}")
             dbapi_connection._om_begun_as = role
         return True
 
     engine.dialect.do_ping = do_ping
+
+
+@lru_cache(maxsize=64)
+def _row_class(names: tuple[str, ...]) -> type:
+    return type("Row", (_Row,), {"__slots__": (), "_names": names})
+
+
+def _row_of(names: tuple[str, ...], values) -> _Row:
+    return _row_class(names)(values)
 
 
 def _server_answered(exc: BaseException) -> bool:
@@ -345,6 +443,8 @@ class UnitOfWork:
         self.pending_events: list[Any] = []
         # (user id, role) the audit trail's settings name in this transaction (shared_lib/audit.py), once set.
         self.audit_actor: tuple[str, str] | None = None
+        # unit_of_work(first_read=...) when the checkout's ping read it (its .row); else None
+        self.first_read: _FirstRead | None = None
         self._after_commit: list[Callable[[], None]] = []
 
     def execute(self, statement: Any, params: Any = None):
@@ -405,8 +505,12 @@ class UnitOfWork:
 
 
 @contextmanager
-def unit_of_work(service: str | None = None) -> Iterator[UnitOfWork]:
+def unit_of_work(service: str | None = None, first_read: str | None = None) -> Iterator[UnitOfWork]:
     """Open a transaction; commit on success, roll back on any exception; then publish the outbox.
+
+    `first_read`: a complete SELECT (no parameters: literals only, made safe by the caller) the transaction reads
+    first; sent with the pool's ping when the checkout pings (_install_ping), its row then `uow.first_read.row`.
+    `uow.first_read` is None when it was not read so (a fresh connection): the caller runs its statement.
 
     `service` (the registry pipeline passes its spec's) makes this transaction and everything begun until the
     after-commit work ends run as SET LOCAL ROLE om_<service> when DB_SERVICE_ROLES is on; without it a unit
@@ -414,9 +518,16 @@ def unit_of_work(service: str | None = None) -> Iterator[UnitOfWork]:
     """
     token = _current_service.set(service) if service is not None else None
     try:
-        with engine().connect() as conn:
+        first = _FirstRead(first_read) if first_read is not None else None
+        reading = _first_read.set(first)
+        try:
+            checked_out = engine().connect()  # the checkout, and its ping, happen here
+        finally:
+            _first_read.reset(reading)
+        with checked_out as conn:
             trans = conn.begin()
             uow = UnitOfWork(conn)
+            uow.first_read = first if first is not None and first.done else None
             try:
                 yield uow
                 trans.commit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import uuid
 from typing import Any, Callable
 
@@ -165,7 +166,8 @@ def _serve(spec: FunctionSpec, op: Operation, request, m):
 
     from .db import unit_of_work
 
-    with unit_of_work(service=spec.service) as uow:
+    first_read = _caller_read(identity) if op.auth == "user" else None
+    with unit_of_work(service=spec.service, first_read=first_read) as uow:
         caller = _load_caller(uow, identity) if op.auth == "user" else None
         if caller is not None and caller.role not in op.roles:
             raise Forbidden(f"role {caller.role.value} may not {op.method} {spec.path}")
@@ -206,7 +208,10 @@ def _identity(request) -> Identity:
 def _load_caller(uow, identity: Identity) -> Caller:
     # The same statement names the member the audit trail's actor of this transaction's writes (no statement of
     # its own; an inactive member's request fails below and its transaction rolls back).
-    row = uow.execute(_CALLER_SQL, {"uid": identity.uid}).one_or_none()
+    if uow.first_read is not None:  # read with the pool's ping (_caller_read): the same statement, no round trip
+        row = uow.first_read.row
+    else:
+        row = uow.execute(_CALLER_BY_PARAMETER, {"uid": identity.uid}).one_or_none()
     if row is None:
         raise Forbidden("you are not a member of an agency yet; create one with POST /api/agencies/",
                         slug="no-agency")
@@ -224,8 +229,20 @@ def _load_caller(uow, identity: Identity) -> Caller:
 _CALLER_SQL = f"""
     SELECT u.id, u.agency_id, u.role, u.active, u.display_name, u.email, a.timezone, {ACTOR_COLUMNS}
     FROM user_service.users u JOIN user_service.agencies a ON a.id = u.agency_id
-    WHERE u.firebase_uid = :uid
+    WHERE u.firebase_uid = {{uid}}
     """
+_CALLER_BY_PARAMETER = _CALLER_SQL.format(uid=":uid")
+# A uid that can stand in the SQL text as a plain literal: nothing to escape (Firebase uids are 28 letters and
+# digits; the emulator's and other providers' stay within this too). Any other uid is sent as a parameter.
+_PLAIN_UID = re.compile(r"[A-Za-z0-9_.@:-]{1,128}")
+
+
+def _caller_read(identity: Identity) -> str | None:
+    """The caller look-up as a complete statement for unit_of_work(first_read=...): sent with the pool's ping, the
+    transaction's start, in one round trip (issue #13); None for a uid that is not plainly a literal."""
+    if _PLAIN_UID.fullmatch(identity.uid) is None:
+        return None
+    return _CALLER_SQL.format(uid=f"'{identity.uid}'")
 
 
 def _read_body(request, op: Operation) -> bytes | None:

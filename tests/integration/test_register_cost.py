@@ -15,12 +15,12 @@ from tests.factories import close_period, golden_agency, income_count, outbox, p
 URL = "/api/income/register/"
 SALE = {"type": "message_sale", "gross_amount": "100.00", "sale_date": "2026-11-05"}
 
-# caller (the pipeline), the lock with every look-up, the INSERT that checks the period is open with its outbox
-# row as a CTE (docs/income.md "Register path").
-REGISTER_STATEMENTS = 3
-# the pool's ping, which is the BEGIN + SET LOCAL ROLE (shared_lib/db.py _install_ping), the three statements,
-# COMMIT: one wait for the server each.
-REGISTER_ROUND_TRIPS = 5
+# the lock with every look-up, the INSERT that checks the period is open with its outbox row as a CTE
+# (docs/income.md "Register path"); the caller look-up rides the pool's ping (shared_lib/http.py _caller_read).
+REGISTER_STATEMENTS = 2
+# the pool's ping, which is BEGIN + SET LOCAL ROLE + the caller look-up (shared_lib/db.py _install_ping), the two
+# statements, COMMIT: one wait for the server each.
+REGISTER_ROUND_TRIPS = 4
 # The audit trail's actor goes with the caller look-up (shared_lib/audit.py ACTOR_COLUMNS): no statement of its own.
 AUDIT_ACTOR = "SELECT set_config('om.actor_id'"
 
@@ -62,7 +62,7 @@ def g(client):
     return golden_agency(client=client)
 
 
-def test_a_chatter_registering_a_sale_costs_three_statements_in_five_round_trips(client, g, monkeypatch):
+def test_a_chatter_registering_a_sale_costs_two_statements_in_four_round_trips(client, g, monkeypatch):
     monkeypatch.setenv("DB_SERVICE_ROLES", "true")  # as deployed: the role is set with the BEGIN, no extra trip
     from shared_lib.config import reset_settings
 
@@ -80,6 +80,65 @@ def test_a_chatter_registering_a_sale_costs_three_statements_in_five_round_trips
     assert trips[1] == REGISTER_ROUND_TRIPS, (trips, statements)
     assert r.get_json()["fee_amount"] == "20.00" and income_count() == 2
     assert len(outbox("income.registered")) == 2
+    _audited_as(r.get_json()["id"], g.users["C1"], "chatter")
+
+
+def _audited_as(income_id: str, user_id, role: str) -> None:
+    """The record's audit entry names the caller: the look-up that set the actor ran in this transaction."""
+    from tests.factories import sql
+
+    assert sql("SELECT actor_user_id, actor_role FROM audit.entries WHERE entity_id = :id AND action = 'create'",
+               {"id": income_id}) == [(user_id, role)]
+
+
+def _every_checkout_pinged(monkeypatch) -> None:
+    monkeypatch.setenv("DB_SERVICE_ROLES", "true")
+    from shared_lib.config import reset_settings
+
+    reset_settings()
+
+
+def test_a_uid_that_is_not_a_plain_literal_is_looked_up_as_a_statement_with_the_same_answers(client, g, monkeypatch):
+    """shared_lib/http.py puts only a plain uid (letters, digits, _.@:-) into the ping's SQL text; any other is a
+    parameter of its own statement (one more), with the same caller, roles and audit actor."""
+    from shared_lib import http
+
+    _every_checkout_pinged(monkeypatch)
+    body = {**SALE, "model_id": str(g.models["A"])}
+    monkeypatch.setattr(http, "_PLAIN_UID", __import__("re").compile("(?!)"))  # no uid is plain
+    client.post(URL, json=body, headers=g.h("C1"))  # warm: the statement prepared on the connection
+    with counted() as (statements, trips):
+        r = client.post(URL, json=body, headers=g.h("C1"))
+    assert r.status_code == 201, r.get_json()
+    assert len(statements) == REGISTER_STATEMENTS + 1 and statements[0].startswith("SELECT u.id, u.agency_id")
+    assert trips[1] == REGISTER_ROUND_TRIPS + 1, trips
+    _audited_as(r.get_json()["id"], g.users["C1"], "chatter")
+    assert http._caller_read(type("I", (), {"uid": "x'; DROP TABLE t; --"})()) is None
+
+
+def test_a_caller_look_up_the_server_refuses_in_the_ping_runs_as_its_statement_and_the_request_is_served(
+        client, g, monkeypatch):
+    """The ping's read failing at the server (its transaction aborted) is rolled back and the plain ping sent: the
+    caller is then looked up by its statement, and the request answers as it always did."""
+    from shared_lib import http
+
+    _every_checkout_pinged(monkeypatch)
+    body = {**SALE, "model_id": str(g.models["A"])}
+    client.post(URL, json=body, headers=g.h("C1"))
+    monkeypatch.setattr(http, "_caller_read", lambda identity: "SELECT no_such_column FROM user_service.users")
+    with counted() as (statements, _):
+        r = client.post(URL, json=body, headers=g.h("C1"))
+    assert r.status_code == 201, r.get_json()
+    assert statements[0].startswith("SELECT u.id, u.agency_id") and len(statements) == REGISTER_STATEMENTS + 1
+    _audited_as(r.get_json()["id"], g.users["C1"], "chatter")
+    # a deactivated or unknown caller is refused the same way through the ping's read
+    monkeypatch.undo()
+    _every_checkout_pinged(monkeypatch)
+    from tests.factories import sql
+
+    sql("UPDATE user_service.users SET active = false WHERE id = :id", {"id": g.users["C1"]})
+    assert problem(client.post(URL, json=body, headers=g.h("C1")), 401)["detail"] == "this account has been deactivated"
+    assert income_count() == 2  # the two registers above; the refused one wrote nothing
 
 
 def test_the_statements_stay_as_few_when_the_period_is_closed_and_nothing_is_written(client, g):
@@ -294,3 +353,33 @@ def test_the_ping_that_begins_the_transaction_sets_the_role_and_the_begin_sends_
     finally:
         monkeypatch.undo()
         reset_settings()
+
+
+def test_dates_and_timestamps_read_fast_are_what_pg8000_read_before(db):
+    """shared_lib/db.py reads PostgreSQL's ISO dates and timestamps with fromisoformat; every value, and its UTC
+    offset, is what pg8000's strptime-based functions give, and what those alone read (BC, past 9999,
+    infinity) still goes to them."""
+    import pg8000.converters as pc
+    from sqlalchemy import text
+
+    from shared_lib import db as dbmod
+
+    texts = {pc.DATE: ["2026-11-05", "0044-03-15 BC", "infinity", "12026-01-01"],
+             pc.TIMESTAMP: ["2026-11-05 08:09:10", "2026-11-05 08:09:10.5", "2026-11-05 08:09:10.123456",
+                            "0044-03-15 00:00:00 BC", "-infinity"],
+             pc.TIMESTAMPTZ: ["2026-11-05 08:09:10+00", "2026-11-05 08:09:10.25+05:30",
+                              "2026-11-05 23:59:59.999999-03", "0044-03-15 00:00:00+00 BC", "infinity"]}
+    slow = {pc.DATE: pc.date_in, pc.TIMESTAMP: pc.timestamp_in, pc.TIMESTAMPTZ: pc.timestamptz_in}
+    for oid, values in texts.items():
+        fast = pc.PG_TYPES[oid]
+        assert fast is not slow[oid]  # installed with the engine
+        for value in values:
+            got, want = fast(value), slow[oid](value)
+            assert got == want and type(got) is type(want), value
+            assert getattr(got, "utcoffset", lambda: None)() == getattr(want, "utcoffset", lambda: None)(), value
+    # A local-mean-time offset with seconds (a session in such a zone): pg8000 gave back the text; now the instant.
+    lmt = pc.PG_TYPES[pc.TIMESTAMPTZ]("1890-01-01 00:00:00+05:53:28")
+    assert lmt.utcoffset().total_seconds() == 5 * 3600 + 53 * 60 + 28
+    with dbmod.engine().connect() as conn:
+        row = conn.execute(text("SELECT DATE '2026-11-05' AS d, TIMESTAMPTZ '2026-11-05 08:09:10.5+00' AS ts")).one()
+    assert (row.d, row.ts) == (pc.date_in("2026-11-05"), pc.timestamptz_in("2026-11-05 08:09:10.5+00"))
