@@ -417,10 +417,14 @@ def import_decide(uow: UnitOfWork, agency_id: uuid.UUID, model_id: uuid.UUID) ->
                         JOIN user_service.model_assignments ma ON ma.user_id = s.chatter_id AND ma.model_id = :m
                         WHERE s.model_id = :m AND lower(s.sender) = lower(btrim(i.sender)))
                     END)
-        FROM (SELECT t.transaction_id,
-                     coalesce((SELECT st.attribution_rules ->> t.type
-                               FROM user_service.sales_settings_on(CAST(:a AS uuid), t.local_date) st), 'shift') AS name
-              FROM pt_incoming t) rule
+        FROM (SELECT t.transaction_id, coalesce(d.rules ->> t.type, 'shift') AS name
+              FROM pt_incoming t
+              LEFT JOIN (  -- the settings once per local date of the export, not once per row
+                  SELECT day.local_date,
+                         (SELECT st.attribution_rules
+                          FROM user_service.sales_settings_on(CAST(:a AS uuid), day.local_date) st) AS rules
+                  FROM (SELECT DISTINCT local_date FROM pt_incoming) day) d
+                ON d.local_date IS NOT DISTINCT FROM t.local_date) rule
         WHERE rule.transaction_id = i.transaction_id AND {_ELIGIBLE} AND NOT i.matched
         """,
         {"a": agency_id, "m": model_id},
