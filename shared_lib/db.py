@@ -47,7 +47,7 @@ def _install_role_hook(engine: "Engine") -> None:
 
     @event.listens_for(engine, "begin")
     def _as_service_role(conn) -> None:
-        role = _role_now()
+        role = _begin_settings()
         if role is None:
             return  # (a ping that began the transaction for a first read: pg8000 sees it open and sends no BEGIN)
         # On the driver's connection: SQLAlchemy's transaction is not in place yet during "begin". pg8000 would
@@ -59,6 +59,19 @@ def _install_role_hook(engine: "Engine") -> None:
         if begun == role and dbapi._in_transaction:
             return
         dbapi.execute_simple(role if dbapi._in_transaction else f"BEGIN TRANSACTION; {role}")
+
+
+# unit_of_work(generic_plans=True): this transaction lets PostgreSQL choose generic plans for its prepared
+# statements (plan_cache_mode = auto, the server's own default) instead of planning each execute (STARTUP_PARAMS).
+_generic_plans: ContextVar[bool] = ContextVar("om_generic_plans", default=False)
+_GENERIC_PLANS = "SET LOCAL plan_cache_mode = auto"
+
+
+def _begin_settings() -> str | None:
+    """What the transaction's BEGIN sets with it (one simple query): the service's role (`_role_now`) and, when the
+    unit of work asked for them, generic plans; None when nothing (pg8000 then sends its own BEGIN)."""
+    parts = [p for p in (_role_now(), _GENERIC_PLANS if _generic_plans.get() else None) if p]
+    return "; ".join(parts) or None
 
 
 def _role_now() -> str | None:
@@ -246,7 +259,7 @@ def _install_ping(engine: "Engine") -> None:
     # (the transaction then aborted) is rolled back and the plain ping sent: the read runs as a statement later
     # and raises there as it always did.
     def do_ping(dbapi_connection) -> bool:
-        role = _role_now()
+        role = _begin_settings()
         dbapi_connection._om_begun_as = None
         first = _first_read.get()
         if first is not None and not first.done and not dbapi_connection._in_transaction:
@@ -485,7 +498,7 @@ class UnitOfWork:
             outbox.publish_pending(events, self.conn.engine, mark=self._mark_published)
 
     def _mark_published(self, event_ids: list[Any]) -> None:
-        role = _role_now()
+        role = _role_now()  # (no prepared statement here: no plan setting)
         try:
             self.conn.connection.dbapi_connection.execute_simple(
                 f"BEGIN TRANSACTION; {role + '; ' if role else ''}{outbox.mark_published_sql(event_ids)}; COMMIT")
@@ -505,7 +518,8 @@ class UnitOfWork:
 
 
 @contextmanager
-def unit_of_work(service: str | None = None, first_read: str | None = None) -> Iterator[UnitOfWork]:
+def unit_of_work(service: str | None = None, first_read: str | None = None,
+                 generic_plans: bool = False) -> Iterator[UnitOfWork]:
     """Open a transaction; commit on success, roll back on any exception; then publish the outbox.
 
     `first_read`: a complete SELECT (no parameters: literals only, made safe by the caller) the transaction reads
@@ -515,8 +529,13 @@ def unit_of_work(service: str | None = None, first_read: str | None = None) -> I
     `service` (the registry pipeline passes its spec's) makes this transaction and everything begun until the
     after-commit work ends run as SET LOCAL ROLE om_<service> when DB_SERVICE_ROLES is on; without it a unit
     of work inside another one's scope (an after-commit hook) keeps that one's service.
+
+    `generic_plans`: the transaction's prepared statements may run on generic plans (`SET LOCAL plan_cache_mode =
+    auto` with its BEGIN, no round trip): for a hot path of point look-ups whose plan does not depend on the
+    values (the register, docs/DESIGN.md "Fourth pass"); everything else is planned per execute.
     """
     token = _current_service.set(service) if service is not None else None
+    plans = _generic_plans.set(generic_plans)
     try:
         first = _FirstRead(first_read) if first_read is not None else None
         reading = _first_read.set(first)
@@ -538,5 +557,6 @@ def unit_of_work(service: str | None = None, first_read: str | None = None) -> I
             uow.publish_committed()
         uow.run_after_commit()
     finally:
+        _generic_plans.reset(plans)
         if token is not None:
             _current_service.reset(token)

@@ -167,7 +167,7 @@ def _serve(spec: FunctionSpec, op: Operation, request, m):
     from .db import unit_of_work
 
     first_read = _caller_read(identity) if op.auth == "user" else None
-    with unit_of_work(service=spec.service, first_read=first_read) as uow:
+    with unit_of_work(service=spec.service, first_read=first_read, generic_plans=op.generic_plans) as uow:
         caller = _load_caller(uow, identity) if op.auth == "user" else None
         if caller is not None and caller.role not in op.roles:
             raise Forbidden(f"role {caller.role.value} may not {op.method} {spec.path}")

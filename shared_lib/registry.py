@@ -52,6 +52,9 @@ class Operation:
     max_body_bytes: int | None = None
     # A text/csv body taken besides JSON (CsvBody); None: JSON only.
     csv: "CsvBody | None" = None
+    # Its transaction's prepared statements may use generic plans (shared_lib/db.py unit_of_work(generic_plans=)):
+    # only for a hot path of point look-ups, whose plan does not depend on the values.
+    generic_plans: bool = False
 
     @property
     def operation_id(self) -> str:
@@ -241,7 +244,8 @@ class HttpFunction:
         self.spec = spec
 
     def _method(self, method: str, *, request=None, query=None, response=None, auth="user", roles=ANY_ROLE,
-                status=None, idempotent=False, summary="", conflicts=(), produces=(), max_body_bytes=None, csv=None):
+                status=None, idempotent=False, summary="", conflicts=(), produces=(), max_body_bytes=None, csv=None,
+                generic_plans=False):
         def deco(handler: Callable[..., Any]) -> Callable[..., Any]:
             from .entrypoints import http_arguments
 
@@ -258,7 +262,7 @@ class HttpFunction:
                 roles=frozenset(roles), status=status or (201 if method == "POST" else 200),
                 idempotent=idempotent, summary=summary or (handler.__doc__ or "").strip().split("\n")[0],
                 params=params, conflicts=tuple(conflicts), produces=tuple(produces),
-                max_body_bytes=max_body_bytes, csv=csv,
+                max_body_bytes=max_body_bytes, csv=csv, generic_plans=generic_plans,
             )
             return handler
 

@@ -38,7 +38,7 @@ reassignment = svc.http("income_reassign", "/api/income/records/{income_id}/reas
 
 
 @register.post(request=IncomeRegister, response=IncomeRecord, roles=ANY_ROLE, idempotent=True,
-               conflicts=("period-closed",))
+               conflicts=("period-closed",), generic_plans=True)  # point look-ups: docs/income.md "Register path"
 def register_income(uow, caller, body):
     """Register a chatting sale or other income (fee % on the sale date; Idempotency-Key honoured)."""
     return service.income_register(uow=uow, caller=caller, cmd=body)

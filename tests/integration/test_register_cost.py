@@ -383,3 +383,32 @@ def test_dates_and_timestamps_read_fast_are_what_pg8000_read_before(db):
     with dbmod.engine().connect() as conn:
         row = conn.execute(text("SELECT DATE '2026-11-05' AS d, TIMESTAMPTZ '2026-11-05 08:09:10.5+00' AS ts")).one()
     assert (row.d, row.ts) == (pc.date_in("2026-11-05"), pc.timestamptz_in("2026-11-05 08:09:10.5+00"))
+
+
+def test_only_the_register_lets_postgresql_choose_generic_plans_and_it_costs_no_round_trip(client, g, monkeypatch):
+    """POST /api/income/register/ is declared generic_plans=True (its statements are point look-ups): its
+    transaction runs with plan_cache_mode = auto, set with its BEGIN; any other request — here a PUT of the same
+    record, a GET of the list — keeps every statement planned for its values (force_custom_plan, STARTUP_PARAMS)."""
+    from functions.income import service
+    from shared_lib.db import STARTUP_PARAMS
+
+    _every_checkout_pinged(monkeypatch)
+    seen: list[tuple[str, str]] = []
+    for name in ("income_register", "income_update"):
+        real = getattr(service, name)
+
+        def spy(*, uow, _real=real, _name=name, **kw):
+            seen.append((_name, uow.execute("SHOW plan_cache_mode").scalar()))
+            return _real(uow=uow, **kw)
+
+        monkeypatch.setattr(service, name, spy)
+    body = {**SALE, "model_id": str(g.models["A"])}
+    client.post(URL, json=body, headers=g.h("C1"))  # warm
+    with counted() as (statements, trips):
+        r = client.post(URL, json=body, headers=g.h("C1"))
+    assert r.status_code == 201, r.get_json()
+    assert trips[1] == REGISTER_ROUND_TRIPS + 1  # the spy's SHOW only: the setting went with the BEGIN
+    assert client.put(f"/api/income/records/{r.get_json()['id']}/", json=body, headers=g.h("C1")).status_code == 200
+    assert seen == [("income_register", "auto"), ("income_register", "auto"),
+                    ("income_update", STARTUP_PARAMS["plan_cache_mode"])]
+    assert STARTUP_PARAMS["plan_cache_mode"] == "force_custom_plan"
