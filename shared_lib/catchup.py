@@ -22,6 +22,7 @@ A holder of the *blocking* lock that takes pending marks (a full recalculation, 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Callable
 
@@ -36,7 +37,19 @@ BUDGET_SECONDS = 240.0
 
 def try_lock(uow: UnitOfWork, key: str) -> bool:
     """The key's transaction advisory lock, without waiting (the key is hashed as the blocking lock hashes it)."""
+    if uow.first_read is not None:  # asked with the pool's ping (_try_lock_read): no statement of its own
+        return bool(uow.first_read.row[0])
     return bool(uow.execute("SELECT pg_try_advisory_xact_lock(hashtext(:k))", {"k": key}).scalar())
+
+
+# A key that can stand in the SQL text as a literal: the services' keys are a prefix, UUIDs and a period.
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_:.-]{1,200}")
+
+
+def _try_lock_read(key: str) -> str | None:
+    """The try as a complete statement for unit_of_work(first_read=...): sent with the ping that begins the round's
+    transaction, one round trip less for every delivery that finds an owner at work; None for any other key."""
+    return f"SELECT pg_try_advisory_xact_lock(hashtext('{key}'))" if _PLAIN_KEY.fullmatch(key) else None
 
 
 def drain(key: str, step: Callable[[UnitOfWork], bool], pending: Callable[[UnitOfWork], bool], *,
@@ -45,8 +58,9 @@ def drain(key: str, step: Callable[[UnitOfWork], bool], pending: Callable[[UnitO
     pending after the lock is released; return at once (0) when another owner holds the lock. `step` returns
     whether it took anything; `pending` whether anything is marked. Returns the rounds that took something."""
     rounds, started = 0, time.monotonic()
+    first_read = _try_lock_read(key)
     while True:
-        with unit_of_work(service) as uow:
+        with unit_of_work(service, first_read=first_read) as uow:
             if not try_lock(uow, key):
                 return rounds  # the holder looks again after it lets go
             took = step(uow)

@@ -155,3 +155,19 @@ def test_the_owner_stops_after_its_budget_leaving_the_rest_to_the_next_drain(mar
     catchup.drain(KEY, owner.step, _pending)
     with unit_of_work() as uow:
         assert not _pending(uow)
+
+
+@pytest.mark.parametrize("key", [KEY, "it's: not a literal"])
+def test_the_try_rides_the_ping_for_a_plain_key_and_is_a_statement_for_any_other_and_both_exclude(marks, key):
+    """A plain key's try goes with the ping that begins the round (catchup._try_lock_read); any other key is a
+    parameter of its own statement. Either way a holder of the key's lock turns the delivery away, and the owner
+    afterwards takes its mark."""
+    assert (catchup._try_lock_read(key) is None) == ("'" in key)
+    owner = Owner(work_seconds=0.0)
+    with unit_of_work() as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": key})
+        _mark(1)
+        assert catchup.drain(key, owner.step, _pending) == 0  # turned away
+        assert owner.taken == []
+    assert catchup.drain(key, owner.step, _pending) == 1
+    assert owner.taken == [1]
