@@ -12,7 +12,7 @@ it reports how far each got: the events handled):
 
 * batch (default): BURST sales inserted as one batch with one income.registered each, written in the same
   transaction through the outbox helper (uow.emit_many, as the recurring generator writes them), published
-  to the memory bus after commit; timed from that commit. Delivered by BURST_WORKERS buses (default 2).
+  to the memory bus after commit; timed from that commit. Delivered by BURST_WORKERS buses (default 5).
 * register: the burst as users make it. BURST POSTs to /api/income/register/ by CLIENTS (16) concurrent
   keep-alive clients in a process of their own, each sale by one of the 950 chatters (their own production
   RS256 ID token) for one of their two models, spread over the month as the seed's; served by the packaged
@@ -62,16 +62,16 @@ SINGLE = int(os.environ.get("SINGLE", "20"))
 BURST = int(os.environ.get("BURST", "50000"))
 BURST_TIMEOUT = float(os.environ.get("BURST_TIMEOUT", "180"))
 SALE_TIMEOUT = float(os.environ.get("SALE_TIMEOUT", "60"))
-# Buses during the burst: Pub/Sub pushes to several instances of a consumer at once (Terraform's
-# event_max_instance_count: 2), the platform's bus has one batch in flight per subscription; extra buses on the
-# same memory transport pull the same subscriptions concurrently. A handler may hold two pool connections and
-# the pool is at most 8 (DB_POOL_SIZE 5 + DB_MAX_OVERFLOW 3), so all buses together get at most 4 delivery
-# threads (4 buses of 2 threads each had waited 10 s for a connection and retried).
-BURST_WORKERS = int(os.environ.get("BURST_WORKERS", "2"))
+# Buses during the burst: Pub/Sub pushes to several instances of a consumer at once (terraform: the burst topics'
+# consumers take 2 instances x 4 deliveries), the platform's bus has one batch in flight per subscription; extra
+# buses on the same transport pull the same subscriptions concurrently. A delivery holds one pool connection at
+# a time (the marks go in its own transaction, the catch-up after commit), the pool is at most 8 (DB_POOL_SIZE 5
+# + DB_MAX_OVERFLOW 3) and the HTTP thread needs one: all buses together get at most POOL_THREADS (7) threads.
+BURST_WORKERS = int(os.environ.get("BURST_WORKERS", "5"))
 # batch: the burst as one transaction of BURST records and outbox rows; register: BURST POSTs by CLIENTS clients.
 BURST_MODE = os.environ.get("BURST_MODE", "batch")
 CLIENTS = int(os.environ.get("CLIENTS", "16"))
-POOL_THREADS = 4
+POOL_THREADS = int(os.environ.get("POOL_THREADS", "7"))  # delivery threads of all buses (see BURST_WORKERS)
 ONLY_STATS = os.environ.get("ONLY_STATS") == "1"  # seed, rebuild and the per-event statistics costs only
 OUT = Path(os.environ.get("OUT", str(ROOT / "bench" / "results" / "chain.md")))
 MANAGERS, CHATTERS, MODELS = 50, 950, 50
