@@ -9,9 +9,9 @@ from datetime import datetime
 
 from shared_lib.closing import ensure_open
 from shared_lib.db import UnitOfWork
-from shared_lib.errors import Conflict, NotFound
+from shared_lib.errors import Conflict, Invalid, NotFound
 from shared_lib.pagination import cursor_key, page_of
-from shared_lib.periods import Period
+from shared_lib.periods import Period, local_today
 from shared_lib.rbac import Caller, can_see_user, user_scope
 
 from . import queries
@@ -21,9 +21,14 @@ from .service import scope_recalculate
 
 
 def adjustment_record(*, uow: UnitOfWork, caller: Caller, body: AdjustmentRequest) -> Adjustment:
-    """Record an adjustment for a person of the agency (else 404) in an open period (else 409 period-closed)."""
+    """Record an adjustment for a person of the agency (else 404) in an open period (else 409 period-closed) that
+    has begun in the agency's time zone (else 400 on `period`: a bonus for a month not yet begun is recorded once
+    it has, so a typo'd 2062-11 does not create a payout for a month no one works in; docs/payouts.md)."""
     if not can_see_user(uow, caller, body.user_id):
         raise NotFound("user not found")
+    today = local_today(caller.agency_timezone)
+    if body.period.first_day > today:
+        raise Invalid(f"must not be after the current month ({Period.of(today)})", field="period")
     ensure_open(uow, caller.agency_id, body.period.first_day)
     row = queries.insert_adjustment(uow, agency_id=caller.agency_id, user_id=body.user_id, period=body.period,
                                     amount=body.amount, reason=body.reason, created_by=caller.user_id)

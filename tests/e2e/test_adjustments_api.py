@@ -3,9 +3,11 @@ visible as payouts are, append-only, reversed once, each one an `adjustment` pay
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timezone
 
 import pytest
 
+from shared_lib import clock
 from tests import factories as f
 
 URL = "/api/financials/adjustments/"
@@ -136,3 +138,16 @@ def test_the_list_is_scoped_like_payouts_filtered_and_paged(client, team):
             break
     assert len(seen) == len(set(seen)) == 5 and set(ids.values()) <= set(seen)
     assert ["query", "cursor"] in f.error_locs(client.get(f"{URL}?cursor=garbage", headers=a.h()), 400)
+
+
+def test_a_period_not_yet_begun_in_the_agencys_time_zone_is_400_on_period_and_writes_nothing(client, team):
+    """Today through the clock seam: 15 November 2026. November takes adjustments; December, not yet begun,
+    answers 400 naming `period` (a bonus for next month is recorded once it has begun); nothing is written."""
+    a = team
+    with clock.frozen(datetime(2026, 11, 15, 12, 0, tzinfo=timezone.utc)):
+        _ok(post(client, a, period="2026-11", amount="5.00"), 201)
+        r = f.problem(post(client, a, period="2026-12", amount="5.00"), 400)
+        assert r["errors"][0]["loc"] == ["body", "period"] and "2026-11" in r["errors"][0]["msg"]
+    assert f.scalar("SELECT count(*) FROM financial_calculations.adjustments WHERE period = '2026-12'") == 0
+    with clock.frozen(datetime(2026, 12, 1, 0, 0, 1, tzinfo=timezone.utc)):  # the month has begun
+        _ok(post(client, a, period="2026-12", amount="5.00"), 201)
