@@ -13,7 +13,8 @@ if str(ROOT) not in sys.path:
 
 
 def database() -> str:
-    """A migrated database for the bench run (a dedicated one on the local server, else embedded)."""
+    """A migrated database for the bench run (a dedicated one on the local server — BENCH_DB, om_bench unless
+    told — else embedded)."""
     from shared_lib.config import reset_settings
     from shared_lib.db import dispose_engine
     from shared_lib.migrate import migrate
@@ -25,12 +26,16 @@ def database() -> str:
             socket.create_connection(("127.0.0.1", 5432), timeout=0.5).close()
             import pg8000.native
 
+            # BENCH_DB names a database of the run's own (two benches at once must not drop each other's).
+            name = os.environ.get("BENCH_DB", "om_bench")
+            if not name.isidentifier():
+                raise SystemExit(f"BENCH_DB must be a plain database name, not {name!r}")
             admin = pg8000.native.Connection("postgres", host="127.0.0.1", database="postgres")
             # A fresh database per run: figures never depend on what an earlier run left behind.
-            admin.run("DROP DATABASE IF EXISTS om_bench WITH (FORCE)")
-            admin.run("CREATE DATABASE om_bench")
+            admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            admin.run(f"CREATE DATABASE {name}")
             admin.close()
-            os.environ["DATABASE_URL"] = "postgresql+pg8000://postgres@127.0.0.1:5432/om_bench"
+            os.environ["DATABASE_URL"] = f"postgresql+pg8000://postgres@127.0.0.1:5432/{name}"
         except OSError:
             import tempfile
 
