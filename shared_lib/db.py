@@ -47,8 +47,8 @@ def _install_role_hook(engine: "Engine") -> None:
 
     @event.listens_for(engine, "begin")
     def _as_service_role(conn) -> None:
-        role = _begin_settings()
-        if role is None:
+        begin = _begin_settings()
+        if begin is None:
             return  # (a ping that began the transaction for a first read: pg8000 sees it open and sends no BEGIN)
         # On the driver's connection: SQLAlchemy's transaction is not in place yet during "begin". pg8000 would
         # open the database transaction with a round trip of its own before the first statement; here the BEGIN
@@ -56,9 +56,9 @@ def _install_role_hook(engine: "Engine") -> None:
         # when the pool's ping at this checkout sent exactly that already (_install_ping).
         dbapi = conn.connection.dbapi_connection
         begun, dbapi._om_begun_as = getattr(dbapi, "_om_begun_as", None), None
-        if begun == role and dbapi._in_transaction:
+        if begun == begin and dbapi._in_transaction:
             return
-        dbapi.execute_simple(role if dbapi._in_transaction else f"BEGIN TRANSACTION; {role}")
+        dbapi.execute_simple(begin if dbapi._in_transaction else f"BEGIN TRANSACTION; {begin}")
 
 
 # unit_of_work(generic_plans=True): this transaction lets PostgreSQL choose generic plans for its prepared
@@ -83,8 +83,8 @@ def _role_now() -> str | None:
 
 
 # --- pg8000 per-statement cost ----------------------------------------------------------------------------------
-# Three costs of pg8000 (1.31) paid on every execute (and a fourth on every date or timestamp read), whatever the statement (issue #13; docs/DESIGN.md "Register
-# path cost"), removed once per process by _fast_pg8000():
+# Three costs of pg8000 (1.31) paid on every execute, whatever the statement, and a fourth on every date or
+# timestamp read (issue #13; docs/DESIGN.md "Register path cost"), removed once per process by _fast_pg8000():
 #
 # 1. convert_paramstyle turns the "format" (%s) text SQLAlchemy sends into PostgreSQL's $n with a Python loop over
 #    every character, on every execute. For the "format" style the result depends on the text alone (the
@@ -259,13 +259,13 @@ def _install_ping(engine: "Engine") -> None:
     # (the transaction then aborted) is rolled back and the plain ping sent: the read runs as a statement later
     # and raises there as it always did.
     def do_ping(dbapi_connection) -> bool:
-        role = _begin_settings()
+        begin = _begin_settings()
         dbapi_connection._om_begun_as = None
         first = _first_read.get()
         if first is not None and not first.done and not dbapi_connection._in_transaction:
             try:
                 context = dbapi_connection.execute_simple(
-                    f"BEGIN TRANSACTION; {role + '; ' if role else ''}{first.sql}")
+                    f"BEGIN TRANSACTION; {begin + '; ' if begin else ''}{first.sql}")
             except Exception as exc:
                 if not _server_answered(exc):
                     raise  # not alive: SQLAlchemy replaces the connection
@@ -275,13 +275,13 @@ def _install_ping(engine: "Engine") -> None:
                 rows = context.rows or []
                 first.row = _row_of(names, rows[0]) if rows else None
                 first.done = True
-                dbapi_connection._om_begun_as = role or ""
+                dbapi_connection._om_begun_as = begin or ""
                 return True
-        if role is None or dbapi_connection._in_transaction:
+        if begin is None or dbapi_connection._in_transaction:
             dbapi_connection.execute_simple("SELECT 1")
         else:
-            dbapi_connection.execute_simple(f"BEGIN TRANSACTION; {role}")
-            dbapi_connection._om_begun_as = role
+            dbapi_connection.execute_simple(f"BEGIN TRANSACTION; {begin}")
+            dbapi_connection._om_begun_as = begin
         return True
 
     engine.dialect.do_ping = do_ping
