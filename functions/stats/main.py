@@ -14,7 +14,7 @@ from shared_lib.contracts import (
 )
 from shared_lib.periods import Period
 from shared_lib.rbac import ANY_ROLE, OWNER, OWNER_MANAGER
-from shared_lib.registry import Service
+from shared_lib.registry import Job, Service
 
 from . import rules, service
 from .schemas import (
@@ -38,6 +38,12 @@ from .schemas import (
 
 svc = Service("stats")
 svc.publishes("model.subscriber_count.updated")
+
+STATS_SWEEP = Job(
+    name="stats-sweep", topic="stats.sweep", schedule="*/15 * * * *", time_zone="UTC",
+    description="Catch up every agency whose statistics marks are still pending (a catch-up that ran out of time "
+                "or died mid-round)",
+)
 
 summary = svc.http("stats_summary", "/api/stats/summary/")
 top_earners = svc.http("stats_top_earners", "/api/stats/top-earners/")
@@ -178,3 +184,9 @@ def stats_scraper_subscriber_counts(uow, message):
     """The external scraper's counts: stored (history kept); an unknown model or a bad payload is dead-lettered."""
     service.subscriber_count_ingest(uow=uow, agency_id=message.agency_id, model_id=message.model_id,
                                     subscriber_count=message.subscriber_count, observed_at=message.observed_at)
+
+
+@svc.scheduled(STATS_SWEEP, name="stats_sweep")
+def stats_sweep(uow, as_of):
+    """Every 15 minutes: every agency with statistics marks still pending caught up (after this commit)."""
+    uow.after_commit(service.stats_sweep)

@@ -152,6 +152,13 @@ def take_dashboards(uow: UnitOfWork, agency_id: uuid.UUID, stale_seconds: float)
         """, {"a": agency_id, "stale": stale_seconds}).scalars()))
 
 
+def agencies_with_pending(uow: UnitOfWork) -> list[uuid.UUID]:
+    """Every agency with a slice or a dashboard still marked (the scheduled sweep's list)."""
+    return list(uow.execute(
+        "SELECT agency_id FROM statistics_service.pending_slices "
+        "UNION SELECT agency_id FROM statistics_service.pending_dashboards ORDER BY 1").scalars())
+
+
 def anything_pending(uow: UnitOfWork, agency_id: uuid.UUID) -> bool:
     """A slice or a dashboard still marked for the agency (the catch-up's look after it let go of the lock)."""
     return bool(uow.execute(

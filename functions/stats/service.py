@@ -8,7 +8,7 @@ from typing import Sequence
 
 from shared_lib import catchup, clock
 from shared_lib.contracts import IncomeImported, SalesSettingsUpdated, SubscriberCountUpdated
-from shared_lib.db import UnitOfWork
+from shared_lib.db import UnitOfWork, unit_of_work
 from shared_lib.errors import Invalid, NotFound
 from shared_lib.income_types import CHATTING_AND_REFUNDS
 from shared_lib.isodate import EARLIEST
@@ -153,10 +153,24 @@ def catch_up_key(agency_id: uuid.UUID) -> str:
 def drain_after_commit(uow: UnitOfWork, agency_id: uuid.UUID) -> None:
     """After `uow` commits (an event's marks, or a blocking holder of the agency's lock whose commit a handler's
     try may have failed against), catch the agency up unless another owner is at it (shared_lib.catchup)."""
-    catchup.drain_after_commit(
-        uow, catch_up_key(agency_id),
-        step=lambda round_uow: stats_catch_up(uow=round_uow, agency_id=agency_id) > 0,
-        pending=lambda look: queries.anything_pending(look, agency_id), service="stats")
+    uow.after_commit(lambda: _drain(agency_id))
+
+
+def _drain(agency_id: uuid.UUID) -> int:
+    return catchup.drain(catch_up_key(agency_id),
+                         step=lambda round_uow: stats_catch_up(uow=round_uow, agency_id=agency_id) > 0,
+                         pending=lambda look: queries.anything_pending(look, agency_id), service="stats")
+
+
+def stats_sweep() -> int:
+    """The scheduled sweep (stats-sweep): drain every agency with marks still pending — an owner that ran out of
+    its budget (catchup.BUDGET_SECONDS) or died mid-round leaves them to the next event of that agency, which
+    may not come; an agency whose owner is at work is left to it. Returns the agencies with marks."""
+    with unit_of_work("stats") as uow:
+        agencies = queries.agencies_with_pending(uow)
+    for agency_id in agencies:
+        _drain(agency_id)
+    return len(agencies)
 
 
 def stats_slices_changed(*, uow: UnitOfWork, agency_id: uuid.UUID, kind: str, slices: Sequence[Slice]) -> None:

@@ -243,3 +243,31 @@ def test_owner_rebuilds_a_range_from_the_truth(client):
     assert problem(client.post("/api/stats/rebuild/", json={}, headers=g.h("M")), 403)
     assert error_locs(client.post("/api/stats/rebuild/", json={"date_from": "2026-11-02", "date_to": "2026-11-01"},
                                   headers=g.h()), 400) == [["body", "date_to"]]
+
+
+def test_marks_a_catch_up_left_behind_are_taken_by_the_scheduled_sweep(client):
+    """A catch-up owner that ran out of its budget or died mid-round leaves its agency's marks pending until the
+    agency's next event, which may not come: the stats-sweep job (every 15 minutes, fired here through the local
+    scheduler as Cloud Scheduler fires it) catches every such agency up, and the answers then show the sale."""
+    from functions.stats import queries
+    from functions.stats.rules import Slice
+    from shared_lib.db import unit_of_work
+
+    g = golden_agency("sw", client=client)
+    ok(client.post("/api/income/register/", json={"type": "message_sale", "gross_amount": "100.00",
+                                                   "sale_date": "2026-11-03", "model_id": str(g.models["A"])},
+                   headers=g.h("C1")), 201)
+    drain(client)
+    assert ok(client.get(f"/api/stats/summary/?{NOV}", headers=g.h()))["gross_income"] == "100.00"
+    # A second sale whose handler committed its mark and died before its catch-up (no drain after the mark).
+    row = seed_income(g, day=date(2026, 11, 4), gross="50.00", model="A", chatter="C1")
+    with unit_of_work() as uow:
+        queries.mark_pending(uow, g.id, "income", [Slice(row["sale_date"], row["model_id"], row["type"],
+                                                         row["chatter_id"])])
+    assert ok(client.get(f"/api/stats/summary/?{NOV}", headers=g.h()))["gross_income"] == "100.00"
+    fired = ok(client.post("/_emulator/scheduler/stats-sweep"))
+    assert fired["job"] == "stats-sweep" and fired["drained"] is True
+    assert ok(client.get(f"/api/stats/summary/?{NOV}", headers=g.h()))["gross_income"] == "150.00"
+    assert scalar("SELECT count(*) FROM statistics_service.pending_slices WHERE agency_id = :a", {"a": g.id}) == 0
+    assert scalar("SELECT count(*) FROM statistics_service.pending_dashboards WHERE agency_id = :a",
+                  {"a": g.id}) == 0
