@@ -150,16 +150,17 @@ def catch_up_key(agency_id: uuid.UUID) -> str:
     return f"stats:{agency_id}"
 
 
+def _catch_up(agency_id: uuid.UUID) -> dict:
+    """The agency's catch-up for shared_lib.catchup: its key, a round, the look for marks left."""
+    return {"key": catch_up_key(agency_id), "service": "stats",
+            "step": lambda round_uow: stats_catch_up(uow=round_uow, agency_id=agency_id) > 0,
+            "pending": lambda look: queries.anything_pending(look, agency_id)}
+
+
 def drain_after_commit(uow: UnitOfWork, agency_id: uuid.UUID) -> None:
     """After `uow` commits (an event's marks, or a blocking holder of the agency's lock whose commit a handler's
     try may have failed against), catch the agency up unless another owner is at it (shared_lib.catchup)."""
-    uow.after_commit(lambda: _drain(agency_id))
-
-
-def _drain(agency_id: uuid.UUID) -> int:
-    return catchup.drain(catch_up_key(agency_id),
-                         step=lambda round_uow: stats_catch_up(uow=round_uow, agency_id=agency_id) > 0,
-                         pending=lambda look: queries.anything_pending(look, agency_id), service="stats")
+    catchup.drain_after_commit(uow, **_catch_up(agency_id))
 
 
 def stats_sweep() -> int:
@@ -169,7 +170,7 @@ def stats_sweep() -> int:
     with unit_of_work("stats") as uow:
         agencies = queries.agencies_with_pending(uow)
     for agency_id in agencies:
-        _drain(agency_id)
+        catchup.drain(**_catch_up(agency_id))
     return len(agencies)
 
 
