@@ -18,15 +18,26 @@ nightly reconciliation) does not take.
 
 A holder of the *blocking* lock that takes pending marks (a full recalculation, a rebuild) must call
 `drain_after_commit` for the same reason: a handler's try may have failed against it.
+
+An owner need not wait for the deliveries of a burst to mark it: its rounds *absorb* (`Absorber`) the events
+committed to the outbox after the one that made it the owner and not yet claimed by their own delivery, claiming
+them in the consumer's inbox and marking what they changed in the round's transaction. Their deliveries then find
+them handled (one statement each), and the read models are current as soon as the owner's rounds are, not once
+every delivery has come: that is what makes 50,000 sales current in seconds rather than minutes.
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
-from typing import Callable
+import uuid
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from .db import UnitOfWork, unit_of_work
+
+if TYPE_CHECKING:
+    from .contracts import Contract
 
 log = logging.getLogger(__name__)
 
@@ -80,3 +91,106 @@ def drain_after_commit(uow: UnitOfWork, key: str, step: Callable[[UnitOfWork], b
                        pending: Callable[[UnitOfWork], bool], *, service: str | None = None) -> None:
     """After `uow` commits (its marks, or a blocking lock holder's work), drain the key."""
     uow.after_commit(lambda: drain(key, step, pending, service=service))
+
+
+# What one round of an owner looks at in the outbox: at most ABSORB_LIMIT events of its agency not yet claimed,
+# among the ABSORB_SPAN outbox rows past its cursor (the outbox of every agency goes by the same ids: a
+# redelivery of an old event never makes a round read hours of other agencies' rows).
+ABSORB_LIMIT = 25_000
+ABSORB_SPAN = 200_000
+
+
+class Absorber:
+    """An owner's look into the outbox (module doc): each `take` claims, in the consumers' inbox and in the round's
+    transaction, the events of `topics` for `agency_id` that were committed after `anchor` (the event whose
+    delivery made this handler the owner) and that no delivery has claimed yet, and returns their payloads as the
+    consumers' contracts, for the round to mark and recompute with the rest. Its cursor moves with every take,
+    so a looping owner follows a burst as it is written.
+
+    Safe by the inbox: an event is claimed by exactly one of its delivery and an owner's round (the primary key;
+    a twin waits for the other's commit, then sees the claim). A rolled-back round claimed nothing, and an event
+    the cursor passed before it was committed is left to its delivery, as every event was before."""
+
+    def __init__(self, service: str, agency_id: uuid.UUID, topics: Sequence[str], anchor: uuid.UUID | None):
+        from .registry import subscribers
+
+        self.agency_id, self.anchor, self.cursor = agency_id, anchor, None
+        self.consumers = {spec.topic: spec for topic in topics for spec in subscribers(topic)
+                          if spec.service == service and spec.envelope and spec.message_model is not None}
+
+    def take(self, uow: UnitOfWork) -> list["Contract"]:
+        if self.cursor is None and self.anchor is None or not self.consumers:
+            return []
+        rows = uow.execute(_CANDIDATES, {
+            "cursor": self.cursor, "anchor": None if self.anchor is None else str(self.anchor), "a": self.agency_id,
+            "consumers": json.dumps([{"type": t, "consumer": s.name} for t, s in self.consumers.items()]),
+            "span": ABSORB_SPAN, "limit": ABSORB_LIMIT}).all()
+        events = [r for r in rows if r.consumer is not None]
+        ends = [r.id for r in rows if r.consumer is None]
+        if not ends:  # the anchor is not in the outbox (pruned, or an event that never went through one)
+            self.anchor = None
+            return []
+        # Where the next take starts: after the last candidate when the limit cut the look short, else the end
+        # of what it looked at (the span's, or the outbox's newest row).
+        self.cursor = max(r.id for r in events) if len(events) == ABSORB_LIMIT else ends[0]
+        wanted = self._contracts(events)
+        if not wanted:
+            return []
+        claimed = set(uow.execute(_CLAIM, {"rows": json.dumps(
+            [{"consumer": c, "event_id": e} for c, e in sorted(wanted)])}).scalars())
+        return [data for (_, event_id), data in wanted.items() if event_id in claimed]
+
+    def _contracts(self, rows) -> dict[tuple[str, str], "Contract"]:
+        """Each candidate's data as its consumer's handler would get it (its contract, naming the envelope's
+        agency: contracts.payload_of's rule), validated from the JSON text itself; one that does not validate is
+        left unclaimed, for its own delivery to dead-letter."""
+        from pydantic import ValidationError
+
+        models = {spec.name: spec.message_model for spec in self.consumers.values()}
+        out = {}
+        for r in rows:
+            try:
+                data = models[r.consumer].model_validate_json(r.data)
+            except ValidationError as exc:
+                log.warning("catch-up: outbox row %s left to its delivery: %s", r.id, exc)
+                continue
+            if data.agency_id != self.agency_id:
+                log.warning("catch-up: outbox row %s names another agency in its data; left to its delivery", r.id)
+                continue
+            out[(r.consumer, r.event_id)] = data
+        return out
+
+
+# The candidates past the cursor (the anchor's outbox row at first), oldest first, and a last row whose id is
+# where the look ended: the span's end or the outbox's newest row, whichever is first.
+_CANDIDATES = """
+    WITH start AS (
+        SELECT COALESCE(CAST(:cursor AS bigint),
+                        (SELECT id FROM eventing.outbox WHERE event_id = CAST(:anchor AS uuid))) AS after
+    ), consumer AS (
+        SELECT * FROM jsonb_to_recordset(CAST(:consumers AS jsonb)) AS c(type text, consumer text)
+    ), candidate AS (
+        SELECT o.id, c.consumer, CAST(o.event_id AS text) AS event_id, CAST(o.payload -> 'data' AS text) AS data
+        FROM start s
+        JOIN eventing.outbox o ON o.id > s.after AND o.id <= s.after + :span
+        JOIN consumer c ON c.type = o.type
+        WHERE o.agency_id = :a
+          AND NOT EXISTS (SELECT 1 FROM eventing.inbox i
+                          WHERE i.consumer = c.consumer AND i.event_id = CAST(o.event_id AS text))
+        ORDER BY o.id
+        LIMIT :limit
+    )
+    SELECT id, consumer, event_id, data FROM candidate
+    UNION ALL
+    SELECT LEAST(s.after + :span, (SELECT max(id) FROM eventing.outbox)), NULL, NULL, NULL FROM start s
+    WHERE s.after IS NOT NULL
+    """
+
+# The claims, in one order for every claimer (two owners claiming overlapping events never deadlock).
+_CLAIM = """
+    INSERT INTO eventing.inbox (consumer, event_id)
+    SELECT r.consumer, r.event_id FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(consumer text, event_id text)
+    ORDER BY r.consumer, r.event_id
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+    """

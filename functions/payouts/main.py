@@ -166,18 +166,18 @@ def _period(raw: str) -> Period:
 
 
 @svc.on_event("income.registered", name="payouts_on_income_registered", model=IncomeRegistered)
-def payouts_on_income_registered(uow, data):
-    service.changed_periods_recalculate(uow=uow, data=data)
+def payouts_on_income_registered(uow, event, data):
+    service.changed_periods_recalculate(uow=uow, data=data, event_id=event.event_id)
 
 
 @svc.on_event("income.updated", name="payouts_on_income_updated", model=IncomeUpdated)
-def payouts_on_income_updated(uow, data):
-    service.changed_periods_recalculate(uow=uow, data=data)
+def payouts_on_income_updated(uow, event, data):
+    service.changed_periods_recalculate(uow=uow, data=data, event_id=event.event_id)
 
 
 @svc.on_event("income.deleted", name="payouts_on_income_deleted", model=IncomeDeleted)
-def payouts_on_income_deleted(uow, data):
-    service.changed_periods_recalculate(uow=uow, data=data)
+def payouts_on_income_deleted(uow, event, data):
+    service.changed_periods_recalculate(uow=uow, data=data, event_id=event.event_id)
 
 
 @svc.on_event("income.imported", name="payouts_on_income_imported", model=IncomeImported)

@@ -90,17 +90,32 @@ def calculation_lock(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> N
     catch_up_after_commit(uow, agency_id, period)
 
 
-def catch_up_after_commit(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> None:
+# The events an owner's round takes straight from the outbox (shared_lib.catchup.Absorber): a sale, a refund, an
+# edit or a delete, the burst's events; each marks what its delivery would (scopes_for_event).
+ABSORBED_TOPICS = ("income.registered", "income.updated", "income.deleted")
+
+
+def catch_up_after_commit(uow: UnitOfWork, agency_id: uuid.UUID, period: Period,
+                          anchor: uuid.UUID | None = None) -> None:
     """After `uow` commits, drain the period's pending scopes (issue #13): whoever gets the period's lock without
     waiting recomputes every pending scope, a transaction per round, until none is left; anyone else returns at
-    once. The key is the one `queries.lock_calculation` hashes, so a full recalculation excludes a round."""
+    once. The key is the one `queries.lock_calculation` hashes, so a full recalculation excludes a round.
+    `anchor`: the delivered event; the owner's rounds absorb the income events committed after it."""
+    absorber = catchup.Absorber("payouts", agency_id, ABSORBED_TOPICS, anchor)
     catchup.drain_after_commit(uow, f"calc:{agency_id}:{period}",
-                               lambda round_uow: _catch_up_round(round_uow, agency_id, period),
+                               lambda round_uow: _catch_up_round(round_uow, agency_id, period, absorber),
                                lambda check: queries.has_pending(check, agency_id, period), service="payouts")
 
 
-def _catch_up_round(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> bool:
-    """One catch-up round (the period's lock held): every pending scope taken and recomputed; whether any was."""
+def _catch_up_round(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, absorber: catchup.Absorber) -> bool:
+    """One catch-up round (the period's lock held): the events absorbed marked, then every pending scope taken
+    and recomputed; whether any was. An absorbed event of another period is marked there and that period caught
+    up after this round commits (its delivery will find it handled)."""
+    marks = sorted({m for data in absorber.take(uow) for m in scopes_for_event(data, None)}, key=str)
+    if marks:
+        queries.mark_pending(uow, agency_id, marks)
+        for other in sorted({p for p, _, _ in marks} - {period}):
+            catch_up_after_commit(uow, agency_id, other)
     taken = queries.take_pending(uow, agency_id, period)
     _recalculate_taken(uow, agency_id, period, taken)
     return bool(taken)
@@ -201,11 +216,12 @@ def _recalculate(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, scope: S
     return Recalculation(result, figures, changed, drift)
 
 
-def changed_periods_recalculate(*, uow: UnitOfWork, data: Contract) -> list[str]:
+def changed_periods_recalculate(*, uow: UnitOfWork, data: Contract, event_id: uuid.UUID | None = None) -> list[str]:
     """After an income, expense, settings or time event: mark the scopes it dirtied in the handler's own
     transaction, and after it commits catch up each period it touched (`catch_up_after_commit`): the first
     handler to get the period's lock recomputes every pending scope, coalesced with whatever other events
-    marked, round after round; the others return at once. Returns the periods marked.
+    marked, round after round; the others return at once; `event_id` (the delivered event) lets the owner absorb
+    the income events committed after it (shared_lib.catchup.Absorber). Returns the periods marked.
 
     Only a settings change needs the agency's time zone (the periods it reaches end at the agency's today); it is
     read in this transaction, never cached, so a time zone change counts at once. Every other event names its
@@ -224,7 +240,7 @@ def changed_periods_recalculate(*, uow: UnitOfWork, data: Contract) -> list[str]
         return []
     periods = sorted({p for p, _, _ in marks})
     for period in periods:
-        catch_up_after_commit(uow, data.agency_id, period)
+        catch_up_after_commit(uow, data.agency_id, period, event_id)
     return [str(p) for p in periods]
 
 

@@ -114,8 +114,9 @@ def post_stats_rebuild(caller, uow, body):
 # are marked and recomputed, coalesced with whatever else is pending for the agency ------------------------------
 
 
-def _income_changed(uow, data) -> None:
-    service.stats_slices_changed(uow=uow, agency_id=data.agency_id, kind="income", slices=rules.income_slices(data))
+def _income_changed(uow, event, data) -> None:
+    service.stats_slices_changed(uow=uow, agency_id=data.agency_id, kind="income", slices=rules.income_slices(data),
+                                 event_id=event.event_id)
 
 
 def _expense_changed(uow, data) -> None:
@@ -124,18 +125,18 @@ def _expense_changed(uow, data) -> None:
 
 
 @svc.on_event("income.registered", name="stats_on_income_registered", model=IncomeRegistered)
-def stats_on_income_registered(uow, data):
-    _income_changed(uow, data)
+def stats_on_income_registered(uow, event, data):
+    _income_changed(uow, event, data)
 
 
 @svc.on_event("income.updated", name="stats_on_income_updated", model=IncomeUpdated)
-def stats_on_income_updated(uow, data):
-    _income_changed(uow, data)
+def stats_on_income_updated(uow, event, data):
+    _income_changed(uow, event, data)
 
 
 @svc.on_event("income.deleted", name="stats_on_income_deleted", model=IncomeDeleted)
-def stats_on_income_deleted(uow, data):
-    _income_changed(uow, data)
+def stats_on_income_deleted(uow, event, data):
+    _income_changed(uow, event, data)
 
 
 @svc.on_event("income.imported", name="stats_on_income_imported", model=IncomeImported)

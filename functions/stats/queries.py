@@ -107,12 +107,14 @@ def mark_pending(uow: UnitOfWork, agency_id: uuid.UUID, kind: str, slices: Seque
         """, {"a": agency_id, "kind": kind, **_slice_arrays(slices)})
 
 
-def take_pending(uow: UnitOfWork, agency_id: uuid.UUID) -> tuple[list[Slice], list[Slice]]:
-    """Every slice pending for the agency, removed (call under the agency's lock): (income, expense)."""
+def take_pending(uow: UnitOfWork, agency_id: uuid.UUID, absorbed: Sequence[Slice] = ()
+                 ) -> tuple[list[Slice], list[Slice]]:
+    """Every slice pending for the agency, removed (call under the agency's lock), with the income slices the
+    round `absorbed` unmarked: (income, expense)."""
     rows = uow.execute(
         "DELETE FROM statistics_service.pending_slices WHERE agency_id = :a "
         "RETURNING kind, day, model_id, type, chatter_id", {"a": agency_id}).all()
-    income = {Slice(r.day, r.model_id, r.type, r.chatter_id) for r in rows if r.kind == "income"}
+    income = {Slice(r.day, r.model_id, r.type, r.chatter_id) for r in rows if r.kind == "income"} | set(absorbed)
     expenses = {Slice(r.day) for r in rows if r.kind == "expense"}  # a slice marked twice is recomputed once
     return sorted(income, key=_slice_order), sorted(expenses, key=_slice_order)
 

@@ -18,15 +18,8 @@ from shared_lib.db import engine, unit_of_work
 from tests.factories import cloud_event, income_event, seed_income, sql, use_case
 from tests.integration.test_payouts_coalescing import completed_count
 from tests.integration.test_payouts_incremental import NOV, from_scratch, income, stored, world
+from tests.integration.test_payouts_incremental import outbox_only  # noqa: F401  (autouse: no bus)
 
-
-@pytest.fixture(autouse=True)
-def outbox_only():
-    from shared_lib import events
-
-    events.set_publisher(events.NullPublisher())
-    yield
-    events.set_publisher(None)
 
 
 def registered(row: dict) -> None:
@@ -48,8 +41,8 @@ def rounds(monkeypatch):
     taken = []
     real = service._catch_up_round
 
-    def counted(uow, agency_id, period):
-        took = real(uow, agency_id, period)
+    def counted(uow, agency_id, period, absorber):
+        took = real(uow, agency_id, period, absorber)
         taken.append(took)
         return took
 

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
-
 from functions.payouts import queries, service
 from shared_lib.contracts import IncomeRegistered
 from shared_lib.db import unit_of_work
 from tests.factories import income_event, race, seed_income, sql
 from tests.integration.test_payouts_incremental import NOV, from_scratch, income, stored, world
+from tests.integration.test_payouts_incremental import outbox_only  # noqa: F401  (autouse: no bus)
 
-
-@pytest.fixture(autouse=True)
-def outbox_only():
-    from shared_lib import events
-
-    events.set_publisher(events.NullPublisher())
-    yield
-    events.set_publisher(None)
 
 
 def completed_count(agency_id) -> int:

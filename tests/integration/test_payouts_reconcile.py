@@ -11,15 +11,8 @@ import pytest
 from functions.payouts import service
 from tests.factories import close_period, seed_expense, seed_income, sql
 from tests.integration.test_payouts_incremental import NOV, from_scratch, income, stored, world
+from tests.integration.test_payouts_incremental import outbox_only  # noqa: F401  (autouse: no bus)
 
-
-@pytest.fixture(autouse=True)
-def outbox_only():
-    from shared_lib import events
-
-    events.set_publisher(events.NullPublisher())
-    yield
-    events.set_publisher(None)
 
 
 @pytest.fixture

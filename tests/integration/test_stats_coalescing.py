@@ -138,3 +138,33 @@ def test_a_handler_whose_marks_were_taken_does_nothing(agency, recomputations):
     with unit_of_work() as uow:
         assert service.stats_catch_up(uow=uow, agency_id=agency.id) == 0
     assert recomputations == [1]
+
+
+def test_a_day_with_many_slices_in_a_round_is_recomputed_whole(agency, recomputations, monkeypatch):
+    """service.WHOLE_DAY_SLICES: a round holding that many slices of one day (a burst) recomputes the day in one
+    pass instead of slice by slice; another day's few slices stay slices; both equal a rebuild."""
+    monkeypatch.setattr(service, "WHOLE_DAY_SLICES", 3)
+    busy, quiet = DAY, date(2026, 11, 9)
+    whole: list[list[date]] = []
+    real = queries.recompute_income
+
+    def recompute_income(uow, agency_id, **kw):
+        whole.append(kw.get("days"))
+        return real(uow, agency_id, **kw)
+
+    monkeypatch.setattr(queries, "recompute_income", recompute_income)
+    rows = [seed_income(agency, day=busy, gross=f"{20 + i}.00", model=model, chatter=chatter)
+            for i, (model, chatter) in enumerate((("A", "C1"), ("A", "C2"), ("B", "C1")))]
+    rows.append(seed_income(agency, day=quiet, gross="9.00", model="B", chatter="C2"))
+    with unit_of_work() as holder:  # the four marked while a holder has the lock, then taken in one round
+        queries.lock_agency(holder, agency.id)
+        service.drain_after_commit(holder, agency.id)
+        for row in rows:
+            deliver(income_event("registered", None, row))
+    assert whole == [[busy]]
+    assert recomputations == [1]  # the quiet day's one slice
+    monkeypatch.undo()
+    incrementally = aggregates(agency.id)
+    assert len(incrementally["daily_chatter_stats"]) == 4
+    rebuild(agency)
+    assert aggregates(agency.id) == incrementally
