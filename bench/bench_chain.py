@@ -349,6 +349,7 @@ def main() -> None:
 
     # --- one sale at a time --------------------------------------------------------------------------------
     per_part: dict[str, list] = {p: [] for p in (*parts, "register")}
+    expected = probe.truth()
     for i in range(SINGLE):
         chatter, model = chatters[i % len(chatters)]
         gross = Decimal("25.00") + i
@@ -359,7 +360,8 @@ def main() -> None:
         per_part["register"].append(time.perf_counter() - started)
         if r.status_code != 201:
             raise SystemExit(f"register answered {r.status_code}: {r.get_data(as_text=True)}")
-        expected = probe.truth()  # its gross, and its net for the payouts' probe
+        expected += gross
+        probe.net += Decimal(r.get_json()["net_amount"])  # the commission basis it adds (no query in the clock)
         got = wait_until(probe, expected, started, SALE_TIMEOUT, parts)
         for p in parts:
             per_part[p].append(got[p])
