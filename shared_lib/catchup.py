@@ -93,6 +93,19 @@ def drain_after_commit(uow: UnitOfWork, key: str, step: Callable[[UnitOfWork], b
     uow.after_commit(lambda: drain(key, step, pending, service=service))
 
 
+def sweep(service: str, marked: Callable[[UnitOfWork], Sequence[tuple]], catch_up: Callable[..., dict]) -> int:
+    """A scheduled sweep: drain every key with marks still pending, `marked` listing them (each a tuple of the
+    arguments of `catch_up`, which describes its drain: key, step, pending, service). Marks are left behind by an owner
+    that ran out of its budget or died mid-round, or by an after-commit drain that failed; the next event of that
+    key would take them, but it may not come — and the deliveries of a burst an owner absorbed are duplicates
+    that drain nothing. A key whose owner is at work is left to it. Returns the keys that had marks."""
+    with unit_of_work(service) as uow:
+        keys = marked(uow)
+    for k in keys:
+        drain(**catch_up(*k))
+    return len(keys)
+
+
 # What one round of an owner looks at in the outbox: at most ABSORB_LIMIT events of its agency not yet claimed,
 # among the ABSORB_SPAN outbox rows past its cursor (the outbox of every agency goes by the same ids: a
 # redelivery of an old event never makes a round read hours of other agencies' rows).

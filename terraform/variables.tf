@@ -289,7 +289,7 @@ variable "extra_environment" {
 #   * event consumers (Pub/Sub, Firestore) only need to keep up with the event rate: a burst waits in Pub/Sub,
 #     and payouts and statistics coalesce what arrives together, so 2 instances each (event_max_instance_count);
 #     a scheduled job fires a few times a day, so 1 (schedule_max_instance_count). With the second release's
-#     88 functions (53 HTTP, 28 event, 7 scheduled): 53*3*2 + 28*2*2 + 7*1*2 = 444 <= 475 (456 with the burst
+#     89 functions (53 HTTP, 28 event, 8 scheduled): 53*3*2 + 28*2*2 + 8*1*2 = 446 <= 475 (458 with the burst
 #     topics' 2 consumers at pool 4 + 1, burst_topics below);
 #   * max_connections is set explicitly on the instance (sql.tf) to db_max_connections, so the budget does
 #     not silently depend on the tier's memory-based default; 500 connections suit db-custom-2-7680 (7.5 GB).
@@ -344,7 +344,7 @@ variable "max_instance_count_overrides" {
 # consumer (the catch-up owner, shared_lib/catchup.py) holds its slot for the whole burst; with one request per
 # instance and 2 instances every other delivery would queue behind one slot (bench/results/chain.md "the
 # cloud"). So these consumers take burst_request_concurrency deliveries at once per instance; the budget counts
-# their pool (concurrency + 1): 2 functions x 2 instances x (4 + 1) = 20 where 1 + 1 had needed 8 (456 <= 475).
+# their pool (concurrency + 1): 2 functions x 2 instances x (4 + 1) = 20 where 1 + 1 had needed 8 (458 <= 475).
 variable "burst_topics" {
   description = "Topics whose Pub/Sub consumers serve burst_request_concurrency deliveries per instance at once."
   type        = list(string)

@@ -34,6 +34,12 @@ PAYOUTS_RECONCILE = Job(
     description="Recompute every open period with data from the truth; log and repair any drift of the stored payouts",
 )
 
+PAYOUTS_SWEEP = Job(
+    name="payouts-sweep", topic="payouts.sweep", schedule="*/15 * * * *", time_zone="UTC",
+    description="Catch up every period whose payout scopes are still pending (a catch-up that ran out of time or "
+                "died mid-round)",
+)
+
 calculate = svc.http("financials_calculate", "/api/financials/calculate/")
 payouts = svc.http("financials_payouts", "/api/financials/payouts/")
 model_payouts = svc.http("financials_model_payouts", "/api/financials/model-payouts/")
@@ -237,3 +243,9 @@ def payouts_on_employee_time_event(uow, data):
 def payouts_reconcile(uow, as_of):
     """Nightly: every open period recomputed fully; each drift logged and repaired (one transaction per period)."""
     service.reconcile(as_of=as_of)
+
+
+@svc.scheduled(PAYOUTS_SWEEP, name="payouts_sweep")
+def payouts_sweep(uow, as_of):
+    """Every 15 minutes: every period with payout scopes still pending caught up (after this commit)."""
+    uow.after_commit(service.payouts_sweep)

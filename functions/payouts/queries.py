@@ -561,6 +561,12 @@ def has_pending(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> bool:
                        "WHERE agency_id = :a AND period = :p)", {"a": agency_id, "p": str(period)}).scalar_one()
 
 
+def periods_with_pending(uow: UnitOfWork) -> list[tuple[uuid.UUID, Period]]:
+    """Every (agency, period) with a scope still marked (the scheduled sweep's list)."""
+    return [(r.agency_id, Period.parse(r.period)) for r in uow.execute(
+        "SELECT DISTINCT agency_id, period FROM financial_calculations.pending_scopes ORDER BY 1, 2").all()]
+
+
 def pending_periods(uow: UnitOfWork, agency_id: uuid.UUID) -> list[str]:
     return list(uow.execute("SELECT DISTINCT period FROM financial_calculations.pending_scopes "
                             "WHERE agency_id = :a ORDER BY 1", {"a": agency_id}).scalars())

@@ -101,10 +101,22 @@ def catch_up_after_commit(uow: UnitOfWork, agency_id: uuid.UUID, period: Period,
     waiting recomputes every pending scope, a transaction per round, until none is left; anyone else returns at
     once. The key is the one `queries.lock_calculation` hashes, so a full recalculation excludes a round.
     `anchor`: the delivered event; the owner's rounds absorb the income events committed after it."""
+    catchup.drain_after_commit(uow, **_catch_up(agency_id, period, anchor))
+
+
+def _catch_up(agency_id: uuid.UUID, period: Period, anchor: uuid.UUID | None = None) -> dict:
+    """The period's catch-up for shared_lib.catchup: its key, a round, the look for marks left."""
     absorber = catchup.Absorber("payouts", agency_id, ABSORBED_TOPICS, anchor)
-    catchup.drain_after_commit(uow, f"calc:{agency_id}:{period}",
-                               lambda round_uow: _catch_up_round(round_uow, agency_id, period, absorber),
-                               lambda check: queries.has_pending(check, agency_id, period), service="payouts")
+    return {"key": f"calc:{agency_id}:{period}", "service": "payouts",
+            "step": lambda round_uow: _catch_up_round(round_uow, agency_id, period, absorber),
+            "pending": lambda check: queries.has_pending(check, agency_id, period)}
+
+
+def payouts_sweep() -> int:
+    """The scheduled sweep (payouts-sweep): drain every period with scopes still pending (shared_lib.catchup.sweep:
+    an owner out of its budget, or dead mid-round, in a burst whose other deliveries it had absorbed). Returns the
+    periods that had marks."""
+    return catchup.sweep("payouts", queries.periods_with_pending, _catch_up)
 
 
 def _catch_up_round(uow: UnitOfWork, agency_id: uuid.UUID, period: Period, absorber: catchup.Absorber) -> bool:

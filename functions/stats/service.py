@@ -181,11 +181,7 @@ def stats_sweep() -> int:
     """The scheduled sweep (stats-sweep): drain every agency with marks still pending — an owner that ran out of
     its budget (catchup.BUDGET_SECONDS) or died mid-round leaves them to the next event of that agency, which
     may not come; an agency whose owner is at work is left to it. Returns the agencies with marks."""
-    with unit_of_work("stats") as uow:
-        agencies = queries.agencies_with_pending(uow)
-    for agency_id in agencies:
-        catchup.drain(**_catch_up(agency_id))
-    return len(agencies)
+    return catchup.sweep("stats", lambda uow: [(a,) for a in queries.agencies_with_pending(uow)], _catch_up)
 
 
 def stats_slices_changed(*, uow: UnitOfWork, agency_id: uuid.UUID, kind: str, slices: Sequence[Slice],
