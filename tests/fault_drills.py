@@ -171,6 +171,17 @@ def daily_stats(db: Database) -> dict[str, tuple[int, str]]:
     return {d: (n, net) for d, n, net in rows}
 
 
+def in_flight(db: Database) -> int:
+    """Committed sales whose income.registered is not yet handled everywhere: unpublished, or not claimed by the
+    statistics or the payouts consumer (by its delivery or by an owner's round absorbing it). The aggregates
+    alone cannot say it: a round that recomputes a day whole reads sales whose events it has not taken yet."""
+    return db.query(
+        "SELECT count(*) FROM eventing.outbox o WHERE o.type = 'income.registered' AND (o.published_at IS NULL"
+        + "".join(f" OR NOT EXISTS (SELECT 1 FROM eventing.inbox i WHERE i.consumer = '{c}' "
+                  "AND i.event_id = CAST(o.event_id AS text))"
+                  for c in ("stats_on_income_registered", "payouts_on_income_registered")) + ")")[0][0]
+
+
 def burst(served: Served, seeded: Seeded, n: int, acknowledged: list[int], *, stop_at: float, start: int = 0,
           step: int = 1, answers: list[requests.Response] | None = None) -> None:
     """POST sales start, start+step, … below n one after another until the platform stops answering;
