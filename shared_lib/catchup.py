@@ -159,6 +159,8 @@ class Absorber:
         left unclaimed, for its own delivery to dead-letter."""
         from pydantic import ValidationError
 
+        from .contracts import names_agency
+
         models = {spec.name: spec.message_model for spec in self.consumers.values()}
         out = {}
         for r in rows:
@@ -167,7 +169,7 @@ class Absorber:
             except ValidationError as exc:
                 log.warning("catch-up: outbox row %s left to its delivery: %s", r.id, exc)
                 continue
-            if data.agency_id != self.agency_id:
+            if not names_agency(data, self.agency_id):
                 log.warning("catch-up: outbox row %s names another agency in its data; left to its delivery", r.id)
                 continue
             out[(r.consumer, r.event_id)] = data

@@ -148,6 +148,11 @@ class IncomeDeleted(IncomeChange):
     event_type = "income.deleted"
 
 
+# The event types whose data is an IncomeChange: a sale, refund, edit or delete (a catch-up owner absorbs these,
+# shared_lib/catchup.py Absorber).
+INCOME_CHANGES = tuple(m.event_type for m in (IncomeRegistered, IncomeUpdated, IncomeDeleted))
+
+
 # --- expense.* (expenses service) -------------------------------------------------------------------------------
 
 
@@ -339,11 +344,15 @@ def payload_of(event: "Event", model: type[BaseModel]) -> BaseModel:
     """Validate an arriving event's data; ValidationError or ValueError (both dead-lettered) when it is not the
     contract, or when it and its envelope do not name the same agency."""
     data = model.model_validate(event.data)
-    agency = getattr(data, "agency_id", None)
-    if isinstance(data, Contract) and (event.agency_id is None or agency != event.agency_id):
+    if not names_agency(data, event.agency_id):
         raise ValueError(f"{event.type} {event.event_id}: the envelope's agency ({event.agency_id}) is not "
-                         f"the payload's ({agency})")
+                         f"the payload's ({getattr(data, 'agency_id', None)})")
     return data
+
+
+def names_agency(data: BaseModel, agency_id) -> bool:
+    """Whether a payload may arrive in an envelope of `agency_id`: a contract must name that very agency."""
+    return not isinstance(data, Contract) or (agency_id is not None and getattr(data, "agency_id", None) == agency_id)
 
 
 def schema(event_type: str) -> dict[str, Any] | None:

@@ -12,10 +12,10 @@ from decimal import Decimal
 
 from shared_lib import catchup
 from shared_lib.closing import lock_period_exclusive
-from shared_lib.contracts import (CalculationCompleted, Contract, EmployeeTimeEvent, IncomeChange, IncomeImported,
-                                  ModelSettingsUpdated, PeriodClosed, PlatformSettingsUpdated, SalesSettingsUpdated,
-                                  SettingsChange,
-                                  TimetrackingSettingsUpdated, UserSettingsUpdated)
+from shared_lib.contracts import (INCOME_CHANGES, CalculationCompleted, Contract, EmployeeTimeEvent, IncomeChange,
+                                  IncomeImported, ModelSettingsUpdated, PeriodClosed, PlatformSettingsUpdated,
+                                  SalesSettingsUpdated, SettingsChange, TimetrackingSettingsUpdated,
+                                  UserSettingsUpdated)
 from shared_lib.db import UnitOfWork, unit_of_work
 from shared_lib.errors import Conflict, NotFound
 from shared_lib.income_types import SALES_AND_REFUNDS
@@ -90,11 +90,6 @@ def calculation_lock(uow: UnitOfWork, agency_id: uuid.UUID, period: Period) -> N
     catch_up_after_commit(uow, agency_id, period)
 
 
-# The events an owner's round takes straight from the outbox (shared_lib.catchup.Absorber): a sale, a refund, an
-# edit or a delete, the burst's events; each marks what its delivery would (scopes_for_event).
-ABSORBED_TOPICS = ("income.registered", "income.updated", "income.deleted")
-
-
 def catch_up_after_commit(uow: UnitOfWork, agency_id: uuid.UUID, period: Period,
                           anchor: uuid.UUID | None = None) -> None:
     """After `uow` commits, drain the period's pending scopes (issue #13): whoever gets the period's lock without
@@ -106,7 +101,9 @@ def catch_up_after_commit(uow: UnitOfWork, agency_id: uuid.UUID, period: Period,
 
 def _catch_up(agency_id: uuid.UUID, period: Period, anchor: uuid.UUID | None = None) -> dict:
     """The period's catch-up for shared_lib.catchup: its key, a round, the look for marks left."""
-    absorber = catchup.Absorber("payouts", agency_id, ABSORBED_TOPICS, anchor)
+    # The income changes an owner's round takes straight from the outbox; each marks what its delivery would
+    # (scopes_for_event, in _catch_up_round).
+    absorber = catchup.Absorber("payouts", agency_id, INCOME_CHANGES, anchor)
     return {"key": f"calc:{agency_id}:{period}", "service": "payouts",
             "step": lambda round_uow: _catch_up_round(round_uow, agency_id, period, absorber),
             "pending": lambda check: queries.has_pending(check, agency_id, period)}

@@ -8,8 +8,8 @@ from datetime import date, datetime, timedelta
 from typing import Sequence
 
 from shared_lib import catchup, clock
-from shared_lib.contracts import IncomeImported, SalesSettingsUpdated, SubscriberCountUpdated
-from shared_lib.db import UnitOfWork, unit_of_work
+from shared_lib.contracts import INCOME_CHANGES, IncomeImported, SalesSettingsUpdated, SubscriberCountUpdated
+from shared_lib.db import UnitOfWork
 from shared_lib.errors import Invalid, NotFound
 from shared_lib.income_types import CHATTING_AND_REFUNDS
 from shared_lib.isodate import EARLIEST
@@ -157,15 +157,12 @@ def catch_up_key(agency_id: uuid.UUID) -> str:
     return f"stats:{agency_id}"
 
 
-# The events an owner's round takes straight from the outbox (shared_lib.catchup.Absorber): the income changes
-# of a burst, each the slices its delivery would mark (rules.income_slices).
-ABSORBED_TOPICS = ("income.registered", "income.updated", "income.deleted")
-
-
 def _catch_up(agency_id: uuid.UUID, anchor: uuid.UUID | None = None) -> dict:
     """The agency's catch-up for shared_lib.catchup: its key, a round, the look for marks left. `anchor`: the
     delivered event; the owner's rounds absorb the income events committed after it."""
-    absorber = catchup.Absorber("stats", agency_id, ABSORBED_TOPICS, anchor)
+    # The income changes an owner's round takes straight from the outbox, each the slices its delivery would
+    # mark (rules.income_slices, in stats_catch_up).
+    absorber = catchup.Absorber("stats", agency_id, INCOME_CHANGES, anchor)
     return {"key": catch_up_key(agency_id), "service": "stats",
             "step": lambda round_uow: stats_catch_up(uow=round_uow, agency_id=agency_id, absorber=absorber) > 0,
             "pending": lambda look: queries.anything_pending(look, agency_id)}
