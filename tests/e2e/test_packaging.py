@@ -439,7 +439,21 @@ POISON_ID = "900000000000001"
 
 
 @pytest.fixture(scope="module")
-def served(dist, database_url, world, pubsub_project, tmp_path_factory):
+def burst_in_outbox(database_url, world) -> list:
+    """Three sales' income.registered committed to the outbox and not published (a burst still on its way): the
+    packaged payouts consumer is delivered the first and, as its catch-up owner, absorbs the other two."""
+    from shared_lib import outbox
+    from shared_lib.contracts import IncomeRegistered
+    from shared_lib.db import unit_of_work
+
+    with unit_of_work() as uow:
+        return outbox.write(uow, "income.registered", [
+            (world.agency_id, world.chatter_id, IncomeRegistered.model_validate(
+                {**_contract_data("income.registered", world), "income_id": uuid.uuid4()})) for _ in range(3)])
+
+
+@pytest.fixture(scope="module")
+def served(dist, database_url, world, pubsub_project, burst_in_outbox, tmp_path_factory):
     """Every registry function started under functions-framework from its package (a bounded pool), plus the
     failure and logging cases; {job name: Outcome} and the wall time of the whole run."""
     base_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "K_SERVICE", "PUBSUB_PROJECT")}
@@ -466,6 +480,10 @@ def served(dist, database_url, world, pubsub_project, tmp_path_factory):
     jobs.append(Job("cloud_event", "stats", stats.name,
                     [Call("POST", "/", {**undated[0], "X-Cloud-Trace-Context": f"{TRACE}/2;o=1"}, undated[1])],
                     env={**cloud, "K_SERVICE": stats.deploy_name}))
+    first = burst_in_outbox[0]
+    jobs.append(Job("absorbing", "payouts", "payouts_on_income_registered", [Call("POST", "/", *push_pubsub(
+        "payouts-on-income-registered-push", first.payload(), first.attributes(), "900000000000003"),
+        key=str(first.event_id))]))
     logs = tmp_path_factory.mktemp("ff-logs")
     started = time.monotonic()
     with ThreadPoolExecutor(POOL) as pool:
@@ -507,6 +525,17 @@ def test_every_function_answers_as_deployed(served, name):
     # the handler ran and committed for each delivery: its inbox row is there (schedule jobs keep none)
     assert _inbox(keys) == {(name, k): 1 for k in keys}
     assert len(keys) == (0 if spec.trigger == "schedule" else len(job.answers))
+
+
+def test_a_packaged_consumer_under_its_role_absorbs_the_events_committed_after_its_own(served, burst_in_outbox):
+    """shared_lib/catchup.py Absorber as deployed: the payouts package, as om_payouts (sql/0197's column grants),
+    delivered one event of a burst, claims the two committed after it in its inbox; their deliveries will be
+    duplicates."""
+    outcomes, _ = served
+    job = outcomes["absorbing"]
+    assert [a.status_code for a in job.answers] == [200], job.stderr[-4000:]
+    keys = [str(e.event_id) for e in burst_in_outbox]
+    assert _inbox(keys) == {("payouts_on_income_registered", k): 1 for k in keys}
 
 
 def test_profile_document_delivered_as_eventarc_does_reaches_the_user_row(served, world):
